@@ -1,0 +1,1 @@
+"""Power sources: NVML GPUs, RAPL CPU/DRAM, simulated GPUs, the run's process tree."""
