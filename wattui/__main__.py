@@ -1,0 +1,5 @@
+import sys
+
+from wattui.cli import main
+
+sys.exit(main())

@@ -1,0 +1,411 @@
+"""The `wattui` command line.
+
+    wattui -- CMD ARGS...          launch CMD under a recorder and watch it live
+    wattui attach PID              follow a running process and watch it live
+    wattui record [...] -- CMD     headless recording (also --pid PID, --detach)
+    wattui sessions / show ID      list and inspect recorded sessions
+    wattui doctor                  what this machine can measure
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+EXIT_USAGE = 2
+
+
+class CliError(Exception):
+    """One line for the user; exit code 2."""
+
+
+# -- shared options -------------------------------------------------------------------
+def _add_store(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--store", metavar="DIR", help="session store (default: $WATTUI_HOME or ~/.local/share/wattui)")
+
+
+def _simulate_arg(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--simulate takes a number of GPUs, not {value!r}") from None
+    if not 1 <= n <= 64:
+        raise argparse.ArgumentTypeError("--simulate takes 1 to 64 GPUs")
+    return n
+
+
+def _positive_float(value: str) -> float:
+    try:
+        x = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
+    if not x > 0 or x != x or x == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value!r}")
+    return x
+
+
+def _nonneg_float(value: str) -> float:
+    if value.strip() in ("0", "0.0"):
+        return 0.0
+    return _positive_float(value)
+
+
+def add_record_options(p: argparse.ArgumentParser) -> None:
+    """Options shared by `record`, `wattui -- CMD` and `attach`."""
+    _add_store(p)
+    p.add_argument(
+        "--simulate",
+        nargs="?",
+        const=1,
+        type=_simulate_arg,
+        metavar="N",
+        help="use N simulated GPUs (default 1) instead of real ones; marked SIMULATED everywhere",
+    )
+    p.add_argument("--period", type=_positive_float, default=None, metavar="S", help="sampling period in seconds (default 0.2)")
+    p.add_argument("--baseline", type=_nonneg_float, default=0.0, metavar="S", help="measure idle power for S seconds before launch")
+    p.add_argument("--name", help="a name for this session (shown in the comparison screen)")
+    p.add_argument("--tag", action="append", default=[], help="tag the session (repeatable)")
+    p.add_argument("--group", help="multi-node group id (default: $SLURM_JOB_ID or $TORCHELASTIC_RUN_ID)")
+    p.add_argument("--rapl-root", default="/sys/class/powercap", help=argparse.SUPPRESS)
+    p.add_argument("--session-id", help=argparse.SUPPRESS)
+    try:
+        from .metrics.live import add_metric_options
+    except ImportError:
+        return
+    add_metric_options(p)
+
+
+def options_from_args(args) -> RecordOptions:  # noqa: F821 - imported lazily
+    import os
+
+    from .recorder import RecordOptions
+    from .sampler import DEFAULT_PERIOD_S
+
+    metrics = {}
+    try:
+        from .metrics.live import metric_options_from_args
+    except ImportError:
+        pass
+    else:
+        metrics = metric_options_from_args(args)
+    group = args.group or os.environ.get("SLURM_JOB_ID") or os.environ.get("TORCHELASTIC_RUN_ID")
+    return RecordOptions(
+        store=Path(args.store) if args.store else None,
+        simulate=args.simulate,
+        period_s=args.period or DEFAULT_PERIOD_S,
+        baseline_s=args.baseline,
+        name=args.name,
+        tags=args.tag,
+        session_id=args.session_id,
+        rapl_root=args.rapl_root,
+        group=group,
+        metrics=metrics,
+    )
+
+
+# -- record ---------------------------------------------------------------------------
+def cmd_record(args) -> int:
+    from .recorder import Recorder, RecordError
+
+    command = list(args.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    if args.pid is not None and command:
+        raise CliError("give either --pid PID or -- CMD, not both")
+    if args.pid is None and not command:
+        raise CliError("nothing to record: wattui record -- CMD ARGS...  or  wattui record --pid PID")
+    opts = options_from_args(args)
+    if args.detach:
+        return detach(sys.argv[1:] if args.argv is None else args.argv, opts)
+    rec = Recorder(opts)
+    try:
+        if args.pid is not None:
+            return rec.attach(args.pid)
+        return rec.launch(command)
+    except RecordError as e:
+        raise CliError(str(e)) from None
+
+
+def detach(argv: list[str], opts, wait_s: float = 15.0, quiet: bool = False) -> int:
+    """Start the same recording as a background process in its own session (immune to
+    the terminal hanging up), print its session id and return."""
+    import os
+    import subprocess
+    import time
+
+    from .store.paths import new_session_id, sessions_dir, store_root
+    from .store.schema import META
+
+    sid = opts.session_id or new_session_id()
+    root = store_root(opts.store)
+    argv = [a for a in argv if a != "--detach"]
+    if argv and argv[0] == "record":
+        argv = argv[1:]
+    logs = root / "recorder-logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log_path = logs / f"{sid}.log"
+    with open(log_path, "ab") as log, open(os.devnull, "rb") as devnull:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "wattui", "record", "--session-id", sid, *argv],
+            stdin=devnull,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+    meta = sessions_dir(root) / sid / META
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        if meta.exists():
+            if not quiet:
+                print(sid)
+            return 0
+        if proc.poll() is not None:
+            tail = log_path.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
+            raise CliError(f"the background recorder stopped at once: {tail[0]}")
+        time.sleep(0.05)
+    raise CliError(f"the background recorder did not start within {wait_s:.0f} s (log: {log_path})")
+
+
+# -- sessions / show ------------------------------------------------------------------
+def _fmt_energy(j) -> str:
+    if j is None:
+        return "n/a"
+    wh = j / 3600
+    return f"{wh / 1000:.3f} kWh" if wh >= 1000 else f"{wh:.2f} Wh"
+
+
+def _fmt_time(t) -> str:
+    import time
+
+    if t is None:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
+
+
+def _method_of(rec: dict) -> str:
+    methods = sorted({g["method"] for g in rec["gpus"] + rec["cpu"] if g.get("method")})
+    return "+".join(methods) if methods else "none"
+
+
+def _print_problems(problems: list[str]) -> None:
+    for p in problems:
+        print(f"wattui: warning: {p}", file=sys.stderr)
+
+
+def cmd_sessions(args) -> int:
+    from .sessions import session_record
+    from .store.paths import store_root
+    from .store.reader import list_sessions
+
+    sessions, problems = list_sessions(store_root(args.store))
+    _print_problems(problems)
+    recs = [session_record(s) for s in sessions]
+    if args.format == "json":
+        print(json.dumps(recs, indent=1))
+        return 0
+    cols = ["id", "name", "status", "started", "duration_s", "energy", "method", "accuracy", "sam"]
+    rows = []
+    for r in recs:
+        sam = r.get("sam")
+        rows.append(
+            {
+                "id": r["id"],
+                "name": r.get("name") or " ".join(r.get("command") or [])[:30],
+                "status": r["status"],
+                "started": _fmt_time(r["started_at"]),
+                "duration_s": f"{r['duration_s']:.1f}" if r["duration_s"] is not None else "",
+                "energy": _fmt_energy(r["energy_j"]),
+                "method": _method_of(r) + (" SIMULATED" if r["simulated"] and "simulated" not in _method_of(r) else ""),
+                "accuracy": f"{r['accuracy']:.4f}" if r.get("accuracy") is not None else "",
+                "sam": f"{sam:.3f}" if sam is not None else "",
+            }
+        )
+    if args.format == "csv":
+        import csv
+
+        w = csv.DictWriter(sys.stdout, fieldnames=cols)
+        w.writeheader()
+        w.writerows(rows)
+        return 0
+    if not rows:
+        print("no sessions yet: record one with `wattui record -- CMD` or `wattui -- CMD`")
+        return 0
+    _print_table(cols, rows)
+    return 0
+
+
+def _print_table(cols: list[str], rows: list[dict]) -> None:
+    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in cols}
+    print("  ".join(c.upper().ljust(widths[c]) for c in cols))
+    for r in rows:
+        print("  ".join(str(r[c]).ljust(widths[c]) for c in cols))
+
+
+def cmd_show(args) -> int:
+    from .sessions import session_record
+    from .store.paths import store_root
+    from .store.reader import find_session
+
+    try:
+        s = find_session(store_root(args.store), args.id)
+    except LookupError as e:
+        raise CliError(str(e)) from None
+    rec = session_record(s)
+    if args.format == "json":
+        print(json.dumps(rec, indent=1))
+        return 0
+    sim = "  [SIMULATED]" if rec["simulated"] else ""
+    print(f"session   {rec['id']}{sim}")
+    print(f"name      {rec.get('name') or '-'}")
+    print(f"command   {' '.join(rec.get('command') or []) or '-'}")
+    print(f"status    {rec['status']}" + (f" (exit {rec['exit_code']})" if rec["exit_code"] is not None else ""))
+    print(f"started   {_fmt_time(rec['started_at'])}   ended {_fmt_time(rec['ended_at'])}")
+    if rec["duration_s"] is not None:
+        print(f"duration  {rec['duration_s']:.1f} s")
+    for g in rec["gpus"] + rec["cpu"]:
+        mean = f"{g['mean_w']:.1f} W" if g["mean_w"] is not None else "n/a"
+        peak = f"{g['peak_w']:.1f} W" if g["peak_w"] is not None else "n/a"
+        print(f"  {g['key']:<14} {g['name'][:24]:<24} {_fmt_energy(g['energy_j']):>12}  mean {mean}  peak {peak}  [{g['method']}]")
+    print(f"energy    {_fmt_energy(rec['energy_j'])} ({_method_of(rec)})")
+    if rec.get("energy_above_idle_j") is not None:
+        print(f"above idle {_fmt_energy(rec['energy_above_idle_j'])}")
+    for key in ("accuracy", "best_accuracy", "epochs_done"):
+        if rec.get(key) is not None:
+            print(f"{key:<9} {rec[key]}")
+    if "sam" in rec:
+        params = f"alpha={rec.get('sam_alpha')}, beta={rec.get('sam_beta')}, unit={rec.get('sam_unit')}"
+        if rec["sam"] is None:
+            print(f"SAM       undefined ({rec.get('sam_undefined_reason')}) [{params}]")
+        else:
+            print(f"SAM       {rec['sam']:.4f} [{params}]")
+    for n in rec["notes"]:
+        print(f"note      {n}")
+    return 0
+
+
+# -- doctor ---------------------------------------------------------------------------
+def cmd_doctor(args) -> int:
+    lines: list[tuple[str, str, str]] = []
+    try:
+        from .sources.nvml import nvml_probe
+
+        for item in nvml_probe():
+            lines.append((item.get("what", "GPU"), item.get("status", "?"), item.get("detail", "")))
+    except ImportError as e:
+        lines.append(("GPU (NVML)", "unavailable", str(e)))
+    try:
+        from .sources.rapl import rapl_probe
+
+        for item in rapl_probe(args.rapl_root):
+            lines.append((item.get("what", "CPU"), item.get("status", "?"), item.get("detail", "")))
+    except ImportError as e:
+        lines.append(("CPU (RAPL)", "unavailable", str(e)))
+    lines.append(("process tree", "ok", "CPU % and memory of the run via psutil"))
+    lines.append(("simulated GPUs", "ok", "--simulate [N]: known power curve, marked SIMULATED"))
+    if args.format == "json":
+        print(json.dumps([{"what": a, "status": b, "detail": c} for a, b, c in lines], indent=1))
+        return 0
+    w = max(len(a) for a, _, _ in lines)
+    for a, b, c in lines:
+        print(f"{a:<{w}}  {b:<11}  {c}")
+    return 0
+
+
+# -- parser ---------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="wattui",
+        description="Watch what a training run costs in electricity, and whether the accuracy it buys is worth it.",
+        epilog="Launch and watch: wattui -- python train.py   |   headless: wattui record -- python train.py",
+    )
+    sub = p.add_subparsers(dest="cmd", metavar="COMMAND")
+
+    r = sub.add_parser("record", help="record a run headless (launch with -- CMD, or --pid PID)")
+    add_record_options(r)
+    r.add_argument("--pid", type=int, help="follow a running process and its descendants")
+    r.add_argument("--detach", action="store_true", help="record in the background; print the session id")
+    r.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD ARGS...")
+    r.set_defaults(func=cmd_record, argv=None)
+
+    s = sub.add_parser("sessions", help="list recorded sessions")
+    _add_store(s)
+    s.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    s.set_defaults(func=cmd_sessions)
+
+    sh = sub.add_parser("show", help="show one session")
+    _add_store(sh)
+    sh.add_argument("id", nargs="?", default=None, help="session id or unique prefix (default: newest)")
+    sh.add_argument("--format", choices=("text", "json"), default="text")
+    sh.set_defaults(func=cmd_show)
+
+    d = sub.add_parser("doctor", help="what this machine can measure, and how to fix what it cannot")
+    d.add_argument("--format", choices=("text", "json"), default="text")
+    d.add_argument("--rapl-root", default="/sys/class/powercap", help=argparse.SUPPRESS)
+    d.set_defaults(func=cmd_doctor)
+
+    for name, helptext in (
+        ("estimate", "estimate a model's energy from its architecture (needs torch)"),
+        ("calibrate", "fit energy predictors on this machine's hardware (needs torch)"),
+    ):
+        e = sub.add_parser(name, help=helptext, add_help=False)
+        e.add_argument("rest", nargs=argparse.REMAINDER)
+        e.set_defaults(func=_delegate(name))
+
+    _extend_parser(sub)
+    return p
+
+
+def _delegate(name: str):
+    def run(args) -> int:
+        from .estimate import cli as est
+
+        fn = est.run_estimate if name == "estimate" else est.run_calibrate
+        return fn(args.rest)
+
+    return run
+
+
+def _extend_parser(sub) -> None:
+    """Commands contributed by the viewer and analysis modules (imported lazily)."""
+    try:
+        from .tui.commands import register
+    except ImportError:
+        pass
+    else:
+        register(sub)
+    try:
+        from .metrics.commands import register as register_metrics
+    except ImportError:
+        pass
+    else:
+        register_metrics(sub)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "--":
+        argv = ["run", *argv]  # `wattui -- CMD`: launch and watch
+    elif argv and argv[0] not in ("-h", "--help") and argv[0].startswith("--") and "--" in argv:
+        argv = ["run", *argv]  # `wattui --simulate -- CMD`
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    if getattr(args, "cmd", None) == "record":
+        args.argv = argv
+    try:
+        return int(args.func(args) or 0)
+    except CliError as e:
+        print(f"wattui: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Accuracy intake, SAM, projection, CO2 and cost."""

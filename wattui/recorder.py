@@ -1,0 +1,494 @@
+"""The recorder owns (launch) or follows (attach) a run and writes its session.
+
+    sources -> Sampler (one thread) -> Recorder -> SessionWriter -> session files
+
+Viewers never talk to the recorder: they read the files it writes.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .sampler import DEFAULT_PERIOD_S, Sampler
+from .sources.base import PowerSource, SourceUnavailable
+from .store.paths import new_session_id, store_root
+from .store.summary import SessionStats
+from .store.writer import SessionWriter
+
+FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class RecordError(Exception):
+    """A problem the user can fix; the message is one line."""
+
+
+@dataclass
+class RecordOptions:
+    store: Path | None = None
+    simulate: int | None = None  # number of simulated GPUs, or None for real sources
+    period_s: float = DEFAULT_PERIOD_S
+    baseline_s: float = 0.0
+    name: str | None = None
+    tags: list[str] = field(default_factory=list)
+    session_id: str | None = None
+    passthrough: bool = True  # copy the run's output to our stdout/stderr
+    quiet: bool = False  # no summary at the end
+    rapl_root: str = "/sys/class/powercap"
+    group: str | None = None
+    metrics: dict = field(default_factory=dict)  # options for the metrics intake
+    extra_meta: dict = field(default_factory=dict)
+
+
+@dataclass
+class SourceSet:
+    sources: list[PowerSource]
+    notes: list[str]  # one line per thing that cannot be measured, and why
+    simulated: bool
+
+
+def build_sources(
+    opts: RecordOptions, *, visible: str | None = None, attach_pids: set[int] | None = None
+) -> SourceSet:
+    """GPU sources (NVML or simulated) and CPU sources (RAPL), with a note for each
+    that is not available. Never raises for a missing device: a session without GPU
+    energy is still a session, and it says so."""
+    sources: list[PowerSource] = []
+    notes: list[str] = []
+    if opts.simulate:
+        from .sources.simulated import SimulatedSource
+
+        sources.append(SimulatedSource(opts.simulate))
+        notes.append(f"SIMULATED: {opts.simulate} simulated GPU(s); no real GPU is measured")
+    else:
+        try:
+            from .sources import nvml
+
+            indices = None
+            if attach_pids:
+                held = nvml.gpus_of_pids(attach_pids)
+                if held is None:
+                    notes.append(
+                        "cannot tell which GPUs the process uses; measuring all GPUs"
+                    )
+                elif not held:
+                    notes.append(
+                        "the process holds no GPU yet; measuring all GPUs"
+                    )
+                else:
+                    indices = held
+            src = nvml.NvmlSource(indices=indices, visible=visible)
+            if not src.devices():
+                notes.append("no GPU energy can be measured here: no GPU is visible to this run")
+                src.close()
+            else:
+                sources.append(src)
+        except SourceUnavailable as e:
+            notes.append(f"no GPU energy can be measured here: {e}")
+        except ImportError as e:
+            notes.append(f"no GPU energy can be measured here: NVML support unavailable ({e})")
+    try:
+        from .sources.rapl import RaplSource
+
+        sources.append(RaplSource(opts.rapl_root))
+    except SourceUnavailable as e:
+        notes.append(f"no CPU energy: {e}")
+    except ImportError as e:
+        notes.append(f"no CPU energy: RAPL support unavailable ({e})")
+    return SourceSet(sources, notes, simulated=bool(opts.simulate))
+
+
+def _human_energy(j: float | None) -> str:
+    if j is None:
+        return "n/a"
+    wh = j / 3600.0
+    if wh >= 1000:
+        return f"{wh / 1000:.3f} kWh"
+    return f"{wh:.3f} Wh"
+
+
+class Recorder:
+    """Records one session. Use :meth:`launch` or :meth:`attach`; both return an exit code."""
+
+    def __init__(self, opts: RecordOptions):
+        self.opts = opts
+        self.root = store_root(opts.store)
+        self.session_id = opts.session_id or new_session_id()
+        self.writer: SessionWriter | None = None
+        self.sampler: Sampler | None = None
+        self.stats = SessionStats()
+        self.devices: list = []
+        self.notes: list[str] = []
+        self.simulated = False
+        self.baseline: dict | None = None
+        self.signals_received: list[int] = []
+        self._lock = threading.Lock()
+        self._child: subprocess.Popen | None = None
+        self.intake = None  # metrics intake, set up in _start
+        self.epochs_seen: set = set()
+
+    # -- sampling -----------------------------------------------------------------
+    def _on_sample(self, sample) -> None:
+        with self._lock:
+            self.stats.add(sample)
+            w = self.writer
+            if w is None:
+                return
+            w.add_sample(sample)
+            if sample.t_mono >= self._next_flush:  # at least once a second
+                self._next_flush = sample.t_mono + w.flush_every_s
+                w.flush(live=self._live_totals())
+
+    _next_flush = 0.0
+
+    def _live_totals(self) -> dict:
+        return {
+            "t_wall": self.stats.last_t,
+            "devices": self.stats.to_dict(),
+            "energy_j": self._total_energy(),
+        }
+
+    def _total_energy(self) -> float | None:
+        kinds = {d.key: d.kind for d in self.devices}
+        vals = [
+            s.energy_j
+            for k, s in self.stats.devices.items()
+            if kinds.get(k) in ("gpu", "cpu", "dram") and s.energy_j is not None
+        ]
+        return sum(vals) if vals else None
+
+    def _measure_baseline(self, sources: list[PowerSource]) -> dict | None:
+        secs = self.opts.baseline_s
+        if secs <= 0:
+            return None
+        sampler = Sampler(sources, self.opts.period_s)
+        stats = SessionStats()
+        sampler.subscribe(stats.add)
+        sampler.sample_once()
+        end = time.monotonic() + secs
+        while time.monotonic() < end:
+            time.sleep(min(sampler.period_s, max(0.0, end - time.monotonic())))
+            sampler.sample_once()
+        watts = {k: s.mean_w for k, s in stats.devices.items() if s.mean_w is not None}
+        return {"seconds": secs, "watts": watts}
+
+    def _start(self, command: list[str] | None, mode: str, pid: int | None, srcset: SourceSet):
+        self.notes = srcset.notes
+        self.simulated = srcset.simulated
+        self.baseline = self._measure_baseline(srcset.sources)
+        self.sampler = Sampler(srcset.sources, self.opts.period_s)
+        self.sampler.subscribe(self._on_sample)
+        self.devices = self.sampler.devices()
+        try:
+            import psutil
+
+            rec_started = psutil.Process().create_time()
+        except Exception:  # noqa: BLE001
+            rec_started = None
+        meta = {
+            "name": self.opts.name,
+            "tags": list(self.opts.tags),
+            "command": command,
+            "mode": mode,
+            "pid": pid,
+            "cwd": os.getcwd(),
+            "host": socket.gethostname(),
+            "recorder_pid": os.getpid(),
+            "recorder_host": socket.gethostname(),
+            "recorder_started": rec_started,
+            "group": self.opts.group,
+            "simulated": self.simulated,
+            "period_s": self.sampler.period_s,
+            "devices": [d.to_dict() for d in self.devices],
+            "notes": self.notes,
+            "baseline": self.baseline,
+            "started_at": None,
+            **self.opts.extra_meta,
+        }
+        self.writer = SessionWriter(self.root, self.session_id, meta)
+        for n in self.notes:
+            self.writer.add_event({"kind": "warning", "message": n})
+        self._setup_intake()
+
+    def _setup_intake(self) -> None:
+        try:
+            from .metrics.live import RecorderIntake
+        except ImportError:
+            return
+        self.intake = RecorderIntake(self, **self.opts.metrics)
+
+    def _begin_sampling(self) -> None:
+        first = self.sampler.sample_once()
+        with self._lock:
+            self.writer.update_meta(started_at=first.t_wall)
+        self.sampler.start()
+
+    def _announce(self) -> None:
+        if self.opts.quiet:
+            return
+        tag = " [SIMULATED]" if self.simulated else ""
+        print(f"wattui: recording session {self.session_id}{tag}", file=sys.stderr)
+        for n in self.notes:
+            print(f"wattui: {n}", file=sys.stderr)
+
+    # -- launch -------------------------------------------------------------------
+    def launch(self, command: list[str]) -> int:
+        if not command:
+            raise RecordError("no command given: wattui record -- CMD ARGS...")
+        srcset = build_sources(self.opts, visible=os.environ.get("CUDA_VISIBLE_DEVICES"))
+        self._start(command, "launch", None, srcset)
+        self._announce()
+        env = dict(os.environ)
+        env["WATTUI_SESSION"] = self.session_id
+        if self.intake is not None:
+            env.update(self.intake.child_env())
+        self._begin_sampling()
+        try:
+            child = subprocess.Popen(
+                command,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,  # its own process group: we forward signals to it
+                env=env,
+            )
+        except OSError as e:
+            self._finish("failed", 127, note=f"cannot start {command[0]}: {e.strerror or e}")
+            raise RecordError(f"cannot start {command[0]!r}: {e.strerror or e}") from None
+        self._child = child
+        from .sources.process import ProcessTreeSource
+
+        proc_src = ProcessTreeSource(child.pid)
+        self.sampler.sources.append(proc_src)
+        self.devices = self.sampler.devices()
+        with self._lock:
+            self.writer.update_meta(pid=child.pid, devices=[d.to_dict() for d in self.devices])
+            self.writer.add_event({"kind": "start", "pid": child.pid, "message": " ".join(command)})
+        if self.intake is not None:
+            self.intake.follow_pid(child.pid)
+        old = self._install_forwarding(child)
+        pumps = [
+            threading.Thread(target=self._pump, args=(child.stdout, sys.stdout), daemon=True),
+            threading.Thread(target=self._pump, args=(child.stderr, sys.stderr), daemon=True),
+        ]
+        for t in pumps:
+            t.start()
+        try:
+            while child.poll() is None:
+                self._poll_intake()
+                time.sleep(0.2)
+        finally:
+            for t in pumps:
+                t.join(timeout=5)
+            self._restore(old)
+        rc = child.returncode
+        code = 128 - rc if rc < 0 else rc
+        self._poll_intake()
+        if self.signals_received and code != 0:
+            status = "interrupted"
+        else:
+            status = "finished" if code == 0 else "failed"
+        self._finish(status, code)
+        return code
+
+    def _install_forwarding(self, child: subprocess.Popen) -> dict:
+        def forward(signum, _frame):
+            self.signals_received.append(signum)
+            try:
+                os.killpg(child.pid, signum)
+            except ProcessLookupError:
+                pass
+            with self._lock:
+                if self.writer is not None:
+                    self.writer.add_event(
+                        {"kind": "signal", "message": signal.Signals(signum).name}
+                    )
+
+        old = {}
+        if threading.current_thread() is threading.main_thread():
+            for s in FORWARDED_SIGNALS:
+                old[s] = signal.signal(s, forward)
+        return old
+
+    @staticmethod
+    def _restore(old: dict) -> None:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+    def _pump(self, pipe, terminal) -> None:
+        """Copy the run's output to the terminal (while it is there) and into the session."""
+        out = None
+        if self.opts.passthrough:
+            out = getattr(terminal, "buffer", None)
+        partial = b""
+        for chunk in iter(lambda: pipe.read1(65536), b""):
+            if out is not None:
+                try:
+                    out.write(chunk)
+                    out.flush()
+                except (OSError, ValueError):
+                    out = None  # the terminal went away (SSH dropped): keep recording
+            now = time.time()
+            with self._lock:
+                self.writer.add_output(chunk)
+            if self.intake is not None:
+                data = partial + chunk
+                lines = data.split(b"\n")
+                partial = lines.pop()
+                if len(partial) > 1 << 20:  # a 1 MB line with no newline: give up on it
+                    partial = b""
+                for line in lines:
+                    self.intake.feed_line(line, now)
+        if partial and self.intake is not None:
+            self.intake.feed_line(partial, time.time())
+
+    def _poll_intake(self) -> None:
+        if self.intake is not None:
+            try:
+                self.intake.poll(time.time())
+            except Exception as e:  # noqa: BLE001 - metrics must never end a recording
+                self.notes.append(f"metrics intake error: {e}")
+
+    def add_event(self, event: dict) -> None:
+        """Called by the metrics intake (any thread)."""
+        with self._lock:
+            if self.writer is not None:
+                self.writer.add_event(event)
+
+    def energy_now(self) -> float | None:
+        with self._lock:
+            return self._total_energy()
+
+    # -- attach -------------------------------------------------------------------
+    def attach(self, pid: int) -> int:
+        import psutil
+
+        try:
+            proc = psutil.Process(pid)
+            cmd = proc.cmdline()
+        except psutil.NoSuchProcess:
+            raise RecordError(f"no process with PID {pid}") from None
+        except psutil.AccessDenied:
+            raise RecordError(f"cannot read process {pid}: permission denied") from None
+        if pid == os.getpid():
+            raise RecordError("wattui cannot attach to itself")
+        from .sources.process import ProcessTreeSource
+
+        tree = {pid}
+        try:
+            tree |= {c.pid for c in proc.children(recursive=True)}
+        except psutil.Error:
+            pass
+        srcset = build_sources(self.opts, attach_pids=tree)
+        proc_src = ProcessTreeSource(pid)
+        srcset.sources.append(proc_src)
+        self._start(cmd, "attach", pid, srcset)
+        self._announce()
+        if self.intake is not None:
+            self.intake.follow_pid(pid)
+        with self._lock:
+            self.writer.add_event({"kind": "start", "pid": pid, "message": " ".join(cmd)})
+        self._begin_sampling()
+        stop = threading.Event()
+
+        def on_signal(signum, _frame):
+            self.signals_received.append(signum)
+            stop.set()
+
+        old = {}
+        if threading.current_thread() is threading.main_thread():
+            for s in FORWARDED_SIGNALS:
+                old[s] = signal.signal(s, on_signal)
+        try:
+            while not stop.is_set():
+                if not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE:
+                    break
+                if self.intake is not None:
+                    for p in proc_src.pids:
+                        self.intake.follow_pid(p)
+                self._poll_intake()
+                stop.wait(0.25)
+        except psutil.NoSuchProcess:
+            pass
+        finally:
+            self._restore(old)
+        self._poll_intake()
+        if stop.is_set():
+            self._finish("interrupted", None, note="recording stopped before the run ended")
+            return 130
+        self._finish("finished", None)
+        return 0
+
+    # -- end ----------------------------------------------------------------------
+    def _finish(self, status: str, exit_code: int | None, note: str | None = None) -> None:
+        if self.sampler is not None:
+            last = self.sampler.stop()
+            self.sampler.close()
+        else:
+            last = None
+        if self.intake is not None:
+            try:
+                self.intake.close()
+            except Exception:  # noqa: BLE001
+                pass
+        with self._lock:
+            w = self.writer
+            self.writer = None
+        if w is None:
+            return
+        if note:
+            w.add_event({"kind": "warning", "message": note})
+        w.add_event({"kind": "exit", "message": status, "energy_j": self._total_energy()})
+        fields = {
+            "status": status,
+            "exit_code": exit_code,
+            "ended_at": last.t_wall if last else time.time(),
+            "summary": self.stats.to_dict(),
+            "energy_j": self._total_energy(),
+        }
+        if note:
+            fields["end_note"] = note
+        if self.intake is not None:
+            fields.update(self.intake.final_meta())
+        w.finish(**fields)
+        self.final_meta = w.meta
+        if not self.opts.quiet:
+            print(format_summary(w.meta), file=sys.stderr)
+
+
+def format_summary(meta: dict) -> str:
+    """The short human summary printed when a recording ends."""
+    started, ended = meta.get("started_at"), meta.get("ended_at")
+    dur = (ended - started) if started and ended else 0.0
+    sim = " [SIMULATED]" if meta.get("simulated") else ""
+    lines = [
+        f"wattui: session {meta['id']}{sim} {meta.get('status')}"
+        + (f" (exit {meta['exit_code']})" if meta.get("exit_code") is not None else ""),
+        f"  duration {dur:.1f} s",
+    ]
+    summary = meta.get("summary") or {}
+    measured = False
+    for d in meta.get("devices", []):
+        if d["kind"] not in ("gpu", "cpu", "dram"):
+            continue
+        s = summary.get(d["key"], {})
+        measured = True
+        mean = s.get("mean_w")
+        peak = s.get("peak_w")
+        lines.append(
+            f"  {d['key']:<14} {_human_energy(s.get('energy_j')):>12}  "
+            f"mean {mean:.1f} W  peak {peak:.1f} W  ({d['energy_method']})"
+            if mean is not None and peak is not None
+            else f"  {d['key']:<14} {_human_energy(s.get('energy_j')):>12}  ({d['energy_method']})"
+        )
+    if measured:
+        lines.append(f"  total          {_human_energy(meta.get('energy_j')):>12}")
+    else:
+        lines.append("  no energy was measured (see `wattui doctor`)")
+    return "\n".join(lines)

@@ -1,0 +1,110 @@
+"""The record of a session that `wattui sessions`, `wattui show`, the comparison
+screen and exports all agree on: one flat dictionary per session."""
+
+from __future__ import annotations
+
+from .store.reader import Session, read_samples_live
+from .store.schema import SAMPLES_FINAL, SAMPLES_LIVE
+from .store.summary import stats_from_samples
+
+
+def _device_stats(session: Session) -> dict:
+    meta = session.meta
+    if meta.get("summary") and session.status != "running":
+        return meta["summary"]
+    live = session.live_totals()
+    if live and isinstance(live.get("devices"), dict):
+        return live["devices"]
+    # Killed before its first flush of totals: recompute from what reached the disk.
+    d = session.dir
+    if (d / SAMPLES_FINAL).exists() or (d / SAMPLES_LIVE).exists():
+        try:
+            return stats_from_samples(session.samples())
+        except Exception:  # noqa: BLE001 - a torn file must not break the listing
+            return {}
+    return {}
+
+
+def session_record(session: Session, metrics: bool = True, **metric_opts) -> dict:
+    """The JSON shape of one session (see docs/session-format.md)."""
+    meta = session.meta
+    stats = _device_stats(session)
+    started = meta.get("started_at")
+    ended = meta.get("ended_at")
+    if ended is None and session.status != "running":
+        ended = max((s.get("duration_s") or 0.0 for s in stats.values()), default=0.0)
+        ended = (started + ended) if started else None
+    live = session.live_totals() if session.status == "running" else None
+    last_t = live.get("t_wall") if live else None
+    duration = None
+    if started is not None:
+        end = ended if ended is not None else (last_t or started)
+        duration = max(0.0, end - started)
+
+    def devs(kinds):
+        out = []
+        for d in meta.get("devices", []):
+            if d.get("kind") not in kinds:
+                continue
+            s = stats.get(d["key"], {})
+            out.append(
+                {
+                    "index": d.get("index"),
+                    "key": d["key"],
+                    "uuid": d.get("uuid", ""),
+                    "name": d.get("name", ""),
+                    "energy_j": s.get("energy_j"),
+                    "method": d.get("energy_method"),
+                    "power_method": d.get("power_method"),
+                    "mean_w": s.get("mean_w"),
+                    "peak_w": s.get("peak_w"),
+                    "last_w": s.get("last_w"),
+                    "driver": d.get("driver"),
+                    "simulated": bool(d.get("simulated")),
+                }
+            )
+        return out
+
+    gpus = devs(("gpu",))
+    cpu = devs(("cpu", "dram"))
+    measured = [x["energy_j"] for x in gpus + cpu if x["energy_j"] is not None]
+    baseline = meta.get("baseline") or None
+    above_idle = None
+    if baseline and measured and duration:
+        idle_w = sum(
+            w for k, w in (baseline.get("watts") or {}).items() if k in {x["key"] for x in gpus + cpu}
+        )
+        above_idle = sum(measured) - idle_w * duration
+    rec = {
+        "id": session.id,
+        "name": meta.get("name"),
+        "tags": meta.get("tags") or [],
+        "command": meta.get("command"),
+        "mode": meta.get("mode"),
+        "pid": meta.get("pid"),
+        "host": meta.get("host"),
+        "group": meta.get("group"),
+        "status": session.status,
+        "exit_code": meta.get("exit_code"),
+        "started_at": started,
+        "ended_at": ended,
+        "duration_s": duration,
+        "energy_j": sum(measured) if measured else None,
+        "gpu_energy_j": sum(x["energy_j"] for x in gpus if x["energy_j"] is not None)
+        if any(x["energy_j"] is not None for x in gpus)
+        else None,
+        "energy_above_idle_j": above_idle,
+        "simulated": bool(meta.get("simulated")),
+        "gpus": gpus,
+        "cpu": cpu,
+        "notes": meta.get("notes") or [],
+        "baseline": baseline,
+    }
+    if metrics:
+        try:
+            from .metrics.session_metrics import metrics_for_session
+        except ImportError:
+            pass
+        else:
+            rec.update(metrics_for_session(session, rec, **metric_opts))
+    return rec

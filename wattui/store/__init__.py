@@ -1,0 +1,1 @@
+"""Session store: where sessions are written (writer) and read (reader)."""

@@ -1,0 +1,104 @@
+"""The on-disk layout of a session, versioned. See docs/session-format.md.
+
+    <store>/sessions/<id>/
+        meta.json          session metadata (atomically replaced; status, devices, settings)
+        live.json          totals at the last flush, while running (atomically replaced)
+        samples.csv        append-only while live: one row per device per tick
+        events.ndjson      append-only while live: metrics, epochs, lifecycle
+        output.log         the launched run's stdout and stderr, as bytes
+        samples.parquet    written at the end (compaction), then samples.csv is removed
+        events.parquet     likewise for events.ndjson
+
+Every live file is appended in whole lines and flushed at least once a second, so a
+kill -9 at any moment leaves everything up to the last flush readable; a torn last
+line is ignored by the reader.
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 1
+
+SESSIONS_DIR = "sessions"
+META = "meta.json"
+LIVE = "live.json"
+SAMPLES_LIVE = "samples.csv"
+EVENTS_LIVE = "events.ndjson"
+OUTPUT = "output.log"
+SAMPLES_FINAL = "samples.parquet"
+EVENTS_FINAL = "events.parquet"
+
+STATUSES = ("running", "finished", "failed", "interrupted")
+
+# Sample rows (long format). energy_j is cumulative since the recorder opened the
+# source, so a device's energy over the session is last - first.
+SAMPLE_COLUMNS = (
+    "t_wall",  # unix seconds (float) at the read
+    "t_mono",  # time.monotonic() at the read
+    "seq",  # sampler tick number
+    "device",  # device key: gpu0, cpu-package-0, dram-0, proc
+    "energy_j",
+    "power_w",
+    "util_pct",
+    "mem_used_b",
+    "temp_c",
+    "energy_method",  # counter | integrated | estimated | simulated | none
+    "power_method",  # instant | average-1s | derived | estimated | simulated | none
+)
+
+
+def sample_schema():
+    """Polars schema of the samples table (imported lazily: polars is not cheap)."""
+    import polars as pl
+
+    return {
+        "t_wall": pl.Float64,
+        "t_mono": pl.Float64,
+        "seq": pl.Int64,
+        "device": pl.String,
+        "energy_j": pl.Float64,
+        "power_w": pl.Float64,
+        "util_pct": pl.Float64,
+        "mem_used_b": pl.Float64,
+        "temp_c": pl.Float64,
+        "energy_method": pl.String,
+        "power_method": pl.String,
+    }
+
+
+# Event rows: one JSON object per line. Common keys: t_wall, kind. Kinds:
+#   start, exit, signal, warning      lifecycle
+#   metric                            accuracy and other reported numbers
+#                                     (source, epoch, step, total_epochs, accuracy, values_json, pid)
+#   epoch_end                         an epoch boundary (epoch, energy_j at that moment)
+#   watch                             an architecture estimate sent by wattui.watch()
+EVENT_COLUMNS = (
+    "t_wall",
+    "kind",
+    "source",
+    "epoch",
+    "step",
+    "total_epochs",
+    "accuracy",
+    "energy_j",
+    "values_json",
+    "pid",
+    "message",
+)
+
+
+def event_schema():
+    import polars as pl
+
+    return {
+        "t_wall": pl.Float64,
+        "kind": pl.String,
+        "source": pl.String,
+        "epoch": pl.Float64,
+        "step": pl.Int64,
+        "total_epochs": pl.Int64,
+        "accuracy": pl.Float64,
+        "energy_j": pl.Float64,
+        "values_json": pl.String,
+        "pid": pl.Int64,
+        "message": pl.String,
+    }

@@ -1,0 +1,200 @@
+"""Where sessions are written: append-only live files, compacted to Parquet at the end.
+
+Crash safety: every live file is only ever appended in whole lines; buffered rows are
+written out at least once a second (``flush``). A write that fails (full disk, I/O
+error) keeps the rows in a bounded backlog and is retried at the next flush, and the
+training run is never disturbed. Compaction writes Parquet to a temporary name,
+fsyncs it and renames it into place before the live file is removed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from collections import deque
+from pathlib import Path
+
+from ..sources.base import Sample
+from . import schema
+from .paths import sessions_dir, write_json_atomic
+
+MAX_BACKLOG_ROWS = 200_000  # rows kept in memory while the disk refuses writes
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        if math.isnan(v) or math.isinf(v):
+            return ""
+        return repr(v)
+    return str(v)
+
+
+class SessionWriter:
+    """Writes one session directory. Not thread-safe: one owner (the recorder)."""
+
+    def __init__(self, root: Path, session_id: str, meta: dict, flush_every_s: float = 1.0):
+        self.session_id = session_id
+        self.dir = sessions_dir(root) / session_id
+        self.dir.mkdir(parents=True, exist_ok=False)
+        self.meta = dict(meta)
+        self.meta.setdefault("schema_version", schema.SCHEMA_VERSION)
+        self.meta["id"] = session_id
+        self.meta.setdefault("status", "running")
+        self.flush_every_s = flush_every_s
+        self._samples: deque[str] = deque()
+        self._events: deque[str] = deque()
+        self._output: deque[bytes] = deque()
+        self._last_flush = time.monotonic()
+        self._last_fsync = self._last_flush
+        self.write_errors = 0
+        self.dropped_rows = 0
+        self._warned = False
+        self.save_meta()
+        with open(self.dir / schema.SAMPLES_LIVE, "w", encoding="utf-8") as f:
+            f.write(",".join(schema.SAMPLE_COLUMNS) + "\n")
+        (self.dir / schema.EVENTS_LIVE).touch()
+        (self.dir / schema.OUTPUT).touch()
+
+    # -- metadata ---------------------------------------------------------------
+    def save_meta(self) -> None:
+        write_json_atomic(self.dir / schema.META, self.meta)
+
+    def update_meta(self, **fields) -> None:
+        self.meta.update(fields)
+        try:
+            self.save_meta()
+        except OSError as e:
+            self._warn(e)
+
+    # -- live data --------------------------------------------------------------
+    def add_sample(self, sample: Sample) -> None:
+        for r in sample.readings:
+            self._samples.append(
+                ",".join(
+                    (
+                        _fmt(sample.t_wall),
+                        _fmt(sample.t_mono),
+                        str(sample.seq),
+                        r.key,
+                        _fmt(r.energy_j),
+                        _fmt(r.power_w),
+                        _fmt(r.util_pct),
+                        _fmt(r.mem_used_b),
+                        _fmt(r.temp_c),
+                        r.energy_method,
+                        r.power_method,
+                    )
+                )
+                + "\n"
+            )
+        self._bound(self._samples)
+
+    def add_event(self, event: dict) -> None:
+        ev = {"t_wall": time.time(), **event}
+        self._events.append(json.dumps(ev, allow_nan=False, default=str) + "\n")
+        self._bound(self._events)
+
+    def add_output(self, data: bytes) -> None:
+        self._output.append(data)
+        if len(self._output) > 10_000:
+            self._output.popleft()
+            self.dropped_rows += 1
+
+    def _bound(self, q: deque) -> None:
+        while len(q) > MAX_BACKLOG_ROWS:
+            q.popleft()
+            self.dropped_rows += 1
+
+    def flush(self, fsync: bool | None = None, live: dict | None = None) -> None:
+        """Write buffered rows out. Failures keep the rows for the next try."""
+        now = time.monotonic()
+        self._last_flush = now
+        for name, q, mode in (
+            (schema.SAMPLES_LIVE, self._samples, "a"),
+            (schema.EVENTS_LIVE, self._events, "a"),
+            (schema.OUTPUT, self._output, "ab"),
+        ):
+            if not q:
+                continue
+            chunk = list(q)
+            try:
+                if mode == "a":
+                    with open(self.dir / name, "a", encoding="utf-8") as f:
+                        f.write("".join(chunk))
+                        if fsync or (fsync is None and now - self._last_fsync > 10):
+                            f.flush()
+                            os.fsync(f.fileno())
+                else:
+                    with open(self.dir / name, "ab") as f:
+                        f.write(b"".join(chunk))
+            except OSError as e:
+                self._warn(e)
+                continue
+            for _ in chunk:
+                q.popleft()
+        if fsync or (fsync is None and now - self._last_fsync > 10):
+            self._last_fsync = now
+        if live is not None:
+            try:
+                write_json_atomic(self.dir / schema.LIVE, live)
+            except OSError as e:
+                self._warn(e)
+
+    def _warn(self, err: OSError) -> None:
+        self.write_errors += 1
+        if not self._warned:
+            self._warned = True
+            print(
+                f"wattui: cannot write session {self.session_id} ({err.strerror or err}); "
+                "keeping data in memory and retrying; the run is not affected",
+                file=sys.stderr,
+            )
+
+    # -- end of session -------------------------------------------------------
+    def finish(self, **meta_fields) -> None:
+        """Flush, compact to Parquet, then record the final status."""
+        self.flush(fsync=True)
+        try:
+            compact(self.dir)
+        except Exception as e:  # noqa: BLE001 - live files stay readable if compaction fails
+            self.meta.setdefault("warnings", []).append(f"compaction failed: {e}")
+        if self.write_errors:
+            self.meta["write_errors"] = self.write_errors
+        if self.dropped_rows:
+            self.meta["dropped_rows"] = self.dropped_rows
+        self.update_meta(**meta_fields)
+        live = self.dir / schema.LIVE
+        if live.exists() and (self.dir / schema.SAMPLES_FINAL).exists():
+            live.unlink()
+
+
+def _fsync_replace(tmp: Path, final: Path) -> None:
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, final)
+
+
+def compact(session_dir: Path) -> None:
+    """Turn the live CSV/NDJSON files into Parquet. Idempotent; safe after a crash."""
+    from .reader import read_events_live, read_samples_live
+
+    session_dir = Path(session_dir)
+    pairs = (
+        (schema.SAMPLES_LIVE, schema.SAMPLES_FINAL, read_samples_live),
+        (schema.EVENTS_LIVE, schema.EVENTS_FINAL, read_events_live),
+    )
+    for live_name, final_name, read in pairs:
+        live = session_dir / live_name
+        final = session_dir / final_name
+        if not live.exists():
+            continue
+        df = read(live)
+        tmp = session_dir / f".{final_name}.tmp"
+        df.write_parquet(tmp, compression="zstd", statistics=True)
+        _fsync_replace(tmp, final)
+        live.unlink()
