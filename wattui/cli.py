@@ -70,6 +70,8 @@ def add_record_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--group", help="multi-node group id (default: $SLURM_JOB_ID or $TORCHELASTIC_RUN_ID)")
     p.add_argument("--rapl-root", default="/sys/class/powercap", help=argparse.SUPPRESS)
     p.add_argument("--session-id", help=argparse.SUPPRESS)
+    p.add_argument("--prometheus-port", type=int, metavar="PORT", help="serve Prometheus /metrics on PORT while recording")
+    p.add_argument("--prometheus-host", default="127.0.0.1", metavar="HOST", help="address for --prometheus-port (default 127.0.0.1)")
     try:
         from .metrics.live import add_metric_options
     except ImportError:
@@ -102,6 +104,8 @@ def options_from_args(args) -> RecordOptions:  # noqa: F821 - imported lazily
         rapl_root=args.rapl_root,
         group=group,
         metrics=metrics,
+        prometheus_port=args.prometheus_port,
+        prometheus_host=args.prometheus_host,
     )
 
 
@@ -367,20 +371,28 @@ def _delegate(name: str):
     return run
 
 
+# Modules that add their own subcommands with a ``register(sub)`` function. They are
+# imported only to build the parser, and each keeps its heavy imports inside its commands.
+COMMAND_MODULES = (
+    "wattui.tui.commands",  # run (wattui -- CMD), attach, view
+    "wattui.metrics.commands",  # project
+    "wattui.compare_commands",  # compare, tag, rm, rename
+    "wattui.demo",  # demo
+    "wattui.exporters.commands",  # serve
+)
+
+
 def _extend_parser(sub) -> None:
-    """Commands contributed by the viewer and analysis modules (imported lazily)."""
-    try:
-        from .tui.commands import register
-    except ImportError:
-        pass
-    else:
-        register(sub)
-    try:
-        from .metrics.commands import register as register_metrics
-    except ImportError:
-        pass
-    else:
-        register_metrics(sub)
+    import importlib
+
+    for name in COMMAND_MODULES:
+        try:
+            mod = importlib.import_module(name)
+        except ImportError as e:
+            if not (e.name and name.startswith(e.name)):  # present, but a need is missing
+                raise
+            continue
+        mod.register(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

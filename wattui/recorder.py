@@ -44,6 +44,8 @@ class RecordOptions:
     rapl_root: str = "/sys/class/powercap"
     group: str | None = None
     metrics: dict = field(default_factory=dict)  # options for the metrics intake
+    prometheus_port: int | None = None  # serve /metrics while recording
+    prometheus_host: str = "127.0.0.1"
     extra_meta: dict = field(default_factory=dict)
 
 
@@ -132,6 +134,7 @@ class Recorder:
         self._lock = threading.Lock()
         self._child: subprocess.Popen | None = None
         self.intake = None  # metrics intake, set up in _start
+        self.exporter = None  # Prometheus endpoint, when asked for
         self.epochs_seen: set = set()
 
     # -- sampling -----------------------------------------------------------------
@@ -216,6 +219,13 @@ class Recorder:
         for n in self.notes:
             self.writer.add_event({"kind": "warning", "message": n})
         self._setup_intake()
+        if self.opts.prometheus_port is not None:
+            from .exporters.prometheus import PrometheusExporter
+
+            self.exporter = PrometheusExporter(
+                self, self.opts.prometheus_host, self.opts.prometheus_port
+            )
+            self.exporter.start()
 
     def _setup_intake(self) -> None:
         try:
@@ -432,10 +442,12 @@ class Recorder:
             self.sampler.close()
         else:
             last = None
-        if self.intake is not None:
+        for closer in (self.intake, self.exporter):
+            if closer is None:
+                continue
             try:
-                self.intake.close()
-            except Exception:  # noqa: BLE001
+                closer.close()
+            except Exception:  # noqa: BLE001 - shutting down: never lose the session over this
                 pass
         with self._lock:
             w = self.writer

@@ -3,7 +3,7 @@ screen and exports all agree on: one flat dictionary per session."""
 
 from __future__ import annotations
 
-from .store.reader import Session, read_samples_live
+from .store.reader import Session
 from .store.schema import SAMPLES_FINAL, SAMPLES_LIVE
 from .store.summary import stats_from_samples
 

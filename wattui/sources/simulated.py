@@ -41,11 +41,6 @@ class SimulatedGPU:
         return self.idle_w * dt + self.swing_w * (dt - (math.sin(w * t1) - math.sin(w * t0)) / w) / 2.0
 
 
-def energy_between(self, t0: float, t1: float) -> float:
-        """Exact energy in joules between unix times ``t0`` and ``t1``."""
-        return self._antiderivative(t1) - self._antiderivative(t0)
-
-
 def energy_between(index: int, t0: float, t1: float) -> float:
     """Closed-form energy (J) of simulated GPU ``index`` between unix times t0 and t1."""
     return SimulatedGPU(index).energy_between(t0, t1)

@@ -1,0 +1,45 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch) -> Path:
+    """An empty session store, also set as WATTUI_HOME for in-process calls."""
+    root = tmp_path / "store"
+    root.mkdir()
+    monkeypatch.setenv("WATTUI_HOME", str(root))
+    return root
+
+
+def wattui_env(store: Path, **extra) -> dict:
+    env = dict(os.environ)
+    env["WATTUI_HOME"] = str(store)
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+def run_wattui(store: Path, *args, timeout=60, input=None, **extra_env) -> subprocess.CompletedProcess:
+    """Run the real CLI in a subprocess."""
+    return subprocess.run(
+        [sys.executable, "-m", "wattui", *args],
+        env=wattui_env(store, **extra_env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        input=input,
+    )
+
+
+def show_json(store: Path, ref: str | None = None) -> dict:
+    args = ["show", "--format", "json"] + ([ref] if ref else [])
+    r = run_wattui(store, *args)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)

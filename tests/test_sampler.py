@@ -1,0 +1,105 @@
+import threading
+import time
+
+import pytest
+
+from wattui.sampler import FAST_PERIOD_S, Sampler
+from wattui.sources.base import (
+    DeviceInfo,
+    DeviceReading,
+    EnergyAccumulator,
+    PowerIntegrator,
+    PowerSource,
+)
+from wattui.sources.simulated import SimulatedSource
+
+
+def test_sampler_hands_immutable_samples_with_both_clocks():
+    got = []
+    s = Sampler([SimulatedSource(2)], period_s=0.02)
+    s.subscribe(got.append)
+    s.start()
+    time.sleep(0.3)
+    s.stop()
+    assert len(got) >= 5
+    seqs = [x.seq for x in got]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    monos = [x.t_mono for x in got]
+    assert all(b > a for a, b in zip(monos, monos[1:]))
+    assert all(abs(x.t_wall - time.time()) < 5 for x in got)
+    assert {r.key for r in got[0].readings} == {"gpu0", "gpu1"}
+    with pytest.raises(AttributeError):
+        got[0].seq = 5  # frozen
+
+
+def test_history_is_bounded():
+    s = Sampler([SimulatedSource(1)], period_s=1.0, history=10)
+    for _ in range(1000):
+        s.sample_once()
+    assert len(s.recent) == 10
+    assert s.latest.seq == 999
+
+
+class _Integrating(PowerSource):
+    name = "slow"
+    needs_fast_poll = True
+
+    def devices(self):
+        return [DeviceInfo("gpu0", "gpu", 0, "x")]
+
+    def read(self, t_mono):
+        return [DeviceReading("gpu0", None, 1.0, "integrated", "instant")]
+
+
+def test_sources_that_integrate_get_a_fast_period():
+    assert Sampler([_Integrating()], period_s=1.0).period_s == FAST_PERIOD_S
+
+
+class _Broken(PowerSource):
+    name = "broken"
+
+    def devices(self):
+        return []
+
+    def read(self, t_mono):
+        raise RuntimeError("sensor fell off")
+
+
+def test_a_failing_source_does_not_stop_sampling(capsys):
+    s = Sampler([_Broken(), SimulatedSource(1)], period_s=1.0)
+    x = s.sample_once()
+    assert [r.key for r in x.readings] == ["gpu0"]
+    assert s.errors == 1
+    assert "sensor fell off" in capsys.readouterr().err
+
+
+def test_stop_ends_the_thread_and_takes_a_last_sample():
+    s = Sampler([SimulatedSource(1)], period_s=0.05)
+    s.start()
+    last = s.stop()
+    assert last is s.latest
+    assert not any(t.name == "wattui-sampler" and t.is_alive() for t in threading.enumerate())
+
+
+def test_counter_reset_keeps_the_sum():
+    acc = EnergyAccumulator()
+    for raw in (1000.0, 1500.0, 2000.0, 300.0, 800.0):  # reset after 2000
+        acc.update(raw)
+    assert acc.total == pytest.approx(1000 + 300 + 500)
+    assert acc.resets == 1
+
+
+def test_wrap_adds_the_range():
+    acc = EnergyAccumulator(wrap_at=1000.0)
+    for raw in (900.0, 990.0, 10.0, 50.0):
+        acc.update(raw)
+    assert acc.total == pytest.approx(90 + 20 + 40)
+    assert acc.wraps == 1
+
+
+def test_integrator_is_exact_for_linear_power():
+    integ = PowerIntegrator()
+    for i in range(11):
+        t = i * 0.1
+        integ.update(t, 100.0 + 50.0 * t)  # P = 100 + 50 t over 1 s
+    assert integ.total == pytest.approx(100.0 + 25.0)
