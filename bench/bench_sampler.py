@@ -1,0 +1,136 @@
+"""Sampler and store cost.
+
+    python bench/bench_sampler.py [--seconds 10] [--runs 3]
+
+1. CPU cost of the sampling path the recorder runs (sampler thread + session
+   stats + buffered CSV writes flushed every second) at the default period, for
+   1 and 8 GPUs: simulated GPUs, and NVML GPUs through the test suite's stand-in
+   NVML library (the real pynvml binding and ctypes calls; the driver's own cost
+   on a real GPU comes on top and is not measured here).
+2. Store: writing one hour of 8-GPU samples at the default period, and compacting
+   it to Parquet.
+
+Prints medians of several runs. Target: under 1% of one core with 8 GPUs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from wattui.sampler import DEFAULT_PERIOD_S, Sampler  # noqa: E402
+from wattui.sources.base import Sample  # noqa: E402
+from wattui.sources.simulated import SimulatedSource  # noqa: E402
+from wattui.store.summary import SessionStats  # noqa: E402
+from wattui.store.writer import SessionWriter  # noqa: E402
+
+
+def cpu_now() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+def run_sampling(make_source, seconds: float) -> float:
+    """Percent of one core used by the sampling path over ``seconds``."""
+    with tempfile.TemporaryDirectory() as d:
+        src = make_source()
+        sampler = Sampler([src], DEFAULT_PERIOD_S)
+        writer = SessionWriter(Path(d), "bench", {"devices": [x.to_dict() for x in src.devices()]})
+        stats = SessionStats()
+        nxt = [0.0]
+
+        def listener(s: Sample) -> None:
+            stats.add(s)
+            writer.add_sample(s)
+            if s.t_mono >= nxt[0]:
+                nxt[0] = s.t_mono + 1.0
+                writer.flush(live={"devices": stats.to_dict()})
+
+        sampler.subscribe(listener)
+        c0, t0 = cpu_now(), time.monotonic()
+        sampler.start()
+        time.sleep(seconds)
+        sampler.stop()
+        c1, t1 = cpu_now(), time.monotonic()
+        src.close()
+    return 100.0 * (c1 - c0) / (t1 - t0)
+
+
+def nvml_stub_factory(n: int):
+    try:
+        from tests.nvml_stub.build import nvml_stub_source
+    except ImportError:
+        return None
+    return lambda: nvml_stub_source(n)
+
+
+def bench_store(runs: int) -> None:
+    n_ticks = int(3600 / DEFAULT_PERIOD_S)
+    t = [1_700_000_000.0]
+    src = SimulatedSource(8, clock=lambda: t[0])
+    samples = []
+    for i in range(n_ticks):
+        t[0] = 1_700_000_000.0 + i * DEFAULT_PERIOD_S
+        samples.append(Sample(i, float(i), t[0], tuple(src.read(0.0))))
+    writes, compacts, sizes = [], [], []
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory() as d:
+            w = SessionWriter(Path(d), "bench", {})
+            c0 = time.perf_counter()
+            per_flush = int(1 / DEFAULT_PERIOD_S)
+            for i, s in enumerate(samples):
+                w.add_sample(s)
+                if i % per_flush == 0:
+                    w.flush()
+            w.flush()
+            c1 = time.perf_counter()
+            from wattui.store.writer import compact
+
+            compact(w.dir)
+            c2 = time.perf_counter()
+            writes.append(c1 - c0)
+            compacts.append(c2 - c1)
+            sizes.append((w.dir / "samples.parquet").stat().st_size)
+    rows = n_ticks * 8
+    print(f"store: 1 h of 8 GPUs at {DEFAULT_PERIOD_S} s = {rows:,} rows")
+    print(f"  write (buffer + flush every 1 s): median {statistics.median(writes):.2f} s total "
+          f"= {1e3 * statistics.median(writes) / 3600:.3f} ms per second of run "
+          f"({100 * statistics.median(writes) / 3600:.4f}% of a core)")
+    print(f"  compaction to Parquet: median {statistics.median(compacts):.2f} s, "
+          f"{statistics.median(sizes) / 1e6:.2f} MB")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--runs", type=int, default=3)
+    args = ap.parse_args()
+    print(f"sampling at the default period ({DEFAULT_PERIOD_S} s), {args.seconds:.0f} s x {args.runs} runs")
+    cases = [
+        ("simulated, 1 GPU", lambda: SimulatedSource(1)),
+        ("simulated, 8 GPUs", lambda: SimulatedSource(8)),
+    ]
+    for n in (1, 8):
+        f = nvml_stub_factory(n)
+        if f is not None:
+            cases.append((f"NVML (stand-in library), {n} GPU{'s' if n > 1 else ''}", f))
+        else:
+            print("  (NVML stand-in library not available: skipped NVML cases)")
+            break
+    for name, factory in cases:
+        pct = [run_sampling(factory, args.seconds) for _ in range(args.runs)]
+        med = statistics.median(pct)
+        print(f"  {name:<36} median {med:6.3f}% of one core = {med * 36:6.1f} CPU s per hour "
+              f"(runs: {', '.join(f'{p:.3f}' for p in pct)})")
+    bench_store(args.runs)
+
+
+if __name__ == "__main__":
+    main()
