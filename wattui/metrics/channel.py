@@ -1,0 +1,260 @@
+"""Reader side of the report channel (the writer is :mod:`wattui._report`).
+
+A recorder that launches a script sets ``WATTUI_CHANNEL_DIR`` (see :func:`child_env`) and
+the script's processes write ``<dir>/<pid>.ndjson`` from their first ``report()``. A recorder
+attached with ``--pid`` calls :meth:`ReportChannel.start_watching`, which writes
+``<dir>/<pid>.watch``; within a second the process flushes the events it buffered before the
+attach and then writes directly.
+
+:meth:`ReportChannel.poll` reads new complete lines of each followed pid's file. A torn last
+line waits for its newline; junk lines, lines whose ``pid`` differs from the file's, and files
+of pids that are not followed are ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import stat
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from wattui._report import ENV_DIR, ENV_SESSION, dir_is_safe
+from wattui._report import channel_dir as _channel_dir_str
+from wattui.metrics.intake import MetricEvent, Rejections, make_event
+
+__all__ = ["ReportChannel", "channel_dir", "ensure_channel_dir", "child_env", "UnsafeChannelDir"]
+
+MAX_LINE = 1 << 16
+MAX_READ = 4 << 20
+
+
+class UnsafeChannelDir(Exception):
+    """The channel directory exists but another user could read or write it."""
+
+
+def channel_dir() -> Path:
+    """``$WATTUI_CHANNEL_DIR``, else ``$XDG_RUNTIME_DIR/wattui``, else ``/tmp/wattui-<uid>``."""
+    return Path(_channel_dir_str())
+
+
+def ensure_channel_dir(directory: str | os.PathLike | None = None) -> Path:
+    """Create the channel directory (mode 0700) if needed and check it is ours and private.
+
+    Raises :class:`UnsafeChannelDir` (one-line message) when it exists but is not a directory
+    owned by this user with no group/other permissions.
+    """
+    d = Path(directory) if directory is not None else channel_dir()
+    try:
+        d.mkdir(mode=0o700, parents=False, exist_ok=True)
+    except FileNotFoundError:
+        d.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        d.mkdir(mode=0o700, exist_ok=True)
+    if not dir_is_safe(str(d)):
+        try:
+            st = os.stat(d)
+            why = f"owner uid {st.st_uid}, mode {stat.S_IMODE(st.st_mode):04o}"
+        except OSError as e:
+            why = str(e)
+        raise UnsafeChannelDir(
+            f"report channel {d} is not private ({why}); it must be a directory owned by "
+            f"uid {os.getuid()} with mode 0700. Remove it or set {ENV_DIR} elsewhere."
+        )
+    return d
+
+
+def child_env(
+    directory: str | os.PathLike | None = None,
+    session: str | None = None,
+    base: dict | None = None,
+) -> dict:
+    """Environment for a script the recorder launches: it reports from its first call."""
+    env = dict(os.environ if base is None else base)
+    env[ENV_DIR] = str(ensure_channel_dir(directory))
+    if session:
+        env[ENV_SESSION] = session
+    return env
+
+
+class _Follow:
+    __slots__ = ("offset", "partial", "ino", "last_seq")
+
+    def __init__(self) -> None:
+        self.offset = 0
+        self.partial = b""
+        self.ino: tuple[int, int] | None = None
+        self.last_seq = 0
+
+
+class ReportChannel:
+    """Reads ``wattui.report`` events of the processes the recorder follows.
+
+    ``pids_provider()`` returns the pids to follow now (e.g. the launched process and its
+    descendants). With ``mark=True`` (the default) every followed pid also gets a ``.watch``
+    marker, so processes that started reporting before they were followed (an attach with
+    ``--pid``, or children spawned without the environment variable) flush their buffers.
+    """
+
+    def __init__(
+        self,
+        pids_provider: Callable[[], Iterable[int]],
+        directory: str | os.PathLike | None = None,
+        *,
+        mark: bool = True,
+        accuracy_key: str | None = None,
+        rejections: Rejections | None = None,
+    ) -> None:
+        self.pids_provider = pids_provider
+        self.directory = Path(directory) if directory is not None else channel_dir()
+        self.mark = mark
+        self.accuracy_key = accuracy_key
+        self.rejections = rejections if rejections is not None else Rejections()
+        self._follow: dict[int, _Follow] = {}
+        self._explicit: set[int] = set()
+        self._markers: set[int] = set()
+        self._checked = False
+
+    # -- markers
+
+    def _ensure_dir(self) -> None:
+        if not self._checked:
+            ensure_channel_dir(self.directory)
+            self._checked = True
+
+    def start_watching(self, pid: int) -> None:
+        """Follow ``pid`` and write its ``.watch`` marker (creating the directory if needed)."""
+        pid = int(pid)
+        self._ensure_dir()
+        self._explicit.add(pid)
+        self._follow.setdefault(pid, _Follow())
+        self._write_marker(pid)
+
+    def _write_marker(self, pid: int) -> None:
+        if pid in self._markers:
+            return
+        path = self.directory / f"{pid}.watch"
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+            os.close(fd)
+            self._markers.add(pid)
+        except OSError:
+            self.rejections.add("marker_failed")
+
+    def close(self) -> None:
+        """Remove the markers this channel wrote (processes go back to buffering)."""
+        for pid in list(self._markers):
+            try:
+                os.unlink(self.directory / f"{pid}.watch")
+            except OSError:
+                pass
+        self._markers.clear()
+
+    def __enter__(self) -> ReportChannel:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- reading
+
+    def followed(self) -> set[int]:
+        try:
+            pids = {int(p) for p in self.pids_provider()}
+        except Exception:  # noqa: BLE001 - a vanished process tree is not our failure
+            pids = set()
+        return pids | self._explicit
+
+    def poll(self) -> list[MetricEvent]:
+        """New events of all followed pids, in order per pid."""
+        pids = self.followed()
+        if self.mark and pids:
+            try:
+                self._ensure_dir()
+            except (OSError, UnsafeChannelDir):
+                self.rejections.add("unsafe_dir")
+                return []
+            for pid in pids:
+                self._follow.setdefault(pid, _Follow())
+                self._write_marker(pid)
+        events: list[MetricEvent] = []
+        for pid in sorted(pids):
+            f = self._follow.setdefault(pid, _Follow())
+            events.extend(self._read(pid, f))
+        return events
+
+    def _read(self, pid: int, f: _Follow) -> list[MetricEvent]:
+        path = self.directory / f"{pid}.ndjson"
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
+            return []
+        try:
+            st = os.fstat(fd)
+            if st.st_uid != os.getuid() or not stat.S_ISREG(st.st_mode):
+                self.rejections.add("foreign_file")
+                return []
+            ino = (st.st_dev, st.st_ino)
+            if f.ino != ino or st.st_size < f.offset:  # new file (pid reuse) or truncated
+                f.offset, f.partial, f.ino, f.last_seq = 0, b"", ino, 0
+            if st.st_size == f.offset:
+                return []
+            os.lseek(fd, f.offset, os.SEEK_SET)
+            data = os.read(fd, MAX_READ)
+        except OSError:
+            return []
+        finally:
+            os.close(fd)
+        f.offset += len(data)
+        lines = (f.partial + data).split(b"\n")
+        f.partial = lines.pop()
+        if len(f.partial) > MAX_LINE:
+            f.partial = b""
+            self.rejections.add("line_too_long")
+        out = []
+        for line in lines:
+            ev = self._event(pid, f, line)
+            if ev is not None:
+                out.append(ev)
+        return out
+
+    def _event(self, pid: int, f: _Follow, line: bytes) -> MetricEvent | None:
+        if not line.strip():
+            return None
+        if len(line) > MAX_LINE:
+            self.rejections.add("line_too_long")
+            return None
+        try:
+            rec = json.loads(line)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            self.rejections.add("bad_json_line")
+            return None
+        if not isinstance(rec, dict) or rec.get("pid") != pid:
+            self.rejections.add("wrong_pid")
+            return None
+        values = rec.get("values")
+        t = rec.get("t")
+        if (
+            not isinstance(values, dict)
+            or isinstance(t, bool)
+            or not isinstance(t, (int, float))
+            or not math.isfinite(t)
+        ):
+            self.rejections.add("bad_record")
+            return None
+        seq = rec.get("seq")
+        if isinstance(seq, int) and not isinstance(seq, bool):
+            if seq <= f.last_seq:
+                self.rejections.add("replayed_seq")
+                return None
+            f.last_seq = seq
+        kind = rec.get("kind") if rec.get("kind") in ("metric", "watch") else "metric"
+        return make_event(
+            values,
+            float(t),
+            "report",
+            pid=pid,
+            kind=kind,
+            accuracy_key=self.accuracy_key,
+            rejections=self.rejections,
+        )
