@@ -15,11 +15,17 @@ def estimate_model(model, example_input_shape_or_tensor, batch_size: int | None 
     ``example_input_shape_or_tensor`` is a per-sample shape such as ``(3, 224, 224)`` or an
     example batch (its first dimension is replaced by ``batch_size`` when given). Nothing is
     computed for real: the model runs on meta tensors. ``predictors`` is a
-    :class:`PredictorSet`, a name or a path; ``None`` picks the shipped set.
+    :class:`PredictorSet`, a name or a path; ``None`` picks the calibrated set of this
+    machine's device if there is one, else the shipped set (CPU inference, Getzner data).
     """
     if mode not in ("inference", "training"):
         raise ValueError(f"mode must be 'inference' or 'training', not {mode!r}")
-    pset = predictors if isinstance(predictors, PredictorSet) else resolve(predictors)
+    if isinstance(predictors, PredictorSet):
+        pset = predictors
+    else:
+        from wattui.estimate.devices import current_devices
+
+        pset = resolve(predictors, [] if predictors else current_devices(), mode)
     records = trace.trace_model(model, example_input_shape_or_tensor, batch_size, dtype)
     x = trace.meta_input(example_input_shape_or_tensor, batch_size, dtype)
     layers = []

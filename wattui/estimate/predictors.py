@@ -4,6 +4,7 @@ A predictor maps one layer's features (a dict: ``macs``, ``batch_size``, ``eleme
 configuration values) to joules per forward pass. Two forms:
 
 - ``loglinear``: ``log E = c0 + sum(ci * fi)``, features such as ``log_macs``;
+- ``power``: ``E = a + b * x^c`` on one feature (what ``wattui calibrate`` fits);
 - ``poly``: ``E = c0 + sum(ci * zi)`` on degree-d polynomial features of the named
   features, optionally standardised with the stored mean and scale. The seed's models are
   of this form; so are the shipped ones, whose features are products such as
@@ -60,7 +61,7 @@ def expand(values: list[float], degree: int) -> list[float]:
 class Predictor:
     """One layer type's model."""
 
-    form: str  # "loglinear" | "poly"
+    form: str  # "loglinear" | "poly" | "power"
     features: list[str]
     coef: list[float]  # intercept first
     degree: int = 1
@@ -76,6 +77,9 @@ class Predictor:
                 if key in cfg:
                     cfg[key] = min(max(float(cfg[key]), lo), hi)
         x = [base_feature(f, cfg) for f in self.features]
+        if self.form == "power":  # E = a + b * x^c (calibrated sets)
+            a, b, c = self.coef
+            return a + b * max(x[0], 0.0) ** c
         if self.form == "loglinear":
             return math.exp(self.coef[0] + sum(c * v for c, v in zip(self.coef[1:], x)))
         z = expand(x, self.degree)
@@ -156,24 +160,34 @@ def device_slug(device: str) -> str:
     return "-".join(p for p in out.split("-") if p) or "device"
 
 
-def resolve(name_or_path: str | None, device_hint: str | None = None) -> PredictorSet:
-    """Find a predictor set: a path, a shipped name, a calibrated name in :func:`user_dir`,
-    else the calibrated set for ``device_hint`` if one exists, else the shipped default."""
+def calibrated_path(device: str, mode: str) -> Path:
+    """Default file of a calibrated set: ``<user_dir>/<device-slug>-<mode>.json``."""
+    return user_dir() / f"{device_slug(device)}-{mode}.json"
+
+
+def resolve(name_or_path: str | None, devices: list[str] | tuple[str, ...] = (),
+            mode: str = "inference") -> PredictorSet:
+    """Find a predictor set: a path, a shipped name or a calibrated name in :func:`user_dir`;
+    with no name, the calibrated set of the first of ``devices`` that has one (same mode
+    first, then inference), else the shipped default."""
     if name_or_path:
         p = Path(name_or_path)
-        if p.suffix == ".json" or p.exists():
+        if p.suffix == ".json" or p.exists() or "/" in name_or_path:
             if not p.exists():
                 raise ValueError(f"predictor file not found: {p}")
             return PredictorSet.load(p)
         if name_or_path in SHIPPED:
             return PredictorSet.load(SHIPPED[name_or_path])
-        cand = user_dir() / f"{device_slug(name_or_path)}.json"
-        if cand.exists():
-            return PredictorSet.load(cand)
+        for cand in (user_dir() / f"{name_or_path}.json",
+                     user_dir() / f"{device_slug(name_or_path)}-{mode}.json",
+                     user_dir() / f"{device_slug(name_or_path)}-inference.json"):
+            if cand.exists():
+                return PredictorSet.load(cand)
         known = sorted(SHIPPED) + sorted(p.stem for p in user_dir().glob("*.json"))
         raise ValueError(f"unknown predictor set '{name_or_path}' (known: {', '.join(known)})")
-    if device_hint:
-        cand = user_dir() / f"{device_slug(device_hint)}.json"
-        if cand.exists():
-            return PredictorSet.load(cand)
+    for dev in devices:
+        for m in dict.fromkeys((mode, "inference")):
+            cand = calibrated_path(dev, m)
+            if cand.exists():
+                return PredictorSet.load(cand)
     return PredictorSet.load(SHIPPED[DEFAULT_SHIPPED])
