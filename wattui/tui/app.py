@@ -1,0 +1,80 @@
+"""The wattui application: a live screen per session and, when installed, a comparison
+screen, as independent modes (``c`` switches between them)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import ClassVar
+
+from textual.app import App
+from textual.binding import Binding
+
+from .live import DEFAULT_REFRESH_S, LiveScreen
+
+
+def compare_screen_class():
+    """``wattui.tui.compare.CompareScreen`` if it exists (it is another module's)."""
+    try:
+        from .compare import CompareScreen
+    except ImportError:
+        return None
+    return CompareScreen
+
+
+class WattuiApp(App[str]):
+    """``WattuiApp(store_root, session_dir=...)`` watches one session.
+
+    ``starter`` (instead of ``session_dir``) is called in the worker thread and returns
+    the session directory: the first frame is drawn while a recorder starts.
+    ``clock`` is the viewer's notion of now (tests freeze it).
+    """
+
+    CSS_PATH = "wattui.tcss"
+    TITLE = "wattui"
+    DEFAULT_MODE: ClassVar[str] = "live"
+    MODES: ClassVar[dict] = {}  # filled per instance: "live" and, if available, "compare"
+    BINDINGS = [Binding("c", "toggle_compare", "Compare")]
+
+    def __init__(
+        self,
+        store_root: Path,
+        session_dir: Path | None = None,
+        *,
+        starter: Callable[[], Path] | None = None,
+        clock: Callable[[], float] | None = None,
+        refresh_s: float = DEFAULT_REFRESH_S,
+        window: str = "10m",
+    ) -> None:
+        super().__init__()
+        self.store_root = Path(store_root)
+        self.clock = clock or time.time
+        self._live_kwargs = dict(
+            session_dir=session_dir,
+            starter=starter,
+            clock=self.clock,
+            refresh_s=refresh_s,
+            window=window,
+        )
+        self.add_mode("live", self._make_live)
+        self.compare_class = compare_screen_class()
+        if self.compare_class is not None:
+            self.add_mode("compare", lambda: self.compare_class(self.store_root))
+
+    def _make_live(self) -> LiveScreen:
+        return LiveScreen(**self._live_kwargs)
+
+    @property
+    def live(self) -> LiveScreen:
+        return self._screen_stacks["live"][0]
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action == "toggle_compare":
+            return self.compare_class is not None
+        return True
+
+    def action_toggle_compare(self) -> None:
+        if self.compare_class is None:
+            return
+        self.switch_mode("live" if self.current_mode == "compare" else "compare")

@@ -1,0 +1,281 @@
+"""The viewer's commands: ``wattui -- CMD`` (``run``), ``wattui attach PID``, ``wattui view``.
+
+The recorder is not the viewer: ``run`` and ``attach`` start a background recorder
+(``detach``: its own session, immune to the terminal hanging up) and open the live
+screen on the session it writes. Closing the screen leaves the run and its recording
+going; ``wattui view`` picks it up again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+from ..cli import CliError, _add_store, add_record_options, detach, options_from_args
+
+_NOT_RECORD_DESTS = {"help", "no_tui", "session_id", "command", "pid", "func", "cmd", "argv"}
+
+
+def register(sub) -> None:
+    r = sub.add_parser(
+        "run",
+        help="launch CMD under a background recorder and watch it live (also: wattui -- CMD)",
+        description="Launch CMD under a background recorder and watch it live. Closing the "
+        "viewer leaves the run going; `wattui view` returns to it.",
+    )
+    add_record_options(r)
+    r.add_argument(
+        "--no-tui", action="store_true", help="record in the foreground without the screen"
+    )
+    r.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD ARGS...")
+    r.set_defaults(func=cmd_run, _parser=r)
+
+    a = sub.add_parser(
+        "attach",
+        help="follow a running process (and its children) and watch it live",
+    )
+    add_record_options(a)
+    a.add_argument(
+        "--no-tui", action="store_true", help="record in the foreground without the screen"
+    )
+    a.add_argument("pid", type=int, help="the process to follow")
+    a.set_defaults(func=cmd_attach, _parser=a)
+
+    v = sub.add_parser(
+        "view",
+        help="watch a running session (default: the newest running one) or replay a finished one",
+    )
+    _add_store(v)
+    v.add_argument("id", nargs="?", default=None, help="session id, unique prefix or name")
+    v.add_argument(
+        "--refresh",
+        type=float,
+        default=None,
+        metavar="S",
+        help="seconds between redraws (0.25 to 1; default 0.5)",
+    )
+    v.set_defaults(func=cmd_view)
+
+
+# -- arguments for the background recorder -------------------------------------------------
+def record_args_from_namespace(parser: argparse.ArgumentParser, args) -> list[str]:
+    """The record options given on this command line, as arguments for ``wattui record``
+    (whatever options other modules added to ``add_record_options``)."""
+    out: list[str] = []
+    for act in parser._actions:
+        if not act.option_strings or act.dest in _NOT_RECORD_DESTS:
+            continue
+        val = getattr(args, act.dest, None)
+        if val is None or val == act.default:
+            continue
+        opt = (
+            act.option_strings[-1]
+            if act.option_strings[-1].startswith("--")
+            else act.option_strings[0]
+        )
+        if isinstance(act, argparse._StoreTrueAction | argparse._StoreFalseAction):
+            out.append(opt)
+        elif isinstance(act, argparse._AppendAction):
+            for item in val:
+                out += [opt, str(item)]
+        elif isinstance(val, list | tuple):
+            out += [opt, *map(str, val)]
+        else:
+            out += [opt, str(val)]
+    return out
+
+
+def record_args_from_options(opts) -> list[str]:
+    """Arguments for ``wattui record`` from a ``RecordOptions`` (programmatic callers)."""
+    out: list[str] = []
+    if opts.store:
+        out += ["--store", str(opts.store)]
+    if opts.simulate:
+        out += ["--simulate", str(opts.simulate)]
+    if opts.period_s:
+        out += ["--period", repr(float(opts.period_s))]
+    if opts.baseline_s:
+        out += ["--baseline", repr(float(opts.baseline_s))]
+    if opts.name:
+        out += ["--name", opts.name]
+    for t in opts.tags or []:
+        out += ["--tag", t]
+    if opts.group:
+        out += ["--group", opts.group]
+    if opts.rapl_root and opts.rapl_root != "/sys/class/powercap":
+        out += ["--rapl-root", opts.rapl_root]
+    return out
+
+
+def _with_session_id(opts):
+    from ..store.paths import new_session_id
+
+    return dataclasses.replace(opts, session_id=opts.session_id or new_session_id())
+
+
+def _starter(argv: list[str], opts):
+    """Called in the viewer's worker thread: start the recorder, return the session dir."""
+    from ..store.paths import sessions_dir, store_root
+
+    def start() -> Path:
+        try:
+            detach(argv, opts, quiet=True)
+        except CliError as e:
+            raise RuntimeError(str(e)) from None
+        return sessions_dir(store_root(opts.store)) / opts.session_id
+
+    return start
+
+
+# -- watching ----------------------------------------------------------------------------------
+def _watch(
+    store: Path, *, session_dir: Path | None = None, starter=None, **app_kwargs
+) -> tuple[int, str | None, Path | None]:
+    from .app import WattuiApp
+
+    app = WattuiApp(store, session_dir, starter=starter, **app_kwargs)
+    result = app.run()
+    rc = app.return_code or 0
+    live = app._screen_stacks.get("live") or []
+    sdir = live[0].session_dir if live else session_dir
+    return rc, result, sdir
+
+
+def _after(result: str | None, sdir: Path | None, rc: int, launched: bool = True) -> int:
+    """One line about what happened to the run; the exit code."""
+    if rc or sdir is None:
+        return rc
+    from ..store.reader import CorruptSession, Session
+
+    sid = sdir.name
+    try:
+        s = Session.open(sdir)
+    except CorruptSession:
+        return rc
+    if result == "left-running" or (s.status == "running" and result != "stopped"):
+        print(
+            f"wattui: the run goes on in the background (session {sid}); "
+            f"watch it again with: wattui view {sid}",
+            file=sys.stderr,
+        )
+        return 0
+    code = s.meta.get("exit_code")
+    status = s.status + (f" (exit {code})" if code is not None else "")
+    print(f"wattui: session {sid} {status}; details: wattui show {sid}", file=sys.stderr)
+    if launched and s.meta.get("mode") == "launch" and isinstance(code, int):
+        return code
+    return 0
+
+
+def launch_and_watch(
+    command: list[str], opts, record_args: list[str] | None = None, **app_kwargs
+) -> int:
+    """Start ``command`` under a background recorder and open the live screen on it.
+
+    ``record_args`` are the ``wattui record`` options to pass (default: built from
+    ``opts``). ``app_kwargs`` go to :class:`wattui.tui.app.WattuiApp` (``refresh_s``,
+    ``window``, ``clock``). Returns the run's exit code once it has ended, else 0.
+    """
+    from ..store.paths import store_root
+
+    if not command:
+        raise CliError("nothing to run: wattui -- CMD ARGS...")
+    opts = _with_session_id(opts)
+    args = list(record_args if record_args is not None else record_args_from_options(opts))
+    argv = [*args, "--", *command]
+    rc, result, sdir = _watch(store_root(opts.store), starter=_starter(argv, opts), **app_kwargs)
+    return _after(result, sdir, rc)
+
+
+def attach_and_watch(pid: int, opts, record_args: list[str] | None = None, **app_kwargs) -> int:
+    """Start a background recorder following ``pid`` and open the live screen on it."""
+    import psutil
+
+    from ..store.paths import store_root
+
+    if not psutil.pid_exists(pid):
+        raise CliError(f"no process with PID {pid}")
+    opts = _with_session_id(opts)
+    args = list(record_args if record_args is not None else record_args_from_options(opts))
+    argv = ["--pid", str(pid), *args]
+    rc, result, sdir = _watch(store_root(opts.store), starter=_starter(argv, opts), **app_kwargs)
+    return _after(result, sdir, rc)
+
+
+def _tty_or_headless(args) -> bool:
+    """True: show the screen. False: record in the foreground (asked for, or no terminal)."""
+    if args.no_tui:
+        return False
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        print(
+            "wattui: not a terminal: recording without the live screen (--no-tui)", file=sys.stderr
+        )
+        return False
+    return True
+
+
+def cmd_run(args) -> int:
+    command = list(args.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        raise CliError("nothing to run: wattui -- CMD ARGS...")
+    opts = options_from_args(args)
+    if not _tty_or_headless(args):
+        from ..recorder import Recorder, RecordError
+
+        try:
+            return Recorder(opts).launch(command)
+        except RecordError as e:
+            raise CliError(str(e)) from None
+    return launch_and_watch(command, opts, record_args_from_namespace(args._parser, args))
+
+
+def cmd_attach(args) -> int:
+    opts = options_from_args(args)
+    if not _tty_or_headless(args):
+        from ..recorder import Recorder, RecordError
+
+        try:
+            return Recorder(opts).attach(args.pid)
+        except RecordError as e:
+            raise CliError(str(e)) from None
+    return attach_and_watch(args.pid, opts, record_args_from_namespace(args._parser, args))
+
+
+def pick_session(store: Path, ref: str | None):
+    """The session ``wattui view`` opens: ``ref``, else the newest running one."""
+    from ..store.reader import find_session, list_sessions
+
+    if ref:
+        try:
+            return find_session(store, ref)
+        except LookupError as e:
+            raise CliError(str(e)) from None
+    sessions, _ = list_sessions(store)
+    running = [s for s in sessions if s.is_live]
+    if running:
+        return running[-1]
+    if not sessions:
+        raise CliError("no sessions yet: start one with `wattui -- CMD` or `wattui record -- CMD`")
+    newest = sessions[-1]
+    raise CliError(
+        "no session is running (none to watch live); replay a finished one with "
+        f"`wattui view ID` (newest: {newest.id}, {newest.status}); list them: wattui sessions"
+    )
+
+
+def cmd_view(args) -> int:
+    from ..store.paths import store_root
+
+    store = store_root(args.store)
+    s = pick_session(store, args.id)
+    if not sys.stdout.isatty():
+        raise CliError("wattui view needs a terminal; use `wattui show` for text")
+    kwargs = {}
+    if args.refresh is not None:
+        kwargs["refresh_s"] = min(1.0, max(0.25, args.refresh))
+    rc, result, sdir = _watch(store, session_dir=s.dir, **kwargs)
+    return _after(result, sdir, rc, launched=False)

@@ -1,0 +1,295 @@
+"""The live screen: one session, read from its files while the recorder writes them.
+
+One worker thread polls the session (``SnapshotBuilder``) about twice a second and
+posts a frozen ``LiveSnapshot``; the screen applies it in one ``batch_update()``. The
+thread waits until the previous snapshot was applied before posting the next one, so a
+slow terminal never builds a queue, and it checks for cancellation every 0.1 s.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Footer, Input, Label, Static
+from textual.worker import get_current_worker
+
+from .snapshot import LiveSnapshot, SnapshotBuilder, fmt_bytes, fmt_pct, stop_recorder
+from .widgets import (
+    AccuracyPanel,
+    EnergyPanel,
+    GpuTable,
+    OutputPanel,
+    PowerChart,
+    ProcessPanel,
+    SamPanel,
+    SessionHeader,
+    gpu_caption,
+)
+
+DEFAULT_REFRESH_S = 0.5  # 2 Hz, whatever the sampling rate
+STOP_GRACE_S = 10.0
+
+
+class SnapshotReady(Message):
+    """A new snapshot of the session (posted by the worker thread)."""
+
+    def __init__(self, snapshot: LiveSnapshot) -> None:
+        super().__init__()
+        self.snapshot = snapshot
+
+
+class ViewerError(Message):
+    def __init__(self, error: str) -> None:
+        super().__init__()
+        self.error = error
+
+
+class QuitScreen(ModalScreen[str]):
+    """Stop the run, or leave it running and close the viewer?"""
+
+    BINDINGS = [
+        Binding("s", "choose('stop')", "Stop the run"),
+        Binding("l", "choose('leave')", "Leave it running"),
+        Binding("escape", "choose('cancel')", "Cancel"),
+    ]
+
+    def __init__(self, what: str) -> None:
+        super().__init__()
+        self.what = what
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="quit-dialog"):
+            yield Label(f"Quit the viewer. The run ({self.what}) is still going.")
+            yield Label("[s] stop the run (Ctrl+C to it; SIGTERM after 10 s)")
+            yield Label("[l] leave it running (recording goes on; `wattui view` to return)")
+            yield Label("[Esc] cancel")
+
+    def action_choose(self, choice: str) -> None:
+        self.dismiss(choice)
+
+
+class LiveScreen(Screen):
+    """Everything about one session, updated a few times a second."""
+
+    BINDINGS = [
+        Binding("q", "quit_viewer", "Quit"),
+        Binding("w", "cycle_window", "Window"),
+        Binding("1", "window('1m')", "1 min", show=False),
+        Binding("2", "window('10m')", "10 min", show=False),
+        Binding("3", "window('1h')", "1 h", show=False),
+        Binding("4", "window('all')", "whole run", show=False),
+        Binding("slash", "search", "Search"),
+        Binding("n", "next_match(1)", "Next match", show=False),
+        Binding("N", "next_match(-1)", "Previous match", show=False),
+        Binding("f", "follow", "Follow output", show=False),
+        Binding("question_mark", "help", "Help"),
+    ]
+
+    def __init__(
+        self,
+        session_dir: Path | None = None,
+        *,
+        starter: Callable[[], Path] | None = None,
+        clock: Callable[[], float] | None = None,
+        refresh_s: float = DEFAULT_REFRESH_S,
+        window: str = "10m",
+        name: str | None = "live",
+    ) -> None:
+        super().__init__(name=name)
+        if session_dir is None and starter is None:
+            raise ValueError("LiveScreen needs a session directory or a starter")
+        self.session_dir = Path(session_dir) if session_dir is not None else None
+        self.starter = starter
+        self.clock = clock or time.time
+        self.refresh_s = refresh_s
+        self.initial_window = window
+        self.snapshot: LiveSnapshot | None = None
+        self.snapshots_applied = 0
+        self.stopping = False
+        self.stop_result: str | None = None
+        self._snap_applied = threading.Event()
+        self._snap_applied.set()
+        self._viewer_closing = threading.Event()
+
+    # -- layout -------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield SessionHeader(id="header")
+        yield GpuTable(id="gpus")
+        yield Label("", id="gpu-caption")
+        with Horizontal(id="power-row"):
+            yield PowerChart(window=self.initial_window, id="chart")
+            yield EnergyPanel(id="energy")
+        with Horizontal(id="metrics-row"):
+            yield AccuracyPanel(id="accuracy")
+            yield SamPanel(id="sam")
+            yield ProcessPanel(id="process")
+        yield Static("", id="notes")
+        yield OutputPanel(id="output")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(OutputPanel).log_widget.focus()
+        self.on_resize()
+        self._poll()
+
+    def on_resize(self, _event=None) -> None:
+        w, h = self.app.size
+        self.set_class(w >= 120, "-wide")
+        self.set_class(h >= 40, "-tall")
+
+    def on_unmount(self) -> None:
+        self._viewer_closing.set()
+
+    # -- the worker ---------------------------------------------------------------------
+    @work(thread=True, exclusive=True, exit_on_error=False, group="live-poll")
+    def _poll(self) -> None:
+        worker = get_current_worker()
+
+        def cancelled() -> bool:
+            return worker.is_cancelled or self._viewer_closing.is_set()
+
+        def sleep(seconds: float) -> bool:
+            end = time.monotonic() + seconds
+            while not cancelled():
+                left = end - time.monotonic()
+                if left <= 0:
+                    return True
+                time.sleep(min(0.1, left))
+            return False
+
+        try:
+            if self.session_dir is None:
+                self.session_dir = Path(self.starter())
+            builder = SnapshotBuilder(self.session_dir, clock=self.clock)
+        except Exception as e:  # noqa: BLE001 - shown to the user, then the app exits
+            if not cancelled():
+                self.post_message(ViewerError(str(e)))
+            return
+        done_polls = 0
+        while not cancelled():
+            t0 = time.monotonic()
+            snap = builder.poll()
+            while not self._snap_applied.wait(0.1):  # back-pressure: one snapshot in flight
+                if cancelled():
+                    return
+            if cancelled():
+                return
+            self._snap_applied.clear()
+            self.post_message(SnapshotReady(snap))
+            if snap.status not in ("running", "starting") or snap.error:
+                done_polls += 1
+                if done_polls >= 2:  # the session is over: nothing more will change
+                    return
+            if not sleep(max(0.05, self.refresh_s - (time.monotonic() - t0))):
+                return
+
+    @on(SnapshotReady)
+    def _apply(self, message: SnapshotReady) -> None:
+        s = message.snapshot
+        try:
+            with self.app.batch_update():
+                self._apply_snapshot(s)
+        finally:
+            self.snapshot = s
+            self.snapshots_applied += 1
+            self._snap_applied.set()
+
+    def _apply_snapshot(self, s: LiveSnapshot) -> None:
+        running = s.status == "running"
+        self.query_one(SessionHeader).update_header(s)
+        self.query_one(GpuTable).update_gpus(s.gpus)
+        caption = gpu_caption(s.gpus)
+        if running:
+            caption = f"run CPU {fmt_pct(s.proc_cpu_pct)} RSS {fmt_bytes(s.proc_rss_b)} · {caption}"
+        self.query_one("#gpu-caption", Label).update(caption)
+        self.query_one(PowerChart).set_points(
+            s.history, now=s.now if running else None, method=s.power_method
+        )
+        self.query_one(EnergyPanel).update_energy(s.record, s.total_w, s.power_method)
+        self.query_one(AccuracyPanel).update_metrics(s.metrics)
+        self.query_one(SamPanel).update_sam(s.record)
+        self.query_one(ProcessPanel).update_process(s.proc_cpu_pct, s.proc_rss_b, s.cpus, running)
+        notes = " · ".join(s.notes[-2:])
+        if s.error:
+            notes = f"error: {s.error}"
+        if self.stopping:
+            notes = "stopping the run..." + (f" {notes}" if notes else "")
+        self.query_one("#notes", Static).update(notes)
+        self.set_class(bool(notes), "-has-notes")
+        out = self.query_one(OutputPanel)
+        out.display = s.has_output
+        out.append(s.output_lines)
+
+    @on(ViewerError)
+    def _error(self, message: ViewerError) -> None:
+        self.app.exit(return_code=2, message=f"wattui: error: {message.error}")
+
+    # -- actions ------------------------------------------------------------------------
+    def action_cycle_window(self) -> None:
+        w = self.query_one(PowerChart).cycle_window()
+        self.notify(f"power chart window: {w}", timeout=1.5)
+
+    def action_window(self, name: str) -> None:
+        self.query_one(PowerChart).set_window(name)
+
+    def action_search(self) -> None:
+        out = self.query_one(OutputPanel)
+        if out.display:
+            out.open_search()
+
+    @on(Input.Submitted, "#search")
+    def _search_submitted(self, event: Input.Submitted) -> None:
+        out = self.query_one(OutputPanel)
+        out.search(event.value)
+        out.close_search()
+
+    def key_escape(self) -> None:
+        out = self.query_one(OutputPanel)
+        if out.has_class("-searching"):
+            out.close_search()
+
+    def action_next_match(self, step: int) -> None:
+        self.query_one(OutputPanel).next_match(step)
+
+    def action_follow(self) -> None:
+        self.query_one(OutputPanel).follow()
+
+    def action_help(self) -> None:
+        from .help import HelpScreen
+
+        self.app.push_screen(HelpScreen())
+
+    def action_quit_viewer(self) -> None:
+        s = self.snapshot
+        if s is None or s.status != "running" or self.stopping:
+            self.app.exit(result="closed")
+            return
+
+        def chosen(choice: str | None) -> None:
+            if choice == "leave":
+                self.app.exit(result="left-running")
+            elif choice == "stop":
+                self.stopping = True
+                self.notify("stopping the run (SIGINT to its recorder)...", timeout=3)
+                self._stop(s.recorder_pid, s.recorder_started)
+
+        self.app.push_screen(QuitScreen(s.command or s.session_id), chosen)
+
+    @work(thread=True, exclusive=True, group="live-stop")
+    def _stop(self, pid: int | None, started: float | None) -> None:
+        worker = get_current_worker()
+        result = stop_recorder(
+            pid, started, grace_s=STOP_GRACE_S, should_stop=lambda: worker.is_cancelled
+        )
+        self.stop_result = result
+        if not worker.is_cancelled:
+            self.app.call_from_thread(self.app.exit, result="stopped")

@@ -1,0 +1,611 @@
+"""The live screen's view model: immutable snapshots built off the event loop.
+
+    session files --SessionTail/session_record--> SnapshotBuilder (worker thread)
+        --LiveSnapshot (frozen)--> post_message --> the UI applies it in batch_update()
+
+Nothing here imports Textual, so it can be tested and benchmarked on its own, and it
+is the only place that touches the disk on behalf of the viewer. Memory is bounded
+whatever the session's length: the power history keeps per-second buckets for the
+last hour and coarser buckets (merged as they fill) for everything before.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+from ..store import schema
+
+ENERGY_KINDS = ("gpu", "cpu", "dram")
+
+FINE_BUCKET_S = 1.0
+FINE_POINTS = 3600  # one hour at one point a second
+COARSE_POINTS = 2048  # everything older, merged pairwise as it fills
+COARSE_START_S = 10.0
+
+OUTPUT_FIRST_READ = 256 * 1024  # on opening, show at most this much of output.log's tail
+OUTPUT_MAX_READ = 1 << 20  # per poll
+OUTPUT_MAX_LINE = 16 * 1024
+METRIC_HISTORY = 120
+OTHER_METRICS = 8
+
+
+# -- formatting (shared by the widgets; no Textual) ---------------------------------------
+def fmt_energy(j: float | None) -> str:
+    if j is None or not math.isfinite(j):
+        return "n/a"
+    wh = j / 3600.0
+    if abs(wh) >= 1000:
+        return f"{wh / 1000:.3f} kWh"
+    if abs(wh) >= 100:
+        return f"{wh:.1f} Wh"
+    return f"{wh:.2f} Wh"
+
+
+def fmt_watts(w: float | None) -> str:
+    if w is None or not math.isfinite(w):
+        return "n/a"
+    if abs(w) >= 10000:
+        return f"{w / 1000:.1f} kW"
+    return f"{w:.0f} W"
+
+
+def fmt_bytes(b: float | None) -> str:
+    if b is None or not math.isfinite(b):
+        return "n/a"
+    for unit, div in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if b >= div:
+            return f"{b / div:.1f} {unit}"
+    return f"{b:.0f} B"
+
+
+def fmt_pct(p: float | None) -> str:
+    if p is None or not math.isfinite(p):
+        return "n/a"
+    return f"{p:.0f}%"
+
+
+def fmt_duration(s: float | None) -> str:
+    if s is None or not math.isfinite(s) or s < 0:
+        return "n/a"
+    s = int(s)
+    d, rem = divmod(s, 86400)
+    h, rem = divmod(rem, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{d}d {h:02d}:{m:02d}:{sec:02d}" if d else f"{h:02d}:{m:02d}:{sec:02d}"
+
+
+def fmt_num(x: float | None, digits: int = 4) -> str:
+    if x is None:
+        return "n/a"
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return "n/a"
+    if not math.isfinite(x):
+        return "n/a"
+    if x != 0 and (abs(x) >= 1e5 or abs(x) < 10 ** -(digits - 1)):
+        return f"{x:.{max(1, digits - 1)}e}"
+    return f"{x:.{digits}g}" if abs(x) >= 1000 else f"{x:.{digits}f}".rstrip("0").rstrip(".")
+
+
+def method_label(m: str | None) -> str:
+    """How a figure was obtained, as shown next to it. Simulated is shouted."""
+    if not m or m == "none":
+        return "n/a"
+    return "SIMULATED" if m == "simulated" else m
+
+
+# -- power history ----------------------------------------------------------------------------
+class PowerHistory:
+    """Total watts over time in bounded memory (owned by the builder's thread).
+
+    The last ``fine_points`` seconds are kept as one-second means; older buckets fold
+    into coarse ones whose width doubles whenever there are more than ``coarse_points``.
+    A 72-hour run therefore holds at most ~5,700 points.
+    """
+
+    def __init__(
+        self,
+        fine_s: float = FINE_BUCKET_S,
+        fine_points: int = FINE_POINTS,
+        coarse_points: int = COARSE_POINTS,
+        coarse_s: float = COARSE_START_S,
+    ):
+        self.fine_s = fine_s
+        self.fine_points = fine_points
+        self.coarse_points = coarse_points
+        self.coarse_s = coarse_s
+        self.fine: deque[list[float]] = deque()  # [bucket start, sum, n]
+        self.coarse: list[list[float]] = []
+
+    def __len__(self) -> int:
+        return len(self.fine) + len(self.coarse)
+
+    def add(self, t: float, w: float, n: float = 1.0) -> None:
+        """Add ``n`` readings whose sum is ``w * n`` at time ``t``."""
+        b = math.floor(t / self.fine_s) * self.fine_s
+        fine = self.fine
+        if fine and b <= fine[-1][0]:
+            last = fine[-1]  # same bucket (or a late row): fold into the newest
+            last[1] += w * n
+            last[2] += n
+            return
+        fine.append([b, w * n, n])
+        while len(fine) > self.fine_points:
+            t0, s, k = fine.popleft()
+            self._add_coarse(t0, s, k)
+
+    def _add_coarse(self, t: float, s: float, n: float) -> None:
+        cb = math.floor(t / self.coarse_s) * self.coarse_s
+        c = self.coarse
+        if c and cb <= c[-1][0]:
+            c[-1][1] += s
+            c[-1][2] += n
+            return
+        c.append([cb, s, n])
+        if len(c) > self.coarse_points:
+            self.coarse_s *= 2
+            merged: list[list[float]] = []
+            for t0, s0, n0 in c:
+                nb = math.floor(t0 / self.coarse_s) * self.coarse_s
+                if merged and merged[-1][0] == nb:
+                    merged[-1][1] += s0
+                    merged[-1][2] += n0
+                else:
+                    merged.append([nb, s0, n0])
+            self.coarse = merged
+
+    def points(self) -> tuple[tuple[float, float], ...]:
+        """(time at the bucket's middle, mean watts), oldest first."""
+        hc, hf = self.coarse_s / 2, self.fine_s / 2
+        out = [(t + hc, s / n) for t, s, n in self.coarse if n]
+        out.extend((t + hf, s / n) for t, s, n in self.fine if n)
+        return tuple(out)
+
+
+# -- metrics ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MetricsSummary:
+    count: int = 0
+    latest_accuracy: float | None = None
+    best_accuracy: float | None = None
+    best_epoch: float | None = None
+    epoch: float | None = None
+    step: int | None = None
+    total_epochs: int | None = None
+    accuracy_history: tuple[float, ...] = ()
+    # (name, latest value, short history) for other reported numbers (loss, ...)
+    others: tuple[tuple[str, float, tuple[float, ...]], ...] = ()
+
+
+class MetricTracker:
+    """Folds metric events into a bounded summary."""
+
+    def __init__(self, history: int = METRIC_HISTORY, max_others: int = OTHER_METRICS):
+        self.count = 0
+        self.latest: float | None = None
+        self.best: float | None = None
+        self.best_epoch: float | None = None
+        self.epoch: float | None = None
+        self.step: int | None = None
+        self.total_epochs: int | None = None
+        self.acc_hist: deque[float] = deque(maxlen=history)
+        self.others: dict[str, deque[float]] = {}
+        self.max_others = max_others
+        self._hist = history
+
+    def add(self, ev: Mapping) -> None:
+        if ev.get("kind") != "metric":
+            return
+        self.count += 1
+        for k in ("epoch", "step", "total_epochs"):
+            v = ev.get(k)
+            if v is not None and not (isinstance(v, float) and math.isnan(v)):
+                setattr(self, k, v)
+        acc = _finite(ev.get("accuracy"))
+        if acc is not None:
+            self.latest = acc
+            self.acc_hist.append(acc)
+            if self.best is None or acc > self.best:
+                self.best, self.best_epoch = acc, self.epoch
+        raw = ev.get("values_json")
+        if raw:
+            try:
+                vals = json.loads(raw) if isinstance(raw, str) else raw
+            except ValueError:
+                vals = None
+            if isinstance(vals, dict):
+                for name, v in vals.items():
+                    x = _finite(v)
+                    if x is None or name in ("accuracy", "epoch", "step"):
+                        continue
+                    h = self.others.get(name)
+                    if h is None:
+                        if len(self.others) >= self.max_others:
+                            continue
+                        h = self.others[name] = deque(maxlen=self._hist)
+                    h.append(x)
+
+    def summary(self) -> MetricsSummary:
+        return MetricsSummary(
+            count=self.count,
+            latest_accuracy=self.latest,
+            best_accuracy=self.best,
+            best_epoch=self.best_epoch,
+            epoch=self.epoch,
+            step=int(self.step) if self.step is not None else None,
+            total_epochs=int(self.total_epochs) if self.total_epochs is not None else None,
+            accuracy_history=tuple(self.acc_hist),
+            others=tuple((k, h[-1], tuple(h)) for k, h in self.others.items() if h),
+        )
+
+
+def metrics_summary(events) -> MetricsSummary:
+    """A summary from event rows (dicts) or an events DataFrame: for other screens."""
+    rows = events.to_dicts() if hasattr(events, "to_dicts") else events
+    tr = MetricTracker()
+    for ev in rows:
+        tr.add(ev)
+    return tr.summary()
+
+
+def _finite(v) -> float | None:
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+# -- the snapshot -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GpuRow:
+    key: str
+    index: int | None
+    name: str
+    watts: float | None
+    power_method: str | None
+    util_pct: float | None
+    mem_used_b: float | None
+    temp_c: float | None
+    power_limit_w: float | None
+    energy_j: float | None
+    energy_method: str | None
+    others: str = "n/a"  # other processes on the GPU: "none", "2 (pids ...)" or "n/a"
+
+
+@dataclass(frozen=True)
+class CpuRow:
+    key: str
+    name: str
+    watts: float | None
+    energy_j: float | None
+    method: str | None
+
+
+@dataclass(frozen=True)
+class LiveSnapshot:
+    session_id: str
+    now: float
+    status: str = "starting"
+    exit_code: int | None = None
+    mode: str | None = None
+    command: str = ""
+    pid: int | None = None
+    host: str = ""
+    simulated: bool = False
+    started_at: float | None = None
+    elapsed_s: float | None = None
+    gpus: tuple[GpuRow, ...] = ()
+    cpus: tuple[CpuRow, ...] = ()
+    total_w: float | None = None
+    power_method: str | None = None
+    history: tuple[tuple[float, float], ...] = ()
+    proc_cpu_pct: float | None = None
+    proc_rss_b: float | None = None
+    metrics: MetricsSummary = field(default_factory=MetricsSummary)
+    record: Mapping = field(default_factory=lambda: MappingProxyType({}))
+    notes: tuple[str, ...] = ()
+    output_lines: tuple[str, ...] = ()  # new lines of output.log since the last snapshot
+    has_output: bool = False
+    recorder_pid: int | None = None
+    recorder_started: float | None = None
+    error: str | None = None
+    seq: int = 0  # snapshot number
+
+
+# -- output.log -------------------------------------------------------------------------------
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07|\x1b[@-_]")
+
+
+def clean_line(raw: str) -> str:
+    line = _ANSI.sub("", raw)
+    if "\r" in line:  # progress bars redraw with \r: keep what the terminal would show
+        parts = [p for p in line.split("\r") if p]
+        line = parts[-1] if parts else ""
+    return line
+
+
+class OutputTail:
+    """Follows output.log from its end (at most the last 256 KB on opening)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.offset: int | None = None
+        self.partial = b""
+
+    def poll(self) -> list[str]:
+        try:
+            size = self.path.stat().st_size
+        except OSError:
+            return []
+        if self.offset is None:
+            self.offset = max(0, size - OUTPUT_FIRST_READ)
+            skip_first = self.offset > 0
+        else:
+            skip_first = False
+        if size < self.offset:  # truncated or replaced
+            self.offset, self.partial = 0, b""
+        if size == self.offset:
+            return []
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                data = f.read(min(size - self.offset, OUTPUT_MAX_READ))
+        except OSError:
+            return []
+        self.offset += len(data)
+        data = self.partial + data
+        lines = data.split(b"\n")
+        self.partial = lines.pop()
+        if len(self.partial) > OUTPUT_MAX_LINE:
+            lines.append(self.partial)
+            self.partial = b""
+        if skip_first and lines:
+            lines = lines[1:]
+        return [clean_line(x.decode("utf-8", "replace")) for x in lines]
+
+
+# -- the builder ------------------------------------------------------------------------------
+class SnapshotBuilder:
+    """Reads one session incrementally and builds :class:`LiveSnapshot` objects.
+
+    Call :meth:`poll` from one thread only (the viewer's worker). ``clock`` is the
+    viewer's notion of now (tests freeze it).
+    """
+
+    def __init__(
+        self,
+        session_dir: Path,
+        clock: Callable[[], float] = time.time,
+        record_fn: Callable | None = None,
+    ):
+        from ..store.reader import Session, SessionTail
+
+        self.dir = Path(session_dir)
+        self.clock = clock
+        self.session = Session.open(self.dir)
+        self.tail = SessionTail(self.session)
+        self.history = PowerHistory()
+        self.metrics = MetricTracker()
+        self.output = OutputTail(self.dir / schema.OUTPUT)
+        self.latest: dict[str, dict] = {}
+        self.notes: deque[str] = deque(maxlen=20)
+        self._record_fn = record_fn
+        self._record: dict = {}
+        self._record_cost = 0.0
+        self._record_at = -1e9
+        self._seq = 0
+        self._last_total: float | None = None
+
+    def _record_of(self, session, force: bool) -> dict:
+        """session_record, at most about once a second and less if it is slow."""
+        now = time.monotonic()
+        if not force and now - self._record_at < max(0.9, 10 * self._record_cost):
+            return self._record
+        fn = self._record_fn
+        if fn is None:
+            from ..sessions import session_record as fn
+        t0 = time.monotonic()
+        try:
+            self._record = fn(session)
+        except Exception as e:  # noqa: BLE001 - a metrics bug must not kill the viewer
+            self.notes.append(f"cannot compute the session record: {e}")
+        self._record_cost = time.monotonic() - t0
+        self._record_at = now
+        return self._record
+
+    def poll(self) -> LiveSnapshot:
+        from ..store.reader import CorruptSession, Session
+
+        try:
+            session = Session.open(self.dir)  # fresh meta: status, exit code, pid
+        except CorruptSession as e:
+            return LiveSnapshot(session_id=self.dir.name, now=self.clock(), error=str(e))
+        meta = session.meta
+        status = session.status
+        kinds = {d.get("key"): d.get("kind") for d in meta.get("devices", [])}
+        try:
+            df, events = self.tail.poll()
+        except Exception as e:  # noqa: BLE001 - a torn file: try again next time
+            df, events = None, []
+            self.notes.append(f"cannot read samples: {e}")
+        if df is not None and df.height:
+            self._fold_samples(df, kinds)
+        for ev in events:
+            self.metrics.add(ev)
+            if ev.get("kind") in ("warning", "signal") and ev.get("message"):
+                self.notes.append(str(ev["message"]))
+        finished = status != "running"
+        rec = self._record_of(session, force=finished or not self._record)
+        lines = self.output.poll()
+        return self._build(session, meta, status, rec, lines)
+
+    def _fold_samples(self, df, kinds: dict) -> None:
+        import polars as pl
+
+        energy_keys = [k for k, v in kinds.items() if v in ENERGY_KINDS]
+        # Latest reading of every device.
+        last = df.sort("seq").group_by("device", maintain_order=True).last()
+        for row in last.iter_rows(named=True):
+            self.latest[row["device"]] = row
+        # Total watts per tick, then one-second means, into the bounded history.
+        tot = df.filter(pl.col("device").is_in(energy_keys) & pl.col("power_w").is_not_null())
+        if not tot.height:
+            return
+        per_tick = tot.group_by("seq").agg(pl.col("t_wall").first(), pl.col("power_w").sum())
+        per_sec = (
+            per_tick.with_columns(b=(pl.col("t_wall") / FINE_BUCKET_S).floor())
+            .group_by("b")
+            .agg(t=pl.col("t_wall").min(), w=pl.col("power_w").mean(), n=pl.len())
+            .sort("b")
+        )
+        add = self.history.add
+        for t, w, n in zip(
+            per_sec["t"].to_list(), per_sec["w"].to_list(), per_sec["n"].to_list(), strict=True
+        ):
+            add(t, w, n)
+        self._last_total = float(per_tick.sort("seq")["power_w"][-1])
+
+    def _build(self, session, meta: dict, status: str, rec: dict, lines: list[str]) -> LiveSnapshot:
+        now = self.clock()
+        self._seq += 1
+        started = meta.get("started_at")
+        ended = meta.get("ended_at") if status != "running" else None
+        if ended is None and status != "running":
+            ended = rec.get("ended_at")
+        elapsed = None
+        if started is not None:
+            elapsed = max(0.0, (ended if ended is not None else now) - started)
+        rec_by_key = {g["key"]: g for g in (rec.get("gpus") or []) + (rec.get("cpu") or [])}
+        gpus, cpus = [], []
+        power_methods = set()
+        for d in meta.get("devices", []):
+            key = d.get("key")
+            lat = self.latest.get(key, {})
+            r = rec_by_key.get(key, {})
+            if d.get("kind") == "gpu":
+                pm = lat.get("power_method") or d.get("power_method")
+                power_methods.add(pm)
+                watts = _finite(lat.get("power_w"))
+                if status != "running":  # a finished run: its mean, labelled so
+                    watts, pm = _finite(r.get("mean_w")), "mean"
+                gpus.append(
+                    GpuRow(
+                        key=key,
+                        index=d.get("index"),
+                        name=d.get("name") or key,
+                        watts=watts,
+                        power_method=pm,
+                        util_pct=_finite(lat.get("util_pct")) if status == "running" else None,
+                        mem_used_b=_finite(lat.get("mem_used_b")) if status == "running" else None,
+                        temp_c=_finite(lat.get("temp_c")) if status == "running" else None,
+                        power_limit_w=_finite(d.get("power_limit_w")),
+                        energy_j=_finite(r.get("energy_j")),
+                        energy_method=d.get("energy_method"),
+                        others="n/a",
+                    )
+                )
+            elif d.get("kind") in ("cpu", "dram"):
+                power_methods.add(d.get("power_method"))
+                cpus.append(
+                    CpuRow(
+                        key=key,
+                        name=d.get("name") or key,
+                        watts=_finite(lat.get("power_w")) if status == "running" else None,
+                        energy_j=_finite(r.get("energy_j")),
+                        method=d.get("energy_method"),
+                    )
+                )
+        proc = self.latest.get("proc", {}) if status == "running" else {}
+        cmd = meta.get("command")
+        command = " ".join(cmd) if isinstance(cmd, list) else (cmd or "")
+        command = " ".join(command.split())  # one line, whatever the script looked like
+        if meta.get("mode") == "attach" and meta.get("pid"):
+            command = f"PID {meta['pid']}" + (f" ({command})" if command else "")
+        power_methods.discard(None)
+        return LiveSnapshot(
+            session_id=session.id,
+            now=now,
+            status=status,
+            exit_code=meta.get("exit_code"),
+            mode=meta.get("mode"),
+            command=command,
+            pid=meta.get("pid"),
+            host=meta.get("host") or "",
+            simulated=bool(meta.get("simulated")),
+            started_at=started,
+            elapsed_s=elapsed,
+            gpus=tuple(gpus),
+            cpus=tuple(cpus),
+            total_w=self._last_total if status == "running" else None,
+            power_method="+".join(sorted(power_methods)) or None,
+            history=self.history.points(),
+            proc_cpu_pct=_finite(proc.get("util_pct")),
+            proc_rss_b=_finite(proc.get("mem_used_b")),
+            metrics=self.metrics.summary(),
+            record=MappingProxyType(dict(rec)),
+            notes=tuple(self.notes)[-5:],
+            output_lines=tuple(lines),
+            has_output=meta.get("mode") == "launch" or (self.dir / schema.OUTPUT).exists(),
+            recorder_pid=meta.get("recorder_pid"),
+            recorder_started=meta.get("recorder_started"),
+            seq=self._seq,
+        )
+
+
+def stop_recorder(
+    recorder_pid: int | None,
+    recorder_started: float | None,
+    grace_s: float = 10.0,
+    wait_s: float = 5.0,
+    should_stop: Callable[[], bool] | None = None,
+) -> str:
+    """Stop a run the way Ctrl+C would: SIGINT to its recorder (which forwards it to
+    the run and finishes the session), then SIGTERM after ``grace_s``. Blocking: call
+    it from a thread. Returns what happened, in words."""
+    import signal
+
+    import psutil
+
+    if not recorder_pid:
+        return "no recorder to stop"
+    try:
+        p = psutil.Process(int(recorder_pid))
+        if recorder_started is not None and abs(p.create_time() - float(recorder_started)) > 2.0:
+            return "the recorder has already exited"
+        os.kill(p.pid, signal.SIGINT)
+    except (psutil.NoSuchProcess, ProcessLookupError):
+        return "the recorder has already exited"
+    except (psutil.AccessDenied, PermissionError):
+        return "not allowed to signal the recorder"
+
+    def wait(seconds: float) -> bool:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            if should_stop is not None and should_stop():
+                return False
+            try:
+                if not p.is_running() or p.status() == psutil.STATUS_ZOMBIE:
+                    return True
+            except psutil.NoSuchProcess:
+                return True
+            time.sleep(0.1)
+        return False
+
+    if wait(grace_s):
+        return "stopped"
+    try:
+        p.terminate()
+    except psutil.NoSuchProcess:
+        return "stopped"
+    return "stopped" if wait(wait_s) else "the recorder did not exit"

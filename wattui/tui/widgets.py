@@ -1,0 +1,573 @@
+"""Reusable widgets of the live screen (and of any other screen that shows a session).
+
+Every widget takes plain data (numbers, ``session_record`` dicts, the frozen rows of
+:mod:`wattui.tui.snapshot`) and never reads files or devices itself, so updating one is
+cheap and safe on the event loop. Stable API:
+
+    PowerChart(window="10m")      .set_points(points, now=None, method=None)
+                                  .set_window("1m"|"10m"|"1h"|"all"), .cycle_window()
+    GpuTable()                    .update_gpus(rows: Sequence[GpuRow])
+    EnergyPanel()                 .update_energy(record, total_w=None, power_method=None)
+    AccuracyPanel()               .update_metrics(summary: MetricsSummary)
+    SamPanel()                    .update_sam(record)
+    ProcessPanel()                .update_process(cpu_pct, rss_b, cpus: Sequence[CpuRow], running)
+    SessionHeader()               .update_header(snapshot: LiveSnapshot)
+    OutputPanel()                 .append(lines), .search(text), .next_match(step)
+
+Figures always carry the method that produced them; simulated ones say SIMULATED.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.reactive import reactive
+from textual.widget import Widget
+from textual.widgets import DataTable, Input, Label, Log, Static
+
+from .snapshot import (
+    CpuRow,
+    GpuRow,
+    LiveSnapshot,
+    MetricsSummary,
+    fmt_bytes,
+    fmt_duration,
+    fmt_energy,
+    fmt_num,
+    fmt_pct,
+    fmt_watts,
+    method_label,
+)
+
+__all__ = [
+    "WINDOWS",
+    "AccuracyPanel",
+    "EnergyPanel",
+    "GpuTable",
+    "OutputPanel",
+    "PowerChart",
+    "ProcessPanel",
+    "SamPanel",
+    "SessionHeader",
+    "spark",
+]
+
+# Chart windows: name -> seconds (None: the whole run)
+WINDOWS: dict[str, float | None] = {"1m": 60.0, "10m": 600.0, "1h": 3600.0, "all": None}
+_BLOCKS = " ▁▂▃▄▅▆▇█"
+_SPARK = "▁▂▃▄▅▆▇█"
+
+
+def spark(values: Sequence[float], width: int = 20) -> str:
+    """A one-line sparkline of the last ``width`` values (blocks read without colour)."""
+    vals = [v for v in values if v is not None and math.isfinite(v)][-width:]
+    if not vals:
+        return ""
+    lo, hi = min(vals), max(vals)
+    span = hi - lo
+    if span <= 0:
+        return _SPARK[3] * len(vals)
+    return "".join(_SPARK[min(7, int((v - lo) / span * 7.999))] for v in vals)
+
+
+def _nice_max(v: float) -> float:
+    if v <= 0:
+        return 1.0
+    exp = 10 ** math.floor(math.log10(v))
+    for m in (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10):
+        if m * exp >= v:
+            return m * exp
+    return 10 * exp
+
+
+def _span_label(seconds: float) -> str:
+    if seconds >= 2 * 3600:
+        return f"{seconds / 3600:.0f}h"
+    if seconds >= 120:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds:.0f}s"
+
+
+class PowerChart(Widget):
+    """Total power over a selectable time window, drawn with block characters.
+
+    ``points`` are ``(unix time, watts)`` pairs, oldest first (any density: they are
+    averaged into one column each). ``now`` is the right edge of the window (default:
+    the last point).
+    """
+
+    DEFAULT_CSS = """
+    PowerChart { height: 8; min-height: 4; color: $success; }
+    """
+
+    window: reactive[str] = reactive("10m")
+
+    def __init__(self, window: str = "10m", title: str = "Power", **kwargs):
+        super().__init__(**kwargs)
+        self._points: tuple[tuple[float, float], ...] = ()
+        self._now: float | None = None
+        self._method: str | None = None
+        self.title = title
+        self.set_window(window)
+
+    # -- API ----------------------------------------------------------------------------
+    def set_points(
+        self,
+        points: Sequence[tuple[float, float]],
+        now: float | None = None,
+        method: str | None = None,
+    ) -> None:
+        self._points = tuple(points)
+        self._now = now
+        self._method = method
+        self.refresh()
+
+    def set_window(self, name: str) -> None:
+        if name not in WINDOWS:
+            raise ValueError(f"window must be one of {', '.join(WINDOWS)}")
+        self.window = name
+
+    def cycle_window(self) -> str:
+        names = list(WINDOWS)
+        self.window = names[(names.index(self.window) + 1) % len(names)]
+        return self.window
+
+    def watch_window(self, _old: str, _new: str) -> None:
+        self.refresh()
+
+    # -- drawing ------------------------------------------------------------------------
+    def columns(self, width: int) -> tuple[list[float | None], float, float]:
+        """Mean watts per column for the current window, and the window's start and end."""
+        pts = self._points
+        if not pts:
+            return [None] * width, 0.0, 0.0
+        end = self._now if self._now is not None else pts[-1][0]
+        secs = WINDOWS[self.window]
+        start = pts[0][0] if secs is None else end - secs
+        if end <= start:
+            end = start + 1.0
+        dt = (end - start) / width
+        sums = [0.0] * width
+        ns = [0] * width
+        for t, w in pts:
+            if t < start or w is None:
+                continue
+            i = int((t - start) / dt)
+            if i >= width:
+                i = width - 1
+            sums[i] += w
+            ns[i] += 1
+        return [s / n if n else None for s, n in zip(sums, ns, strict=True)], start, end
+
+    def render(self) -> Text:
+        width, height = self.size.width, self.size.height
+        axis_w = 7
+        plot_w = max(1, width - axis_w)
+        rows = max(1, height - 2)
+        cols, start, end = self.columns(plot_w)
+        vals = [c for c in cols if c is not None]
+        top = _nice_max(max(vals)) if vals else 1.0
+        last = vals[-1] if vals else None
+        method = method_label(self._method) if self._method else ""
+        head = Text()
+        head.append(f"{self.title} ", style="bold")
+        head.append(f"{fmt_watts(last)} ")
+        if method:
+            head.append(f"[{method}] ", style="bold" if method == "SIMULATED" else "")
+        head.append(f"window {self.window} (w)", style="dim")
+        if vals and head.cell_len + 12 <= width:
+            head.append(f"  max {fmt_watts(max(vals))}", style="dim")
+        head.truncate(width)
+        lines = [head]
+        for r in range(rows):
+            level_hi = (rows - r) * 8
+            y_label = ""
+            if r == 0:
+                y_label = fmt_watts(top)
+            elif r == rows - 1:
+                y_label = "0 W"
+            line = Text(f"{y_label:>{axis_w - 2}} ┤", style="dim")
+            chars = []
+            for c in cols:
+                if c is None:
+                    chars.append(" ")
+                    continue
+                eighths = int(round(max(0.0, c) / top * rows * 8))
+                if c > 0:
+                    eighths = max(1, eighths)
+                fill = eighths - (level_hi - 8)
+                chars.append(_BLOCKS[max(0, min(8, fill))])
+            line.append("".join(chars))
+            lines.append(line)
+        if not vals:
+            msg = "waiting for samples..."
+            mid = Text(f"{'':>{axis_w - 2}} ┤ {msg}", style="dim")
+            if len(lines) > 1:
+                lines[min(len(lines) - 1, 1 + rows // 2)] = mid
+        span = _span_label(end - start) if vals else self.window
+        foot = f"-{span}".ljust(max(1, plot_w - 3)) + "now"
+        if height >= 3:
+            lines.append(Text(" " * axis_w + foot, style="dim"))
+        out = Text("\n").join(lines[:height])
+        out.no_wrap = True
+        out.overflow = "crop"
+        return out
+
+
+class GpuTable(DataTable):
+    """One row per GPU. Methods are named in the caption line under the table."""
+
+    DEFAULT_CSS = """
+    GpuTable { height: auto; max-height: 10; }
+    """
+
+    COLUMNS = (
+        ("gpu", "GPU"),
+        ("name", "Name"),
+        ("power", "Power"),
+        ("util", "Util"),
+        ("mem", "Mem"),
+        ("temp", "Temp"),
+        ("limit", "Limit"),
+        ("energy", "Energy"),
+        ("others", "Others"),
+    )
+
+    def __init__(self, **kwargs):
+        super().__init__(show_cursor=False, zebra_stripes=False, cursor_type="none", **kwargs)
+        self.can_focus = False
+        self._keys: list[str] = []
+
+    def on_mount(self) -> None:
+        for key, label in self.COLUMNS:
+            self.add_column(label, key=key)
+
+    @staticmethod
+    def cells(row: GpuRow, show_methods: bool) -> dict[str, str]:
+        power = fmt_watts(row.watts)
+        energy = fmt_energy(row.energy_j)
+        if show_methods:
+            power += f" {method_label(row.power_method)}"
+            energy += f" {method_label(row.energy_method)}"
+        return {
+            "gpu": str(row.index if row.index is not None else row.key),
+            "name": row.name[:18],
+            "power": power,
+            "util": fmt_pct(row.util_pct),
+            "mem": fmt_bytes(row.mem_used_b),
+            "temp": f"{row.temp_c:.0f}°C" if row.temp_c is not None else "n/a",
+            "limit": fmt_watts(row.power_limit_w),
+            "energy": energy,
+            "others": row.others,
+        }
+
+    def update_gpus(self, rows: Sequence[GpuRow]) -> None:
+        keys = [r.key for r in rows]
+        # Methods go into the cells only when GPUs disagree (the caption names them).
+        mixed = len({(r.power_method, r.energy_method) for r in rows}) > 1
+        if keys != self._keys:
+            self.clear()
+            for r in rows:
+                c = self.cells(r, mixed)
+                self.add_row(*(c[k] for k, _ in self.COLUMNS), key=r.key)
+            self._keys = keys
+            return
+        for r in rows:
+            for k, v in self.cells(r, mixed).items():
+                self.update_cell(r.key, k, v)
+
+
+def gpu_caption(rows: Sequence[GpuRow]) -> str:
+    if not rows:
+        return "no GPU is measured in this session"
+    pm = sorted({method_label(r.power_method) for r in rows})
+    em = sorted({method_label(r.energy_method) for r in rows})
+    known = any(r.others not in ("n/a", "") for r in rows)
+    others = "" if known else " · others: n/a (no per-GPU process list recorded)"
+    return f"power: {'/'.join(pm)} · energy: {'/'.join(em)}{others}"
+
+
+class _Panel(Static):
+    DEFAULT_CSS = """
+    _Panel { height: auto; }
+    """
+
+    def set_text(self, text: Text | str) -> None:
+        self.update(text)
+
+
+def _kv(t: Text, key: str, value: str, tag: str | None = None) -> None:
+    t.append(f"{key} ", style="dim")
+    t.append(value, style="bold")
+    if tag:
+        t.append(f" [{tag}]", style="bold reverse" if tag == "SIMULATED" else "italic")
+
+
+class EnergyPanel(_Panel):
+    """Energy so far, above idle, total watts now, CO2 and cost (from a session record)."""
+
+    def update_energy(
+        self, record: Mapping, total_w: float | None = None, power_method: str | None = None
+    ) -> None:
+        t = Text()
+        methods = sorted(
+            {
+                g.get("method")
+                for g in list(record.get("gpus") or []) + list(record.get("cpu") or [])
+            }
+            - {None}
+        )
+        tag = "+".join(method_label(m) for m in methods) or None
+        _kv(t, "Energy", fmt_energy(record.get("energy_j")), tag)
+        t.append("\n")
+        above = record.get("energy_above_idle_j")
+        if above is not None:
+            _kv(t, "above idle", fmt_energy(above))
+        else:
+            _kv(t, "above idle", "n/a", "no baseline" if not record.get("baseline") else None)
+        t.append("\n")
+        if total_w is not None:
+            _kv(t, "now", fmt_watts(total_w), method_label(power_method) if power_method else None)
+        else:
+            dur = record.get("duration_s")
+            e = record.get("energy_j")
+            mean = e / dur if e is not None and dur else None
+            _kv(t, "mean", fmt_watts(mean))
+        t.append("\n")
+        co2 = record.get("co2_g")
+        _kv(t, "CO2", f"{co2:.1f} g" if isinstance(co2, (int, float)) else "n/a")
+        cost = record.get("cost")
+        cur = record.get("currency") or ""
+        t.append("  ")
+        _kv(t, "cost", f"{cost:.4f} {cur}".strip() if isinstance(cost, (int, float)) else "n/a")
+        self.set_text(t)
+
+
+class AccuracyPanel(_Panel):
+    """Latest and best accuracy and other reported numbers, each with a short history."""
+
+    def update_metrics(self, m: MetricsSummary) -> None:
+        t = Text()
+        if not m.count:
+            t.append("Accuracy ", style="dim")
+            t.append("n/a", style="bold")
+            t.append(" (no metrics reported yet)", style="dim")
+            self.set_text(t)
+            return
+        _kv(t, "Accuracy", fmt_num(m.latest_accuracy))
+        t.append("  ")
+        best = fmt_num(m.best_accuracy)
+        if m.best_epoch is not None:
+            best += f" @ep {fmt_num(m.best_epoch, 3)}"
+        _kv(t, "best", best)
+        t.append("\n")
+        ep = fmt_num(m.epoch, 3) if m.epoch is not None else "n/a"
+        if m.total_epochs:
+            ep += f"/{m.total_epochs}"
+        _kv(t, "epoch", ep)
+        if m.step is not None:
+            t.append("  ")
+            _kv(t, "step", str(m.step))
+        if m.accuracy_history:
+            t.append("\n")
+            t.append("acc ", style="dim")
+            t.append(spark(m.accuracy_history, 24))
+        for name, latest, hist in m.others[:3]:
+            t.append("\n")
+            t.append(f"{name[:10]} ", style="dim")
+            t.append(fmt_num(latest), style="bold")
+            t.append(" " + spark(hist, 16))
+        self.set_text(t)
+
+
+class SamPanel(_Panel):
+    """SAM now and projected, with its parameters, and the energy projection."""
+
+    def update_sam(self, record: Mapping) -> None:
+        t = Text()
+        if "sam" not in record and "projected_energy_j" not in record:
+            t.append("SAM ", style="dim")
+            t.append("n/a", style="bold")
+            t.append(" (metrics not available)", style="dim")
+            self.set_text(t)
+            return
+        params = (
+            f"α={fmt_num(record.get('sam_alpha'), 3)} β={fmt_num(record.get('sam_beta'), 3)}"
+            f" {record.get('sam_unit') or ''}".rstrip()
+        )
+        sam = record.get("sam")
+        if sam is None:
+            reason = record.get("sam_undefined_reason") or "undefined"
+            _kv(t, "SAM", "n/a")
+            t.append(f" ({reason})", style="dim")
+        else:
+            _kv(t, "SAM", fmt_num(sam))
+        t.append(f"  {params}", style="dim")
+        t.append("\n")
+        _kv(t, "projected SAM", fmt_num(record.get("projected_sam")))
+        t.append("\n")
+        pe = record.get("projected_energy_j")
+        lo, hi = record.get("projected_energy_low_j"), record.get("projected_energy_high_j")
+        _kv(t, "final energy", fmt_energy(pe), "estimated" if pe is not None else None)
+        if lo is not None and hi is not None:
+            t.append(f" [{fmt_energy(lo)}–{fmt_energy(hi)}]", style="dim")
+        t.append("\n")
+        end = record.get("projected_end_time")
+        end_s = "n/a"
+        if isinstance(end, (int, float)) and math.isfinite(end):
+            end_s = time.strftime("%H:%M", time.localtime(end))
+        _kv(t, "ends", end_s)
+        self.set_text(t)
+
+
+class ProcessPanel(_Panel):
+    """CPU and memory of the run's process tree, and CPU/DRAM energy where measured."""
+
+    def update_process(
+        self,
+        cpu_pct: float | None,
+        rss_b: float | None,
+        cpus: Sequence[CpuRow] = (),
+        running: bool = True,
+    ) -> None:
+        t = Text()
+        _kv(t, "Run CPU", fmt_pct(cpu_pct) if running else "-")
+        t.append("  ")
+        _kv(t, "RSS", fmt_bytes(rss_b) if running else "-")
+        t.append("\n")
+        if not cpus:
+            _kv(t, "CPU energy", "n/a")
+            t.append(" (not measured: see wattui doctor)", style="dim")
+        else:
+            for i, c in enumerate(cpus[:3]):
+                if i:
+                    t.append("\n")
+                _kv(t, c.key, fmt_energy(c.energy_j), method_label(c.method))
+                if c.watts is not None:
+                    t.append(f" {fmt_watts(c.watts)}")
+        self.set_text(t)
+
+
+class SessionHeader(Horizontal):
+    """Command or PID, host, elapsed time, status (and exit code), SIMULATED badge."""
+
+    DEFAULT_CSS = """
+    SessionHeader { height: 1; background: $panel; }
+    SessionHeader > #sim-badge {
+        background: $warning; color: $background; text-style: bold reverse;
+        padding: 0 1; display: none; width: auto;
+    }
+    SessionHeader.-simulated > #sim-badge { display: block; }
+    SessionHeader > #hdr-text { width: 1fr; padding: 0 1; }
+    SessionHeader > #hdr-status { width: auto; padding: 0 1; text-style: bold; }
+    SessionHeader.-running > #hdr-status { color: $success; }
+    SessionHeader.-failed > #hdr-status, SessionHeader.-interrupted > #hdr-status {
+        color: $error;
+    }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Label("SIMULATED", id="sim-badge")
+        yield Label("wattui: opening session...", id="hdr-text")
+        yield Label("", id="hdr-status")
+
+    def update_header(self, s: LiveSnapshot) -> None:
+        self.set_class(s.simulated, "-simulated")
+        for st in ("running", "finished", "failed", "interrupted", "starting"):
+            self.set_class(s.status == st, f"-{st}")
+        text = Text()
+        text.append(s.command or "(no command)", style="bold")
+        text.append(f" · {s.host}" if s.host else "", style="dim")
+        text.append(f" · {s.session_id}", style="dim")
+        self.query_one("#hdr-text", Label).update(text)
+        status = s.status
+        if s.exit_code is not None and s.status != "running":
+            status += f" (exit {s.exit_code})"
+        self.query_one("#hdr-status", Label).update(f"{fmt_duration(s.elapsed_s)} {status}")
+
+
+class OutputPanel(Vertical):
+    """The run's output, tail-followed, scrollable and searchable."""
+
+    DEFAULT_CSS = """
+    OutputPanel { height: 1fr; min-height: 3; }
+    OutputPanel > Log { height: 1fr; }
+    OutputPanel > #search { display: none; height: 1; border: none; padding: 0 1; }
+    OutputPanel.-searching > #search { display: block; }
+    OutputPanel > #search-status { height: 1; color: $text-muted; display: none; }
+    OutputPanel.-has-status > #search-status { display: block; }
+    """
+
+    def __init__(self, max_lines: int = 5000, **kwargs):
+        super().__init__(**kwargs)
+        self.max_lines = max_lines
+        self.query_text = ""
+        self.matches: list[int] = []
+        self.match_index = -1
+
+    def compose(self) -> ComposeResult:
+        yield Log(max_lines=self.max_lines, id="output-log", highlight=False, auto_scroll=True)
+        yield Input(placeholder="search the output (Enter: find, Esc: close)", id="search")
+        yield Label("", id="search-status")
+
+    @property
+    def log_widget(self) -> Log:
+        return self.query_one("#output-log", Log)
+
+    def append(self, lines: Sequence[str]) -> None:
+        if lines:
+            self.log_widget.write_lines(lines)
+
+    def open_search(self) -> None:
+        self.add_class("-searching")
+        inp = self.query_one("#search", Input)
+        inp.value = self.query_text
+        inp.focus()
+
+    def close_search(self) -> None:
+        self.remove_class("-searching")
+        self.log_widget.focus()
+
+    def follow(self) -> None:
+        """Stop browsing matches and follow the end of the output again."""
+        log = self.log_widget
+        log.auto_scroll = True
+        log.scroll_end(animate=False)
+        self.remove_class("-has-status")
+
+    def search(self, text: str) -> int:
+        """Find ``text`` (case-insensitive); jump to the last match. Returns the count."""
+        self.query_text = text
+        needle = text.lower()
+        lines = self.log_widget.lines
+        self.matches = [i for i, line in enumerate(lines) if needle and needle in line.lower()]
+        self.match_index = len(self.matches) - 1
+        self._show_match()
+        return len(self.matches)
+
+    def next_match(self, step: int = 1) -> None:
+        if not self.matches:
+            return
+        self.match_index = (self.match_index + step) % len(self.matches)
+        self._show_match()
+
+    def _show_match(self) -> None:
+        status = self.query_one("#search-status", Label)
+        self.add_class("-has-status")
+        if not self.matches:
+            status.update(f"no match for {self.query_text!r}")
+            return
+        log = self.log_widget
+        line_no = self.matches[self.match_index]
+        log.auto_scroll = False
+        log.scroll_to(y=max(0, line_no - log.size.height // 2), animate=False)
+        text = log.lines[line_no] if line_no < len(log.lines) else ""
+        t = Text(f"match {self.match_index + 1}/{len(self.matches)} line {line_no + 1}: ")
+        t.append(text[:200], style="reverse")
+        t.append("  (n/N: next/previous, f: follow)")
+        status.update(t)
