@@ -311,3 +311,37 @@ def test_watch_with_the_real_estimator(tmp_path):
     (ev,) = ReportChannel(lambda: [int(f.stem)], d, mark=False).poll()
     assert ev.kind == "watch" and ev.values["est_step_energy_j"] > 0
     assert "layer_Conv2d_j" in ev.values and ev.text["model"] == "Sequential"
+
+
+def test_threads_and_a_mid_run_attach_lose_and_repeat_nothing(fresh_state, monkeypatch):
+    import threading
+
+    monkeypatch.setattr(_report, "CHECK_INTERVAL_S", 0.01)
+    d = ensure_channel_dir(fresh_state / "wattui")
+    ch = ReportChannel(lambda: [], d)
+    n_threads, per_thread = 8, 1500
+
+    attached = threading.Event()
+
+    def work(k):
+        for i in range(per_thread):
+            if i == 200:
+                attached.wait(30)
+            _report.report(thread=k, i=i)
+            if i % 100 == 0:
+                time.sleep(0.002)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(n_threads)]
+    for t in threads:
+        t.start()
+    while _report.stats()["buffered"] < n_threads * 200:
+        time.sleep(0.001)
+    ch.start_watching(os.getpid())  # attach while the threads report
+    attached.set()
+    for t in threads:
+        t.join()
+    _report.report(done=1)  # flushes anything a contended call left in the buffer
+    evs = _poll_until(ch, lambda got: len(got) >= n_threads * per_thread + 1, timeout=5)
+    seen = [(e.values.get("thread"), e.values.get("i")) for e in evs if "thread" in e.values]
+    assert len(seen) == n_threads * per_thread and len(set(seen)) == len(seen)
+    ch.close()

@@ -25,11 +25,13 @@ Values: numbers (int/float, finite) under any name; strings only for ``model`` a
 from __future__ import annotations
 
 import collections
+import itertools
 import json
 import math
 import os
 import stat
 import sys
+import threading
 import time
 
 __all__ = ["report", "watch", "channel_dir", "stats"]
@@ -82,6 +84,8 @@ class _State:
         "truncated",
         "session",
         "opened_once",
+        "counter",
+        "lock",
     )
 
     def __init__(self) -> None:
@@ -95,6 +99,8 @@ class _State:
         self.session = os.environ.get(ENV_SESSION) or None
         self.fd = -1
         self.seq = 0
+        self.counter = itertools.count(1)
+        self.lock = threading.Lock()  # a fresh one after fork: the old one may be held
         self.buf: collections.deque = collections.deque(maxlen=BUFFER_MAX)
         self.next_check = 0.0  # monotonic time of the next marker / directory check
         self.dropped = 0  # values dropped as invalid
@@ -249,20 +255,29 @@ def _emit(values: dict, kind: str | None) -> None:
         clean = _clean(values)
         if not clean:
             return
-        st.seq += 1
-        t = _now()
-        now = _mono()
-        if now >= st.next_check:
-            _check(now)
-        if st.fd >= 0:
-            if st.buf:
-                _flush_buffer()
-            if st.fd >= 0 and _write(_line(t, st.seq, clean, kind)):
-                return
-        buf = st.buf
-        if len(buf) == BUFFER_MAX:
-            st.truncated += 1
-        buf.append((t, st.seq, clean, kind))
+        seq = next(st.counter)  # atomic under the GIL
+        st.seq = seq
+        item = (_now(), seq, clean, kind)
+        lock = st.lock
+        if not lock.acquire(False):
+            # another thread is writing, or a signal handler interrupted us: never wait
+            st.buf.append(item)
+            return
+        try:
+            now = _mono()
+            if now >= st.next_check:
+                _check(now)
+            if st.fd >= 0:
+                if st.buf:
+                    _flush_buffer()
+                if st.fd >= 0 and _write(_line(*item)):
+                    return
+            buf = st.buf
+            if len(buf) == BUFFER_MAX:
+                st.truncated += 1
+            buf.append(item)
+        finally:
+            lock.release()
     except Exception:  # noqa: BLE001 - never raise into the training script
         try:
             _st.write_errors += 1

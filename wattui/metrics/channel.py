@@ -78,13 +78,12 @@ def child_env(
 
 
 class _Follow:
-    __slots__ = ("offset", "partial", "ino", "last_seq")
+    __slots__ = ("offset", "partial", "ino")
 
     def __init__(self) -> None:
         self.offset = 0
         self.partial = b""
         self.ino: tuple[int, int] | None = None
-        self.last_seq = 0
 
 
 class ReportChannel:
@@ -196,7 +195,7 @@ class ReportChannel:
                 return []
             ino = (st.st_dev, st.st_ino)
             if f.ino != ino or st.st_size < f.offset:  # new file (pid reuse) or truncated
-                f.offset, f.partial, f.ino, f.last_seq = 0, b"", ino, 0
+                f.offset, f.partial, f.ino = 0, b"", ino
             if st.st_size == f.offset:
                 return []
             os.lseek(fd, f.offset, os.SEEK_SET)
@@ -242,12 +241,6 @@ class ReportChannel:
         ):
             self.rejections.add("bad_record")
             return None
-        seq = rec.get("seq")
-        if isinstance(seq, int) and not isinstance(seq, bool):
-            if seq <= f.last_seq:
-                self.rejections.add("replayed_seq")
-                return None
-            f.last_seq = seq
         kind = rec.get("kind") if rec.get("kind") in ("metric", "watch") else "metric"
         return make_event(
             values,
