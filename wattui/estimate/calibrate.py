@@ -136,7 +136,7 @@ class SourceCounter:
         return float(sum(vals))
 
 
-def open_counter(device: str) -> SourceCounter:
+def open_counter(device: str, rapl_root: str = "/sys/class/powercap") -> SourceCounter:
     """An energy counter for ``cpu`` (RAPL package) or ``cuda:N`` (NVML), else refuse."""
     try:
         from wattui.sources.base import SourceUnavailable
@@ -152,7 +152,7 @@ def open_counter(device: str) -> SourceCounter:
         elif device == "cpu":
             from wattui.sources.rapl import RaplSource
 
-            src = RaplSource(root="/sys/class/powercap")
+            src = RaplSource(root=rapl_root)
             devs = [d for d in src.devices() if d.kind == "cpu"]
         else:
             raise CalibrationRefused(f"unknown device '{device}' (use cpu or cuda:N)")

@@ -112,6 +112,11 @@ def fit(spec: Spec, rows: list[dict], y: np.ndarray) -> Predictor:
     a = np.column_stack([np.ones(len(z)), z])
     w = 1.0 / y if spec.loss == "relative" else np.ones_like(y)
     coef, *_ = np.linalg.lstsq(a * w[:, None], y * w, rcond=None)
+    if spec.loss == "relative" and coef[0] < 0:
+        # a negative fixed cost would make small layers cost less than nothing: pin it at 0
+        rest, *_ = np.linalg.lstsq(a[:, 1:] * w[:, None], y * w, rcond=None)
+        coef = np.concatenate([[0.0], rest])
+        info["intercept"] = "pinned at 0 (the free fit was negative)"
     return Predictor("poly", list(spec.features), [float(c) for c in coef], spec.degree,
                      mean, scale, info)
 

@@ -190,7 +190,8 @@ def trace_model(model, example, batch_size: int | None = None, dtype=None) -> li
     from torch.overrides import TorchFunctionMode
 
     x = meta_input(example, batch_size, dtype)
-    names = {id(m): n or type(m).__name__ for n, m in model.named_modules()}
+    paths = {id(m): n for n, m in model.named_modules()}
+    names = {k: v or type(model).__name__ for k, v in paths.items()}
     records: list[LayerRecord] = []
     stack: list[Any] = []  # modules entered, innermost last
     handles = []
@@ -220,7 +221,7 @@ def trace_model(model, example, batch_size: int | None = None, dtype=None) -> li
         def __torch_function__(self, func, types, args=(), kwargs=None):
             kwargs = kwargs or {}
             if not inside_unit():
-                owner = names.get(id(stack[-1]), "") if stack else ""
+                owner = paths.get(id(stack[-1]), "") if stack else ""
                 prefix = f"{owner}." if owner else ""
                 if func is torch.nn.functional.scaled_dot_product_attention:
                     records.append(_sdpa_record(prefix + SDPA, args, kwargs))
