@@ -397,3 +397,20 @@ def test_probe_reports_methods_and_fixes(fake_nvml):
     assert "integrates power" in probs["energy counter"]["fix"]
     assert probs["processes"]["why"] == "NVML NoPermission" and "root" in probs["processes"]["fix"]
     assert p1["processes"] == "n/a"
+
+
+def test_gpu_that_cannot_be_opened_is_skipped_and_reported(fake_nvml):
+    fake_nvml.configure(
+        count=3, **gpu(1, **{"rc.nvmlDeviceGetHandleByIndex_v2": "NO_PERMISSION"}),
+        **gpu(2, pids="77"),
+    )
+    src = NvmlSource(use_env=False)
+    assert src.indices == [0, 2] and src.skipped == {1: "NoPermission"}
+    src.close()
+    probe = nvml_probe()
+    assert [(e["index"], e["available"]) for e in probe] == [(0, True), (1, False), (2, True)]
+    assert "GPU 1 cannot be opened (NVML NoPermission)" in probe[1]["message"]
+    with pytest.raises(SourceUnavailable, match="GPU 1 cannot be opened"):
+        NvmlSource(indices=[1])
+    assert gpus_of_pids({77}) == [2]
+    assert gpus_of_pids({78}) is None  # GPU 1 might hold it

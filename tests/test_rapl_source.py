@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -109,21 +111,64 @@ def test_only_psys_is_not_enough(tmp_path):
         RaplSource(str(root))
 
 
-@pytest.mark.skipif(
-    hasattr(os, "geteuid") and os.geteuid() == 0,
-    reason="running as root: chmod 000 does not stop root from reading, so permission "
-    "denied cannot be provoked (the missing-tree case is tested instead)",
-)
-def test_permission_denied_says_how_to_grant_access(tree):
-    root, z = tree
-    (z["pkg0"] / "energy_uj").chmod(0)
-    with pytest.raises(SourceUnavailable) as ei:
-        RaplSource(str(root))
-    msg = str(ei.value)
-    assert "\n" not in msg and "root-only" in msg and "chmod o+r" in msg
-    probe = {e["zone"]: e for e in rapl_probe(str(root))}
-    assert probe["intel-rapl:0"]["readable"] is False
-    assert "chmod o+r" in probe["intel-rapl:0"]["fix"]
+def _unprivileged(fn):
+    """Run ``fn()`` as an ordinary user and return its (string) result: directly when not
+    root; as root, in a forked child that drops to uid/gid 65534 (root reads through
+    chmod 000, so the permission case can only be provoked without root)."""
+    if os.geteuid() != 0:
+        return fn()
+    if not hasattr(os, "fork"):
+        pytest.skip("running as root without os.fork: cannot provoke permission denied")
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: never return into pytest
+        code = 1
+        try:
+            os.close(r)
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            out = fn()
+            os.write(w, out.encode())
+            code = 0
+        except BaseException as e:  # noqa: BLE001 - report anything to the parent
+            os.write(w, f"CHILD ERROR {type(e).__name__}: {e}".encode())
+        finally:
+            os._exit(code)
+    os.close(w)
+    chunks = []
+    while chunk := os.read(r, 65536):
+        chunks.append(chunk)
+    os.close(r)
+    os.waitpid(pid, 0)
+    return b"".join(chunks).decode()
+
+
+def test_permission_denied_says_how_to_grant_access(tmp_path):
+    # A world-traversable tree (pytest's tmp root is private to its owner).
+    base = Path(tempfile.mkdtemp(prefix="wattui-rapl-"))
+    try:
+        base.chmod(0o755)
+        root = base / "powercap"
+        z = zone(root, "intel-rapl:0", "package-0", 123)
+        for p in (root, z):
+            p.chmod(0o755)
+        (z / "energy_uj").chmod(0)  # root-only, as on kernels since CVE-2020-8694
+
+        def attempt() -> str:
+            try:
+                RaplSource(str(root))
+            except SourceUnavailable as e:
+                probe = {x["zone"]: x for x in rapl_probe(str(root))}["intel-rapl:0"]
+                return f"{e}\n{probe['readable']}\n{probe['fix']}"
+            return "NO ERROR"
+
+        msg, readable, fix = _unprivileged(attempt).split("\n")
+        assert msg.startswith("RAPL energy counters are root-only here (permission denied")
+        assert "chmod o+r" in msg and "energy_uj" in msg
+        assert readable == "False" and "chmod o+r" in fix
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_probe_lists_counted_and_skipped_zones(tree):

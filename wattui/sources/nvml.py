@@ -277,6 +277,7 @@ class NvmlSource(PowerSource):
         self.poll_hint_s = float(poll_hint_s)
         self.slow_period_s = max(float(slow_period_s), 0.0)
         self._last_slow: float | None = None
+        self.skipped: dict[int, str] = {}  # GPUs NVML lists but cannot open: index -> why
         nv = _open_nvml()
         self._nv = nv
         try:
@@ -308,24 +309,50 @@ class NvmlSource(PowerSource):
         count = nv.nvmlDeviceGetCount()
         if count == 0:
             raise SourceUnavailable("NVML sees no GPU: check that `nvidia-smi` lists one")
-        handles = {i: nv.nvmlDeviceGetHandleByIndex(i) for i in range(count)}
+        handles: dict[int, Any] = {}
+        for i in range(count):
+            try:
+                handles[i] = nv.nvmlDeviceGetHandleByIndex(i)
+            except nv.NVMLError as e:  # e.g. NoPermission for a GPU outside our cgroup
+                self.skipped[i] = _err_name(e)
         if indices is not None:
-            bad = [i for i in indices if i not in handles]
+            bad = [i for i in indices if not 0 <= i < count]
             if bad:
                 raise SourceUnavailable(
                     f"no GPU {bad[0]} on this machine: NVML lists {count} "
                     f"(indices 0..{count - 1}); pick from those"
                 )
-            return list(dict.fromkeys(indices)), handles
+            chosen = list(dict.fromkeys(indices))
+        else:
+            chosen = self._select_visible(nv, count, handles, visible, use_env)
+        closed = [i for i in chosen if i not in handles]
+        if closed:
+            i = closed[0]
+            raise SourceUnavailable(
+                f"GPU {i} cannot be opened (NVML {self.skipped[i]}): run wattui as root or "
+                "where the GPU is accessible, or measure other GPUs (CUDA_VISIBLE_DEVICES)"
+            )
+        return chosen, handles
+
+    def _select_visible(
+        self, nv: Any, count: int, handles: dict[int, Any], visible: str | None, use_env: bool
+    ) -> list[int]:
         env_value = visible
         if env_value is None and use_env:
             env_value = os.environ.get("CUDA_VISIBLE_DEVICES")
         if env_value is None:
-            return list(range(count)), handles
+            chosen = [i for i in range(count) if i in handles]
+            if not chosen:
+                why = ", ".join(sorted(set(self.skipped.values())))
+                raise SourceUnavailable(
+                    f"NVML lists {count} GPU(s) but none can be opened (NVML {why}): run "
+                    "wattui as root or where the GPUs are accessible"
+                )
+            return chosen
         all_devices = []
         for i in range(count):
             try:
-                uuid = _text(nv.nvmlDeviceGetUUID(handles[i]))
+                uuid = _text(nv.nvmlDeviceGetUUID(handles[i])) if i in handles else ""
             except nv.NVMLError:
                 uuid = ""
             all_devices.append((i, uuid))
@@ -335,7 +362,7 @@ class NvmlSource(PowerSource):
                 f"CUDA_VISIBLE_DEVICES={env_value!r} selects no GPU, so there is nothing to "
                 "measure: unset it, or list GPUs by index or UUID (e.g. 0,1)"
             )
-        return chosen, handles
+        return chosen
 
     def _open_gpu(self, index: int, handle: Any) -> _Gpu:
         nv = self._nv
@@ -589,8 +616,15 @@ def gpus_of_pids(pids: set[int]) -> list[int] | None:
     except SourceUnavailable:
         return None
     try:
-        handles = [(i, nv.nvmlDeviceGetHandleByIndex(i)) for i in range(nv.nvmlDeviceGetCount())]
-        return _gpus_of_pids(nv, handles, pids)
+        handles: list[tuple[int, Any]] = []
+        unopened = False
+        for i in range(nv.nvmlDeviceGetCount()):
+            try:
+                handles.append((i, nv.nvmlDeviceGetHandleByIndex(i)))
+            except nv.NVMLError:
+                unopened = True
+        found = _gpus_of_pids(nv, handles, pids)
+        return None if unopened and not found else found
     except nv.NVMLError:
         return None
     finally:
@@ -660,6 +694,19 @@ def nvml_probe() -> list[dict]:
                     "problems": [_problem(f, why) for f, why in g.unsupported.items()],
                 }
             )
+        for i, why in sorted(src.skipped.items()):
+            msg = f"GPU {i} cannot be opened (NVML {why})"
+            fix = "run wattui as root or where the GPU is accessible"
+            out.append(
+                {
+                    "available": False,
+                    "index": i,
+                    "message": f"{msg}: {fix}",
+                    "visible": i in visible,
+                    "problems": [{"figure": "gpu", "why": f"NVML {why}", "fix": fix}],
+                }
+            )
+        out.sort(key=lambda e: e["index"])
         return out
     finally:
         src.close()

@@ -80,11 +80,13 @@ def _read_text(path: Path) -> str:
 
 def _scan(root: Path) -> list[_Zone]:
     """Every RAPL zone under ``root``, with what it would count as (or why not)."""
-    if not root.is_dir():
+    try:
+        entries = sorted(os.listdir(root))
+    except OSError:  # missing, or a directory we may not list (then nothing is usable)
         return []
     tops: dict[int, str] = {}
     subs: list[tuple[int, int, str]] = []
-    for entry in sorted(os.listdir(root)):
+    for entry in entries:
         m = _TOP.match(entry)
         if m:
             tops[int(m.group(1))] = entry
@@ -94,7 +96,11 @@ def _scan(root: Path) -> list[_Zone]:
             subs.append((int(m.group(1)), int(m.group(2)), entry))
     # Sub-zones may only be listed inside their parent (older kernels, some fakes).
     for n, entry in tops.items():
-        for child in sorted(os.listdir(root / entry)) if (root / entry).is_dir() else []:
+        try:
+            children = sorted(os.listdir(root / entry))
+        except OSError:
+            children = []
+        for child in children:
             m = _SUB.match(child)
             if m and int(m.group(1)) == n and not any(s[2] == child for s in subs):
                 subs.append((n, int(m.group(2)), f"{entry}/{child}"))
