@@ -9,13 +9,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-import estimate_models as models  # noqa: E402
+import test_estimate_models as models  # noqa: E402
 from wattui.estimate import estimate_model  # noqa: E402
 from wattui.estimate.cli import run_estimate  # noqa: E402
 from wattui.estimate.predictors import SHIPPED, PredictorSet, calibrated_path  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-MODELS = "tests/estimate_models.py"
+MODELS = "tests/test_estimate_models.py"
 SHIPPED_SET = PredictorSet.load(SHIPPED["getzner-xeon-cpu"])
 
 

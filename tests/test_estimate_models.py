@@ -1,4 +1,4 @@
-"""Models for the estimate tests (also loaded by the CLI as ``tests/estimate_models.py:NAME``)."""
+"""Models for the estimate tests (no tests here; the CLI loads them as ``tests/test_estimate_models.py:NAME``)."""
 
 import torch
 from torch import nn
