@@ -417,7 +417,11 @@ class NvmlSource(PowerSource):
                 g.power_mode = _P_USAGE
                 g.power_method = _label_by_architecture(g.arch, g.name)
             except nv.NVMLError as e:
-                if g.energy_method == COUNTER:
+                if getattr(e, "value", None) not in _PERMANENT:
+                    # A passing error at open: keep asking on every read.
+                    g.power_mode = _P_USAGE
+                    g.power_method = _label_by_architecture(g.arch, g.name)
+                elif g.energy_method == COUNTER:
                     g.power_mode = _P_DERIVED
                     g.power_method = DERIVED
                     g.mark("power", e, ": live power is dE/dt of the energy counter")
