@@ -10,6 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import test_estimate_models as models  # noqa: E402
+
 from wattui.estimate import estimate_model  # noqa: E402
 from wattui.estimate.cli import run_estimate  # noqa: E402
 from wattui.estimate.predictors import SHIPPED, PredictorSet, calibrated_path  # noqa: E402

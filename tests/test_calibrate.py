@@ -1,0 +1,70 @@
+"""wattui calibrate: the simulated pipeline recovers known coefficients; refusal is clear."""
+
+import json
+
+import numpy as np
+import polars as pl
+import pytest
+
+from wattui.estimate import calibrate as C
+from wattui.estimate.cli import run_calibrate
+from wattui.estimate.predictors import PredictorSet, calibrated_path
+
+
+@pytest.fixture(autouse=True)
+def _home(tmp_path, monkeypatch):
+    monkeypatch.setenv("WATTUI_HOME", str(tmp_path / "home"))
+
+
+def test_simulated_calibration_recovers_coefficients_within_5pct(tmp_path, capsys):
+    out = tmp_path / "sim.json"
+    rc = run_calibrate(["--simulate", "--configs", "40", "--out", str(out)])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "SIMULATED" in text and "CV median rel err" in text
+    doc = json.loads(out.read_text())
+    assert doc["mode"] == "inference" and doc["provenance"]["simulated"] is True
+    assert set(doc["models"]) == set(C.LAYERS)
+    for kind, (a, b, c) in C.SIMULATED_TRUTH.items():
+        fa, fb, fc = doc["models"][kind]["coef"]
+        assert fa == pytest.approx(a, rel=0.05), kind
+        assert fb == pytest.approx(b, rel=0.05), kind
+        assert fc == pytest.approx(c, rel=0.05), kind
+        assert doc["models"][kind]["info"]["cv"]["median_rel_err"] < 0.05
+    data = pl.read_parquet(out.with_suffix(".parquet"))
+    assert data.height == 40 * len(C.LAYERS)
+    assert {"layer", "macs", "elements", "energy_j", "passes", "idle_w"} <= set(data.columns)
+    assert data["idle_w"][0] == pytest.approx(20.0)
+    # the fitted set prices a layer like the truth does
+    pset = PredictorSet.load(out)
+    a, b, c = C.SIMULATED_TRUTH["conv2d"]
+    assert pset.models["conv2d"].predict({"macs": 1e10}) == pytest.approx(a + b * 1e10 ** c,
+                                                                          rel=0.02)
+
+
+def test_default_location_and_training_mode(tmp_path, capsys):
+    rc = run_calibrate(["--simulate", "--configs", "8", "--layers", "linear,relu",
+                        "--mode", "training"])
+    assert rc == 0
+    path = calibrated_path("simulated", "training")
+    assert path.exists() and path.with_suffix(".parquet").exists()
+    assert str(tmp_path / "home" / "predictors") in str(path)
+    assert PredictorSet.load(path).mode == "training"
+
+
+def test_fit_power_exact():
+    x = np.logspace(3, 11, 30)
+    a, b, c = C.fit_power(x, 0.5 + 3e-9 * x ** 0.9)
+    assert (a, b, c) == pytest.approx((0.5, 3e-9, 0.9), rel=1e-3)
+
+
+def test_refuses_where_no_energy_can_be_measured(tmp_path):
+    with pytest.raises(C.CalibrationRefused, match="no energy can be measured on cpu"):
+        C.open_counter("cpu", rapl_root=str(tmp_path))
+
+
+def test_bad_arguments(capsys):
+    assert run_calibrate(["--device", "tpu0", "--simulate"]) == 2
+    assert "unknown device" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        run_calibrate(["--simulate", "--layers", "conv3d"])

@@ -1,0 +1,54 @@
+"""Shipped predictor files: provenance, and the fit script reproduces them and the docs."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from wattui.estimate.predictors import SHIPPED, PredictorSet, resolve
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = REPO / "wattui" / "data" / "getzner"
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_shipped_sets_carry_provenance(name):
+    doc = json.loads(SHIPPED[name].read_text())
+    assert doc["name"] == name and doc["mode"] == "inference"
+    assert "Xeon" in doc["device"]
+    prov = doc["provenance"]
+    for key in ("dataset", "device", "measured", "fit_date", "fit_command", "attribution"):
+        assert prov.get(key), key
+    assert "idle NOT subtracted" in prov["measured"]
+    assert set(doc["models"]) == {"conv2d", "maxpool2d", "linear", "relu", "sigmoid", "tanh",
+                                  "softmax"}
+    for m in doc["models"].values():
+        assert m["info"]["rows"] > 400 and "test" in m["info"]
+
+
+def test_shipped_set_meets_the_architecture_target():
+    prov = json.loads(SHIPPED["getzner-xeon-cpu"].read_text())["provenance"]
+    for arch in ("alexnet", "vgg11", "vgg13"):
+        assert prov["architectures"][arch]["median_rel_err"] < 0.15, arch
+
+
+def test_default_is_the_shipped_cpu_set():
+    assert resolve(None, ["no device with a calibrated set"]).name == "getzner-xeon-cpu"
+
+
+@pytest.mark.skipif(not (DATA / "layers_conv2d.csv").exists(), reason="data copy removed")
+def test_fit_script_reproduces_shipped_json_and_docs(tmp_path):
+    pytest.importorskip("torch")
+    from wattui.estimate import refit
+
+    docs = tmp_path / "estimation.md"
+    docs.write_text((REPO / "docs" / "estimation.md").read_text())
+    assert refit.main(["--out-dir", str(tmp_path), "--docs", str(docs)]) == 0
+    for path in SHIPPED.values():
+        new, old = PredictorSet.load(tmp_path / path.name), PredictorSet.load(path)
+        for kind, m in old.models.items():
+            assert new.models[kind].features == m.features
+            assert new.models[kind].coef == pytest.approx(m.coef, rel=1e-6, abs=1e-12), kind
+        assert new.provenance["architectures"] == old.provenance["architectures"]
+    assert docs.read_text() == (REPO / "docs" / "estimation.md").read_text(), \
+        "docs/estimation.md is stale: run python scripts/fit_predictors.py"
