@@ -16,6 +16,7 @@ Prints medians of several runs. Target: under 1% of one core with 8 GPUs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import resource
 import statistics
 import sys
@@ -63,12 +64,24 @@ def run_sampling(make_source, seconds: float) -> float:
     return 100.0 * (c1 - c0) / (t1 - t0)
 
 
-def nvml_stub_factory(n: int):
+def nvml_stub_factory(n: int, workdir: str):
+    """NvmlSource over n GPUs of the test suite's stand-in NVML library, or None."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
     try:
-        from tests.nvml_stub.build import nvml_stub_source
+        from nvml_stub.build import FakeNvml, StubUnavailable
     except ImportError:
         return None
-    return lambda: nvml_stub_source(n)
+    try:
+        fake = FakeNvml.create(workdir, count=n)
+    except StubUnavailable:
+        return None
+    from wattui.sources.nvml import NvmlSource
+
+    def make():
+        with fake.activated():
+            return NvmlSource(use_env=False)
+
+    return fake, make
 
 
 def bench_store(runs: int) -> None:
@@ -114,18 +127,21 @@ def main() -> None:
     args = ap.parse_args()
     print(f"sampling at the default period ({DEFAULT_PERIOD_S} s), {args.seconds:.0f} s x {args.runs} runs")
     cases = [
-        ("simulated, 1 GPU", lambda: SimulatedSource(1)),
-        ("simulated, 8 GPUs", lambda: SimulatedSource(8)),
+        ("simulated, 1 GPU", lambda: SimulatedSource(1), None),
+        ("simulated, 8 GPUs", lambda: SimulatedSource(8), None),
     ]
+    stubdir = tempfile.mkdtemp()
     for n in (1, 8):
-        f = nvml_stub_factory(n)
-        if f is not None:
-            cases.append((f"NVML (stand-in library), {n} GPU{'s' if n > 1 else ''}", f))
-        else:
-            print("  (NVML stand-in library not available: skipped NVML cases)")
+        got = nvml_stub_factory(n, stubdir)
+        if got is None:
+            print("  (NVML stand-in library could not be built: NVML cases skipped)")
             break
-    for name, factory in cases:
-        pct = [run_sampling(factory, args.seconds) for _ in range(args.runs)]
+        fake, make = got
+        cases.append((f"NVML (stand-in library), {n} GPU{'s' if n > 1 else ''}", make, fake))
+    for name, factory, fake in cases:
+        ctx = fake.activated() if fake is not None else contextlib.nullcontext()
+        with ctx:
+            pct = [run_sampling(factory, args.seconds) for _ in range(args.runs)]
         med = statistics.median(pct)
         print(f"  {name:<36} median {med:6.3f}% of one core = {med * 36:6.1f} CPU s per hour "
               f"(runs: {', '.join(f'{p:.3f}' for p in pct)})")
