@@ -1,8 +1,6 @@
 """wattui estimate: tracing, pricing, output, CLI behaviour (real torch, meta device)."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -188,28 +186,3 @@ def test_bad_shape_argument_is_an_argparse_error(capsys):
     with pytest.raises(SystemExit) as exc:
         run_estimate([f"{MODELS}:small", "--input-shape", "3,a", "--batch-size", "2"])
     assert exc.value.code == 2
-
-
-def _py(code: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
-                          text=True, timeout=60)
-
-
-def test_without_torch_estimate_says_how_to_install():
-    p = _py("import sys; sys.modules['torch'] = None\n"
-            "from wattui.estimate.cli import run_estimate\n"
-            f"sys.exit(run_estimate(['{MODELS}:small', '--input-shape', '3,32,32', "
-            "'--batch-size', '2']))")
-    assert p.returncode == 4, p.stderr
-    assert p.stderr.strip() == ("wattui estimate needs PyTorch, which is not installed: "
-                                "pip install 'wattui[torch]'")
-
-
-def test_import_does_not_pull_torch_or_textual():
-    p = _py("import sys\n"
-            "import wattui.estimate, wattui.estimate.cli, wattui.estimate.predictors\n"
-            "import wattui.estimate.calibrate, wattui.estimate.result, wattui.estimate.pricing\n"
-            "import wattui.estimate.trace, wattui.estimate.macs\n"
-            "print('torch' in sys.modules, any(m.startswith('textual') for m in sys.modules))")
-    assert p.returncode == 0, p.stderr
-    assert p.stdout.split() == ["False", "False"]

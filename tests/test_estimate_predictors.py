@@ -1,6 +1,8 @@
 """Shipped predictor files: provenance, and the fit script reproduces them and the docs."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -52,3 +54,28 @@ def test_fit_script_reproduces_shipped_json_and_docs(tmp_path):
         assert new.provenance["architectures"] == old.provenance["architectures"]
     assert docs.read_text() == (REPO / "docs" / "estimation.md").read_text(), \
         "docs/estimation.md is stale: run python scripts/fit_predictors.py"
+
+
+def _py(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_without_torch_estimate_says_how_to_install():
+    p = _py("import sys; sys.modules['torch'] = None\n"
+            "from wattui.estimate.cli import run_estimate\n"
+            "sys.exit(run_estimate(['tests/test_estimate_models.py:small', "
+            "'--input-shape', '3,32,32', '--batch-size', '2']))")
+    assert p.returncode == 4, p.stderr
+    assert p.stderr.strip() == ("wattui estimate needs PyTorch, which is not installed: "
+                                "pip install 'wattui[torch]'")
+
+
+def test_import_does_not_pull_torch_or_textual():
+    p = _py("import sys\n"
+            "import wattui.estimate, wattui.estimate.cli, wattui.estimate.predictors\n"
+            "import wattui.estimate.calibrate, wattui.estimate.result, wattui.estimate.pricing\n"
+            "import wattui.estimate.trace, wattui.estimate.macs\n"
+            "print('torch' in sys.modules, any(m.startswith('textual') for m in sys.modules))")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["False", "False"]
