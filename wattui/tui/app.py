@@ -46,6 +46,7 @@ class WattuiApp(App[str]):
         clock: Callable[[], float] | None = None,
         refresh_s: float = DEFAULT_REFRESH_S,
         window: str = "10m",
+        record_fn: Callable | None = None,
     ) -> None:
         super().__init__()
         self.store_root = Path(store_root)
@@ -56,6 +57,7 @@ class WattuiApp(App[str]):
             clock=self.clock,
             refresh_s=refresh_s,
             window=window,
+            record_fn=record_fn,
         )
         self.add_mode("live", self._make_live)
         self.compare_class = compare_screen_class()
@@ -63,11 +65,15 @@ class WattuiApp(App[str]):
             self.add_mode("compare", lambda: self.compare_class(self.store_root))
 
     def _make_live(self) -> LiveScreen:
-        return LiveScreen(**self._live_kwargs)
+        self._live_screen = LiveScreen(**self._live_kwargs)
+        return self._live_screen
+
+    _live_screen: LiveScreen | None = None
 
     @property
-    def live(self) -> LiveScreen:
-        return self._screen_stacks["live"][0]
+    def live(self) -> LiveScreen | None:
+        """The live screen (also after the app has exited)."""
+        return self._live_screen
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         if action == "toggle_compare":

@@ -138,8 +138,7 @@ def _watch(
     app = WattuiApp(store, session_dir, starter=starter, **app_kwargs)
     result = app.run()
     rc = app.return_code or 0
-    live = app._screen_stacks.get("live") or []
-    sdir = live[0].session_dir if live else session_dir
+    sdir = app.live.session_dir if app.live is not None else session_dir
     return rc, result, sdir
 
 

@@ -102,6 +102,7 @@ class LiveScreen(Screen):
         clock: Callable[[], float] | None = None,
         refresh_s: float = DEFAULT_REFRESH_S,
         window: str = "10m",
+        record_fn: Callable | None = None,
         name: str | None = "live",
     ) -> None:
         super().__init__(name=name)
@@ -112,6 +113,7 @@ class LiveScreen(Screen):
         self.clock = clock or time.time
         self.refresh_s = refresh_s
         self.initial_window = window
+        self.record_fn = record_fn
         self.snapshot: LiveSnapshot | None = None
         self.snapshots_applied = 0
         self.stopping = False
@@ -139,7 +141,7 @@ class LiveScreen(Screen):
     def on_mount(self) -> None:
         self.query_one(OutputPanel).log_widget.focus()
         self.on_resize()
-        self._poll()
+        self.call_after_refresh(self._poll)  # the first frame first, then the disk
 
     def on_resize(self, _event=None) -> None:
         w, h = self.app.size
@@ -169,7 +171,7 @@ class LiveScreen(Screen):
         try:
             if self.session_dir is None:
                 self.session_dir = Path(self.starter())
-            builder = SnapshotBuilder(self.session_dir, clock=self.clock)
+            builder = SnapshotBuilder(self.session_dir, clock=self.clock, record_fn=self.record_fn)
         except Exception as e:  # noqa: BLE001 - shown to the user, then the app exits
             if not cancelled():
                 self.post_message(ViewerError(str(e)))
@@ -205,6 +207,8 @@ class LiveScreen(Screen):
 
     def _apply_snapshot(self, s: LiveSnapshot) -> None:
         running = s.status == "running"
+        if self.snapshots_applied == 0 and not running and not s.error:
+            self.query_one(PowerChart).set_window("all")  # a replay: show the whole run
         self.query_one(SessionHeader).update_header(s)
         self.query_one(GpuTable).update_gpus(s.gpus)
         caption = gpu_caption(s.gpus)

@@ -172,11 +172,9 @@ class PowerChart(Widget):
         cols, start, end = self.columns(plot_w)
         vals = [c for c in cols if c is not None]
         top = _nice_max(max(vals)) if vals else 1.0
-        last = vals[-1] if vals else None
         method = method_label(self._method) if self._method else ""
         head = Text()
         head.append(f"{self.title} ", style="bold")
-        head.append(f"{fmt_watts(last)} ")
         if method:
             head.append(f"[{method}] ", style="bold" if method == "SIMULATED" else "")
         head.append(f"window {self.window} (w)", style="dim")
@@ -210,7 +208,8 @@ class PowerChart(Widget):
             if len(lines) > 1:
                 lines[min(len(lines) - 1, 1 + rows // 2)] = mid
         span = _span_label(end - start) if vals else self.window
-        foot = f"-{span}".ljust(max(1, plot_w - 3)) + "now"
+        right = "now" if self._now is not None else "end"
+        foot = f"-{span}".ljust(max(1, plot_w - 3)) + right
         if height >= 3:
             lines.append(Text(" " * axis_w + foot, style="dim"))
         out = Text("\n").join(lines[:height])
@@ -220,43 +219,57 @@ class PowerChart(Widget):
 
 
 class GpuTable(DataTable):
-    """One row per GPU. Methods are named in the caption line under the table."""
+    """One row per GPU, fixed column widths (no jitter as figures change). Methods are
+    named in the caption line under the table, and in the cells when GPUs disagree."""
 
     DEFAULT_CSS = """
     GpuTable { height: auto; max-height: 10; }
     """
 
+    # key, label, width (narrow), width (wide: >= 100 columns)
     COLUMNS = (
-        ("gpu", "GPU"),
-        ("name", "Name"),
-        ("power", "Power"),
-        ("util", "Util"),
-        ("mem", "Mem"),
-        ("temp", "Temp"),
-        ("limit", "Limit"),
-        ("energy", "Energy"),
-        ("others", "Others"),
+        ("gpu", "GPU", 3, 3),
+        ("name", "Name", 13, 24),
+        ("power", "Power", 6, 8),
+        ("util", "Util", 4, 4),
+        ("mem", "Mem", 8, 9),
+        ("temp", "Temp", 4, 5),
+        ("limit", "Limit", 5, 6),
+        ("energy", "Energy", 10, 11),
+        ("others", "Others", 6, 10),
     )
+    MIXED_EXTRA = {"power": 10, "energy": 11}
 
     def __init__(self, **kwargs):
         super().__init__(show_cursor=False, zebra_stripes=False, cursor_type="none", **kwargs)
         self.can_focus = False
         self._keys: list[str] = []
+        self._layout: tuple[bool, bool] | None = None
+        self._name_w = 13
 
-    def on_mount(self) -> None:
-        for key, label in self.COLUMNS:
-            self.add_column(label, key=key)
+    def _ensure_columns(self, mixed: bool) -> None:
+        wide = self.app.size.width >= 100
+        layout = (mixed, wide)
+        if layout == self._layout:
+            return
+        self.clear(columns=True)
+        for key, label, narrow_w, wide_w in self.COLUMNS:
+            w = (wide_w if wide else narrow_w) + (self.MIXED_EXTRA.get(key, 0) if mixed else 0)
+            self.add_column(label, key=key, width=w)
+        self._name_w = wide and 24 or 13
+        self._layout = layout
+        self._keys = []
 
-    @staticmethod
-    def cells(row: GpuRow, show_methods: bool) -> dict[str, str]:
+    def cells(self, row: GpuRow, show_methods: bool) -> dict[str, str]:
         power = fmt_watts(row.watts)
         energy = fmt_energy(row.energy_j)
         if show_methods:
             power += f" {method_label(row.power_method)}"
             energy += f" {method_label(row.energy_method)}"
+        name = row.name.removeprefix("NVIDIA ")
         return {
             "gpu": str(row.index if row.index is not None else row.key),
-            "name": row.name[:18],
+            "name": name[: self._name_w],
             "power": power,
             "util": fmt_pct(row.util_pct),
             "mem": fmt_bytes(row.mem_used_b),
@@ -268,13 +281,13 @@ class GpuTable(DataTable):
 
     def update_gpus(self, rows: Sequence[GpuRow]) -> None:
         keys = [r.key for r in rows]
-        # Methods go into the cells only when GPUs disagree (the caption names them).
         mixed = len({(r.power_method, r.energy_method) for r in rows}) > 1
+        self._ensure_columns(mixed)
         if keys != self._keys:
             self.clear()
             for r in rows:
                 c = self.cells(r, mixed)
-                self.add_row(*(c[k] for k, _ in self.COLUMNS), key=r.key)
+                self.add_row(*(c[k] for k, *_ in self.COLUMNS), key=r.key)
             self._keys = keys
             return
         for r in rows:
@@ -414,9 +427,10 @@ class SamPanel(_Panel):
         pe = record.get("projected_energy_j")
         lo, hi = record.get("projected_energy_low_j"), record.get("projected_energy_high_j")
         _kv(t, "final energy", fmt_energy(pe), "estimated" if pe is not None else None)
-        if lo is not None and hi is not None:
-            t.append(f" [{fmt_energy(lo)}–{fmt_energy(hi)}]", style="dim")
         t.append("\n")
+        if lo is not None and hi is not None:
+            _kv(t, "band", f"{fmt_energy(lo)} – {fmt_energy(hi)}")
+            t.append("  ")
         end = record.get("projected_end_time")
         end_s = "n/a"
         if isinstance(end, (int, float)) and math.isfinite(end):

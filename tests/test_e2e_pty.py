@@ -1,0 +1,98 @@
+"""End to end in a pseudo-terminal: `wattui --simulate -- python -c ...` shows the live
+screen, the user quits (leaving the run going, or stopping it), and the session is
+complete on disk as `wattui show --format json` reports it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pexpect = pytest.importorskip("pexpect")
+
+SCRIPT = (
+    "import time\n"
+    "for i in range({n}):\n"
+    "    print('epoch', i, 'accuracy', 0.5 + i / 100, flush=True)\n"
+    "    time.sleep(0.25)\n"
+)
+
+
+def spawn(store: Path, n: int):
+    env = dict(os.environ, WATTUI_HOME=str(store), TERM="xterm-256color")
+    env.pop("NO_COLOR", None)
+    return pexpect.spawn(
+        sys.executable,
+        ["-m", "wattui", "--simulate", "--", sys.executable, "-c", SCRIPT.format(n=n)],
+        env=env,
+        dimensions=(24, 80),
+        encoding="utf-8",
+        timeout=30,
+    )
+
+
+def show(store: Path) -> dict:
+    p = subprocess.run(
+        [sys.executable, "-m", "wattui", "show", "--format", "json"],
+        env=dict(os.environ, WATTUI_HOME=str(store)),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout)
+
+
+def wait_status(store: Path, want: set[str], timeout: float = 30.0) -> dict:
+    end = time.monotonic() + timeout
+    while True:
+        rec = show(store)
+        if rec["status"] in want or time.monotonic() > end:
+            return rec
+        time.sleep(0.5)
+
+
+def test_launch_watch_leave_running_then_complete(tmp_path):
+    store = tmp_path / "store"
+    child = spawn(store, n=12)  # about 3 s of "training"
+    try:
+        child.expect("SIMULATED")
+        child.expect("running")
+        child.expect("epoch")  # the run's output, tail-followed from output.log
+        child.send("q")
+        child.expect("leave it running")
+        child.send("l")
+        child.expect("goes on in the background")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    # the viewer is gone; the detached recorder finishes the run and the session
+    rec = wait_status(store, {"finished", "failed", "interrupted"})
+    assert rec["status"] == "finished" and rec["exit_code"] == 0
+    assert rec["simulated"] and rec["energy_j"] > 0 and rec["ended_at"]
+    sdir = store / "sessions" / rec["id"]
+    assert (sdir / "samples.parquet").exists()
+    assert b"epoch 11" in (sdir / "output.log").read_bytes()
+
+
+def test_launch_watch_stop(tmp_path):
+    store = tmp_path / "store"
+    child = spawn(store, n=400)  # would run 100 s
+    try:
+        child.expect("running")
+        time.sleep(0.5)
+        child.send("q")
+        child.expect("stop the run")
+        child.send("s")
+        child.expect(pexpect.EOF, timeout=30)
+    finally:
+        child.close(force=True)
+    rec = show(store)
+    assert rec["status"] in ("interrupted", "failed")  # Ctrl+C reached the run
+    assert rec["ended_at"] and rec["duration_s"] < 60
+    assert (store / "sessions" / rec["id"] / "samples.parquet").exists()

@@ -1,0 +1,370 @@
+"""The live screen on real sessions: a real background recorder (--simulate) writes the
+files, the real app reads them through its worker thread, Pilot presses the keys."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from wattui.cli import detach
+from wattui.recorder import RecordOptions
+from wattui.store.paths import new_session_id, sessions_dir
+from wattui.store.reader import Session
+from wattui.tui.snapshot import MetricTracker, OutputTail, PowerHistory, clean_line
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+TRAIN = (
+    "import time\n"
+    "for i in range({n}):\n"
+    "    print(f'epoch {{i}} accuracy {{0.5 + i / 400:.3f}} loss {{1 / (i + 1):.3f}}', flush=True)\n"
+    "    time.sleep(0.2)\n"
+)
+
+
+def start_recorder(store: Path, seconds: float = 60.0, period: float = 0.1) -> Path:
+    """A real detached recorder (own session, like `wattui -- CMD`); returns the session dir."""
+    sid = new_session_id() + "-" + os.urandom(2).hex()
+    opts = RecordOptions(store=store, simulate=1, session_id=sid)
+    code = TRAIN.format(n=int(seconds / 0.2))
+    argv = [
+        "--store",
+        str(store),
+        "--simulate",
+        "1",
+        "--period",
+        str(period),
+        "--",
+        sys.executable,
+        "-c",
+        code,
+    ]
+    assert detach(argv, opts, quiet=True) == 0
+    return sessions_dir(store) / sid
+
+
+def stop(session_dir: Path, timeout: float = 15.0) -> None:
+    try:
+        meta = json.loads((session_dir / "meta.json").read_text())
+        pid = meta["recorder_pid"]
+        os.kill(pid, signal.SIGINT)
+        psutil.Process(pid).wait(timeout)
+    except (ProcessLookupError, psutil.NoSuchProcess, KeyError, FileNotFoundError):
+        pass
+
+
+def samples_bytes(d: Path) -> int:
+    p = d / "samples.csv"
+    return p.stat().st_size if p.exists() else -1
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    store = tmp_path_factory.mktemp("store")
+    d = start_recorder(store)
+    yield store, d
+    stop(d)
+
+
+async def wait_for(pilot, cond, timeout=10.0, step=0.05):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        await pilot.pause(step)
+    raise AssertionError("condition not reached in time")
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def make_app(store, d, **kw):
+    from wattui.tui.app import WattuiApp
+
+    return WattuiApp(store, d, refresh_s=kw.pop("refresh_s", 0.25), **kw)
+
+
+# -- the live screen on a running session ----------------------------------------------------------
+def test_figures_update_over_time(live):
+    store, d = live
+
+    async def go():
+        from wattui.tui.widgets import GpuTable, PowerChart, SessionHeader
+
+        app = make_app(store, d)
+        async with app.run_test(size=(100, 30)) as pilot:
+            scr = app.live
+            await wait_for(
+                pilot, lambda: scr.snapshot is not None and scr.snapshot.record.get("energy_j")
+            )
+            s1 = scr.snapshot
+            assert s1.status == "running" and s1.simulated
+            assert scr.query_one(SessionHeader).has_class("-simulated")
+            assert [g.key for g in s1.gpus] == ["gpu0"]
+            assert s1.gpus[0].power_method == "simulated" and s1.gpus[0].watts > 0
+            assert scr.query_one(GpuTable).row_count == 1
+            await wait_for(
+                pilot,
+                lambda: (
+                    scr.snapshot.record.get("energy_j", 0) > s1.record["energy_j"]
+                    and scr.snapshot.elapsed_s > s1.elapsed_s + 0.9
+                    and len(scr.snapshot.history) > len(s1.history)
+                ),
+                timeout=8,
+            )
+            s2 = scr.snapshot
+            assert s2.seq > s1.seq
+            # the chart draws what the snapshot holds
+            chart = scr.query_one(PowerChart)
+            cols, start, end = chart.columns(50)
+            assert any(c is not None and c > 0 for c in cols)
+            assert math.isclose(end, s2.now)
+            # the run's output is tail-followed into the log
+            log = scr.query_one("#output-log")
+            await wait_for(pilot, lambda: any("epoch" in line for line in log.lines))
+            # redraws stay at the configured rate (0.25 s): no flood of snapshots
+            n0, t0 = scr.snapshots_applied, time.monotonic()
+            await pilot.pause(1.0)
+            rate = (scr.snapshots_applied - n0) / (time.monotonic() - t0)
+            assert 1.0 <= rate <= 5.0
+
+    run(go())
+
+
+def test_keys_window_help_search(live):
+    store, d = live
+
+    async def go():
+        from wattui.tui.help import HelpScreen
+        from wattui.tui.widgets import OutputPanel, PowerChart
+
+        app = make_app(store, d)
+        async with app.run_test(size=(80, 24)) as pilot:
+            scr = app.live
+            chart = scr.query_one(PowerChart)
+            await wait_for(pilot, lambda: scr.snapshot is not None)
+            assert chart.window == "10m"
+            await pilot.press("w")
+            assert chart.window == "1h"
+            await pilot.press("w", "w")
+            assert chart.window == "1m"
+            await pilot.press("4")
+            assert chart.window == "all"
+            await pilot.press("2")
+            assert chart.window == "10m"
+            await pilot.press("question_mark")
+            assert isinstance(app.screen, HelpScreen)
+            await pilot.press("escape")
+            assert app.screen is scr
+            out = scr.query_one(OutputPanel)
+            await wait_for(pilot, lambda: sum("epoch" in x for x in out.log_widget.lines) >= 3)
+            await pilot.press("slash")
+            assert out.has_class("-searching")
+            await pilot.press(*"epoch", "enter")
+            assert not out.has_class("-searching")
+            assert len(out.matches) >= 3
+            last = out.match_index
+            await pilot.press("N")
+            assert out.match_index == last - 1
+            await pilot.press("n")
+            assert out.match_index == last
+            assert out.log_widget.auto_scroll is False
+            await pilot.press("f")
+            assert out.log_widget.auto_scroll is True
+            # a search with no match says so
+            await pilot.press("slash", *"no-such-text", "enter")
+            assert out.matches == []
+
+    run(go())
+
+
+def test_second_viewer_on_same_session(live):
+    """A real second viewer (`wattui view ID` in a terminal) while the Pilot one runs."""
+    pexpect = pytest.importorskip("pexpect")
+    store, d = live
+    env = dict(os.environ, WATTUI_HOME=str(store), TERM="xterm-256color")
+    other = pexpect.spawn(
+        sys.executable,
+        ["-m", "wattui", "view", d.name],
+        env=env,
+        dimensions=(24, 80),
+        encoding="utf-8",
+        timeout=20,
+    )
+    try:
+
+        async def go():
+            app = make_app(store, d)
+            async with app.run_test(size=(80, 24)) as pilot:
+                await wait_for(pilot, lambda: app.live.snapshot is not None)
+                assert app.live.snapshot.status == "running"
+                other.expect("running")
+                n = app.live.snapshots_applied
+                await pilot.pause(1.0)
+                assert app.live.snapshots_applied > n  # both keep reading
+
+        run(go())
+        other.send("q")
+        other.expect("leave it running")
+        other.send("l")
+        other.expect(pexpect.EOF)
+    finally:
+        other.close(force=True)
+    assert Session.open(d).is_live
+
+
+def test_quit_leave_running_keeps_the_recording(live):
+    store, d = live
+
+    async def go():
+        from wattui.tui.live import QuitScreen
+
+        app = make_app(store, d)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: app.live.snapshot is not None)
+            await pilot.press("q")
+            assert isinstance(app.screen, QuitScreen)
+            await pilot.press("escape")  # cancel: still watching
+            assert app.screen is app.live
+            await pilot.press("q", "l")
+            await pilot.pause(0.2)
+        return app.return_value
+
+    assert run(go()) == "left-running"
+    meta = json.loads((d / "meta.json").read_text())
+    assert psutil.pid_exists(meta["recorder_pid"])
+    n0 = samples_bytes(d)
+    time.sleep(1.5)
+    assert samples_bytes(d) > n0 > 0
+    assert Session.open(d).status == "running"
+
+
+def test_quit_and_stop_ends_the_run(tmp_path):
+    store = tmp_path / "store"
+    d = start_recorder(store, seconds=60)
+    try:
+
+        async def go():
+            app = make_app(store, d)
+            async with app.run_test(size=(80, 24)) as pilot:
+                await wait_for(pilot, lambda: app.live.snapshot is not None)
+                await pilot.press("q", "s")
+                await wait_for(pilot, lambda: app.return_value is not None, timeout=20)
+            return app.return_value, app.live.stop_result
+
+        result, how = run(go())
+        assert result == "stopped" and how == "stopped"
+        s = Session.open(d)
+        assert s.status in ("interrupted", "finished")
+        assert s.meta.get("ended_at") and (d / "samples.parquet").exists()
+        assert (
+            not psutil.pid_exists(s.meta["recorder_pid"])
+            or psutil.Process(s.meta["recorder_pid"]).status() == psutil.STATUS_ZOMBIE
+        )
+    finally:
+        stop(d)
+
+
+def test_finished_session_replays(tmp_path):
+    store = tmp_path / "store"
+    code = "import time\nfor i in range(8):\n    print('epoch', i, flush=True); time.sleep(0.15)\n"
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "wattui",
+            "record",
+            "--store",
+            str(store),
+            "--simulate",
+            "2",
+            "--period",
+            "0.1",
+            "--",
+            sys.executable,
+            "-c",
+            code,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert p.returncode == 0, p.stderr
+    (d,) = sessions_dir(store).iterdir()
+
+    async def go():
+        from wattui.tui.widgets import PowerChart, SessionHeader
+
+        app = make_app(store, d)
+        async with app.run_test(size=(120, 40)) as pilot:
+            scr = app.live
+            await wait_for(pilot, lambda: scr.snapshot is not None)
+            s = scr.snapshot
+            assert s.status == "finished" and s.exit_code == 0
+            assert len(s.gpus) == 2 and all(g.energy_j and g.energy_j > 0 for g in s.gpus)
+            assert s.elapsed_s == pytest.approx(s.record["duration_s"], abs=0.5)
+            assert len(s.history) >= 1
+            assert scr.query_one(PowerChart).window == "all"
+            status = scr.query_one(SessionHeader).query_one("#hdr-status").render()
+            assert "finished (exit 0)" in str(status)
+            log = scr.query_one("#output-log")
+            await wait_for(pilot, lambda: sum("epoch" in x for x in log.lines) == 8)
+            await wait_for(pilot, lambda: scr.snapshots_applied >= 2)
+            n = scr.snapshots_applied
+            await pilot.pause(1.0)
+            assert scr.snapshots_applied == n  # the worker stopped: nothing changes any more
+            await pilot.press("q")  # a finished session quits at once
+        return app.return_value
+
+    assert run(go()) == "closed"
+
+
+# -- the bounded view model --------------------------------------------------------------------------
+def test_power_history_is_bounded_for_72_hours():
+    h = PowerHistory()
+    t0 = 1_700_000_000.0
+    for k in range(0, 72 * 3600, 2):
+        h.add(t0 + k, 100.0 + (k % 7))
+    pts = h.points()
+    assert len(pts) <= h.fine_points + h.coarse_points
+    assert pts[0][0] < t0 + 3600 and pts[-1][0] > t0 + 72 * 3600 - 5
+    assert all(a[0] < b[0] for a, b in zip(pts, pts[1:], strict=False))
+    assert all(100.0 <= w <= 106.0 for _, w in pts)
+
+
+def test_metric_tracker_and_output_tail(tmp_path):
+    tr = MetricTracker(history=5)
+    for i, acc in enumerate([0.5, 0.7, 0.6, 0.8, 0.75, 0.79, 0.81]):
+        tr.add(
+            {
+                "kind": "metric",
+                "epoch": i,
+                "accuracy": acc,
+                "values_json": json.dumps({"loss": 1 / (i + 1)}),
+            }
+        )
+    tr.add({"kind": "warning", "message": "x"})
+    m = tr.summary()
+    assert (
+        m.count == 7 and m.latest_accuracy == 0.81 and m.best_accuracy == 0.81 and m.best_epoch == 6
+    )
+    assert len(m.accuracy_history) == 5 and m.others[0][0] == "loss"
+    f = tmp_path / "output.log"
+    f.write_bytes(b"one\ntw")
+    tail = OutputTail(f)
+    assert tail.poll() == ["one"]
+    with open(f, "ab") as fh:
+        fh.write(b"o\n\x1b[32mgreen\x1b[0m\nbar 10%\rbar 100%\n")
+    assert tail.poll() == ["two", "green", "bar 100%"]
+    assert clean_line("a\rb\r") == "b"
