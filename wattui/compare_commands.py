@@ -1,0 +1,167 @@
+"""CLI subcommands of the comparison screen: ``compare``, ``tag``, ``rm``, ``rename``.
+
+``cli.py`` calls :func:`register` with its subparsers. Textual is imported only when
+``wattui compare`` opens the screen (no ``--format``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _cli():
+    from . import cli
+
+    return cli
+
+
+def _root(args) -> Path:
+    from .store.paths import store_root
+
+    return store_root(args.store)
+
+
+def _params(args):
+    from .compare import SamParams
+
+    try:
+        return SamParams(args.alpha, args.beta, args.sam_unit).checked()
+    except ValueError as e:
+        raise _cli().CliError(str(e)) from None
+
+
+def cmd_compare(args) -> int:
+    from . import compare as cmp
+
+    CliError = _cli().CliError
+    params = _params(args)
+    if args.sort:
+        try:
+            cmp.resolve_sort(args.sort)
+        except ValueError as e:
+            raise CliError(str(e)) from None
+    if args.format is None:
+        from .tui.compare import CompareApp
+
+        CompareApp(
+            _root(args),
+            params=params,
+            filter_text=args.filter or "",
+            sort=args.sort,
+            reverse=args.reverse,
+        ).run()
+        return 0
+    table = cmp.load_table(_root(args), params)
+    for p in table.problems:
+        print(f"wattui: warning: {p}", file=sys.stderr)
+    try:
+        df = table.view(args.filter or "", args.sort or "started_at", args.reverse)
+    except cmp.FilterError as e:
+        raise CliError(str(e)) from None
+    sys.stdout.write(cmp.export(df, args.format, params, table.problems))
+    return 0
+
+
+def cmd_tag(args) -> int:
+    from .manage import ManageError, tag
+
+    try:
+        meta = tag(_root(args), args.id, args.tags, remove=args.remove)
+    except ManageError as e:
+        raise _cli().CliError(str(e)) from None
+    print(f"{meta['id']}: tags {', '.join(meta.get('tags') or []) or '(none)'}")
+    return 0
+
+
+def cmd_rename(args) -> int:
+    from .manage import ManageError, rename
+
+    try:
+        meta = rename(_root(args), args.id, args.name)
+    except ManageError as e:
+        raise _cli().CliError(str(e)) from None
+    print(f"{meta['id']}: renamed to {meta['name']!r}")
+    return 0
+
+
+def cmd_rm(args) -> int:
+    from .manage import ManageError, delete
+
+    CliError = _cli().CliError
+    root = _root(args)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise CliError("refusing to delete without --yes when stdin is not a terminal")
+        names = ", ".join(args.ids)
+        try:
+            answer = input(f"Delete {len(args.ids)} session(s) ({names}) for good? [y/N] ")
+        except EOFError:
+            answer = ""
+        if answer.strip().lower() not in ("y", "yes"):
+            print("nothing deleted")
+            return 1
+    rc = 0
+    for ref in args.ids:
+        try:
+            sid = delete(root, ref)
+        except ManageError as e:
+            print(f"wattui: error: {e}", file=sys.stderr)
+            rc = 2
+            continue
+        print(f"deleted {sid}")
+    return rc
+
+
+def _store(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--store",
+        metavar="DIR",
+        help="session store (default: $WATTUI_HOME or ~/.local/share/wattui)",
+    )
+
+
+def register(sub) -> None:
+    """Add ``compare``, ``tag``, ``rm`` and ``rename`` to the ``wattui`` subparsers."""
+    from .compare import FORMATS
+
+    c = sub.add_parser(
+        "compare",
+        help="compare sessions: the comparison screen, or a table with --format",
+        description="Without --format, open the comparison screen. With --format, print the "
+        "table (alpha, beta and unit stated; simulated sessions marked). Filter terms: words, "
+        "tag:T status:S host:H method:M date:YYYY-MM[-DD] since:D until:D sim:yes|no, '-' negates.",
+    )
+    _store(c)
+    c.add_argument("--format", choices=FORMATS, default=None, help="print the table instead")
+    c.add_argument("--filter", metavar="TEXT", help="e.g. 'resnet tag:paper status:finished'")
+    c.add_argument(
+        "--sort", metavar="COL", help="column to sort by (e.g. sam, energy; --sort=-sam descends)"
+    )
+    c.add_argument("--reverse", action="store_true", help="sort in descending order")
+    c.add_argument("--alpha", type=float, default=5.0, help="SAM alpha (default 5)")
+    c.add_argument("--beta", type=float, default=5.0, help="SAM beta (default 5)")
+    c.add_argument(
+        "--sam-unit", choices=("kWh", "Wh"), default="kWh", help="SAM energy unit (default kWh)"
+    )
+    c.set_defaults(func=cmd_compare)
+
+    t = sub.add_parser("tag", help="add tags to a session (or --remove them)")
+    _store(t)
+    t.add_argument("id", help="session id, unique prefix or name")
+    t.add_argument("tags", nargs="+", metavar="TAG")
+    t.add_argument("--remove", action="store_true", help="remove these tags instead")
+    t.set_defaults(func=cmd_tag)
+
+    r = sub.add_parser("rm", help="delete sessions (asks first)")
+    _store(r)
+    r.add_argument("ids", nargs="+", metavar="ID")
+    r.add_argument("--yes", "-y", action="store_true", help="do not ask")
+    r.set_defaults(func=cmd_rm)
+
+    n = sub.add_parser("rename", help="give a session a name")
+    _store(n)
+    n.add_argument("id", help="session id, unique prefix or name")
+    n.add_argument("name")
+    n.set_defaults(func=cmd_rename)
