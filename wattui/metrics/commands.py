@@ -1,0 +1,179 @@
+"""``wattui project``: a session's projected final electricity, SAM, CO2 and cost.
+
+``cli.py`` calls :func:`register` with its subparsers. Reads only the stored events (epoch
+ends with their energy, reported accuracies), so it works on a running session as well as
+a finished one, under any alpha, beta, unit, carbon intensity or price.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+
+__all__ = ["register", "cmd_project", "accuracy_points"]
+
+
+def _cli():
+    from wattui import cli
+
+    return cli
+
+
+def accuracy_points(rows: list[dict]) -> list[tuple[float, float]]:
+    """(cumulative energy at an epoch end, the accuracy reported for that epoch)."""
+    from wattui.metrics.intake import event_from_row
+    from wattui.metrics.session_metrics import epoch_marks_from_rows
+
+    acc_by_epoch: dict[float, float] = {}
+    for r in sorted(
+        (r for r in rows if r.get("kind") == "metric"), key=lambda r: r.get("t_wall") or 0
+    ):
+        ev = event_from_row(r)
+        if ev.epoch is not None and ev.accuracy is not None:
+            acc_by_epoch[ev.epoch] = ev.accuracy
+    return [(e, acc_by_epoch[k]) for k, _t, e in epoch_marks_from_rows(rows) if k in acc_by_epoch]
+
+
+def _fmt_j(j) -> str:
+    if j is None:
+        return "n/a"
+    if j >= 3.6e6:
+        return f"{j / 3.6e6:.3f} kWh"
+    return f"{j / 3600:.2f} Wh"
+
+
+def _fmt_t(t) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) if t else "n/a"
+
+
+def cmd_project(args) -> int:
+    from wattui.metrics.live import metric_options_from_args
+    from wattui.metrics.projection import energy_to_target_detail
+    from wattui.metrics.sam import SamResult, format_sam
+    from wattui.metrics.session_metrics import metrics_from_rows
+    from wattui.sessions import session_record
+    from wattui.store.paths import store_root
+    from wattui.store.reader import find_session
+
+    cli = _cli()
+    try:
+        s = find_session(store_root(args.store), args.id)
+    except LookupError as e:
+        raise cli.CliError(str(e)) from None
+    rec = session_record(s, metrics=False)
+    try:
+        ev = s.events()
+        rows = ev.to_dicts() if hasattr(ev, "to_dicts") else list(ev)
+    except Exception as e:  # noqa: BLE001
+        raise cli.CliError(f"cannot read the events of {s.id}: {e}") from None
+    opts = metric_options_from_args(args)
+    stored = (
+        s.meta.get("metric_settings") if isinstance(s.meta.get("metric_settings"), dict) else {}
+    )
+    try:
+        m = metrics_from_rows(rows, rec.get("energy_j"), rec.get("started_at"), stored, **opts)
+    except ValueError as e:
+        raise cli.CliError(str(e)) from None
+    target = None
+    if args.target is not None:
+        d = energy_to_target_detail(accuracy_points(rows), args.target)
+        target = {
+            "target": args.target,
+            "energy_j": d.energy_j,
+            "reason": d.reason,
+            "measured": d.measured,
+        }
+    if args.format == "json":
+        out = {
+            "id": s.id,
+            "simulated": rec.get("simulated"),
+            "energy_j": rec.get("energy_j"),
+            **m,
+            "energy_to_target": target,
+        }
+        out = {
+            k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+            for k, v in out.items()
+        }
+        print(json.dumps(out, indent=1))
+        return 0
+    sim = "  [SIMULATED]" if rec.get("simulated") else ""
+    print(f"session    {s.id}{sim}")
+    print(f"energy     {_fmt_j(rec.get('energy_j'))} so far")
+    done, total = m.get("epochs_done"), m.get("total_epochs")
+    print(f"epochs     {done if done is not None else '?'} of {total or '?'}")
+    if m.get("projected_energy_j") is not None:
+        print(
+            f"projected  {_fmt_j(m['projected_energy_j'])} "
+            f"(95% band {_fmt_j(m['projected_energy_low_j'])} .. "
+            f"{_fmt_j(m['projected_energy_high_j'])})"
+        )
+        print(
+            f"per epoch  {_fmt_j(m.get('projected_per_epoch_j'))}, "
+            f"{(m.get('projected_per_epoch_s') or float('nan')):.1f} s"
+        )
+        if m.get("projected_end_time"):
+            print(f"ends       {_fmt_t(m['projected_end_time'])}")
+    print(f"method     {m.get('projection_note') or '-'}")
+    for label, val_key, why_key in (
+        ("SAM now", "sam", "sam_undefined_reason"),
+        ("SAM final", "projected_sam", "projected_sam_undefined_reason"),
+    ):
+        r = SamResult(
+            m.get(val_key),
+            m.get(why_key) or "no projection",
+            m["sam_alpha"],
+            m["sam_beta"],
+            m["sam_unit"],
+        )
+        print(f"{label:<10} {format_sam(r)}")
+    if m.get("co2_g") is not None:
+        proj = m.get("projected_co2_g")
+        extra = f", projected {proj:.3g} g" if proj is not None else ""
+        print(f"CO2        {m['co2_g']:.3g} g{extra}  ({m.get('carbon_source')}, PUE {m['pue']:g})")
+    if m.get("cost") is not None:
+        proj = m.get("projected_cost")
+        extra = f", projected {proj:.3g}" if proj is not None else ""
+        print(f"cost       {m['cost']:.3g} {m.get('currency')}{extra}")
+    if target is not None:
+        if target["energy_j"] is None:
+            print(f"to {args.target:g}   n/a: {target['reason']}")
+        else:
+            how = "measured" if target["measured"] else "fitted a - b*exp(-c*E)"
+            print(f"to {args.target:g}   {_fmt_j(target['energy_j'])} ({how})")
+    return 0
+
+
+def _target_arg(value: str) -> float:
+    try:
+        x = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--target takes an accuracy, not {value!r}") from None
+    if 1 < x <= 100:
+        x /= 100
+    if not (math.isfinite(x) and 0 < x <= 1):
+        raise argparse.ArgumentTypeError(f"--target must be a fraction or percentage: {value!r}")
+    return x
+
+
+def register(sub) -> None:
+    """Add ``project`` to the ``wattui`` subparsers."""
+    from wattui.metrics.live import add_metric_options
+
+    p = sub.add_parser(
+        "project",
+        help="project a session's final electricity, SAM, CO2 and cost from its first epochs",
+        description="Electricity grows linearly with epochs and with the data fraction "
+        "(Gowda et al.): the final figure is projected from the epochs done, leaving a "
+        "warm-up epoch out, with a 95%% band.",
+    )
+    p.add_argument("--store", metavar="DIR", help="session store")
+    p.add_argument("id", nargs="?", default=None, help="session id, prefix or name (newest)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument(
+        "--target", type=_target_arg, metavar="ACC", help="also estimate energy to reach ACC"
+    )
+    add_metric_options(p)
+    p.set_defaults(func=cmd_project)

@@ -1,0 +1,455 @@
+"""The recorder's metrics intake: report channel + output parsing + metrics file, epoch marks.
+
+The recorder (``wattui/recorder.py``) uses this module through:
+
+- :func:`add_metric_options` / :func:`metric_options_from_args`: the CLI options, turned into
+  a plain dict that ``RecordOptions.metrics`` carries;
+- ``RecorderIntake(recorder, **options)`` with ``child_env()``, ``follow_pid(pid)``,
+  ``feed_line(line, t_wall)`` (any thread), ``poll(t_wall)``, ``close()`` and
+  ``final_meta()``. The recorder must offer ``add_event(dict)`` and ``energy_now()``.
+
+Every metric event is stored as a ``kind: "metric"`` row (:meth:`MetricEvent.to_row`); each
+finished epoch as a ``kind: "epoch_end"`` row with the session's cumulative energy then, so
+SAM and the projection can be recomputed from the stored events alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import threading
+import time
+from collections import deque
+
+from wattui.metrics.carbon import lookup_country, make_settings
+from wattui.metrics.channel import ReportChannel, UnsafeChannelDir, ensure_channel_dir
+from wattui.metrics.intake import (
+    LineParser,
+    MetricEvent,
+    MetricsFileFollower,
+    Rejections,
+    compile_extra_patterns,
+)
+from wattui.metrics.sam import check_params
+from wattui.metrics.summary import summarize_metrics
+
+__all__ = [
+    "RecorderIntake",
+    "EpochTracker",
+    "add_metric_options",
+    "metric_options_from_args",
+    "OPTION_KEYS",
+]
+
+MAX_EVENTS = 50_000  # kept in memory for the end-of-run summary
+DESCENDANTS_EVERY_S = 2.0
+
+OPTION_KEYS = (
+    "metric_patterns",
+    "accuracy_key",
+    "metrics_file",
+    "parse_output",
+    "total_epochs",
+    "data_fraction",
+    "sam_alpha",
+    "sam_beta",
+    "sam_unit",
+    "carbon_g_per_kwh",
+    "country",
+    "price_per_kwh",
+    "currency",
+    "pue",
+)
+
+
+# ---------------------------------------------------------------------------- CLI options
+
+
+def _metric_arg(value: str) -> str:
+    name, sep, rx = value.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"--metric takes NAME=REGEX, not {value!r}")
+    try:
+        compile_extra_patterns({name: rx})
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return value
+
+
+def _number(lo: float, hi: float, what: str, lo_open: bool = False):
+    def parse(value: str) -> float:
+        try:
+            x = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} takes a number, not {value!r}") from None
+        if not math.isfinite(x) or x < lo or x > hi or (lo_open and x == lo):
+            raise argparse.ArgumentTypeError(f"{what} must be in {lo:g}..{hi:g}, not {value!r}")
+        return x
+
+    return parse
+
+
+def _positive_int(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number, not {value!r}")
+    return n
+
+
+def _country_arg(value: str) -> str:
+    try:
+        return lookup_country(value).iso3
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _unit_arg(value: str) -> str:
+    try:
+        return check_params(5, 5, value)[2]
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def add_metric_options(p: argparse.ArgumentParser) -> None:
+    """Add the accuracy / SAM / CO2 options to a record-like parser (all default to None)."""
+    g = p.add_argument_group("accuracy, SAM, CO2 and cost")
+    g.add_argument(
+        "--metric",
+        action="append",
+        type=_metric_arg,
+        default=None,
+        metavar="NAME=REGEX",
+        help="read NAME from output lines matching REGEX (one group around the number)",
+    )
+    g.add_argument(
+        "--accuracy-key",
+        metavar="NAME",
+        help="the reported metric SAM uses (default: val_accuracy, eval_accuracy, val_acc, ...)",
+    )
+    g.add_argument(
+        "--metrics-file",
+        metavar="PATH",
+        help="follow a metrics file as it grows (CSV with header, e.g. Lightning's metrics.csv, "
+        "or JSON lines)",
+    )
+    g.add_argument(
+        "--no-parse-output",
+        dest="parse_output",
+        action="store_false",
+        default=None,
+        help="do not look for accuracy in the script's output",
+    )
+    g.add_argument(
+        "--epochs",
+        dest="total_epochs",
+        type=_positive_int,
+        metavar="N",
+        help="total epochs of the run, for the projection (when the script does not say)",
+    )
+    g.add_argument(
+        "--data-fraction",
+        type=_number(0, 1, "--data-fraction", lo_open=True),
+        metavar="F",
+        help="this run trains on F of the data: project the full-data run (default 1)",
+    )
+    g.add_argument(
+        "--sam-alpha", type=_number(0, 100, "--sam-alpha"), metavar="A", help="default 5"
+    )
+    g.add_argument(
+        "--sam-beta",
+        type=_number(0, 1e6, "--sam-beta", lo_open=True),
+        metavar="B",
+        help="default 5",
+    )
+    g.add_argument(
+        "--sam-unit", type=_unit_arg, metavar="kWh|Wh", help="electricity unit (default kWh)"
+    )
+    g.add_argument(
+        "--carbon-intensity",
+        dest="carbon_g_per_kwh",
+        type=_number(0, 5000, "--carbon-intensity"),
+        metavar="G_PER_KWH",
+        help="grams of CO2 per kWh (wins over --country)",
+    )
+    g.add_argument(
+        "--country",
+        type=_country_arg,
+        metavar="ISO3",
+        help="use this country's national average carbon intensity (e.g. FRA, USA, IND)",
+    )
+    g.add_argument(
+        "--price",
+        dest="price_per_kwh",
+        type=_number(0, 1e6, "--price"),
+        metavar="PER_KWH",
+        help="electricity price per kWh, for the cost",
+    )
+    g.add_argument("--currency", metavar="CUR", help="currency of --price (default USD)")
+    g.add_argument(
+        "--pue",
+        type=_number(1, 10, "--pue"),
+        metavar="X",
+        help="power usage effectiveness: multiplies energy for CO2 and cost (default 1)",
+    )
+
+
+def metric_options_from_args(args) -> dict:
+    """The options given, as a JSON-able dict of ``RecorderIntake`` keyword arguments."""
+    out: dict = {}
+    patterns: dict[str, str] = {}
+    for item in getattr(args, "metric", None) or []:
+        name, _, rx = item.partition("=")
+        patterns[name] = rx
+    if patterns:
+        out["metric_patterns"] = patterns
+    for key in OPTION_KEYS:
+        if key == "metric_patterns":
+            continue
+        v = getattr(args, key, None)
+        if v is not None:
+            out[key] = v
+    return out
+
+
+# ---------------------------------------------------------------------------- epochs
+
+
+class EpochTracker:
+    """Turns the epoch numbers seen in metric events into epoch-end marks.
+
+    The last event carrying epoch ``k`` marks the end of epoch ``k`` once a later epoch
+    appears (or the run ends). The current epoch counts as ended already when its latest
+    event carried an accuracy (a validation at the end of the epoch). Fractional epochs
+    (Hugging Face logs 0.5, 1.0, ...) mark only at whole numbers.
+    """
+
+    def __init__(self) -> None:
+        self.closed: list[tuple[float, float, float]] = []  # (epoch, t_wall, energy_j)
+        self.cur: float | None = None
+        self.cur_mark: tuple[float, float, float] | None = None
+        self.cur_has_acc = False
+
+    def add(self, epoch: float | None, t_wall: float, energy_j: float | None, has_acc: bool):
+        """Returns the mark of an epoch that just ended, or None."""
+        if epoch is None or energy_j is None or not float(epoch).is_integer():
+            return None
+        ended = None
+        if self.cur is None or epoch > self.cur:
+            if self.cur_mark is not None:
+                ended = self.cur_mark
+                self.closed.append(ended)
+            self.cur, self.cur_has_acc = epoch, False
+        elif epoch < self.cur:
+            return None  # a late line from an earlier epoch: ignore
+        self.cur_mark = (epoch, t_wall, energy_j)
+        self.cur_has_acc = self.cur_has_acc or has_acc
+        return ended
+
+    def finish(self):
+        """The run ended: the current epoch's mark, once."""
+        m = self.cur_mark
+        if m is not None:
+            self.closed.append(m)
+        self.cur_mark = None
+        return m
+
+    def marks(self) -> list[tuple[float, float, float]]:
+        out = list(self.closed)
+        if self.cur_mark is not None and self.cur_has_acc:
+            out.append(self.cur_mark)
+        return out
+
+
+# ---------------------------------------------------------------------------- intake
+
+
+class RecorderIntake:
+    """Collects metric events for one recording and hands them to the recorder as rows."""
+
+    def __init__(self, recorder, **options) -> None:
+        self.recorder = recorder
+        self.options = {k: options[k] for k in OPTION_KEYS if options.get(k) is not None}
+        self.rejections = Rejections()
+        self.notes: list[str] = []
+        o = self.options
+        self.accuracy_key = o.get("accuracy_key")
+        self.alpha, self.beta, self.unit = check_params(
+            o.get("sam_alpha", 5.0), o.get("sam_beta", 5.0), o.get("sam_unit", "kWh")
+        )
+        self.settings = make_settings(
+            g_per_kwh=o.get("carbon_g_per_kwh"),
+            country=o.get("country"),
+            price_per_kwh=o.get("price_per_kwh"),
+            currency=o.get("currency") or "USD",
+            pue=o.get("pue", 1.0),
+        )
+        self.total_epochs = o.get("total_epochs")
+        self.data_fraction = float(o.get("data_fraction", 1.0))
+        self.parser = (
+            LineParser(o.get("metric_patterns"), self.accuracy_key, self.rejections)
+            if o.get("parse_output", True)
+            else None
+        )
+        self.follower = (
+            MetricsFileFollower(o["metrics_file"], self.accuracy_key, self.rejections)
+            if o.get("metrics_file")
+            else None
+        )
+        self._pids: set[int] = set()
+        self._desc: set[int] = set()
+        self._desc_at = 0.0
+        self.channel = ReportChannel(
+            self._pids_now, accuracy_key=self.accuracy_key, rejections=self.rejections
+        )
+        self.events: deque[MetricEvent] = deque(maxlen=MAX_EVENTS)
+        self.epochs = EpochTracker()
+        self._lock = threading.Lock()
+        self._t0 = time.time()
+        self._closed = False
+        self._store_settings()
+
+    # -- settings kept with the session, so a crashed one can be summarized the same way
+    def _store_settings(self) -> None:
+        writer = getattr(self.recorder, "writer", None)
+        lock = getattr(self.recorder, "_lock", None)
+        if writer is None or not hasattr(writer, "update_meta"):
+            return
+        settings = {
+            **self.options,
+            "sam_alpha": self.alpha,
+            "sam_beta": self.beta,
+            "sam_unit": self.unit,
+            "carbon_g_per_kwh_used": self.settings.g_per_kwh,
+            "carbon_source": self.settings.source_note,
+            "pue": self.settings.pue,
+        }
+        try:
+            if lock is not None:
+                with lock:
+                    writer.update_meta(metric_settings=settings)
+            else:
+                writer.update_meta(metric_settings=settings)
+        except Exception:  # noqa: BLE001 - metrics must never end a recording
+            pass
+
+    # -- processes
+    def child_env(self) -> dict:
+        """Environment for a launched script: report() writes from its first call."""
+        try:
+            d = ensure_channel_dir(self.channel.directory)
+        except (OSError, UnsafeChannelDir) as e:
+            self.notes.append(f"wattui.report() disabled: {e}")
+            return {}
+        return {"WATTUI_CHANNEL_DIR": str(d)}
+
+    def follow_pid(self, pid: int) -> None:
+        self._pids.add(int(pid))
+        try:
+            self.channel.start_watching(pid)
+        except (OSError, UnsafeChannelDir) as e:
+            self.notes.append(f"wattui.report() not followed: {e}")
+
+    def _pids_now(self) -> set[int]:
+        now = time.monotonic()
+        if now - self._desc_at >= DESCENDANTS_EVERY_S and self._pids:
+            self._desc_at = now
+            desc: set[int] = set()
+            try:
+                import psutil
+
+                for pid in list(self._pids):
+                    try:
+                        desc |= {c.pid for c in psutil.Process(pid).children(recursive=True)}
+                    except psutil.Error:
+                        continue
+            except ImportError:
+                pass
+            self._desc = desc
+        return self._pids | self._desc
+
+    # -- input
+    def feed_line(self, line: bytes | str, t_wall: float) -> None:
+        if self.parser is None:
+            return
+        with self._lock:
+            evs = self.parser.feed(line, t_wall)
+            for ev in evs:
+                self._handle(ev)
+
+    def poll(self, t_wall: float) -> None:
+        with self._lock:
+            for ev in self.channel.poll():
+                self._handle(ev)
+            if self.follower is not None:
+                for ev in self.follower.poll(t_wall):
+                    self._handle(ev)
+
+    def _energy(self) -> float | None:
+        try:
+            e = self.recorder.energy_now()
+        except Exception:  # noqa: BLE001
+            return None
+        return e if isinstance(e, (int, float)) and math.isfinite(e) else None
+
+    def _handle(self, ev: MetricEvent) -> None:
+        self.recorder.add_event(ev.to_row())
+        if ev.kind != "metric":
+            return
+        self.events.append(ev)
+        ended = self.epochs.add(ev.epoch, ev.t_wall, self._energy(), ev.accuracy is not None)
+        if ended is not None:
+            self._epoch_end(ended)
+
+    def _epoch_end(self, mark: tuple[float, float, float]) -> None:
+        k, t, e = mark
+        self.recorder.add_event({"kind": "epoch_end", "t_wall": t, "epoch": k, "energy_j": e})
+
+    # -- results
+    def summary(self, energy_j: float | None = None) -> dict:
+        """The live summary (SAM, projection, CO2, cost) for screens and exporters."""
+        with self._lock:
+            evs = list(self.events)
+            marks = self.epochs.marks()
+        if energy_j is None:
+            energy_j = self._energy()
+        return summarize_metrics(
+            evs,
+            energy_j,
+            marks,
+            self.settings,
+            self.alpha,
+            self.beta,
+            self.unit,
+            self.total_epochs,
+            accuracy_key=self.accuracy_key,
+            data_fraction=self.data_fraction,
+            start=(self._t0, 0.0),
+        )
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.poll(time.time())  # the last lines written before the exit
+        except Exception:  # noqa: BLE001
+            pass
+        with self._lock:
+            m = self.epochs.finish()
+            if m is not None:
+                self._epoch_end(m)
+        self.channel.close()
+
+    def final_meta(self) -> dict:
+        """Fields for meta.json at the end of the run."""
+        out = self.summary()
+        out.pop("energy_j", None)  # the recorder's own figure stays authoritative
+        out["price_per_kwh"] = self.settings.price_per_kwh
+        out["data_fraction"] = self.data_fraction
+        out["metric_rejections"] = self.rejections.as_dict()
+        if self.notes:
+            out["metric_notes"] = list(self.notes)
+        return out
