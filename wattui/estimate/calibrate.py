@@ -148,7 +148,8 @@ def open_counter(device: str, rapl_root: str = "/sys/class/powercap") -> SourceC
 
             src = NvmlSource()
             idx = int(device.split(":", 1)[1]) if ":" in device else 0
-            devs = [d for d in src.devices() if d.kind == "gpu" and d.index == idx]
+            gpus = [d for d in src.devices() if d.kind == "gpu"]  # in CUDA-visible order
+            devs = gpus[idx:idx + 1]
         elif device == "cpu":
             from wattui.sources.rapl import RaplSource
 
