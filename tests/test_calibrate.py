@@ -68,3 +68,40 @@ def test_bad_arguments(capsys):
     assert "unknown device" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         run_calibrate(["--simulate", "--layers", "conv3d"])
+
+
+@pytest.mark.parametrize("mode", ["inference", "training"])
+def test_real_layer_runs_and_windows(mode):
+    """The real measurement path (real layers on the CPU), read through a constant-power
+    counter: energy per pass must be power x time per pass, and windows long enough."""
+    pytest.importorskip("torch")
+    import time
+
+    class ConstantPower:  # a 100 W device, read from the clock
+        def read(self):
+            return 100.0 * time.perf_counter()
+
+    rng = __import__("random").Random(1)
+    for kind in C.LAYERS:
+        cfg = C.sample_config(kind, rng, scale=0.02)
+        run = C.make_runner(kind, cfg, "cpu", mode)
+        energy, passes, per = C.measure(ConstantPower(), run, window_s=0.02, reps=2)
+        assert energy > 0 and len(per) == 2
+        # every window ran at least window_s: its energy is at least 100 W x 0.02 s
+        assert all(j * n >= 100.0 * 0.02 for j, n in zip(per, passes))
+
+
+def test_estimate_reports_missing_models_of_a_partial_set(tmp_path, capsys):
+    pytest.importorskip("torch")
+    from wattui.estimate import estimate_model
+
+    out = tmp_path / "lin.json"
+    assert run_calibrate(["--simulate", "--configs", "8", "--layers", "linear",
+                          "--out", str(out)]) == 0
+    import test_estimate_models as models
+
+    res = estimate_model(models.small(), (3, 32, 32), 2, str(out))
+    assert res.predictors["device"].startswith("simulated device")
+    kinds = {la.type: la for la in res.layers}
+    assert kinds["Linear"].energy_j > 0
+    assert kinds["Conv2d"].energy_j is None and "lacks" in kinds["Conv2d"].predictor

@@ -142,9 +142,9 @@ def test_training_mode_scales_inference_predictors(capsys):
     assert "ESTIMATED" in out and "training step" in out and "3 x inference" in out
 
 
-def test_table_says_estimated_and_for_which_device(capsys):
-    assert run_estimate([f"{MODELS}:small", "--input-shape", "3,32,32",
-                         "--batch-size", "4"]) == 0
+@pytest.mark.parametrize("spec", [f"{MODELS}:small", "test_estimate_models:small"])
+def test_table_says_estimated_and_for_which_device(capsys, spec):
+    assert run_estimate([spec, "--input-shape", "3,32,32", "--batch-size", "4"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("ESTIMATED energy (inference) for device: Intel Xeon Gold 5120")
     assert "getzner-xeon-cpu" in out and "estimated total per forward pass" in out

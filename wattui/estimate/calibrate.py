@@ -210,19 +210,22 @@ def make_runner(kind: str, cfg: dict[str, int], device: str, mode: str):
 
 
 def measure(counter, run, window_s: float, reps: int,
-            clock=time.perf_counter) -> tuple[float, int, list[float]]:
-    """Energy per pass (J, median over ``reps`` windows of at least ``window_s``)."""
+            clock=time.perf_counter) -> tuple[float, list[int], list[float]]:
+    """Energy per pass (J): the median over ``reps`` windows, each running passes until at
+    least ``window_s`` has elapsed. Returns (median, passes per window, J/pass per window)."""
     run(1)  # warm-up
     t0 = clock()
-    run(1)  # times one pass
-    one = max(clock() - t0, 1e-6)
-    passes = max(1, math.ceil(window_s / one))
-    per = []
+    run(1)  # times one pass, to size the chunks between clock checks
+    chunk = max(1, int(0.1 * window_s / max(clock() - t0, 1e-9)))
+    per, counts = [], []
     for _ in range(reps):
-        e0 = counter.read()
-        run(passes)
+        e0, t0, passes = counter.read(), clock(), 0
+        while clock() - t0 < window_s:
+            run(chunk)
+            passes += chunk
         per.append((counter.read() - e0) / passes)
-    return float(np.median(per)), passes, per
+        counts.append(passes)
+    return float(np.median(per)), counts, per
 
 
 # --- fitting ---------------------------------------------------------------------------------
@@ -334,7 +337,7 @@ def run_calibration(device: str, layers=LAYERS, configs: int = 20, mode: str = "
             clock = (lambda: counter.t) if simulate else time.perf_counter
             energy, passes, per = measure(counter, run, window_s, reps, clock)
             cal.rows.append({"layer": kind, **cfg, **feat, "energy_j": energy,
-                             "passes": passes, "reps": reps, "rep_spread": float(
+                             "passes": int(np.median(passes)), "reps": reps, "rep_spread": float(
                                  (max(per) - min(per)) / energy) if energy else 0.0,
                              "idle_w": cal.idle_w, "mode": mode, "device": dev_name,
                              "simulated": simulate})

@@ -72,4 +72,7 @@ def price(layer_type: str, cfg: dict, parts: list, pset: PredictorSet, mode: str
             model = "linear" if key in ("linear", "matmul") else key
             total += _run(pset, model, pcfg)
         return Priced(factor * total, "linear+softmax (decomposed)")
+    if layer_type in SEED or layer_type in ELEMENTWISE or layer_type in MATMUL_TYPES \
+            or layer_type in ATTENTION_TYPES:
+        return Priced(None, f"unsupported (set '{pset.name}' lacks the model for it)")
     return Priced(None, "unsupported")
