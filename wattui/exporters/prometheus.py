@@ -1,0 +1,340 @@
+"""Prometheus ``/metrics`` for a recording in progress (text exposition format 0.0.4).
+
+``wattui record --prometheus-port PORT [--prometheus-host HOST] -- CMD`` serves, while the
+run is recorded, on ``http://HOST:PORT/metrics`` (127.0.0.1 unless told otherwise; port 0
+picks a free port and the address is printed to stderr)::
+
+    wattui_gpu_power_watts{session,host,gpu_uuid,device,gpu_name}        gauge
+    wattui_gpu_energy_joules_total{session,host,gpu_uuid,device,...}     counter
+    wattui_cpu_power_watts / wattui_cpu_energy_joules_total{...,device}  RAPL domains
+    wattui_energy_joules_total{session,host}                             counter (all devices)
+    wattui_accuracy / wattui_sam / wattui_projected_energy_joules        gauges
+    wattui_session_info{session,host,name,command_name}                  always 1
+
+Every sample also carries ``group`` when the session belongs to one (multi-node runs:
+``sum by (group) (wattui_energy_joules_total)``), and ``simulated="true"`` when the
+session's GPUs are simulated. Energy counters count from the start of the recording.
+
+Standard library only: one ``ThreadingHTTPServer`` in a daemon thread; a scrape reads the
+recorder's running totals under its lock and never touches the disk. Never imports Textual.
+"""
+
+from __future__ import annotations
+
+import math
+import socket
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+__all__ = ["PrometheusExporter", "render_metrics", "escape_label", "CONTENT_TYPE"]
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+FAMILIES = (
+    ("wattui_session_info", "gauge", "A recorded session (always 1); its labels describe it."),
+    ("wattui_gpu_power_watts", "gauge", "GPU power draw at the last sample, in watts."),
+    (
+        "wattui_gpu_energy_joules_total",
+        "counter",
+        "GPU energy used since the recording started, in joules.",
+    ),
+    ("wattui_cpu_power_watts", "gauge", "CPU/DRAM (RAPL domain) power at the last sample, in watts."),
+    (
+        "wattui_cpu_energy_joules_total",
+        "counter",
+        "CPU/DRAM (RAPL domain) energy used since the recording started, in joules.",
+    ),
+    (
+        "wattui_energy_joules_total",
+        "counter",
+        "Energy of all measured devices of the session since the recording started, in joules.",
+    ),
+    ("wattui_accuracy", "gauge", "Latest accuracy reported by the run, as a fraction."),
+    (
+        "wattui_sam",
+        "gauge",
+        "Sustainable Accuracy Metric of the run so far (absent while undefined).",
+    ),
+    (
+        "wattui_projected_energy_joules",
+        "gauge",
+        "Projected energy of the whole run at its end, in joules.",
+    ),
+)
+
+
+def escape_label(value) -> str:
+    """A label value for the text format: backslash, double quote and newline escaped."""
+    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _escape_help(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def _fmt_value(v: float) -> str:
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "+Inf" if v > 0 else "-Inf"
+    return repr(float(v))
+
+
+def _number(x) -> float | None:
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        try:
+            x = float(x.item())  # numpy scalars
+        except Exception:  # noqa: BLE001
+            return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def _labels(labels: dict) -> str:
+    body = ",".join(f'{k}="{escape_label(v)}"' for k, v in labels.items() if v is not None)
+    return "{" + body + "}" if body else ""
+
+
+def render_metrics(snapshot: dict) -> str:
+    """The exposition text for one snapshot (see :meth:`PrometheusExporter.snapshot`)."""
+    base = {"session": snapshot.get("session"), "host": snapshot.get("host")}
+    if snapshot.get("group"):
+        base["group"] = snapshot["group"]
+    if snapshot.get("simulated"):
+        base["simulated"] = "true"
+    samples: dict[str, list[tuple[dict, float]]] = {name: [] for name, _, _ in FAMILIES}
+    info = dict(base)
+    info["name"] = snapshot.get("name") or ""
+    info["command_name"] = snapshot.get("command_name") or ""
+    samples["wattui_session_info"].append((info, 1.0))
+    for d in snapshot.get("devices", ()):
+        kind = d.get("kind")
+        if kind == "gpu":
+            labels = dict(base)
+            labels.update(
+                gpu_uuid=d.get("uuid") or "", device=d.get("key"), gpu_name=d.get("name") or ""
+            )
+            power, energy = "wattui_gpu_power_watts", "wattui_gpu_energy_joules_total"
+        elif kind in ("cpu", "dram"):
+            labels = dict(base)
+            labels.update(device=d.get("key"), kind=kind)
+            power, energy = "wattui_cpu_power_watts", "wattui_cpu_energy_joules_total"
+        else:
+            continue
+        if d.get("power_w") is not None:
+            samples[power].append((labels, d["power_w"]))
+        if d.get("energy_j") is not None:
+            samples[energy].append((labels, d["energy_j"]))
+    for key, name in (
+        ("energy_j", "wattui_energy_joules_total"),
+        ("accuracy", "wattui_accuracy"),
+        ("sam", "wattui_sam"),
+        ("projected_energy_j", "wattui_projected_energy_joules"),
+    ):
+        if snapshot.get(key) is not None:
+            samples[name].append((dict(base), snapshot[key]))
+    out: list[str] = []
+    for name, typ, help_text in FAMILIES:
+        out.append(f"# HELP {name} {_escape_help(help_text)}")
+        out.append(f"# TYPE {name} {typ}")
+        for labels, value in samples[name]:
+            out.append(f"{name}{_labels(labels)} {_fmt_value(value)}")
+    return "\n".join(out) + "\n"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "wattui"
+    exporter: PrometheusExporter  # set on the subclass made per exporter
+
+    def do_GET(self) -> None:  # noqa: N802 - the http.server API
+        self._respond(head=False)
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self._respond(head=True)
+
+    def _respond(self, head: bool) -> None:
+        path = self.path.split("?", 1)[0]
+        if path == "/metrics":
+            try:
+                body = render_metrics(self.exporter.snapshot()).encode("utf-8")
+                code, ctype = 200, CONTENT_TYPE
+            except Exception as e:  # noqa: BLE001 - a scrape must never hurt the recording
+                body = f"wattui: cannot read the recording's totals: {e}\n".encode()
+                code, ctype = 500, "text/plain; charset=utf-8"
+        elif path == "/":
+            body = b"wattui Prometheus exporter: see /metrics\n"
+            code, ctype = 200, "text/plain; charset=utf-8"
+        else:
+            body = b"not found: try /metrics\n"
+            code, ctype = 404, "text/plain; charset=utf-8"
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if not head:
+            self.wfile.write(body)
+
+    def log_message(self, format, *args) -> None:  # noqa: A002 - quiet: the run's output is ours
+        pass
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
+class PrometheusExporter:
+    """Serves ``/metrics`` for ``recorder`` on ``host:port`` (port 0: any free port).
+
+    ``start()`` never raises for a port that cannot be bound: it prints one line to stderr,
+    records a warning in the session and the recording goes on without the endpoint (a run
+    must not be lost over its monitoring)."""
+
+    def __init__(self, recorder, host: str = "127.0.0.1", port: int = 0, *, announce: bool = True):
+        self.recorder = recorder
+        self.host = host or "127.0.0.1"
+        self.port = int(port)
+        self.announce = announce
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._static: dict = {}
+        self.error: str | None = None
+
+    # -- lifecycle -------------------------------------------------------------------
+    @property
+    def address(self) -> tuple[str, int] | None:
+        if self._server is None:
+            return None
+        return self._server.server_address[0], self._server.server_address[1]
+
+    @property
+    def url(self) -> str | None:
+        addr = self.address
+        if addr is None:
+            return None
+        host = f"[{addr[0]}]" if ":" in addr[0] else addr[0]
+        return f"http://{host}:{addr[1]}/metrics"
+
+    def start(self) -> PrometheusExporter:
+        self._static = self._static_labels()
+        handler = type("WattuiMetricsHandler", (_Handler,), {"exporter": self})
+        cls = _Server6 if ":" in self.host else _Server
+        try:
+            self._server = cls((self.host, self.port), handler)
+        except (OSError, OverflowError) as e:
+            why = getattr(e, "strerror", None) or str(e)
+            self.error = f"cannot serve Prometheus metrics on {self.host}:{self.port}: {why}"
+            print(f"wattui: {self.error}; recording without them", file=sys.stderr)
+            add = getattr(self.recorder, "add_event", None)
+            if callable(add):
+                try:
+                    add({"kind": "warning", "message": self.error})
+                except Exception:  # noqa: BLE001
+                    pass
+            return self
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.2},
+            name="wattui-prometheus",
+            daemon=True,
+        )
+        self._thread.start()
+        if self.announce:
+            print(f"wattui: Prometheus metrics at {self.url}", file=sys.stderr, flush=True)
+        return self
+
+    def close(self) -> None:
+        srv, self._server = self._server, None
+        if srv is None:
+            return
+        srv.shutdown()
+        srv.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> PrometheusExporter:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- reading the recorder ----------------------------------------------------------
+    def _static_labels(self) -> dict:
+        rec = self.recorder
+        meta = getattr(getattr(rec, "writer", None), "meta", None) or {}
+        host = meta.get("host")
+        if not host:
+            from wattui.groups import node_hostname
+
+            host = node_hostname()
+        command = meta.get("command") or []
+        opts = getattr(rec, "opts", None)
+        return {
+            "session": str(getattr(rec, "session_id", "") or meta.get("id") or ""),
+            "host": host,
+            "group": meta.get("group") or getattr(opts, "group", None),
+            "name": meta.get("name") or getattr(opts, "name", None),
+            "command_name": command[0].rsplit("/", 1)[-1] if command else None,
+        }
+
+    def snapshot(self) -> dict:
+        """What a scrape shows: static labels, per-device totals and live metrics."""
+        rec = self.recorder
+        snap = dict(self._static or self._static_labels())
+        lock = getattr(rec, "_lock", None)
+        got = lock.acquire(timeout=2.0) if lock is not None else False
+        try:
+            stats = getattr(getattr(rec, "stats", None), "devices", {}) or {}
+            devices = []
+            for d in list(getattr(rec, "devices", None) or []):
+                st = stats.get(d.key)
+                devices.append(
+                    {
+                        "key": d.key,
+                        "kind": d.kind,
+                        "uuid": getattr(d, "uuid", ""),
+                        "name": getattr(d, "name", ""),
+                        "energy_j": _number(st.energy_j) if st is not None else None,
+                        "power_w": _number(st.last_w) if st is not None else None,
+                    }
+                )
+        finally:
+            if got:
+                lock.release()
+        snap["devices"] = devices
+        snap["simulated"] = bool(getattr(rec, "simulated", False)) or any(
+            getattr(d, "simulated", False) for d in getattr(rec, "devices", None) or []
+        )
+        energies = [
+            d["energy_j"]
+            for d in devices
+            if d["kind"] in ("gpu", "cpu", "dram") and d["energy_j"] is not None
+        ]
+        snap["energy_j"] = sum(energies) if energies else None
+        snap.update(self._live_metrics())
+        return snap
+
+    def _live_metrics(self) -> dict:
+        out = {"accuracy": None, "sam": None, "projected_energy_j": None}
+        intake = getattr(self.recorder, "intake", None)
+        fn = getattr(intake, "live_metrics", None)
+        if not callable(fn):
+            return out
+        try:
+            m = fn() or {}
+        except Exception:  # noqa: BLE001 - the intake is optional; a scrape still works
+            return out
+        for k in out:
+            v = m.get(k) if isinstance(m, dict) else None
+            if hasattr(v, "value") and not isinstance(v, (int, float)):  # a SamResult
+                v = v.value
+            out[k] = _number(v) if v is not None else None
+        acc = out["accuracy"]
+        if acc is not None and 1.0 < acc <= 100.0:  # reported as a percentage
+            out["accuracy"] = acc / 100.0
+        return out
