@@ -31,7 +31,7 @@ class WattuiApp(App[str]):
     ``clock`` is the viewer's notion of now (tests freeze it).
     """
 
-    CSS_PATH = "wattui.tcss"
+    CSS_PATH = str(Path(__file__).with_name("wattui.tcss"))  # absolute: subclasses live elsewhere
     TITLE = "wattui"
     DEFAULT_MODE: ClassVar[str] = "live"
     MODES: ClassVar[dict] = {}  # filled per instance: "live" and, if available, "compare"

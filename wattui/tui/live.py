@@ -33,6 +33,7 @@ from .widgets import (
     SamPanel,
     SessionHeader,
     gpu_caption,
+    set_if_changed,
 )
 
 DEFAULT_REFRESH_S = 0.5  # 2 Hz, whatever the sampling rate
@@ -191,7 +192,10 @@ class LiveScreen(Screen):
                 done_polls += 1
                 if done_polls >= 2:  # the session is over: nothing more will change
                     return
-            if not sleep(max(0.05, self.refresh_s - (time.monotonic() - t0))):
+            wait = self.refresh_s - (time.monotonic() - t0)
+            if not builder.tail.caught_up:  # a long session's backlog: read on at once
+                wait = 0.0
+            if not sleep(max(0.05, wait)):
                 return
 
     @on(SnapshotReady)
@@ -214,7 +218,7 @@ class LiveScreen(Screen):
         caption = gpu_caption(s.gpus)
         if running:
             caption = f"run CPU {fmt_pct(s.proc_cpu_pct)} RSS {fmt_bytes(s.proc_rss_b)} · {caption}"
-        self.query_one("#gpu-caption", Label).update(caption)
+        set_if_changed(self.query_one("#gpu-caption", Label), caption)
         self.query_one(PowerChart).set_points(
             s.history, now=s.now if running else None, method=s.power_method
         )
@@ -227,10 +231,12 @@ class LiveScreen(Screen):
             notes = f"error: {s.error}"
         if self.stopping:
             notes = "stopping the run..." + (f" {notes}" if notes else "")
-        self.query_one("#notes", Static).update(notes)
-        self.set_class(bool(notes), "-has-notes")
+        set_if_changed(self.query_one("#notes", Static), notes)
+        if self.has_class("-has-notes") != bool(notes):
+            self.set_class(bool(notes), "-has-notes")
         out = self.query_one(OutputPanel)
-        out.display = s.has_output
+        if out.display != s.has_output:
+            out.display = s.has_output
         out.append(s.output_lines)
 
     @on(ViewerError)

@@ -375,6 +375,121 @@ class OutputTail:
         return [clean_line(x.decode("utf-8", "replace")) for x in lines]
 
 
+# -- following the session's samples in bounded memory -----------------------------------------
+SAMPLES_CHUNK = 8 << 20  # bytes of the live CSV parsed per poll
+_NEEDED = ("t_wall", "seq", "device", "power_w", "util_pct", "mem_used_b", "temp_c", "power_method")
+
+
+class BoundedTail:
+    """Follows a session like :class:`wattui.store.reader.SessionTail`, but in bounded
+    memory whatever the session's size: at most ``chunk`` bytes of the live CSV are
+    parsed per poll (a viewer opened on a 72-hour run catches up over a few polls), and
+    a compacted session is scanned lazily, only the columns the screen needs.
+
+    ``poll()`` returns ``(samples, events)``: a Polars LazyFrame (or None) of the new
+    sample rows, and the new event dicts. ``caught_up`` is False while a backlog remains.
+    """
+
+    def __init__(self, session_dir: Path, chunk: int = SAMPLES_CHUNK):
+        self.dir = Path(session_dir)
+        self.chunk = chunk
+        self.samples_off = 0
+        self.header_done = False
+        self.last_seq = -1
+        self.events_off = 0
+        self.events_seen = 0
+        self.final_done = False
+        self.caught_up = False
+
+    def _read_lines(self, path: Path, offset: int, limit: int | None) -> tuple[bytes, int]:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            data = f.read() if limit is None else f.read(limit)
+            while limit is not None and len(data) == limit and b"\n" not in data[-65536:]:
+                more = f.read(65536)  # a chunk with no line end at all: read on to one
+                if not more:
+                    break
+                data += more
+        self.caught_up = limit is None or len(data) < limit
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            return b"", offset
+        return data[: cut + 1], offset + cut + 1
+
+    def poll(self):
+        import polars as pl
+
+        d = self.dir
+        if self.final_done:
+            self.caught_up = True
+            return None, []
+        live = d / schema.SAMPLES_LIVE
+        events: list[dict] = []
+        frame = None
+        try:
+            data, self.samples_off = self._read_lines(live, self.samples_off, self.chunk)
+            if not self.header_done:
+                nl = data.find(b"\n")
+                data = data[nl + 1 :] if nl >= 0 else b""
+                self.header_done = nl >= 0
+            if data.strip():
+                df = pl.read_csv(
+                    data,
+                    has_header=False,
+                    schema=schema.sample_schema(),
+                    truncate_ragged_lines=True,
+                    ignore_errors=True,
+                    columns=[schema.SAMPLE_COLUMNS.index(c) for c in _NEEDED],
+                )
+                frame = df.lazy()
+            caught = self.caught_up
+            try:
+                ev_data, self.events_off = self._read_lines(
+                    d / schema.EVENTS_LIVE, self.events_off, None
+                )
+                events = _event_lines(ev_data)
+            except FileNotFoundError:
+                pass
+            self.caught_up = caught
+        except FileNotFoundError:
+            final = d / schema.SAMPLES_FINAL
+            if not final.exists():
+                return None, []
+            frame = pl.scan_parquet(final).select(_NEEDED)
+            ev_final = d / schema.EVENTS_FINAL
+            if ev_final.exists():
+                events = pl.read_parquet(ev_final).slice(self.events_seen).to_dicts()
+            self.final_done = True
+            self.caught_up = True
+        if frame is not None:
+            frame = frame.filter(
+                pl.col("t_wall").is_not_null()
+                & pl.col("device").is_not_null()
+                & (pl.col("seq") > self.last_seq)
+            )
+            mx = frame.select(pl.col("seq").max()).collect(engine="streaming").item()
+            if mx is None:
+                frame = None
+            else:
+                self.last_seq = int(mx)
+        self.events_seen += len(events)
+        return frame, events
+
+
+def _event_lines(data: bytes) -> list[dict]:
+    out = []
+    for line in data.splitlines():
+        if not line.strip():
+            continue
+        try:
+            ev = json.loads(line)
+        except (ValueError, UnicodeDecodeError):
+            continue
+        if isinstance(ev, dict) and "kind" in ev:
+            out.append(ev)
+    return out
+
+
 # -- the builder ------------------------------------------------------------------------------
 class SnapshotBuilder:
     """Reads one session incrementally and builds :class:`LiveSnapshot` objects.
@@ -389,12 +504,12 @@ class SnapshotBuilder:
         clock: Callable[[], float] = time.time,
         record_fn: Callable | None = None,
     ):
-        from ..store.reader import Session, SessionTail
+        from ..store.reader import Session
 
         self.dir = Path(session_dir)
         self.clock = clock
         self.session = Session.open(self.dir)
-        self.tail = SessionTail(self.session)
+        self.tail = BoundedTail(self.dir)
         self.history = PowerHistory()
         self.metrics = MetricTracker()
         self.output = OutputTail(self.dir / schema.OUTPUT)
@@ -435,12 +550,12 @@ class SnapshotBuilder:
         status = session.status
         kinds = {d.get("key"): d.get("kind") for d in meta.get("devices", [])}
         try:
-            df, events = self.tail.poll()
+            frame, events = self.tail.poll()
+            if frame is not None:
+                self._fold_samples(frame, kinds)
         except Exception as e:  # noqa: BLE001 - a torn file: try again next time
-            df, events = None, []
+            events = []
             self.notes.append(f"cannot read samples: {e}")
-        if df is not None and df.height:
-            self._fold_samples(df, kinds)
         for ev in events:
             self.metrics.add(ev)
             if ev.get("kind") in ("warning", "signal") and ev.get("message"):
@@ -450,31 +565,40 @@ class SnapshotBuilder:
         lines = self.output.poll()
         return self._build(session, meta, status, rec, lines)
 
-    def _fold_samples(self, df, kinds: dict) -> None:
+    def _fold_samples(self, frame, kinds: dict) -> None:
+        """Fold new sample rows (a LazyFrame) into the latest readings and the history,
+        materialising only small aggregates."""
         import polars as pl
 
         energy_keys = [k for k, v in kinds.items() if v in ENERGY_KINDS]
-        # Latest reading of every device.
-        last = df.sort("seq").group_by("device", maintain_order=True).last()
+        last = (
+            frame.group_by("device").agg(pl.all().sort_by("seq").last()).collect(engine="streaming")
+        )
         for row in last.iter_rows(named=True):
             self.latest[row["device"]] = row
-        # Total watts per tick, then one-second means, into the bounded history.
-        tot = df.filter(pl.col("device").is_in(energy_keys) & pl.col("power_w").is_not_null())
-        if not tot.height:
-            return
+        tot = frame.filter(pl.col("device").is_in(energy_keys) & pl.col("power_w").is_not_null())
         per_tick = tot.group_by("seq").agg(pl.col("t_wall").first(), pl.col("power_w").sum())
         per_sec = (
             per_tick.with_columns(b=(pl.col("t_wall") / FINE_BUCKET_S).floor())
             .group_by("b")
-            .agg(t=pl.col("t_wall").min(), w=pl.col("power_w").mean(), n=pl.len())
+            .agg(
+                t=pl.col("t_wall").min(),
+                w=pl.col("power_w").mean(),
+                n=pl.len(),
+                last_seq=pl.col("seq").max(),
+                last_w=pl.col("power_w").sort_by("seq").last(),
+            )
             .sort("b")
+            .collect(engine="streaming")
         )
+        if not per_sec.height:
+            return
         add = self.history.add
         for t, w, n in zip(
             per_sec["t"].to_list(), per_sec["w"].to_list(), per_sec["n"].to_list(), strict=True
         ):
             add(t, w, n)
-        self._last_total = float(per_tick.sort("seq")["power_w"][-1])
+        self._last_total = float(per_sec["last_w"][-1])
 
     def _build(self, session, meta: dict, status: str, rec: dict, lines: list[str]) -> LiveSnapshot:
         now = self.clock()

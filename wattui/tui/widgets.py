@@ -28,7 +28,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.widget import Widget
-from textual.widgets import DataTable, Input, Label, Log, Static
+from textual.widgets import Input, Label, Log, Static
 
 from .snapshot import (
     CpuRow,
@@ -218,12 +218,13 @@ class PowerChart(Widget):
         return out
 
 
-class GpuTable(DataTable):
-    """One row per GPU, fixed column widths (no jitter as figures change). Methods are
-    named in the caption line under the table, and in the cells when GPUs disagree."""
+class GpuTable(Static):
+    """One row per GPU in fixed-width columns (no jitter as figures change, and far
+    cheaper to redraw than a DataTable). Methods are named in the caption line under
+    the table, and in the cells when GPUs disagree."""
 
     DEFAULT_CSS = """
-    GpuTable { height: auto; max-height: 10; }
+    GpuTable { height: auto; max-height: 10; padding: 0 1; }
     """
 
     # key, label, width (narrow), width (wide: >= 100 columns)
@@ -231,36 +232,25 @@ class GpuTable(DataTable):
         ("gpu", "GPU", 3, 3),
         ("name", "Name", 13, 24),
         ("power", "Power", 6, 8),
-        ("util", "Util", 4, 4),
+        ("util", "Util", 4, 5),
         ("mem", "Mem", 8, 9),
-        ("temp", "Temp", 4, 5),
+        ("temp", "Temp", 4, 6),
         ("limit", "Limit", 5, 6),
         ("energy", "Energy", 10, 11),
         ("others", "Others", 6, 10),
     )
     MIXED_EXTRA = {"power": 10, "energy": 11}
+    RIGHT = {"power", "util", "mem", "temp", "limit", "energy"}
 
     def __init__(self, **kwargs):
-        super().__init__(show_cursor=False, zebra_stripes=False, cursor_type="none", **kwargs)
-        self.can_focus = False
-        self._keys: list[str] = []
-        self._layout: tuple[bool, bool] | None = None
-        self._name_w = 13
+        super().__init__("", **kwargs)
+        self.rows: tuple[GpuRow, ...] = ()
 
-    def _ensure_columns(self, mixed: bool) -> None:
-        wide = self.app.size.width >= 100
-        layout = (mixed, wide)
-        if layout == self._layout:
-            return
-        self.clear(columns=True)
-        for key, label, narrow_w, wide_w in self.COLUMNS:
-            w = (wide_w if wide else narrow_w) + (self.MIXED_EXTRA.get(key, 0) if mixed else 0)
-            self.add_column(label, key=key, width=w)
-        self._name_w = wide and 24 or 13
-        self._layout = layout
-        self._keys = []
+    @property
+    def row_count(self) -> int:
+        return len(self.rows)
 
-    def cells(self, row: GpuRow, show_methods: bool) -> dict[str, str]:
+    def cells(self, row: GpuRow, show_methods: bool, name_w: int = 24) -> dict[str, str]:
         power = fmt_watts(row.watts)
         energy = fmt_energy(row.energy_j)
         if show_methods:
@@ -269,7 +259,7 @@ class GpuTable(DataTable):
         name = row.name.removeprefix("NVIDIA ")
         return {
             "gpu": str(row.index if row.index is not None else row.key),
-            "name": name[: self._name_w],
+            "name": name[:name_w],
             "power": power,
             "util": fmt_pct(row.util_pct),
             "mem": fmt_bytes(row.mem_used_b),
@@ -280,19 +270,26 @@ class GpuTable(DataTable):
         }
 
     def update_gpus(self, rows: Sequence[GpuRow]) -> None:
-        keys = [r.key for r in rows]
+        self.rows = tuple(rows)
         mixed = len({(r.power_method, r.energy_method) for r in rows}) > 1
-        self._ensure_columns(mixed)
-        if keys != self._keys:
-            self.clear()
-            for r in rows:
-                c = self.cells(r, mixed)
-                self.add_row(*(c[k] for k, *_ in self.COLUMNS), key=r.key)
-            self._keys = keys
-            return
+        wide = self.app.size.width >= 100
+        widths = {
+            k: (ww if wide else nw) + (self.MIXED_EXTRA.get(k, 0) if mixed else 0)
+            for k, _, nw, ww in self.COLUMNS
+        }
+
+        def line(values: dict[str, str]) -> str:
+            parts = []
+            for k, *_ in self.COLUMNS:
+                v = values[k][: widths[k]]
+                parts.append(v.rjust(widths[k]) if k in self.RIGHT else v.ljust(widths[k]))
+            return "  ".join(parts).rstrip()
+
+        t = Text(line({k: label for k, label, *_ in self.COLUMNS}), style="bold")
         for r in rows:
-            for k, v in self.cells(r, mixed).items():
-                self.update_cell(r.key, k, v)
+            t.append("\n")
+            t.append(line(self.cells(r, mixed, widths["name"])))
+        set_if_changed(self, t)
 
 
 def gpu_caption(rows: Sequence[GpuRow]) -> str:
@@ -305,13 +302,29 @@ def gpu_caption(rows: Sequence[GpuRow]) -> str:
     return f"power: {'/'.join(pm)} · energy: {'/'.join(em)}{others}"
 
 
+def set_if_changed(widget: Static, text: Text | str) -> bool:
+    """Update a Static/Label only when its content changed, and ask for a layout pass
+    only when its number of lines did (a redraw of one widget is cheap; a layout of
+    the screen is not)."""
+    prev = getattr(widget, "_wattui_last", None)
+    if prev is not None and prev == text:
+        return False
+    plain = text.plain if isinstance(text, Text) else str(text)
+    lines = plain.count("\n")
+    layout = getattr(widget, "_wattui_lines", None) != lines
+    widget._wattui_last = text.copy() if isinstance(text, Text) else text
+    widget._wattui_lines = lines
+    widget.update(text, layout=layout)
+    return True
+
+
 class _Panel(Static):
     DEFAULT_CSS = """
     _Panel { height: auto; }
     """
 
     def set_text(self, text: Text | str) -> None:
-        self.update(text)
+        set_if_changed(self, text)
 
 
 def _kv(t: Text, key: str, value: str, tag: str | None = None) -> None:
@@ -478,7 +491,9 @@ class SessionHeader(Horizontal):
     }
     SessionHeader.-simulated > #sim-badge { display: block; }
     SessionHeader > #hdr-text { width: 1fr; padding: 0 1; }
-    SessionHeader > #hdr-status { width: auto; padding: 0 1; text-style: bold; }
+    SessionHeader > #hdr-status {
+        width: 30; padding: 0 1; text-style: bold; text-align: right;
+    }
     SessionHeader.-running > #hdr-status { color: $success; }
     SessionHeader.-failed > #hdr-status, SessionHeader.-interrupted > #hdr-status {
         color: $error;
@@ -498,11 +513,13 @@ class SessionHeader(Horizontal):
         text.append(s.command or "(no command)", style="bold")
         text.append(f" · {s.host}" if s.host else "", style="dim")
         text.append(f" · {s.session_id}", style="dim")
-        self.query_one("#hdr-text", Label).update(text)
+        set_if_changed(self.query_one("#hdr-text", Label), text)
         status = s.status
         if s.exit_code is not None and s.status != "running":
             status += f" (exit {s.exit_code})"
-        self.query_one("#hdr-status", Label).update(f"{fmt_duration(s.elapsed_s)} {status}")
+        set_if_changed(
+            self.query_one("#hdr-status", Label), f"{fmt_duration(s.elapsed_s)} {status}"
+        )
 
 
 class OutputPanel(Vertical):

@@ -1,0 +1,299 @@
+"""Benchmarks of the live screen. Prints medians.
+
+    python bench/bench_live.py            # full: 3 x 20 s CPU runs, 72-h memory replay
+    python bench/bench_live.py --quick    # 1 x 5 s, for a smoke test
+
+1. CPU: a real background recorder (--simulate, default 0.2 s period) writes a session;
+   a headless viewer at the default refresh (2 Hz) watches it. Its process CPU time
+   over a 20 s window after warm-up, as % of one core (target < 3 %).
+2. First frame: `wattui view ID` and `wattui --simulate -- CMD` in a pseudo-terminal;
+   seconds from spawning the command to the screen's first frame (target < 1 s).
+3. Memory: a 72-hour simulated session (1 s ticks x 1 GPU = 259,200 rows, plus the
+   process-tree rows) written straight to Parquet with Polars (finished) and to the live
+   CSV (running); the viewer replays it; peak RSS after the first full snapshot
+   (target < 150 MB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+CHILD = r"""
+import json, resource, sys, time
+from pathlib import Path
+from wattui.tui.app import WattuiApp
+mode, store, sdir, warm, window = sys.argv[1:6]
+warm, window = float(warm), float(window)
+out = {}
+class Bench(WattuiApp):
+    def on_mount(self):
+        self.set_timer(warm, self._start)
+    def _start(self):
+        out["applied0"] = self.live.snapshots_applied
+        out["cpu0"] = time.process_time(); out["t0"] = time.monotonic()
+        self.set_timer(window, self._stop)
+    def _stop(self):
+        out["cpu"] = time.process_time() - out["cpu0"]; out["wall"] = time.monotonic() - out["t0"]
+        out["applied"] = self.live.snapshots_applied - out["applied0"]
+        out["history_points"] = len(self.live.snapshot.history) if self.live.snapshot else 0
+        out["status"] = self.live.snapshot.status if self.live.snapshot else None
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS"):
+                    out["rss_mb"] = int(line.split()[1]) / 1024
+        out["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        self.exit()
+Bench(Path(store), Path(sdir)).run(headless=True, size=(120, 40))
+print("BENCH " + json.dumps(out))
+"""
+
+
+def headless(store: Path, sdir: Path, warm: float, window: float) -> dict:
+    p = subprocess.run(
+        [sys.executable, "-c", CHILD, "x", str(store), str(sdir), str(warm), str(window)],
+        capture_output=True,
+        text=True,
+        timeout=warm + window + 120,
+    )
+    for line in p.stdout.splitlines():
+        if line.startswith("BENCH "):
+            return json.loads(line[6:])
+    raise RuntimeError(f"headless viewer failed: {p.stderr[-2000:]}")
+
+
+def start_recorder(store: Path, seconds: int) -> Path:
+    from wattui.cli import detach
+    from wattui.recorder import RecordOptions
+    from wattui.store.paths import new_session_id, sessions_dir
+
+    sid = new_session_id()
+    opts = RecordOptions(store=store, simulate=1, session_id=sid)
+    detach(
+        ["--store", str(store), "--simulate", "1", "--", "sleep", str(seconds)], opts, quiet=True
+    )
+    return sessions_dir(store) / sid
+
+
+def stop_recorder(sdir: Path) -> None:
+    meta = json.loads((sdir / "meta.json").read_text())
+    try:
+        os.kill(meta["recorder_pid"], signal.SIGINT)
+        psutil.Process(meta["recorder_pid"]).wait(20)
+    except (ProcessLookupError, psutil.NoSuchProcess):
+        pass
+
+
+def bench_cpu(store: Path, runs: int, window: float) -> list[dict]:
+    sdir = start_recorder(store, int(runs * (window + 15) + 30))
+    try:
+        return [headless(store, sdir, warm=3.0, window=window) for _ in range(runs)]
+    finally:
+        stop_recorder(sdir)
+
+
+def first_frame(args: list[str], store: Path) -> float:
+    import pexpect
+
+    env = dict(os.environ, WATTUI_HOME=str(store), TERM="xterm-256color")
+    t0 = time.monotonic()
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "wattui", *args],
+        env=env,
+        dimensions=(24, 80),
+        encoding="utf-8",
+        timeout=30,
+    )
+    child.expect("Quit")  # the footer: the first frame is on the terminal
+    dt = time.monotonic() - t0
+    child.send("q")
+    try:
+        child.expect(["leave it running", pexpect.EOF], timeout=10)
+        child.send("l")
+        child.expect(pexpect.EOF, timeout=10)
+    except pexpect.TIMEOUT:
+        pass
+    child.close(force=True)
+    return dt
+
+
+def write_72h(store: Path, running: bool, hours: float = 72.0) -> Path:
+    """A 72-hour simulated session, written straight to the store with Polars."""
+    import numpy as np
+    import polars as pl
+
+    from wattui.sources.simulated import SimulatedGPU, SimulatedSource
+    from wattui.store import schema
+    from wattui.store.paths import sessions_dir, write_json_atomic
+
+    n = int(hours * 3600)
+    t0 = 1_767_268_800.0
+    sid = f"bench{hours:g}h-{'live' if running else 'done'}"
+    d = sessions_dir(store) / sid
+    d.mkdir(parents=True)
+    g = SimulatedGPU(0)
+    t = t0 + np.arange(n, dtype=np.float64)
+    w = 2 * np.pi / g.period_s
+    power = g.idle_w + g.swing_w * (1 - np.cos(w * t)) / 2
+    energy = g.idle_w * (t - t0) + g.swing_w * ((t - t0) - (np.sin(w * t) - np.sin(w * t0)) / w) / 2
+    load = (power - g.idle_w) / g.swing_w
+    gpu = pl.DataFrame(
+        {
+            "t_wall": t,
+            "t_mono": t - t0,
+            "seq": np.arange(n, dtype=np.int64),
+            "device": "gpu0",
+            "energy_j": energy,
+            "power_w": power,
+            "util_pct": 100 * load,
+            "mem_used_b": (20 + 10 * load) * 2**30,
+            "temp_c": 35 + 40 * load,
+            "energy_method": "simulated",
+            "power_method": "simulated",
+        }
+    )
+    proc = gpu.select("t_wall", "t_mono", "seq").with_columns(
+        device=pl.lit("proc"),
+        energy_j=pl.lit(None, pl.Float64),
+        power_w=pl.lit(None, pl.Float64),
+        util_pct=pl.lit(98.0),
+        mem_used_b=pl.lit(3.5 * 2**30),
+        temp_c=pl.lit(None, pl.Float64),
+        energy_method=pl.lit("none"),
+        power_method=pl.lit("none"),
+    )
+    samples = pl.concat([gpu, proc]).sort("seq", "device").cast(schema.sample_schema())
+    epochs = 72
+    ev = [
+        {
+            "t_wall": t0 + (k + 1) * n / epochs,
+            "kind": "metric",
+            "epoch": k + 1,
+            "accuracy": 0.95 - 0.5 * np.exp(-(k + 1) / 10),
+            "total_epochs": epochs,
+        }
+        for k in range(epochs)
+    ]
+    devices = [
+        *(x.to_dict() for x in SimulatedSource(1).devices()),
+        {
+            "key": "proc",
+            "kind": "proc",
+            "index": 0,
+            "name": "process tree",
+            "energy_method": "none",
+            "power_method": "none",
+        },
+    ]
+    e_total = float(energy[-1])
+    stats = {
+        "gpu0": {
+            "energy_j": e_total,
+            "mean_w": e_total / (n - 1),
+            "peak_w": float(power.max()),
+            "last_w": float(power[-1]),
+            "duration_s": float(n - 1),
+        }
+    }
+    meta = {
+        "schema_version": 1,
+        "id": sid,
+        "command": ["python", "train.py"],
+        "mode": "launch",
+        "host": "bench",
+        "simulated": True,
+        "period_s": 1.0,
+        "devices": devices,
+        "started_at": t0,
+        "status": "running" if running else "finished",
+        "recorder_pid": os.getpid(),
+        "recorder_host": __import__("socket").gethostname(),
+        "recorder_started": psutil.Process().create_time(),
+    }
+    (d / schema.OUTPUT).write_bytes(b"".join(b"step %d loss 0.1\n" % i for i in range(20000)))
+    if running:
+        samples.write_csv(d / schema.SAMPLES_LIVE)
+        (d / schema.EVENTS_LIVE).write_text("".join(json.dumps(e) + "\n" for e in ev))
+        write_json_atomic(
+            d / schema.LIVE, {"t_wall": t0 + n - 1, "devices": stats, "energy_j": e_total}
+        )
+    else:
+        samples.write_parquet(d / schema.SAMPLES_FINAL, compression="zstd")
+        from wattui.store.reader import events_frame
+
+        events_frame(ev).write_parquet(d / schema.EVENTS_FINAL)
+        meta.update(ended_at=t0 + n - 1, exit_code=0, summary=stats, energy_j=e_total)
+    write_json_atomic(d / schema.META, meta)
+    return d
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    runs, window = (1, 5.0) if args.quick else (3, 20.0)
+    results: dict = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Path(tmp) / "store"
+
+        cpu = bench_cpu(store, runs, window)
+        pct = [100 * r["cpu"] / r["wall"] for r in cpu]
+        rate = [r["applied"] / r["wall"] for r in cpu]
+        results["cpu_pct_of_core_median"] = round(statistics.median(pct), 2)
+        results["cpu_pct_runs"] = [round(x, 2) for x in pct]
+        results["redraw_hz_median"] = round(statistics.median(rate), 2)
+
+        # a finished session for `view`
+        done = write_72h(store, running=False, hours=0.05)
+        ff_view = [first_frame(["view", done.name], store) for _ in range(runs)]
+        ff_launch = [first_frame(["--simulate", "--", "sleep", "30"], store) for _ in range(runs)]
+        for d in (store / "sessions").iterdir():  # stop the recorders left running
+            try:
+                m = json.loads((d / "meta.json").read_text())
+                if m.get("status") == "running" and m.get("recorder_pid") != os.getpid():
+                    stop_recorder(d)
+            except (OSError, ValueError):
+                pass
+        results["first_frame_view_s_median"] = round(statistics.median(ff_view), 3)
+        results["first_frame_launch_s_median"] = round(statistics.median(ff_launch), 3)
+
+        for running in (False, True):
+            t = time.monotonic()
+            d = write_72h(store, running=running, hours=72.0)
+            gen = time.monotonic() - t
+            mem = [
+                headless(store, d, warm=4.0 if not args.quick else 3.0, window=2.0)
+                for _ in range(1 if args.quick else 3)
+            ]
+            key = "live_csv" if running else "finished_parquet"
+            results[f"mem72h_{key}_peak_rss_mb_median"] = round(
+                statistics.median(m["maxrss_mb"] for m in mem), 1
+            )
+            results[f"mem72h_{key}_rss_mb_median"] = round(
+                statistics.median(m["rss_mb"] for m in mem), 1
+            )
+            results[f"mem72h_{key}_history_points"] = mem[0]["history_points"]
+            results[f"mem72h_{key}_generate_s"] = round(gen, 2)
+    results["load_avg_1m"] = round(os.getloadavg()[0], 2)
+    results["cpus"] = os.cpu_count()
+    for k, v in results.items():
+        print(f"{k:45s} {v}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
