@@ -31,6 +31,7 @@ __all__ = [
     "Column",
     "COLUMNS",
     "Table",
+    "load_record",
     "load_records",
     "load_table",
     "build_frame",
@@ -143,6 +144,11 @@ def _record(session: Session) -> dict:
     if "accuracy" not in rec:
         rec.update(_events_metrics(session, rec.get("energy_j")))
     return rec
+
+
+def load_record(session: Session) -> dict:
+    """The ``session_record`` of one session, with its metric fields."""
+    return _record(session)
 
 
 def load_records(root: Path) -> tuple[list[dict], list[str]]:

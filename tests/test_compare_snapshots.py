@@ -1,0 +1,45 @@
+"""SVG snapshots of the comparison table, plot and details screens (pytest-textual-snapshot)
+on the deterministic demo store of ``compare_fixtures`` (fixed ids and times, UTC, metric
+results stored in meta.json). Update with:
+    pytest tests/test_compare_snapshots.py --snapshot-update
+"""
+
+from __future__ import annotations
+
+import pytest
+from compare_fixtures import make_demo_store
+
+from wattui.tui.compare import CompareApp
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def app_for(tmp_path, **kw) -> CompareApp:
+    root = make_demo_store(tmp_path / "store")
+    return CompareApp(root, refresh_s=0, store_label="demo-store", **kw)
+
+
+def test_compare_table_160x45(snap_compare, tmp_path):
+    assert snap_compare(app_for(tmp_path, sort="-sam"), terminal_size=(160, 45))
+
+
+def test_compare_plot_selected_wh_120x36(snap_compare, tmp_path):
+    # four selected sessions, SAM in Wh with alpha 2: the plot is maximised
+    keys = ["down", "space", "space", "down", "space", "space", "u", "left_square_bracket"]
+    keys += ["left_square_bracket", "left_square_bracket", "p"]
+    assert snap_compare(app_for(tmp_path), press=keys, terminal_size=(120, 36))
+
+
+def test_compare_filtered_narrow_100x30(snap_compare, tmp_path):
+    app = app_for(tmp_path, filter_text="tag:paper status:finished")
+    assert snap_compare(app, terminal_size=(100, 30))
+
+
+def test_details_160x48(snap_compare, tmp_path):
+    # vit-h14: eight simulated GPUs over 24 hours
+    assert snap_compare(app_for(tmp_path), press=["down", "down", "enter"], terminal_size=(160, 48))
+
+
+def test_details_zoomed_120x36(snap_compare, tmp_path):
+    keys = ["enter", "plus", "left", "left"]
+    assert snap_compare(app_for(tmp_path), press=keys, terminal_size=(120, 36))

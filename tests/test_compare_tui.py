@@ -1,0 +1,311 @@
+"""The comparison and details screens driven with Pilot on a generated store."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from compare_fixtures import T0, make_demo_store, make_session
+
+from wattui.store.paths import sessions_dir
+from wattui.tui.compare import AskText, CompareApp, CompareScreen, Confirm
+from wattui.tui.details import DetailsScreen
+from wattui.tui.plot import LineChart, ScatterPlot
+
+SIZE = (200, 50)
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    root = make_demo_store(tmp_path_factory.mktemp("tpl"))
+    make_session(
+        root,
+        "20261109-100000-r009",
+        name="live-run",
+        status="running",
+        duration_s=1800,
+        accs=(0.4,),
+        tags=("wip",),
+        started_at=T0 + 8.5 * 86400,
+    )
+    return root
+
+
+@pytest.fixture
+def store(template, tmp_path):
+    dst = tmp_path / "store"
+    shutil.copytree(template, dst, symlinks=True)
+    return dst
+
+
+def screen_of(app) -> CompareScreen:
+    assert isinstance(app.screen, CompareScreen)
+    return app.screen
+
+
+def visible_ids(scr: CompareScreen) -> list[str]:
+    from textual.widgets import DataTable
+
+    t = scr.query_one(DataTable)
+    return [t.coordinate_to_cell_key((i, 0)).row_key.value for i in range(t.row_count)]
+
+
+def names(scr: CompareScreen) -> list[str]:
+    return scr.view_df["name"].to_list()
+
+
+async def test_table_lists_sessions_statuses_and_problems(store):
+    app = CompareApp(store, refresh_s=0)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        scr = screen_of(app)
+        assert len(visible_ids(scr)) == 9
+        st = dict(zip(scr.view_df["name"], scr.view_df["status"]))
+        assert st["live-run"] == "running" and st["resnet50-long"] == "interrupted"
+        notice = str(scr.query_one("#notice").render())
+        assert "1 unreadable session" in notice and "20261101-000000-dead" in notice
+        assert "SAM α=5 β=5 kWh" in notice and "SIMULATED" in notice
+        header = [str(c.label) for c in scr.query_one("DataTable").columns.values()]
+        assert "SAM (α=5 β=5 kWh)" in header
+
+
+async def test_sort_by_key_and_header_click(store):
+    app = CompareApp(store, refresh_s=0)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        scr = screen_of(app)
+        assert names(scr)[0] == "resnet50"  # by start time
+        await pilot.press("s")
+        assert scr.sort_key == "co2_g"  # the next column after Start
+        await pilot.press("s", "s")  # Cost, then around to Name
+        assert scr.sort_key == "name"
+        assert names(scr) == sorted(names(scr))
+        await pilot.press("S")
+        assert names(scr) == sorted(names(scr), reverse=True)
+        scr.sort_by("sam")
+        await pilot.pause()
+        sams = [x for x in scr.view_df["sam"].to_list() if x is not None]
+        assert sams == sorted(sams, reverse=True)
+        # click the "Energy" header
+        from textual.widgets import DataTable
+
+        t = scr.query_one(DataTable)
+        x = 0
+        for key, col in t.columns.items():
+            if key.value == "energy_j":
+                break
+            x += col.get_render_width(t)
+        await pilot.click(DataTable, offset=(x + 2, 0))
+        await pilot.pause()
+        assert scr.sort_key == "energy_j"
+        e = scr.view_df["energy_j"].to_list()
+        assert e == sorted(e, reverse=True)
+        # the rows shown follow the frame
+        assert visible_ids(scr) == scr.view_df["id"].to_list()
+
+
+async def test_filter_by_text_tag_status_date(store):
+    app = CompareApp(store, refresh_s=0)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        scr = screen_of(app)
+        await pilot.press("slash", *"tag:paper", "enter")
+        await pilot.pause()
+        assert set(names(scr)) == {"resnet50", "mobilenet-v2", "vit-h14", "efficientnet-b0"}
+        assert app.focused.id == "table"
+        assert "4 of 9 sessions" in str(scr.query_one("#notice").render())
+        scr.query_one("#filter").value = "status:running"
+        await pilot.pause()
+        assert names(scr) == ["live-run"]
+        scr.query_one("#filter").value = "date:2026-11-03"
+        await pilot.pause()
+        assert names(scr) == ["vit-h14"]
+        scr.query_one("#filter").value = "date:garbage"
+        await pilot.pause()
+        assert "not a date" in str(scr.query_one("#notice").render())
+        assert len(names(scr)) == 9  # a bad filter shows everything, and says why
+
+
+async def test_selection_drives_the_plot(store):
+    app = CompareApp(store, refresh_s=0)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        scr = screen_of(app)
+        plot = scr.query_one(ScatterPlot)
+        n_all = len(plot.points)
+        assert n_all == 8  # every session with energy and accuracy
+        await pilot.press("space", "space")  # resnet50, mobilenet-v2
+        await pilot.pause()
+        assert scr.selected == {"20261101-080000-a001", "20261102-090000-a002"}
+        assert len(plot.points) == 2 and all(p.selected for p in plot.points)
+        assert "2 selected" in plot.title
+        await pilot.press("up", "space")  # unselect mobilenet
+        await pilot.pause()
+        assert scr.selected == {"20261101-080000-a001"}
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not scr.selected and len(plot.points) == n_all
+        front = {p.label.split(" ", 1)[1] for p in plot.points if p.front}
+        assert "vit-h14" in front and "resnet50" not in front
+
+
+async def test_alpha_beta_unit_keys_rerank(store):
+    app = CompareApp(store, refresh_s=0)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        scr = screen_of(app)
+        r0 = scr._ranks()
+        await pilot.press(*["right_square_bracket"] * 5)
+        await pilot.pause()
+        assert scr.params.alpha == 10
+        assert "α=10" in str(scr.query_one("#ranking").render())
+        await pilot.press("u")
+        await pilot.pause()
+        assert scr.params.unit == "Wh"
+        r1 = scr._ranks()
+        assert r1 != r0 and len(r1) > len(r0)  # in Wh every session is above 1 unit
+        await pilot.press("right_curly_bracket")
+        await pilot.pause()
+        assert scr.params.beta == 6 and scr._ranks() == r1  # beta never reranks
+        header = [str(c.label) for c in scr.query_one("DataTable").columns.values()]
+        assert "SAM (α=10 β=6 Wh)" in header
+        await pilot.press("0")
+        await pilot.pause()
+        assert scr.params.alpha == 5 and scr.params.unit == "kWh" and scr._ranks() == r0
+        await pilot.press(*["left_square_bracket"] * 8)
+        await pilot.pause()
+        assert scr.params.alpha == 0
+        ranking = str(scr.query_one("#ranking").render())
+        assert "▲" in ranking or "▼" in ranking
+
+
+async def test_details_screen(store):
+    app = CompareApp(store, refresh_s=0)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("down", "down", "enter")  # vit-h14: 8 GPUs
+        await pilot.pause()
+        det = app.screen
+        assert isinstance(det, DetailsScreen)
+        assert det.session_id == "20261103-100000-a003"
+        power = det.query_one("#power", LineChart)
+        assert len(power.series) == 8 and all(len(s.xs) > 10 for s in power.series)
+        meta = str(det.query_one("#meta-text").render())
+        for want in (
+            "python train.py",
+            "GPU-a003-0007",
+            "550.54.15",
+            "simulated",
+            "alpha=5 beta=5 unit=kWh",
+            "350 g/kWh",
+            "idle",
+            "SIMULATED",
+        ):
+            assert want in meta, want
+        whole = det.window
+        assert whole[1] - whole[0] == pytest.approx(24 * 3600)
+        await pilot.press("plus")  # the live screen's windows: all -> 1h -> 10m -> 1m
+        assert det.window_name == "1h" and det.window == (whole[1] - 3600, whole[1])
+        await pilot.press("left", "left")
+        assert det.window == (whole[1] - 7200, whole[1] - 3600)
+        for _ in range(60):
+            det.action_pan(-1)
+        await pilot.press("left")
+        assert det.window == (whole[0], whole[0] + 3600)  # scrolled to the start
+        power = det.query_one("#power", LineChart)
+        assert all(
+            min(s.xs) >= whole[0] - 600 and max(s.xs) <= whole[0] + 4200 for s in power.series
+        )
+        await pilot.press("plus")
+        assert det.window_name == "10m" and det.window[1] - det.window[0] == 600
+        await pilot.press("minus", "minus")
+        assert det.window_name == "all" and det.window == whole
+        await pilot.press("w")
+        assert det.window_name == "1m"
+        await pilot.press("end")
+        assert det.window[1] == whole[1]
+        total = det.query_one("#total")
+        assert total.window == "1m" and total._method == "simulated"
+        await pilot.press("f")
+        assert det.window == whole
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, CompareScreen)
+
+
+async def test_details_of_running_and_interrupted_sessions(store):
+    app = CompareApp(store, refresh_s=0)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        scr = screen_of(app)
+        for sid in ("20261109-100000-r009", "20261107-140000-a007"):
+            scr.open_details(sid)
+            await pilot.pause()
+            det = app.screen
+            assert isinstance(det, DetailsScreen)
+            assert det.query_one("#power", LineChart).series
+            await pilot.press("escape")
+            await pilot.pause()
+
+
+async def test_rename_tag_delete_from_the_screen(store):
+    app = CompareApp(store, refresh_s=0)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        scr = screen_of(app)
+        await pilot.press("n")
+        await pilot.pause()
+        assert isinstance(app.screen, AskText)
+        app.screen.query_one("Input").value = "resnet50-renamed"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "resnet50-renamed" in names(scr)
+        # tag two selected sessions, removing one tag
+        await pilot.press("space", "space", "t")
+        await pilot.pause()
+        app.screen.query_one("Input").value = "best -paper"
+        await pilot.press("enter")
+        await pilot.pause()
+        tags = dict(zip(scr.view_df["name"], scr.view_df["tags"]))
+        assert tags["resnet50-renamed"] == "cnn, best"
+        assert tags["mobilenet-v2"] == "mobile, best"
+        # delete, cancelled then confirmed
+        await pilot.press("escape")
+        scr.query_one("DataTable").move_cursor(row=0)
+        await pilot.press("d")
+        await pilot.pause()
+        assert isinstance(app.screen, Confirm)
+        await pilot.press("n")
+        await pilot.pause()
+        assert len(names(scr)) == 9
+        await pilot.press("d")
+        await pilot.pause()
+        await pilot.press("y")
+        await pilot.pause()
+        assert "resnet50-renamed" not in names(scr) and len(names(scr)) == 8
+        assert not (sessions_dir(store) / "20261101-080000-a001").exists()
+        # a running session cannot be deleted: it says so and stays
+        scr.query_one("#filter").value = "status:running"
+        await pilot.pause()
+        await pilot.press("d")
+        await pilot.pause()
+        await pilot.press("y")
+        await pilot.pause()
+        assert names(scr) == ["live-run"]
+
+
+async def test_empty_and_missing_store(tmp_path):
+    app = CompareApp(tmp_path / "nothing-here", refresh_s=0)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        scr = screen_of(app)
+        assert scr.view_df.height == 0
+        await pilot.press("enter", "space", "s", "right_square_bracket", "u", "n", "d", "p")
+        await pilot.pause()
+        assert isinstance(app.screen, CompareScreen)
