@@ -344,4 +344,24 @@ def test_threads_and_a_mid_run_attach_lose_and_repeat_nothing(fresh_state, monke
     evs = _poll_until(ch, lambda got: len(got) >= n_threads * per_thread + 1, timeout=5)
     seen = [(e.values.get("thread"), e.values.get("i")) for e in evs if "thread" in e.values]
     assert len(seen) == n_threads * per_thread and len(set(seen)) == len(seen)
+    assert _report.stats()["buffer_overflow"] == 0
     ch.close()
+
+
+def test_two_watchers_and_file_cleanup(fresh_state, monkeypatch):
+    monkeypatch.setattr(_report, "CHECK_INTERVAL_S", 0.0)
+    d = ensure_channel_dir(fresh_state / "wattui")
+    a, b = ReportChannel(lambda: [], d), ReportChannel(lambda: [], d)
+    a.start_watching(os.getpid())
+    b.start_watching(os.getpid())
+    _report.report(step=1)
+    assert [e.step for e in a.poll()] == [1] and [e.step for e in b.poll()] == [1]
+    a.close()  # removes the shared marker; b's next poll puts it back
+    _report.report(step=2)
+    assert [e.step for e in b.poll()] == []  # detached for a moment: step 2 is buffered
+    _report.report(step=3)  # b's marker is back: flushes 2, writes 3
+    assert [e.step for e in b.poll()] == [2, 3]
+    b.close()
+    assert not list(d.iterdir())  # markers and the event file are gone
+    _report.report(step=4)  # detached: buffered, no file
+    assert not list(d.iterdir()) and _report.stats()["buffered"] == 1

@@ -43,6 +43,7 @@ CHECK_INTERVAL_S = 1.0
 TEXT_KEYS = frozenset(("model", "name"))
 MAX_TEXT = 200
 MAX_VALUES = 256
+LOCK_WAIT_S = 0.05  # attached: wait this long at most for another thread's write
 
 _isfinite = math.isfinite
 _now = time.time
@@ -228,11 +229,22 @@ def _check(now_mono: float) -> None:
             watched = os.path.exists(os.path.join(st.dir, f"{st.pid}.watch"))
         except (OSError, ValueError):
             watched = False
+    if watched and st.fd >= 0 and not _file_is_current():
+        _close()  # the reader removed (or replaced) our file: write to a new one
     if watched and st.fd < 0:
         if _open():
             _flush_buffer()
     elif not watched and st.fd >= 0:
         _close()
+
+
+def _file_is_current() -> bool:
+    try:
+        a = os.stat(os.path.join(_st.dir, f"{_st.pid}.ndjson"), follow_symlinks=False)
+        b = os.fstat(_st.fd)
+    except OSError:
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
 def report(**values) -> None:
@@ -259,8 +271,11 @@ def _emit(values: dict, kind: str | None) -> None:
         st.seq = seq
         item = (_now(), seq, clean, kind)
         lock = st.lock
-        if not lock.acquire(False):
-            # another thread is writing, or a signal handler interrupted us: never wait
+        if not (lock.acquire(False) or (st.fd >= 0 and lock.acquire(True, LOCK_WAIT_S))):
+            # Not attached and another thread holds the lock, or a signal handler interrupted
+            # a write on this thread: buffer it (the next call that gets the lock flushes)
+            if len(st.buf) == BUFFER_MAX:
+                st.truncated += 1
             st.buf.append(item)
             return
         try:

@@ -78,12 +78,13 @@ def child_env(
 
 
 class _Follow:
-    __slots__ = ("offset", "partial", "ino")
+    __slots__ = ("offset", "partial", "ino", "head")
 
     def __init__(self) -> None:
         self.offset = 0
         self.partial = b""
         self.ino: tuple[int, int] | None = None
+        self.head = b""  # the file's first bytes: a new file may reuse the inode number
 
 
 class ReportChannel:
@@ -130,9 +131,9 @@ class ReportChannel:
         self._write_marker(pid)
 
     def _write_marker(self, pid: int) -> None:
-        if pid in self._markers:
-            return
         path = self.directory / f"{pid}.watch"
+        if pid in self._markers and os.path.exists(path):
+            return  # (re-created when another watcher of the same pid removed it on close)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
             os.close(fd)
@@ -140,14 +141,25 @@ class ReportChannel:
         except OSError:
             self.rejections.add("marker_failed")
 
-    def close(self) -> None:
-        """Remove the markers this channel wrote (processes go back to buffering)."""
+    def close(self, remove_files: bool = True) -> None:
+        """Remove the markers this channel wrote (processes go back to buffering) and, with
+        ``remove_files``, the event files of the pids it followed that no other watcher
+        marks (a process still reporting starts a new file at its next check)."""
         for pid in list(self._markers):
             try:
                 os.unlink(self.directory / f"{pid}.watch")
             except OSError:
                 pass
         self._markers.clear()
+        if remove_files:
+            for pid in list(self._follow):
+                if os.path.exists(self.directory / f"{pid}.watch"):
+                    continue
+                try:
+                    os.unlink(self.directory / f"{pid}.ndjson")
+                except OSError:
+                    pass
+        self._follow.clear()
 
     def __enter__(self) -> ReportChannel:
         return self
@@ -194,8 +206,11 @@ class ReportChannel:
                 self.rejections.add("foreign_file")
                 return []
             ino = (st.st_dev, st.st_ino)
-            if f.ino != ino or st.st_size < f.offset:  # new file (pid reuse) or truncated
-                f.offset, f.partial, f.ino = 0, b"", ino
+            replaced = f.ino != ino or st.st_size < f.offset
+            if not replaced and f.head:
+                replaced = os.pread(fd, len(f.head), 0) != f.head
+            if replaced:  # a new file (removed and re-created, pid reuse) or truncated
+                f.offset, f.partial, f.ino, f.head = 0, b"", ino, b""
             if st.st_size == f.offset:
                 return []
             os.lseek(fd, f.offset, os.SEEK_SET)
@@ -204,6 +219,8 @@ class ReportChannel:
             return []
         finally:
             os.close(fd)
+        if not f.head:
+            f.head = data[:64]
         f.offset += len(data)
         lines = (f.partial + data).split(b"\n")
         f.partial = lines.pop()
