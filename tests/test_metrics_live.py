@@ -209,3 +209,58 @@ def test_record_then_project_end_to_end(tmp_path):
         [*run, "project", "--sam-alpha", "2"], env=env, capture_output=True, text=True, timeout=60
     )
     assert p.returncode == 0 and "alpha=2, beta=5, Wh" in p.stdout, p.stdout + p.stderr
+
+
+def test_record_pid_attach_picks_up_reports_from_before(tmp_path):
+    """`wattui record --pid`: a script that reported before the attach; those events arrive."""
+    env = {
+        **os.environ,
+        "WATTUI_HOME": str(tmp_path / "store"),
+        "PYTHONPATH": str(ROOT),
+        "XDG_RUNTIME_DIR": str(tmp_path),
+    }
+    env.pop("WATTUI_CHANNEL_DIR", None)
+    stop = tmp_path / "stop"
+    script = textwrap.dedent(
+        """
+        import os, sys, time, wattui
+        wattui.report(epoch=1, accuracy=0.61, total_epochs=5)   # before any recorder
+        print("ready", flush=True)
+        deadline = time.time() + 60
+        while not os.path.exists(sys.argv[1]) and time.time() < deadline:
+            wattui.report(step=1)
+            time.sleep(0.05)
+        wattui.report(epoch=2, accuracy=0.72)
+        time.sleep(1.5)
+        """
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", script, str(stop)], env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        rec = subprocess.Popen(
+            [sys.executable, "-m", "wattui", "record", "--simulate", "1", "--pid", str(child.pid)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(2.5)
+        stop.touch()
+        child.wait(timeout=60)
+        out, err = rec.communicate(timeout=60)
+        assert rec.returncode == 0, err
+    finally:
+        stop.touch()
+        child.kill()
+    p = subprocess.run(
+        [sys.executable, "-m", "wattui", "project", "--format", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    m = json.loads(p.stdout)
+    assert m["accuracy"] == pytest.approx(0.72) and m["best_accuracy"] == pytest.approx(0.72)
+    assert m["accuracy_reports"] == 2 and m["total_epochs"] == 5  # epoch 1 came from before
