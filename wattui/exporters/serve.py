@@ -1,0 +1,183 @@
+"""``wattui serve``: the comparison (or live) screen in a web browser, via textual-serve.
+
+Each browser tab starts its own ``wattui compare --store DIR`` (or ``wattui view ID``)
+process, which only reads session files: serving never owns or stops a run.
+
+Served on 127.0.0.1 by default. Because any web page the user opens could try to reach a
+localhost port, requests must name this server in their ``Host`` header (no DNS
+rebinding) and websockets must come from this server's own page (``Origin``), so another
+site cannot read the screen.
+
+textual-serve ships its JavaScript, CSS and fonts in its package; its page template also
+links a Google Fonts stylesheet. wattui serves a copy of the template without that link
+(the bundled Roboto Mono is used instead), so nothing is fetched from the internet.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import sys
+import tempfile
+from pathlib import Path
+
+__all__ = ["screen_command", "make_server", "serve", "ServeError"]
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+class ServeError(Exception):
+    """A problem the user can fix; the message is one line."""
+
+
+def screen_command(target: str, ref: str | None, store: str | None) -> list[str]:
+    """The command each browser tab runs: ``wattui compare`` or ``wattui view ID``."""
+    cmd = [sys.executable, "-m", "wattui", target]
+    if store:
+        cmd += ["--store", str(Path(store).expanduser().resolve())]
+    if target == "view" and ref:
+        cmd.append(ref)
+    return cmd
+
+
+def _offline_templates(templates_dir: Path) -> Path:
+    """A copy of textual-serve's page template with no request leaving the machine."""
+    src = (templates_dir / "app_index.html").read_text(encoding="utf-8")
+    src = re.sub(r"<link[^>]*fonts\.googleapis\.com[^>]*>", "", src, flags=re.S)
+    font_face = (
+        "<style>@font-face { font-family: 'Roboto Mono'; "
+        "src: url('{{ config.static.url }}fonts/RobotoMono-VariableFont_wght.ttf'); }</style>"
+    )
+    src = src.replace("</head>", font_face + "\n  </head>", 1)
+    out = Path(tempfile.mkdtemp(prefix="wattui-serve-"))
+    (out / "app_index.html").write_text(src, encoding="utf-8")
+    return out
+
+
+def _host_of(value: str) -> str:
+    """The host part of a ``Host`` header or an origin's netloc (no port, no brackets)."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        return value[1:].split("]", 1)[0]
+    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+
+
+def make_server(
+    command: list[str],
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    title: str = "wattui",
+    public_url: str | None = None,
+):
+    """A textual-serve ``Server`` for ``command``, restricted to requests for this server."""
+    try:
+        import textual_serve.server as ts
+        from aiohttp import web
+    except ImportError as e:
+        raise ServeError(
+            f"`wattui serve` needs textual-serve ({e}); install it with: pip install textual-serve"
+        ) from None
+
+    pkg = Path(ts.__file__).resolve().parent
+    url_host = f"[{host}]" if ":" in host else host
+    if host in ("0.0.0.0", "::") and public_url is None:
+        url_host = "127.0.0.1"
+    public = public_url or f"http://{url_host}:{port}"
+    allowed = {h.lower() for h in LOCAL_HOSTS} | {host.lower()}
+    allowed.add(_host_of(public.split("://", 1)[-1].split("/", 1)[0]))
+
+    @web.middleware
+    async def guard(request, handler):
+        if _host_of(request.host or "") not in allowed:
+            return web.Response(status=421, text="wattui serve: unexpected Host header\n")
+        origin = request.headers.get("Origin")
+        if request.path == "/ws" and origin is not None:
+            netloc = origin.split("://", 1)[-1].split("/", 1)[0]
+            if _host_of(netloc) not in allowed:
+                return web.Response(status=403, text="wattui serve: cross-site request refused\n")
+        return await handler(request)
+
+    class WattuiServer(ts.Server):
+        async def _make_app(self):
+            app = await super()._make_app()
+            app.middlewares.append(guard)
+            return app
+
+        async def on_startup(self, app) -> None:  # no banner: we announce once listening
+            pass
+
+        def serve(self, debug: bool = False) -> None:
+            """textual-serve's ``serve``, announcing the address once it accepts connections
+            and logging only warnings (not every request)."""
+            import asyncio
+            import logging
+            import signal
+
+            self.debug = debug
+            logging.basicConfig(level=logging.WARNING, format="wattui serve: %(message)s")
+            loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                try:
+                    loop.add_signal_handler(sig, self.request_exit)
+                except (NotImplementedError, RuntimeError):
+                    pass
+
+            def announce(*_args) -> None:
+                print(f"wattui: serving {title} on {self.public_url}  (Ctrl+C to stop)", flush=True)
+
+            web.run_app(
+                self._make_app(),
+                host=self.host,
+                port=self.port,
+                handle_signals=False,
+                loop=loop,
+                print=announce,
+                access_log=None,
+            )
+
+    server = WattuiServer(
+        shlex.join(command),
+        host=host,
+        port=port,
+        title=title,
+        public_url=public,
+        statics_path=pkg / "static",
+        templates_path=_offline_templates(pkg / "templates"),
+    )
+    return server
+
+
+def _free_port(host: str) -> int:
+    import socket
+
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(fam, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def serve(
+    target: str = "compare",
+    ref: str | None = None,
+    store: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    public_url: str | None = None,
+) -> int:
+    if port == 0:
+        port = _free_port(host)
+    command = screen_command(target, ref, store)
+    title = "wattui compare" if target == "compare" else f"wattui view {ref or 'latest'}"
+    server = make_server(command, host=host, port=port, title=title, public_url=public_url)
+    if host not in LOCAL_HOSTS:
+        print(
+            f"wattui: warning: serving on {host}: anyone who can reach this port can see "
+            "your sessions",
+            file=sys.stderr,
+        )
+    try:
+        server.serve()
+    except OSError as e:
+        raise ServeError(f"cannot serve on {host}:{port}: {e.strerror or e}") from None
+    return 0
