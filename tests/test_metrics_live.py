@@ -264,3 +264,21 @@ def test_record_pid_attach_picks_up_reports_from_before(tmp_path):
     m = json.loads(p.stdout)
     assert m["accuracy"] == pytest.approx(0.72) and m["best_accuracy"] == pytest.approx(0.72)
     assert m["accuracy_reports"] == 2 and m["total_epochs"] == 5  # epoch 1 came from before
+
+
+def test_progress_bars_are_throttled_and_train_accuracy_does_not_replace_val():
+    rec = FakeRecorder()
+    it = RecorderIntake(rec)
+    it.feed_line(b"Epoch 1/3", 1.0)
+    for i in range(50):  # Keras redraws: training accuracy only
+        it.feed_line(f"{i}/50 [==>...] - loss: {1 - i / 100:.3f} - accuracy: 0.{10 + i}", 1.0)
+    it.feed_line(b"50/50 - loss: 0.5 - accuracy: 0.7 - val_loss: 0.6 - val_accuracy: 0.65", 2.0)
+    for i in range(50):
+        it.feed_line(f"{i}/50 [==>...] - loss: 0.4 - accuracy: 0.{80 + i % 10}", 2.0 + i / 100)
+    for i in range(20):
+        it.feed_line(f"{i}/50 [==>...] - loss: 0.{40 + i}", 3.0 + i / 100)
+    rows = [r for r in rec.rows if r["kind"] == "metric"]
+    accs = [r["accuracy"] for r in rows if r["accuracy"] is not None]
+    assert accs[-1] == pytest.approx(0.65)  # later training accuracies are not accuracy
+    assert it.summary()["accuracy"] == pytest.approx(0.65)
+    assert len(rows) < 110 and it.rejections.counts["log_throttled"] >= 15

@@ -16,6 +16,7 @@ SAM and the projection can be recomputed from the stored events alone.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import threading
 import time
@@ -24,6 +25,7 @@ from collections import deque
 from wattui.metrics.carbon import lookup_country, make_settings
 from wattui.metrics.channel import ReportChannel, UnsafeChannelDir, ensure_channel_dir
 from wattui.metrics.intake import (
+    ACCURACY_PREFERENCE,
     LineParser,
     MetricEvent,
     MetricsFileFollower,
@@ -42,6 +44,7 @@ __all__ = [
 ]
 
 MAX_EVENTS = 50_000  # kept in memory for the end-of-run summary
+LOG_EVERY_S = 1.0  # log events without accuracy or a new epoch: at most one a second
 DESCENDANTS_EVERY_S = 2.0
 
 OPTION_KEYS = (
@@ -266,6 +269,14 @@ class EpochTracker:
 # ---------------------------------------------------------------------------- intake
 
 
+def _rank(key: str) -> int:
+    lower = key.lower()
+    for i, k in enumerate(ACCURACY_PREFERENCE):
+        if lower == k:
+            return i
+    return len(ACCURACY_PREFERENCE) + (1 if "train" in lower else 0)
+
+
 class RecorderIntake:
     """Collects metric events for one recording and hands them to the recorder as rows."""
 
@@ -309,6 +320,9 @@ class RecorderIntake:
         self._lock = threading.Lock()
         self._t0 = time.time()
         self._closed = False
+        self._best_rank: dict[str, int] = {}
+        self._last_log_t = -math.inf
+        self._last_log_epoch: float | None = None
         self._store_settings()
 
     # -- settings kept with the session, so a crashed one can be summarized the same way
@@ -394,7 +408,38 @@ class RecorderIntake:
             return None
         return e if isinstance(e, (int, float)) and math.isfinite(e) else None
 
+    def _sticky(self, ev: MetricEvent) -> MetricEvent:
+        """Once a source has shown a better accuracy key (val_accuracy), a worse one from the
+        same source (a progress bar's training accuracy) is no longer taken as accuracy."""
+        if ev.accuracy is None or self.accuracy_key or ev.accuracy_key is None:
+            return ev
+        rank = _rank(ev.accuracy_key)
+        best = self._best_rank.get(ev.source)
+        if best is None or rank < best:
+            self._best_rank[ev.source] = rank
+        elif rank > best:
+            return dataclasses.replace(ev, accuracy=None, accuracy_key=None)
+        return ev
+
+    def _throttled(self, ev: MetricEvent) -> bool:
+        """Progress-bar redraws: a log event with no accuracy and no new epoch is stored at
+        most once per LOG_EVERY_S."""
+        if ev.source != "log" or ev.accuracy is not None or ev.kind != "metric":
+            return False
+        if ev.epoch is not None and ev.epoch != self._last_log_epoch:
+            self._last_log_epoch = ev.epoch
+            self._last_log_t = ev.t_wall
+            return False
+        if ev.t_wall - self._last_log_t < LOG_EVERY_S:
+            self.rejections.add("log_throttled")
+            return True
+        self._last_log_t = ev.t_wall
+        return False
+
     def _handle(self, ev: MetricEvent) -> None:
+        ev = self._sticky(ev)
+        if self._throttled(ev):
+            return
         self.recorder.add_event(ev.to_row())
         if ev.kind != "metric":
             return
