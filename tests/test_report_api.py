@@ -256,7 +256,7 @@ def test_import_is_light():
     assert p.stdout.strip() == "[]"
 
 
-def test_watch_without_estimator_is_silent(fresh_state):
+def test_watch_never_raises_for_a_model_it_cannot_estimate(fresh_state):
     _report.watch(object(), None)  # estimate module missing or failing: nothing raised
 
 
