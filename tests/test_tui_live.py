@@ -189,6 +189,30 @@ def test_keys_window_help_search(live):
     run(go())
 
 
+def test_c_switches_to_compare_and_back(live):
+    store, d = live
+    from wattui.tui.app import compare_screen_class
+
+    if compare_screen_class() is None:
+        pytest.skip("the comparison screen is not installed")
+
+    async def go():
+        app = make_app(store, d)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await wait_for(pilot, lambda: app.live.snapshot is not None)
+            await pilot.press("c")
+            await pilot.pause(0.2)
+            assert app.current_mode == "compare"
+            assert type(app.screen).__name__ == "CompareScreen"
+            await pilot.press("c")
+            await pilot.pause(0.1)
+            assert app.current_mode == "live" and app.screen is app.live
+            n = app.live.snapshots_applied
+            await wait_for(pilot, lambda: app.live.snapshots_applied > n)  # still polling
+
+    run(go())
+
+
 def test_second_viewer_on_same_session(live):
     """A real second viewer (`wattui view ID` in a terminal) while the Pilot one runs."""
     pexpect = pytest.importorskip("pexpect")

@@ -10,6 +10,8 @@ from typing import ClassVar
 
 from textual.app import App
 from textual.binding import Binding
+from textual.screen import ModalScreen
+from textual.widgets import Input, TextArea
 
 from .live import DEFAULT_REFRESH_S, LiveScreen
 
@@ -18,7 +20,7 @@ def compare_screen_class():
     """``wattui.tui.compare.CompareScreen`` if it exists (it is another module's)."""
     try:
         from .compare import CompareScreen
-    except ImportError:
+    except Exception:  # noqa: BLE001 - absent or broken: the live screen works without it
         return None
     return CompareScreen
 
@@ -35,7 +37,9 @@ class WattuiApp(App[str]):
     TITLE = "wattui"
     DEFAULT_MODE: ClassVar[str] = "live"
     MODES: ClassVar[dict] = {}  # filled per instance: "live" and, if available, "compare"
-    BINDINGS = [Binding("c", "toggle_compare", "Compare")]
+    # priority: `c` comes back from the comparison screen too (its own bindings would
+    # otherwise see the key first); never while typing in an input or in a dialog.
+    BINDINGS = [Binding("c", "toggle_compare", "Compare", priority=True)]
 
     def __init__(
         self,
@@ -77,7 +81,11 @@ class WattuiApp(App[str]):
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         if action == "toggle_compare":
-            return self.compare_class is not None
+            if self.compare_class is None:
+                return False
+            if isinstance(self.focused, Input | TextArea) or isinstance(self.screen, ModalScreen):
+                return False  # the key goes to the input / dialog instead
+            return True
         return True
 
     def action_toggle_compare(self) -> None:

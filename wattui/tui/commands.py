@@ -130,9 +130,17 @@ def _starter(argv: list[str], opts):
 
 
 # -- watching ----------------------------------------------------------------------------------
+def _light_polars() -> None:
+    """The viewer reads small slices: a couple of Polars threads are plenty (less memory)."""
+    import os
+
+    os.environ.setdefault("POLARS_MAX_THREADS", "2")
+
+
 def _watch(
     store: Path, *, session_dir: Path | None = None, starter=None, **app_kwargs
 ) -> tuple[int, str | None, Path | None]:
+    _light_polars()
     from .app import WattuiApp
 
     app = WattuiApp(store, session_dir, starter=starter, **app_kwargs)

@@ -376,7 +376,8 @@ class OutputTail:
 
 
 # -- following the session's samples in bounded memory -----------------------------------------
-SAMPLES_CHUNK = 8 << 20  # bytes of the live CSV parsed per poll
+SAMPLES_CHUNK = 4 << 20  # bytes of the live CSV parsed per poll
+ROWS_CHUNK = 100_000  # rows of a compacted session's Parquet read per poll
 _NEEDED = ("t_wall", "seq", "device", "power_w", "util_pct", "mem_used_b", "temp_c", "power_method")
 
 
@@ -390,7 +391,7 @@ class BoundedTail:
     sample rows, and the new event dicts. ``caught_up`` is False while a backlog remains.
     """
 
-    def __init__(self, session_dir: Path, chunk: int = SAMPLES_CHUNK):
+    def __init__(self, session_dir: Path, chunk: int = SAMPLES_CHUNK, rows_chunk: int = ROWS_CHUNK):
         self.dir = Path(session_dir)
         self.chunk = chunk
         self.samples_off = 0
@@ -400,6 +401,9 @@ class BoundedTail:
         self.events_seen = 0
         self.final_done = False
         self.caught_up = False
+        self.final_rows = 0  # rows of samples.parquet already read
+        self.rows_chunk = rows_chunk
+        self.events_final: list | None = None
 
     def _read_lines(self, path: Path, offset: int, limit: int | None) -> tuple[bytes, int]:
         with open(path, "rb") as f:
@@ -455,12 +459,17 @@ class BoundedTail:
             final = d / schema.SAMPLES_FINAL
             if not final.exists():
                 return None, []
-            frame = pl.scan_parquet(final).select(_NEEDED)
-            ev_final = d / schema.EVENTS_FINAL
-            if ev_final.exists():
-                events = pl.read_parquet(ev_final).slice(self.events_seen).to_dicts()
-            self.final_done = True
-            self.caught_up = True
+            # Compacted: scan the Parquet a slice of rows per poll (bounded memory).
+            frame = pl.scan_parquet(final).select(_NEEDED).slice(self.final_rows, self.rows_chunk)
+            n = frame.select(pl.len()).collect().item()
+            self.final_rows += n
+            if self.events_final is None:
+                ev_final = d / schema.EVENTS_FINAL
+                self.events_final = []
+                if ev_final.exists():
+                    events = pl.read_parquet(ev_final).slice(self.events_seen).to_dicts()
+            self.caught_up = n < self.rows_chunk
+            self.final_done = self.caught_up
         if frame is not None:
             frame = frame.filter(
                 pl.col("t_wall").is_not_null()

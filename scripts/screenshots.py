@@ -1,0 +1,101 @@
+"""Regenerate the SVG screenshots in screenshots/ from the real app.
+
+    python scripts/screenshots.py            # all
+    python scripts/screenshots.py live-80x24 # some, by name
+
+Each entry of SHOTS is (name, app factory, terminal size, pilot actions). A factory gets a
+fresh temporary directory and returns an App; the actions are an async callable run
+with the Pilot before the screenshot is taken. Other screens append their own entries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import NamedTuple
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+OUT = REPO / "screenshots"
+
+
+class Shot(NamedTuple):
+    name: str
+    factory: Callable[[Path], object]  # tmp dir -> App
+    size: tuple[int, int]
+    actions: Callable[[object], Awaitable[None]] | None = None  # async (pilot) -> None
+
+
+# -- the live screen ------------------------------------------------------------------------
+def live_app(tmp: Path, running: bool = True, duration: float = 900.0):
+    """The live screen on a deterministic simulated session (2 GPUs, 15 min, frozen clock)."""
+    from wattui.tui.app import WattuiApp
+    from wattui.tui.demo_data import T0, demo_record_fn, write_demo_session
+
+    d = write_demo_session(tmp / "store", running=running, duration_s=duration)
+    return WattuiApp(tmp / "store", d, clock=lambda: T0 + duration, record_fn=demo_record_fn)
+
+
+async def wait_live(pilot, n: int = 1) -> None:
+    """Until the live screen has applied ``n`` snapshots."""
+    app = pilot.app
+    for _ in range(400):
+        live = getattr(app, "live", None)
+        if live is not None and live.snapshots_applied >= n:
+            break
+        await pilot.pause(0.025)
+    await pilot.pause()
+
+
+async def _replay(pilot) -> None:
+    await wait_live(pilot, 2)
+
+
+async def _help(pilot) -> None:
+    await wait_live(pilot)
+    await pilot.press("question_mark")
+    await pilot.pause()
+
+
+SHOTS: list[Shot] = [
+    Shot("live-80x24", live_app, (80, 24), wait_live),
+    Shot("live-160x48", live_app, (160, 48), wait_live),
+    Shot("live-replay-120x36", lambda tmp: live_app(tmp, running=False), (120, 36), _replay),
+    Shot("live-help-80x24", live_app, (80, 24), _help),
+]
+
+
+# -- running them ---------------------------------------------------------------------------
+async def take(shot: Shot, out_dir: Path) -> Path:
+    with tempfile.TemporaryDirectory() as tmp:
+        app = shot.factory(Path(tmp))
+        async with app.run_test(size=shot.size) as pilot:
+            if shot.actions is not None:
+                await shot.actions(pilot)
+            path = app.save_screenshot(filename=f"{shot.name}.svg", path=str(out_dir))
+        return Path(path)
+
+
+def main(argv: list[str]) -> int:
+    os.environ["TZ"] = "UTC"  # projected end times and the like: the same on every machine
+    time.tzset()
+    names = set(argv)
+    OUT.mkdir(exist_ok=True)
+    chosen = [s for s in SHOTS if not names or s.name in names]
+    unknown = names - {s.name for s in SHOTS}
+    if unknown:
+        print(f"unknown screenshot(s): {', '.join(sorted(unknown))}", file=sys.stderr)
+        return 2
+    for shot in chosen:
+        path = asyncio.run(take(shot, OUT))
+        print(path.relative_to(REPO))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
