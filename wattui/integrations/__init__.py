@@ -1,0 +1,74 @@
+"""Optional training-framework callbacks that report epochs, steps and validation accuracy
+to a watching wattui with no other code in the training script:
+
+- PyTorch Lightning: ``from wattui.integrations.lightning import WattuiCallback``
+- Hugging Face Transformers: ``from wattui.integrations.transformers import WattuiCallback``
+- Keras 3: ``from wattui.integrations.keras import WattuiCallback``
+
+Each calls :func:`wattui.report` (``accuracy``, ``epoch``, ``step``, ``total_epochs``), which
+never blocks and never raises; outside a wattui recording the events are only buffered.
+Importing this package imports no framework; each module imports only its own.
+"""
+
+from __future__ import annotations
+
+import math
+
+__all__ = ["pick_accuracy", "to_float", "send"]
+
+# The names a framework's logs commonly use, best first, when the intake's own list is
+# not importable. Validation beats training accuracy.
+_FALLBACK_KEYS = (
+    "val_accuracy", "eval_accuracy", "val_acc", "eval_acc", "valid_acc", "val/acc",
+    "val/accuracy", "accuracy", "acc",
+)
+
+
+def to_float(v) -> float | None:
+    """A finite float from a number, numpy scalar or one-element tensor; None otherwise."""
+    if v is None or isinstance(v, bool):
+        return None
+    try:
+        if hasattr(v, "detach"):  # torch tensor
+            v = v.detach()
+        if hasattr(v, "numel") and v.numel() != 1:
+            return None
+        if hasattr(v, "item"):
+            v = v.item()
+        f = float(v)
+    except Exception:  # noqa: BLE001 - anything odd is simply not an accuracy
+        return None
+    return f if math.isfinite(f) else None
+
+
+def pick_accuracy(metrics, key: str | None = None) -> tuple[str | None, float | None]:
+    """``(name, value)`` of the accuracy in ``metrics`` (validation preferred), or
+    ``(None, None)``. With ``key`` only that name counts."""
+    if not metrics:
+        return None, None
+    try:
+        items = dict(metrics)
+    except Exception:  # noqa: BLE001
+        return None, None
+    if key is not None:
+        v = to_float(items.get(key))
+        return (key, v) if v is not None else (None, None)
+    numbers = {k: f for k, f in ((str(k), to_float(v)) for k, v in items.items()) if f is not None}
+    try:
+        from wattui.metrics.intake import choose_accuracy
+    except ImportError:
+        name = next((k for k in _FALLBACK_KEYS if k in numbers), None)
+    else:
+        name = choose_accuracy(numbers)
+    if name is None:
+        return None, None
+    return name, numbers[name]
+
+
+def send(**values) -> None:
+    """``wattui.report`` with the None values left out."""
+    import wattui
+
+    clean = {k: v for k, v in values.items() if v is not None}
+    if clean:
+        wattui.report(**clean)

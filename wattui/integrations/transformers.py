@@ -1,0 +1,75 @@
+"""Hugging Face Transformers: ``Trainer(..., callbacks=[WattuiCallback()])``.
+
+Reports the evaluation accuracy (``eval_accuracy`` from ``compute_metrics``, or the name
+given as ``metric=``) after every evaluation, ``epoch``/``step``/``total_epochs`` at every
+epoch end, and the step on every log (``logging_steps``). Only the first process of each
+node (``is_local_process_zero``) reports.
+"""
+
+from __future__ import annotations
+
+import math
+
+from transformers import TrainerCallback
+
+from . import pick_accuracy, send, to_float
+
+__all__ = ["WattuiCallback"]
+
+
+def _total(args, state):
+    n = to_float(getattr(state, "num_train_epochs", None)) or to_float(
+        getattr(args, "num_train_epochs", None)
+    )
+    if n is None or n <= 0:
+        return None
+    return int(math.ceil(n))
+
+
+def _epoch(state):
+    e = to_float(getattr(state, "epoch", None))
+    if e is None:
+        return None
+    r = round(e)
+    return int(r) if abs(e - r) < 1e-6 else e
+
+
+class WattuiCallback(TrainerCallback):
+    def __init__(self, metric: str | None = None) -> None:
+        self.metric = metric
+
+    @staticmethod
+    def _reports(state) -> bool:
+        return bool(getattr(state, "is_local_process_zero", True))
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        if not self._reports(state):
+            return
+        acc = pick_accuracy(metrics, self.metric)[1]
+        if acc is not None:
+            send(
+                accuracy=acc,
+                step=getattr(state, "global_step", None),
+                total_epochs=_total(args, state),
+            )
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        if not self._reports(state):
+            return
+        send(
+            epoch=_epoch(state),
+            step=getattr(state, "global_step", None),
+            total_epochs=_total(args, state),
+        )
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not self._reports(state):
+            return
+        values = {"step": getattr(state, "global_step", None)}
+        loss = to_float((logs or {}).get("loss"))
+        if loss is not None:
+            values["loss"] = loss
+        acc = pick_accuracy(logs, self.metric)[1]
+        if acc is not None:
+            values["accuracy"] = acc
+        send(**values)
