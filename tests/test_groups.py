@@ -126,7 +126,7 @@ def test_hostname_override(monkeypatch):
 
 
 @pytest.mark.slow
-def test_three_recorders_write_one_group_into_a_shared_store(tmp_path):
+def test_three_recorders_write_one_group_into_a_shared_store(tmp_path, monkeypatch):
     """Three `wattui record --group g1` processes at once (one per "node"), one store."""
     from wattui.sessions import session_record
     from wattui.store.reader import list_sessions
@@ -190,3 +190,19 @@ def test_three_recorders_write_one_group_into_a_shared_store(tmp_path):
         want = sam(0.91, g["energy_j"], g["sam_alpha"], g["sam_beta"], g["sam_unit"])
         assert g["sam"] == want.value
         assert g["sam_undefined_reason"] == want.undefined_reason
+
+    # docs/cluster.md's Polars recipe reads the same total from all nodes' samples.parquet
+    snippet = _docs_snippet("## Comparing runs across nodes with Polars")
+    monkeypatch.setenv("WATTUI_HOME", str(store))
+    ns: dict = {}
+    exec(compile(snippet.replace("print(per_group)", ""), "docs/cluster.md", "exec"), ns)
+    (row,) = ns["per_group"].to_dicts()
+    assert row["group"] == "g1" and row["sessions"] == 3 and row["gpus"] == 4
+    assert row["energy_kwh"] * 3.6e6 == pytest.approx(g["energy_j"], rel=1e-9)
+
+
+def _docs_snippet(heading: str) -> str:
+    text = (ROOT / "docs" / "cluster.md").read_text()
+    section = text[text.index(heading):]
+    start = section.index("```python\n") + len("```python\n")
+    return section[start:section.index("```", start)]
