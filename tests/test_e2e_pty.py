@@ -96,3 +96,34 @@ def test_launch_watch_stop(tmp_path):
     assert rec["status"] in ("interrupted", "failed")  # Ctrl+C reached the run
     assert rec["ended_at"] and rec["duration_s"] < 60
     assert (store / "sessions" / rec["id"] / "samples.parquet").exists()
+
+
+def test_attach_watch_stop(tmp_path):
+    """`wattui attach PID`: a background recorder follows a process we started; stopping
+    from the viewer sends Ctrl+C to that process and the session ends."""
+    store = tmp_path / "store"
+    target = subprocess.Popen([sys.executable, "-c", "import time\nwhile True: time.sleep(0.1)"])
+    env = dict(os.environ, WATTUI_HOME=str(store), TERM="xterm-256color")
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "wattui", "attach", "--simulate", "2", str(target.pid)],
+        env=env,
+        dimensions=(24, 100),
+        encoding="utf-8",
+        timeout=30,
+    )
+    try:
+        child.expect(f"PID {target.pid}")
+        child.expect("running")
+        child.send("q")
+        child.expect("Ctrl\\+C to the process")
+        child.send("s")
+        child.expect(pexpect.EOF, timeout=30)
+        assert target.wait(timeout=10) != 0  # KeyboardInterrupt
+    finally:
+        child.close(force=True)
+        if target.poll() is None:
+            target.kill()
+    rec = show(store)
+    assert rec["mode"] == "attach" and rec["pid"] == target.pid
+    assert rec["status"] == "finished" and len(rec["gpus"]) == 2 and rec["ended_at"]

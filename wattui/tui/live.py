@@ -63,14 +63,16 @@ class QuitScreen(ModalScreen[str]):
         Binding("escape", "choose('cancel')", "Cancel"),
     ]
 
-    def __init__(self, what: str) -> None:
+    def __init__(self, what: str, mode: str | None = None) -> None:
         super().__init__()
         self.what = what
+        self.mode = mode
 
     def compose(self) -> ComposeResult:
+        target = "the process" if self.mode == "attach" else "it"
         with Vertical(id="quit-dialog"):
-            yield Label(f"Quit the viewer. The run ({self.what}) is still going.")
-            yield Label("[s] stop the run (Ctrl+C to it; SIGTERM after 10 s)")
+            yield Label(f"Quit the viewer. The run ({self.what[:40]}) is still going.")
+            yield Label(f"[s] stop the run (Ctrl+C to {target}; SIGTERM after 10 s)")
             yield Label("[l] leave it running (recording goes on; `wattui view` to return)")
             yield Label("[Esc] cancel")
 
@@ -290,15 +292,20 @@ class LiveScreen(Screen):
             elif choice == "stop":
                 self.stopping = True
                 self.notify("stopping the run (SIGINT to its recorder)...", timeout=3)
-                self._stop(s.recorder_pid, s.recorder_started)
+                attached = s.pid if s.mode == "attach" else None
+                self._stop(s.recorder_pid, s.recorder_started, attached)
 
-        self.app.push_screen(QuitScreen(s.command or s.session_id), chosen)
+        self.app.push_screen(QuitScreen(s.command or s.session_id, s.mode), chosen)
 
     @work(thread=True, exclusive=True, group="live-stop")
-    def _stop(self, pid: int | None, started: float | None) -> None:
+    def _stop(self, pid: int | None, started: float | None, attached: int | None) -> None:
         worker = get_current_worker()
         result = stop_recorder(
-            pid, started, grace_s=STOP_GRACE_S, should_stop=lambda: worker.is_cancelled
+            pid,
+            started,
+            grace_s=STOP_GRACE_S,
+            should_stop=lambda: worker.is_cancelled,
+            attached_pid=attached,
         )
         self.stop_result = result
         if not worker.is_cancelled:

@@ -449,12 +449,12 @@ class BoundedTail:
             caught = self.caught_up
             try:
                 ev_data, self.events_off = self._read_lines(
-                    d / schema.EVENTS_LIVE, self.events_off, None
+                    d / schema.EVENTS_LIVE, self.events_off, self.chunk
                 )
                 events = _event_lines(ev_data)
             except FileNotFoundError:
                 pass
-            self.caught_up = caught
+            self.caught_up = caught and self.caught_up
         except FileNotFoundError:
             final = d / schema.SAMPLES_FINAL
             if not final.exists():
@@ -463,13 +463,12 @@ class BoundedTail:
             frame = pl.scan_parquet(final).select(_NEEDED).slice(self.final_rows, self.rows_chunk)
             n = frame.select(pl.len()).collect().item()
             self.final_rows += n
-            if self.events_final is None:
-                ev_final = d / schema.EVENTS_FINAL
+            ev_final = d / schema.EVENTS_FINAL
+            if self.events_final is None and ev_final.exists():
+                events = pl.read_parquet(ev_final).slice(self.events_seen).to_dicts()
                 self.events_final = []
-                if ev_final.exists():
-                    events = pl.read_parquet(ev_final).slice(self.events_seen).to_dicts()
             self.caught_up = n < self.rows_chunk
-            self.final_done = self.caught_up
+            self.final_done = self.caught_up and self.events_final is not None
         if frame is not None:
             frame = frame.filter(
                 pl.col("t_wall").is_not_null()
@@ -702,10 +701,15 @@ def stop_recorder(
     grace_s: float = 10.0,
     wait_s: float = 5.0,
     should_stop: Callable[[], bool] | None = None,
+    attached_pid: int | None = None,
 ) -> str:
-    """Stop a run the way Ctrl+C would: SIGINT to its recorder (which forwards it to
-    the run and finishes the session), then SIGTERM after ``grace_s``. Blocking: call
-    it from a thread. Returns what happened, in words."""
+    """Stop a run the way Ctrl+C would, then wait for its recorder to finish the session.
+
+    Launch mode: SIGINT to the recorder, which forwards it to the run's process group.
+    Attach mode (``attached_pid``): the recorder does not own the process, so SIGINT goes
+    to the process itself; the recorder sees it end and finishes. Either way SIGTERM
+    follows after ``grace_s`` if the recorder is still there. Blocking: call it from a
+    thread. Returns what happened, in words."""
     import signal
 
     import psutil
@@ -716,11 +720,11 @@ def stop_recorder(
         p = psutil.Process(int(recorder_pid))
         if recorder_started is not None and abs(p.create_time() - float(recorder_started)) > 2.0:
             return "the recorder has already exited"
-        os.kill(p.pid, signal.SIGINT)
+        os.kill(attached_pid or p.pid, signal.SIGINT)
     except (psutil.NoSuchProcess, ProcessLookupError):
         return "the recorder has already exited"
     except (psutil.AccessDenied, PermissionError):
-        return "not allowed to signal the recorder"
+        return "not allowed to signal the run"
 
     def wait(seconds: float) -> bool:
         end = time.monotonic() + seconds
@@ -738,7 +742,15 @@ def stop_recorder(
     if wait(grace_s):
         return "stopped"
     try:
-        p.terminate()
-    except psutil.NoSuchProcess:
-        return "stopped"
+        if attached_pid:
+            os.kill(attached_pid, signal.SIGTERM)
+            if wait(wait_s):
+                return "stopped"
+            os.kill(p.pid, signal.SIGINT)  # the process ignores us: stop recording it
+        else:
+            p.terminate()
+    except (psutil.NoSuchProcess, ProcessLookupError):
+        pass
+    except (psutil.AccessDenied, PermissionError):
+        return "not allowed to signal the run"
     return "stopped" if wait(wait_s) else "the recorder did not exit"
