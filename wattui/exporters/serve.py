@@ -15,8 +15,10 @@ links a Google Fonts stylesheet. wattui serves a copy of the template without th
 
 from __future__ import annotations
 
+import atexit
 import re
 import shlex
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -50,6 +52,7 @@ def _offline_templates(templates_dir: Path) -> Path:
     )
     src = src.replace("</head>", font_face + "\n  </head>", 1)
     out = Path(tempfile.mkdtemp(prefix="wattui-serve-"))
+    atexit.register(shutil.rmtree, out, True)
     (out / "app_index.html").write_text(src, encoding="utf-8")
     return out
 
@@ -81,19 +84,27 @@ def make_server(
     pkg = Path(ts.__file__).resolve().parent
     url_host = f"[{host}]" if ":" in host else host
     if host in ("0.0.0.0", "::") and public_url is None:
-        url_host = "127.0.0.1"
+        import socket
+
+        url_host = socket.gethostname()  # what other machines call us; else --public-url
     public = public_url or f"http://{url_host}:{port}"
+    loopback_only = host.lower() in LOCAL_HOSTS
     allowed = {h.lower() for h in LOCAL_HOSTS} | {host.lower()}
     allowed.add(_host_of(public.split("://", 1)[-1].split("/", 1)[0]))
 
     @web.middleware
     async def guard(request, handler):
-        if _host_of(request.host or "") not in allowed:
+        # On loopback, a page from another site may reach us through a DNS name that
+        # resolves to 127.0.0.1 (DNS rebinding): only our own names are served.
+        req_host = _host_of(request.host or "")
+        if loopback_only and req_host not in allowed:
             return web.Response(status=421, text="wattui serve: unexpected Host header\n")
+        # A websocket opened by another site's page (cross-site websocket hijacking) would
+        # read the screen: the page that opens it must come from this server.
         origin = request.headers.get("Origin")
         if request.path == "/ws" and origin is not None:
             netloc = origin.split("://", 1)[-1].split("/", 1)[0]
-            if _host_of(netloc) not in allowed:
+            if _host_of(netloc) != req_host and _host_of(netloc) not in allowed:
                 return web.Response(status=403, text="wattui serve: cross-site request refused\n")
         return await handler(request)
 
@@ -115,6 +126,8 @@ def make_server(
 
             self.debug = debug
             logging.basicConfig(level=logging.WARNING, format="wattui serve: %(message)s")
+            logging.getLogger("asyncio").setLevel(logging.ERROR)
+            _quiet_closed_loop_noise()
             loop = asyncio.new_event_loop()
             asyncio.set_event_loop(loop)
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -146,6 +159,21 @@ def make_server(
         templates_path=_offline_templates(pkg / "templates"),
     )
     return server
+
+
+def _quiet_closed_loop_noise() -> None:
+    """A tab's app process still open when Ctrl+C closes the loop makes asyncio's subprocess
+    transport complain from ``__del__`` ("Event loop is closed"); the process is gone, so
+    that message is noise. Everything else still reaches the default hook."""
+    default = sys.unraisablehook
+
+    def hook(unraisable) -> None:
+        exc = unraisable.exc_value
+        if isinstance(exc, RuntimeError) and "Event loop is closed" in str(exc):
+            return
+        default(unraisable)
+
+    sys.unraisablehook = hook
 
 
 def _free_port(host: str) -> int:
