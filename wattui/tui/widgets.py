@@ -391,14 +391,15 @@ class AccuracyPanel(_Panel):
         if m.best_epoch is not None:
             best += f" @ep {fmt_num(m.best_epoch, 3)}"
         _kv(t, "best", best)
-        t.append("\n")
-        ep = fmt_num(m.epoch, 3) if m.epoch is not None else "n/a"
-        if m.total_epochs:
-            ep += f"/{m.total_epochs}"
-        _kv(t, "epoch", ep)
-        if m.step is not None:
-            t.append("  ")
-            _kv(t, "step", str(m.step))
+        if m.epoch is not None or m.step is not None:
+            t.append("\n")
+            ep = fmt_num(m.epoch, 3) if m.epoch is not None else "n/a"
+            if m.total_epochs:
+                ep += f"/{m.total_epochs}"
+            _kv(t, "epoch", ep)
+            if m.step is not None:
+                t.append("  ")
+                _kv(t, "step", str(m.step))
         if m.accuracy_history:
             t.append("\n")
             t.append("acc ", style="dim")
@@ -427,13 +428,15 @@ class SamPanel(_Panel):
             f" {record.get('sam_unit') or ''}".rstrip()
         )
         sam = record.get("sam")
-        if sam is None:
-            reason = record.get("sam_undefined_reason") or "undefined"
-            _kv(t, "SAM", "n/a")
-            t.append(f" ({reason})", style="dim")
-        else:
-            _kv(t, "SAM", fmt_num(sam))
+        _kv(t, "SAM", fmt_num(sam) if sam is not None else "n/a")
         t.append(f"  {params}", style="dim")
+        if sam is None:
+            reason = str(record.get("sam_undefined_reason") or "undefined")
+            room = max(16, (self.size.width or 40) - 2)
+            if len(reason) > room:
+                reason = reason[: room - 1] + "…"
+            t.append("\n")
+            t.append(reason, style="dim italic")
         t.append("\n")
         _kv(t, "projected SAM", fmt_num(record.get("projected_sam")))
         t.append("\n")
