@@ -351,3 +351,41 @@ def test_core_modules_do_not_import_textual(store):
 
 def test_times_are_utc(table):
     assert cmp.fmt_utc(T0) == "2026-11-01 08:00"
+
+
+# -- row cache -------------------------------------------------------------------------------
+def test_row_cache_is_used_and_invalidated(tmp_path, monkeypatch):
+    from wattui import manage
+
+    make_demo_store(tmp_path)
+    make_session(tmp_path, "20261109-100000-r009", name="live", status="running", accs=(0.4,))
+    first = cmp.load_table(tmp_path)
+    assert cmp.cache_path(tmp_path).exists()
+    cached = json.loads(cmp.cache_path(tmp_path).read_text())["rows"]
+    assert "20261109-100000-r009" not in cached  # running: always read fresh
+    assert "20261107-140000-a007" not in cached  # interrupted too
+    assert "20261101-080000-a001" in cached
+    calls = []
+    real = cmp._record
+    monkeypatch.setattr(cmp, "_record", lambda s: calls.append(s.id) or real(s))
+    second = cmp.load_table(tmp_path)
+    assert sorted(calls) == ["20261107-140000-a007", "20261109-100000-r009"]
+    assert second.frame.drop("sam_reason").equals(first.frame.drop("sam_reason"))
+    assert second.problems == first.problems
+    manage.rename(tmp_path, "20261101-080000-a001", "renamed")
+    calls.clear()
+    third = cmp.load_table(tmp_path)
+    assert "20261101-080000-a001" in calls and "renamed" in third.frame["name"].to_list()
+    manage.delete(tmp_path, "20261102-090000-a002")
+    assert "mobilenet-v2" not in cmp.load_table(tmp_path).frame["name"].to_list()
+    assert third.record("20261103-100000-a003")["name"] == "vit-h14"  # read on demand
+
+
+def test_bad_cache_is_ignored(tmp_path):
+    make_demo_store(tmp_path, corrupt=False)
+    p = cmp.cache_path(tmp_path)
+    p.parent.mkdir()
+    for junk in ("{not json", '{"version": 999, "rows": {}}', '{"version": 1, "rows": 5}', "[]"):
+        p.write_text(junk)
+        assert cmp.load_table(tmp_path).frame.height == 8
+    assert cmp.load_table(tmp_path, cache=False).frame.height == 8

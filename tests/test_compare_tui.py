@@ -8,7 +8,7 @@ import pytest
 from compare_fixtures import T0, make_demo_store, make_session
 
 from wattui.store.paths import sessions_dir
-from wattui.tui.compare import AskText, CompareApp, CompareScreen, Confirm
+from wattui.tui.compare import AskText, CompareApp, CompareScreen, Confirm, SessionTable
 from wattui.tui.details import DetailsScreen
 from wattui.tui.plot import LineChart, ScatterPlot
 
@@ -50,10 +50,7 @@ def screen_of(app) -> CompareScreen:
 
 
 def visible_ids(scr: CompareScreen) -> list[str]:
-    from textual.widgets import DataTable
-
-    t = scr.query_one(DataTable)
-    return [t.coordinate_to_cell_key((i, 0)).row_key.value for i in range(t.row_count)]
+    return list(scr.query_one(SessionTable).row_keys)
 
 
 def names(scr: CompareScreen) -> list[str]:
@@ -71,7 +68,7 @@ async def test_table_lists_sessions_statuses_and_problems(store):
         notice = str(scr.query_one("#notice").render())
         assert "1 unreadable session" in notice and "20261101-000000-dead" in notice
         assert "SAM α=5 β=5 kWh" in notice and "SIMULATED" in notice
-        header = [str(c.label) for c in scr.query_one("DataTable").columns.values()]
+        header = [c.label.plain for c in scr.query_one(SessionTable).columns]
         assert "SAM (α=5 β=5 kWh)" in header
 
 
@@ -93,15 +90,13 @@ async def test_sort_by_key_and_header_click(store):
         sams = [x for x in scr.view_df["sam"].to_list() if x is not None]
         assert sams == sorted(sams, reverse=True)
         # click the "Energy" header
-        from textual.widgets import DataTable
-
-        t = scr.query_one(DataTable)
+        t = scr.query_one(SessionTable)
         x = 0
-        for key, col in t.columns.items():
-            if key.value == "energy_j":
+        for col in t.columns:
+            if col.key == "energy_j":
                 break
-            x += col.get_render_width(t)
-        await pilot.click(DataTable, offset=(x + 2, 0))
+            x += col.width + 2
+        await pilot.click(SessionTable, offset=(x + 2, 0))
         await pilot.pause()
         assert scr.sort_key == "energy_j"
         e = scr.view_df["energy_j"].to_list()
@@ -173,7 +168,7 @@ async def test_alpha_beta_unit_keys_rerank(store):
         await pilot.press("right_curly_bracket")
         await pilot.pause()
         assert scr.params.beta == 6 and scr._ranks() == r1  # beta never reranks
-        header = [str(c.label) for c in scr.query_one("DataTable").columns.values()]
+        header = [c.label.plain for c in scr.query_one(SessionTable).columns]
         assert "SAM (α=10 β=6 Wh)" in header
         await pilot.press("0")
         await pilot.pause()
@@ -277,7 +272,7 @@ async def test_rename_tag_delete_from_the_screen(store):
         assert tags["mobilenet-v2"] == "mobile, best"
         # delete, cancelled then confirmed
         await pilot.press("escape")
-        scr.query_one("DataTable").move_cursor(row=0)
+        scr.query_one(SessionTable).move_cursor(0)
         await pilot.press("d")
         await pilot.pause()
         assert isinstance(app.screen, Confirm)
@@ -309,3 +304,35 @@ async def test_empty_and_missing_store(tmp_path):
         await pilot.press("enter", "space", "s", "right_square_bracket", "u", "n", "d", "p")
         await pilot.pause()
         assert isinstance(app.screen, CompareScreen)
+
+
+async def test_table_cursor_scroll_and_click_to_open(tmp_path):
+    from compare_fixtures import make_session
+
+    for i in range(60):
+        make_session(
+            tmp_path,
+            f"20261101-{i:06d}-x{i:03d}",
+            name=f"run{i:02d}",
+            duration_s=600,
+            period_s=300,
+            accs=(0.5,),
+            started_at=T0 + i * 60,
+        )
+    app = CompareApp(tmp_path, refresh_s=0)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        scr = screen_of(app)
+        t = scr.query_one(SessionTable)
+        assert t.row_count == 60
+        await pilot.press("end")
+        assert t.cursor_row == 59 and t.scroll_y > 0  # scrolled to keep the cursor in view
+        await pilot.press("home", "pagedown")
+        assert t.cursor_row > 5
+        await pilot.press("home")
+        assert t.scroll_y == 0
+        await pilot.click(SessionTable, offset=(5, 3))  # the third row: moves the cursor
+        assert t.cursor_row == 2 and isinstance(app.screen, CompareScreen)
+        await pilot.click(SessionTable, offset=(5, 3))  # again: opens it
+        await pilot.pause()
+        assert isinstance(app.screen, DetailsScreen) and app.screen.session_id.endswith("x002")

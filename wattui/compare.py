@@ -282,16 +282,11 @@ def row_of(rec: dict) -> dict:
 
 def build_frame(rows: list[dict], params: SamParams = SamParams()) -> pl.DataFrame:
     """The table: one row per session with SAM, its rank and the Pareto front under ``params``."""
-    out = []
-    for r in rows:
-        r = dict(r)
-        r["sam"], r["sam_reason"] = sam_value(r["accuracy"], r["energy_j"], params)
-        out.append(r)
-    df = (
-        pl.DataFrame(out, schema=FRAME_SCHEMA, orient="row")
-        if out
-        else pl.DataFrame(schema=FRAME_SCHEMA)
-    )
+    cols = {k: [r.get(k) for r in rows] for k in FRAME_SCHEMA}
+    sams = [sam_value(a, e, params) for a, e in zip(cols["accuracy"], cols["energy_j"])]
+    cols["sam"] = [v for v, _ in sams]
+    cols["sam_reason"] = [why for _, why in sams]
+    df = pl.DataFrame(cols, schema=FRAME_SCHEMA)
     front = pareto_front(df["energy_j"].to_list(), df["accuracy"].to_list())
     return df.with_columns(
         sam_rank=pl.col("sam").rank("min", descending=True).cast(pl.Int64),
@@ -319,7 +314,9 @@ def pareto_front(energies: list, accuracies: list) -> set[int]:
 
 @dataclass
 class Table:
-    """Everything a view needs: the full frame, the records behind it, the problems."""
+    """Everything a view needs: the full frame, the rows behind it, the problems.
+    ``records`` holds the full ``session_record`` of the sessions read this time (not of
+    those that came from the cache); :meth:`record` reads any one on demand."""
 
     root: Path
     rows: list[dict]
@@ -327,6 +324,22 @@ class Table:
     problems: list[str]
     params: SamParams
     frame: pl.DataFrame
+
+    @property
+    def ids(self) -> list[str]:
+        return [r["id"] for r in self.rows]
+
+    def record(self, sid: str) -> dict | None:
+        rec = self.records.get(sid)
+        if rec is None:
+            from .store.paths import sessions_dir
+
+            try:
+                rec = load_record(Session.open(sessions_dir(self.root) / sid))
+            except Exception:  # noqa: BLE001 - deleted or damaged since the listing
+                return None
+            self.records[sid] = rec
+        return rec
 
     def with_params(self, params: SamParams) -> Table:
         params = params.checked()
@@ -344,13 +357,94 @@ class Table:
         return sort_frame(df, sort, descending) if sort else df
 
 
-def load_table(root: Path, params: SamParams = SamParams()) -> Table:
-    recs, problems = load_records(root)
+# A finished session's row never changes until its meta.json does, so rows are cached in
+# <store>/.cache/ keyed by meta.json's mtime and size. Bump the version when rows change.
+CACHE_VERSION = 1
+CACHEABLE = ("finished", "failed")
+
+
+def cache_path(root: Path) -> Path:
+    return Path(root) / ".cache" / f"compare-rows-v{CACHE_VERSION}.json"
+
+
+def _read_cache(root: Path) -> dict:
+    try:
+        doc = json.loads(cache_path(root).read_text(encoding="utf-8"))
+        rows = doc["rows"] if doc.get("version") == CACHE_VERSION else {}
+        return rows if isinstance(rows, dict) else {}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+def _write_cache(root: Path, rows: dict) -> None:
+    import os
+
+    path = cache_path(root)
+    try:
+        path.parent.mkdir(exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"version": CACHE_VERSION, "rows": rows}), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only store is listed every time in full
+
+
+def load_table(root: Path, params: SamParams = SamParams(), cache: bool = True) -> Table:
+    """Every session of the store as a :class:`Table`. Reads each meta.json (and
+    live.json for running sessions) unless ``cache`` has its unchanged row."""
+    import os
+
+    from .store.paths import sessions_dir
+    from .store.reader import CorruptSession
+
     params = params.checked()
-    rows = [row_of(r) for r in recs]
-    return Table(
-        Path(root), rows, {r["id"]: r for r in recs}, problems, params, build_frame(rows, params)
-    )
+    root = Path(root)
+    base = sessions_dir(root)
+    old = _read_cache(root) if cache else {}
+    new: dict[str, dict] = {}
+    rows: list[dict] = []
+    recs: dict[str, dict] = {}
+    problems: list[str] = []
+    try:
+        entries = sorted(os.scandir(base), key=lambda e: e.name)
+    except FileNotFoundError:
+        entries = []
+    except OSError as e:
+        entries = []
+        problems.append(f"cannot read store {base}: {e.strerror}")
+    for e in entries:
+        if e.name.startswith("."):
+            continue
+        if not e.is_dir():
+            problems.append(f"{e.name}: not a session directory (skipped)")
+            continue
+        try:
+            st = os.stat(os.path.join(e.path, "meta.json"))
+            stamp = [st.st_mtime_ns, st.st_size]
+        except OSError:
+            stamp = None
+        hit = old.get(e.name) if stamp else None
+        if isinstance(hit, dict) and hit.get("stamp") == stamp and isinstance(hit.get("row"), dict):
+            rows.append(hit["row"])
+            new[e.name] = hit
+            continue
+        try:
+            s = Session.open(Path(e.path))
+            rec = _record(s)
+        except CorruptSession as err:
+            problems.append(f"{err} (skipped)")
+            continue
+        except Exception as err:  # noqa: BLE001 - one bad session never breaks the table
+            problems.append(f"{e.name}: cannot read ({type(err).__name__}: {err}) (skipped)")
+            continue
+        row = row_of(rec)
+        rows.append(row)
+        recs[row["id"]] = rec
+        if stamp and s.meta.get("status") in CACHEABLE:
+            new[e.name] = {"stamp": stamp, "row": row}
+    if cache and (new.keys() != old.keys() or any(old[k] is not v for k, v in new.items())):
+        _write_cache(root, new)
+    return Table(root, rows, recs, problems, params, build_frame(rows, params))
 
 
 # -- filtering ---------------------------------------------------------------------------

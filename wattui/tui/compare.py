@@ -8,20 +8,31 @@ order (or click a header), ``[``/``]`` alpha, ``{``/``}`` beta, ``u`` unit, ``0`
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
+from rich.cells import cell_len, set_cell_size
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, DataTable, Footer, Input, Label, Static
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+from textual.widgets import Button, Footer, Input, Label, Static
 
 from .. import compare as cmp
 from .plot import Point, ScatterPlot
 
 DEFAULT_PARAMS = cmp.SamParams()
+SEL_MARK = ("✓", "bold #ffb454")
+MAX_COL_W = 32
 STATUS_STYLE = {
     "running": "bold #8ae234",
     "finished": "",
@@ -96,6 +107,218 @@ class Confirm(ModalScreen[bool]):
         self.dismiss(yes)
 
 
+# -- the table ---------------------------------------------------------------------------
+@dataclass
+class TableColumn:
+    key: str
+    label: Text
+    width: int
+    numeric: bool = False
+
+
+class SessionTable(ScrollView, can_focus=True):
+    """A table that draws only the rows on screen (Textual's line API), so a store of
+    thousands of sessions opens at once; DataTable measures every cell up front.
+
+    Header fixed on top; one row per session; a row cursor; click a header to sort, click
+    the highlighted row (or press enter) to open it."""
+
+    DEFAULT_CSS = """
+    SessionTable { background: $surface; scrollbar-size-horizontal: 1; }
+    SessionTable > .sessiontable--header { text-style: bold; background: $panel; color: $foreground; }
+    SessionTable > .sessiontable--cursor { background: $block-cursor-blurred-background; }
+    SessionTable:focus > .sessiontable--cursor {
+        background: $block-cursor-background; color: $block-cursor-foreground; text-style: bold;
+    }
+    SessionTable > .sessiontable--odd { background: $surface; }
+    SessionTable > .sessiontable--even { background: $surface-lighten-1 20%; }
+    """
+    COMPONENT_CLASSES = {
+        "sessiontable--header",
+        "sessiontable--cursor",
+        "sessiontable--odd",
+        "sessiontable--even",
+    }
+    BINDINGS = [
+        Binding("up", "cursor(-1)", show=False),
+        Binding("down", "cursor(1)", show=False),
+        Binding("pageup", "page(-1)", show=False),
+        Binding("pagedown", "page(1)", show=False),
+        Binding("home", "cursor_to(0)", show=False),
+        Binding("end", "cursor_to(-1)", show=False),
+        Binding("left", "scroll_left", show=False),
+        Binding("right", "scroll_right", show=False),
+        Binding("enter", "select", show=False),
+    ]
+    PAD = 1
+
+    class RowSelected(Message):
+        def __init__(self, table: SessionTable, row_key: str) -> None:
+            super().__init__()
+            self.table, self.row_key = table, row_key
+
+    class HeaderSelected(Message):
+        def __init__(self, table: SessionTable, column_key: str) -> None:
+            super().__init__()
+            self.table, self.column_key = table, column_key
+
+    cursor_row: reactive[int] = reactive(0, always_update=True)
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self.columns: list[TableColumn] = []
+        self.row_keys: list[str] = []
+        self._cells: list[list[tuple[str, str]]] = []
+        self._index: dict[str, int] = {}
+        self._cache: dict[tuple, Strip] = {}
+
+    # -- data ----------------------------------------------------------------------------
+    @property
+    def row_count(self) -> int:
+        return len(self.row_keys)
+
+    def set_rows(self, columns: list[TableColumn], keys: list[str], cells) -> None:
+        """``cells[i][j]``: (text, rich style) of row i, column j (text already fitted)."""
+        self.columns = columns
+        self.row_keys = list(keys)
+        self._cells = cells
+        self._index = {k: i for i, k in enumerate(self.row_keys)}
+        self._cache.clear()
+        width = sum(c.width + 2 * self.PAD for c in columns)
+        self.virtual_size = Size(width, len(keys) + 1)
+        self.cursor_row = min(self.cursor_row, max(0, len(keys) - 1))
+        self.refresh()
+
+    def set_cell(self, key: str, col: int, text: str, style: str = "") -> None:
+        i = self._index.get(key)
+        if i is None:
+            return
+        self._cells[i][col] = (text, style)
+        self._cache.clear()
+        self.refresh()
+
+    def row_index(self, key: str) -> int | None:
+        return self._index.get(key)
+
+    @property
+    def cursor_key(self) -> str | None:
+        if 0 <= self.cursor_row < len(self.row_keys):
+            return self.row_keys[self.cursor_row]
+        return None
+
+    def move_cursor(self, row: int) -> None:
+        if not self.row_keys:
+            self.cursor_row = 0
+            return
+        self.cursor_row = min(max(0, row), len(self.row_keys) - 1)
+
+    def watch_cursor_row(self, _old: int, new: int) -> None:
+        self._cache.clear()
+        h = max(1, self.scrollable_content_region.height - 1)
+        top = int(self.scroll_y)
+        if new < top:
+            self.scroll_to(y=new, animate=False)
+        elif new >= top + h:
+            self.scroll_to(y=new - h + 1, animate=False)
+        self.refresh()
+
+    # -- drawing --------------------------------------------------------------------------
+    def _line(self, cells, style: Style) -> Strip:
+        segs = []
+        pad = " " * self.PAD
+        for c, (text, st) in zip(self.columns, cells):
+            w = c.width
+            n = cell_len(text)
+            if n > w:
+                text = set_cell_size(text, w - 1) + "…"
+                n = w
+            pad_w = " " * (w - n)
+            body = pad_w + text if c.numeric else text + pad_w
+            segs.append(Segment(pad, style))
+            segs.append(Segment(body, style + Style.parse(st) if st else style))
+            segs.append(Segment(pad, style))
+        return Strip(segs)
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        width = self.scrollable_content_region.width
+        base = self.rich_style
+        if y == 0:
+            key = ("h", scroll_x, width)
+            if key not in self._cache:
+                hs = self.get_component_rich_style("sessiontable--header")
+                cells = [(c.label.plain, str(c.label.style or "")) for c in self.columns]
+                strip = self._line(cells, base + hs)
+                self._cache[key] = strip.crop_extend(scroll_x, scroll_x + width, base + hs)
+            return self._cache[key]
+        i = scroll_y + y - 1
+        if i >= len(self.row_keys):
+            return Strip.blank(width, base)
+        key = (i, scroll_x, width, self.has_focus)
+        if key not in self._cache:
+            if i == self.cursor_row:
+                st = self.get_component_rich_style("sessiontable--cursor")
+            else:
+                st = self.get_component_rich_style(
+                    "sessiontable--even" if i % 2 else "sessiontable--odd"
+                )
+            strip = self._line(self._cells[i], base + st)
+            self._cache[key] = strip.crop_extend(scroll_x, scroll_x + width, base + st)
+        return self._cache[key]
+
+    def on_focus(self) -> None:
+        self._cache.clear()
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self._cache.clear()
+        self.refresh()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._cache.clear()
+
+    def watch_scroll_x(self, old: float, new: float) -> None:
+        super().watch_scroll_x(old, new)
+        self._cache.clear()
+
+    # -- input -------------------------------------------------------------------------
+    def column_at(self, x: int) -> str | None:
+        x += int(self.scroll_x)
+        edge = 0
+        for c in self.columns:
+            edge += c.width + 2 * self.PAD
+            if x < edge:
+                return c.key
+        return None
+
+    def on_click(self, event: events.Click) -> None:
+        if event.y == 0:
+            key = self.column_at(event.x)
+            if key is not None:
+                self.post_message(self.HeaderSelected(self, key))
+            return
+        i = int(self.scroll_y) + event.y - 1
+        if 0 <= i < len(self.row_keys):
+            if i == self.cursor_row:
+                self.post_message(self.RowSelected(self, self.row_keys[i]))
+            self.cursor_row = i
+
+    def action_cursor(self, step: int) -> None:
+        self.move_cursor(self.cursor_row + step)
+
+    def action_page(self, step: int) -> None:
+        h = max(1, self.scrollable_content_region.height - 1)
+        self.move_cursor(self.cursor_row + step * h)
+
+    def action_cursor_to(self, row: int) -> None:
+        self.move_cursor(row if row >= 0 else len(self.row_keys) - 1)
+
+    def action_select(self) -> None:
+        if self.cursor_key is not None:
+            self.post_message(self.RowSelected(self, self.cursor_key))
+
+
 # -- the screen --------------------------------------------------------------------------
 class CompareScreen(Screen):
     """All sessions of ``store_root``: table, plot, ranking."""
@@ -157,6 +380,7 @@ class CompareScreen(Screen):
         self.prev_ranks: dict[str, int] = {}
         self.refresh_s = refresh_s
         self._filter_error: str | None = None
+        self._ranked: list[dict] | None = None
 
     # -- layout ------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -167,17 +391,14 @@ class CompareScreen(Screen):
             "sim:yes|no, -term negates   (/ to focus, enter to return)",
             id="filter",
         )
-        yield DataTable(id="table", cursor_type="row", zebra_stripes=True)
+        yield SessionTable(id="table")
         with Horizontal(id="bottom"):
             yield ScatterPlot(id="plot")
             yield Static(id="ranking")
         yield Footer()
 
     def on_mount(self) -> None:
-        t = self.query_one(DataTable)
-        t.add_column("✓", key="sel", width=1)
-        for c in cmp.COLUMNS:
-            t.add_column(self._label(c), key=c.key)
+        t = self.query_one(SessionTable)
         self._set_table(cmp.load_table(self.store_root, self.params))
         t.focus()
         self.call_after_refresh(self.on_resize)
@@ -185,8 +406,8 @@ class CompareScreen(Screen):
             self.set_interval(self.refresh_s, self._auto_refresh)
 
     def on_resize(self, _event=None) -> None:
-        if self.view_df is not None:
-            self._render_plot(self.view_df)
+        if self._ranked is not None:
+            self._render_ranking(self._ranked)
 
     def _label(self, c: cmp.Column) -> Text:
         text = cmp.sam_label(self.params) if c.key == "sam" else c.label
@@ -197,7 +418,7 @@ class CompareScreen(Screen):
     # -- data --------------------------------------------------------------------------
     def _set_table(self, table: cmp.Table) -> None:
         self.table_data = table
-        self.selected &= set(table.records)
+        self.selected &= set(table.ids)
         self.prev_ranks = {}
         self._render_all()
 
@@ -227,31 +448,38 @@ class CompareScreen(Screen):
             self._filter_error = str(e)
         df = cmp.sort_frame(df, self.sort_key, self.sort_desc)
         self.view_df = df
-        t = self.query_one(DataTable)
+        t = self.query_one(SessionTable)
         cur = self.current_id() if keep_cursor else None
+        rows = df.to_dicts()
+        texts = {c.key: [c.fmt(r) for r in rows] for c in cmp.COLUMNS}
+        cols = [TableColumn("sel", Text("✓"), 1)]
         for c in cmp.COLUMNS:
-            t.columns[c.key].label = self._label(c)
-        t.clear()
-        for r in df.iter_rows(named=True):
-            t.add_row(*self._cells(r), key=r["id"])
-        if cur is not None and cur in set(df["id"].to_list()):
-            t.move_cursor(row=t.get_row_index(cur), animate=False)
-        t.refresh()
+            label = self._label(c)
+            w = max(max(map(len, texts[c.key]), default=0), label.cell_len)
+            cols.append(TableColumn(c.key, label, min(w, MAX_COL_W), c.numeric))
+        cells = [
+            self._cells(r, {k: v[i] for k, v in texts.items()}, cols) for i, r in enumerate(rows)
+        ]
+        t.set_rows(cols, [r["id"] for r in rows], cells)
+        if cur is not None and t.row_index(cur) is not None:
+            t.move_cursor(t.row_index(cur))
         self._render_notice(df)
         self._render_plot(df)
 
-    def _cells(self, r: dict) -> list:
-        cells: list = [Text("✓", style="bold #ffb454") if r["id"] in self.selected else ""]
-        for c in cmp.COLUMNS:
-            s = c.fmt(r)
+    def _cells(self, r: dict, texts: dict[str, str], cols: list[TableColumn]) -> list:
+        cells = [SEL_MARK if r["id"] in self.selected else ("", "")]
+        for c, col in zip(cmp.COLUMNS, cols[1:]):
+            s = texts[c.key]
+            if len(s) > col.width:
+                s = s[: col.width - 1] + "…"
             style = ""
             if c.key == "status":
-                style = STATUS_STYLE.get(s, "")
+                style = STATUS_STYLE.get(r["status"], "")
             elif c.key == "name" and r["simulated"]:
                 style = "#c792ea"
             elif c.key == "sam" and r["pareto"]:
                 style = "bold"
-            cells.append(Text(s, style=style, justify="right" if c.numeric else "left"))
+            cells.append((s, style))
         return cells
 
     def _render_notice(self, df) -> None:
@@ -315,6 +543,7 @@ class CompareScreen(Screen):
         what = f"{len(self.selected)} selected" if self.selected else f"{sub.height} shown"
         plot.title = f"Accuracy vs energy, log x · {what} · SAM {self.params.label()}"
         plot.points = tuple(pts)
+        self._ranked = ranked
         self._render_ranking(ranked)
 
     def _render_ranking(self, ranked: list[dict]) -> None:
@@ -327,8 +556,15 @@ class CompareScreen(Screen):
         )
         if not rows:
             t.append("no session has a defined SAM under these settings\n", style="italic")
-        width = max(30, self.query_one("#ranking", Static).content_size.width or 40)
+        box = self.query_one("#ranking", Static).content_size
+        width = max(30, box.width or 40)
         name_w = max(8, width - 18)
+        room = max(5, (box.height or 20) - 4)
+        if len(rows) > room:
+            rest = len(rows) - room + 1
+            rows = rows[: room - 1]
+        else:
+            rest = 0
         for r in rows:
             prev = self.prev_ranks.get(r["id"])
             now = r["sub_rank"]
@@ -343,6 +579,8 @@ class CompareScreen(Screen):
             name = r["name"][: name_w - 1] + ("*" if r["simulated"] else "")
             t.append(f"{name:<{name_w}}", style="bold #8ae234" if r["sub_front"] else "")
             t.append(f"{r['sam']:>9.3f}\n")
+        if rest:
+            t.append(f"    … {rest} more (sort the table by Rank)\n", style="#808080")
         undefined = [r for r in ranked if r["sub_rank"] is None]
         if undefined:
             t.append(f"n/a: {len(undefined)} (", style="italic")
@@ -372,13 +610,7 @@ class CompareScreen(Screen):
 
     # -- helpers -------------------------------------------------------------------------
     def current_id(self) -> str | None:
-        t = self.query_one(DataTable)
-        if t.row_count == 0:
-            return None
-        try:
-            return t.coordinate_to_cell_key(t.cursor_coordinate).row_key.value
-        except Exception:  # noqa: BLE001 - empty table or cursor out of range
-            return None
+        return self.query_one(SessionTable).cursor_key
 
     def targets(self) -> list[str]:
         """The selected sessions, else the one under the cursor."""
@@ -405,12 +637,12 @@ class CompareScreen(Screen):
 
     @on(Input.Submitted, "#filter")
     def _filter_done(self) -> None:
-        self.query_one(DataTable).focus()
+        self.query_one(SessionTable).focus()
 
     def action_escape(self) -> None:
         f = self.query_one("#filter", Input)
         if f.has_focus:
-            self.query_one(DataTable).focus()
+            self.query_one(SessionTable).focus()
         elif self.selected:
             self.action_clear_selection()
         elif len(self.app.screen_stack) > 1:
@@ -424,10 +656,9 @@ class CompareScreen(Screen):
             return
         self.selected ^= {sid}
         self.prev_ranks = {}
-        t = self.query_one(DataTable)
-        t.update_cell(sid, "sel", Text("✓", style="bold #ffb454") if sid in self.selected else "")
-        if t.cursor_row < t.row_count - 1:
-            t.move_cursor(row=t.cursor_row + 1, animate=False)
+        t = self.query_one(SessionTable)
+        t.set_cell(sid, 0, *(SEL_MARK if sid in self.selected else ("", "")))
+        t.move_cursor(t.cursor_row + 1)
         self._render_notice(self.view_df)
         self._render_plot(self.view_df)
 
@@ -455,9 +686,9 @@ class CompareScreen(Screen):
             self.sort_desc = cmp.COLUMN_BY_KEY[key].numeric and key != "sam_rank"
         self._render_all()
 
-    @on(DataTable.HeaderSelected)
-    def _header(self, ev: DataTable.HeaderSelected) -> None:
-        key = ev.column_key.value
+    @on(SessionTable.HeaderSelected)
+    def _header(self, ev: SessionTable.HeaderSelected) -> None:
+        key = ev.column_key
         if key in cmp.COLUMN_BY_KEY:
             self.sort_by(key)
 
@@ -492,14 +723,14 @@ class CompareScreen(Screen):
         if self.has_class("plot-max"):
             self.query_one(ScatterPlot).focus()
         else:
-            self.query_one(DataTable).focus()
+            self.query_one(SessionTable).focus()
 
     def action_reload(self) -> None:
         self._set_table(cmp.load_table(self.store_root, self.params))
 
-    @on(DataTable.RowSelected)
-    def _row_selected(self, ev: DataTable.RowSelected) -> None:
-        self.open_details(ev.row_key.value)
+    @on(SessionTable.RowSelected)
+    def _row_selected(self, ev: SessionTable.RowSelected) -> None:
+        self.open_details(ev.row_key)
 
     def action_details(self) -> None:
         sid = self.current_id()
@@ -509,7 +740,7 @@ class CompareScreen(Screen):
     def open_details(self, sid: str) -> None:
         from .details import DetailsScreen
 
-        rec = self.table_data.records.get(sid)
+        rec = self.table_data.record(sid)
         if rec is None:
             return
         self.app.push_screen(DetailsScreen(self.store_root, sid, params=self.params, record=rec))

@@ -1,0 +1,330 @@
+"""Benchmark of the comparison screen and `wattui compare --format csv`. Prints medians.
+
+    python bench/bench_compare.py                 # 1,000 sessions x 1 h x 8 GPUs at 1 Hz
+    python bench/bench_compare.py --quick         # 100 sessions, 3 runs (smoke test)
+    python bench/bench_compare.py --keep DIR      # build (or reuse) the store in DIR
+
+The store: N finished sessions, each one hour of 8 simulated GPUs sampled at --rate Hz
+(1 Hz: 3,600 ticks x 8 = 28,800 sample rows per session, written straight to
+samples.parquet with Polars), a few metric events (events.parquet), and a meta.json with
+the per-device summary and metric results, as the recorder leaves them; 1 % of the
+sessions were interrupted (the recorder died: totals in live.json, metrics only in events).
+
+Measured (targets < 1 s each):
+1. Screen open: from spawning a fresh Python process to the first frame of the comparison
+   screen with the whole table loaded (headless Textual app, imports included).
+2. `wattui compare --format csv`: the whole command, process start to exit.
+3. In process, for reference: `wattui.compare.load_table` alone, and the details screen's
+   read of one session's samples.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(REPO))
+
+T0 = 1790000000.0
+
+CHILD_SCREEN = r"""
+import sys, time
+from pathlib import Path
+from wattui.tui.compare import CompareApp, CompareScreen
+class Bench(CompareApp):
+    def on_ready(self):
+        scr = self.screen
+        assert isinstance(scr, CompareScreen) and scr.view_df is not None
+        self.rows = scr.view_df.height
+        self.t = time.time()
+        self.exit()
+app = Bench(Path(sys.argv[1]), refresh_s=0)
+app.run(headless=True, size=(200, 50))
+print(f"{app.t!r} {app.rows}")
+"""
+
+CHILD_CSV = r"""
+import sys
+from wattui.cli import main, build_parser
+try:
+    build_parser().parse_args(["compare", "--format", "csv"])
+except SystemExit:  # `compare` not hooked into cli.py yet: call its module directly
+    import argparse
+    from wattui import compare_commands
+    p = argparse.ArgumentParser(prog="wattui")
+    compare_commands.register(p.add_subparsers(dest="cmd"))
+    a = p.parse_args(sys.argv[1:])
+    sys.exit(a.func(a))
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def build_store(root: Path, n: int, rate_hz: float, gpus: int = 8) -> dict:
+    import numpy as np
+    import polars as pl
+
+    sdir = root / "sessions"
+    sdir.mkdir(parents=True, exist_ok=True)
+    ticks = int(3600 * rate_hz)
+    dt = 1.0 / rate_hz
+    t = np.arange(ticks) * dt
+    base_power = 250 + 60 * np.sin(t / 97.0)[None, :] + 10 * np.arange(gpus)[:, None]
+    t0 = time.perf_counter()
+    total_bytes = 0
+    for k in range(n):
+        sid = f"20260101-{k // 3600:02d}{k // 60 % 60:02d}{k % 60:02d}-{k:04x}"
+        d = sdir / sid
+        if (d / "meta.json").exists():
+            total_bytes += sum(f.stat().st_size for f in d.iterdir())
+            continue
+        d.mkdir(exist_ok=True)
+        start = T0 + k * 4000.0
+        scale = 0.6 + 0.8 * ((k * 7919) % 1000) / 1000
+        p = base_power * scale  # (gpus, ticks)
+        e = np.cumsum(p, axis=1) * dt
+        df = pl.DataFrame(
+            {
+                "t_wall": np.tile(start + t, gpus),
+                "t_mono": np.tile(1000.0 + t, gpus),
+                "seq": np.tile(np.arange(ticks, dtype=np.int64), gpus),
+                "device": np.repeat([f"gpu{i}" for i in range(gpus)], ticks),
+                "energy_j": e.ravel(),
+                "power_w": p.ravel(),
+                "util_pct": np.full(gpus * ticks, 95.0),
+                "mem_used_b": np.full(gpus * ticks, 40e9),
+                "temp_c": np.full(gpus * ticks, 65.0),
+                "energy_method": ["simulated"] * (gpus * ticks),
+                "power_method": ["simulated"] * (gpus * ticks),
+            }
+        )
+        df.write_parquet(d / "samples.parquet", compression="zstd", statistics=True)
+        accs = [0.5 + 0.4 * (1 - 0.6**j) * (0.8 + 0.2 * scale) for j in range(1, 11)]
+        ev = pl.DataFrame(
+            {
+                "t_wall": [start + 360.0 * j for j in range(1, 11)],
+                "kind": ["metric"] * 10,
+                "source": ["report"] * 10,
+                "epoch": [float(j) for j in range(1, 11)],
+                "step": [None] * 10,
+                "total_epochs": [10] * 10,
+                "accuracy": accs,
+                "energy_j": [None] * 10,
+                "values_json": [None] * 10,
+                "pid": [None] * 10,
+                "message": [None] * 10,
+            },
+            schema={
+                "t_wall": pl.Float64,
+                "kind": pl.String,
+                "source": pl.String,
+                "epoch": pl.Float64,
+                "step": pl.Int64,
+                "total_epochs": pl.Int64,
+                "accuracy": pl.Float64,
+                "energy_j": pl.Float64,
+                "values_json": pl.String,
+                "pid": pl.Int64,
+                "message": pl.String,
+            },
+        )
+        ev.write_parquet(d / "events.parquet")
+        devices = [
+            {
+                "key": f"gpu{i}",
+                "kind": "gpu",
+                "index": i,
+                "name": "NVIDIA H100 80GB HBM3",
+                "uuid": f"GPU-{k:04x}-{i}",
+                "driver": "550.54.15",
+                "power_limit_w": 700.0,
+                "energy_method": "simulated",
+                "power_method": "simulated",
+                "simulated": True,
+                "notes": [],
+            }
+            for i in range(gpus)
+        ]
+        summary = {
+            f"gpu{i}": {
+                "energy_j": float(e[i, -1] - e[i, 0]),
+                "mean_w": float(p[i].mean()),
+                "peak_w": float(p[i].max()),
+                "last_w": float(p[i, -1]),
+                "duration_s": 3600.0 - dt,
+            }
+            for i in range(gpus)
+        }
+        energy = sum(v["energy_j"] for v in summary.values())
+        interrupted = k % 100 == 99
+        meta = {
+            "schema_version": 1,
+            "id": sid,
+            "name": f"run-{k:04d}",
+            "tags": ["bench", f"lr{k % 5}"],
+            "command": ["python", "train.py", f"--seed={k}"],
+            "mode": "launch",
+            "host": f"node{k % 16:02d}",
+            "recorder_pid": 4_194_000,
+            "recorder_host": "bench-host",
+            "simulated": True,
+            "period_s": dt,
+            "devices": devices,
+            "notes": [],
+            "baseline": None,
+            "started_at": start,
+        }
+        if interrupted:
+            meta["status"] = "running"  # the recorder died: read as interrupted
+            live = {"t_wall": start + 3600.0, "devices": summary, "energy_j": energy}
+            (d / "live.json").write_text(json.dumps(live))
+        else:
+            kwh = energy / 3.6e6
+            meta.update(
+                status="finished",
+                exit_code=0,
+                ended_at=start + 3600.0,
+                summary=summary,
+                energy_j=energy,
+                accuracy=accs[-1],
+                best_accuracy=max(accs),
+                model=None,
+                co2_g=kwh * 380,
+                cost=kwh * 0.25,
+                currency="EUR",
+                carbon_g_per_kwh=380,
+                projected_energy_j=None,
+            )
+        (d / "meta.json").write_text(json.dumps(meta, indent=1))
+        total_bytes += sum(f.stat().st_size for f in d.iterdir())
+    return {
+        "sessions": n,
+        "rows_per_session": ticks * gpus,
+        "build_s": time.perf_counter() - t0,
+        "disk_mb": total_bytes / 1e6,
+    }
+
+
+def _child_cpu() -> float:
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def time_screen(store: Path) -> tuple[float, int]:
+    t0 = time.time()
+    r = subprocess.run(
+        [sys.executable, "-c", CHILD_SCREEN, str(store)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
+    if r.returncode != 0:
+        raise SystemExit(f"screen child failed:\n{r.stderr[-3000:]}")
+    t_frame, rows = r.stdout.split()[-2:]
+    return float(t_frame) - t0, int(rows)
+
+
+def time_csv(store: Path) -> tuple[float, int]:
+    t0 = time.perf_counter()
+    r = subprocess.run(
+        [sys.executable, "-c", CHILD_CSV, "compare", "--store", str(store), "--format", "csv"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
+    dt = time.perf_counter() - t0
+    if r.returncode != 0:
+        raise SystemExit(f"csv child failed:\n{r.stderr[-3000:]}")
+    return dt, r.stdout.count("\n") - 1
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sessions", type=int, default=1000)
+    ap.add_argument("--rate", type=float, default=1.0, help="samples per second (default 1)")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--keep", metavar="DIR", help="build the store here and keep it")
+    args = ap.parse_args()
+    if args.quick:
+        args.sessions, args.runs = 100, 3
+    tmp = None
+    if args.keep:
+        store = Path(args.keep)
+    else:
+        tmp = tempfile.mkdtemp(prefix="wattui-bench-compare-")
+        store = Path(tmp)
+    try:
+        info = build_store(store, args.sessions, args.rate)
+        print(
+            f"store: {info['sessions']} sessions x 1 h x 8 GPUs at {args.rate:g} Hz "
+            f"({info['rows_per_session']:,} sample rows each), "
+            f"{info['disk_mb']:.0f} MB on disk, built in {info['build_s']:.1f} s"
+        )
+        from wattui import compare as cmp
+        from wattui.store.reader import Session
+
+        loads = []
+        for _ in range(args.runs):
+            t0 = time.perf_counter()
+            table = cmp.load_table(store)
+            loads.append(time.perf_counter() - t0)
+        assert table.frame.height == args.sessions, table.frame.height
+        sdir = sorted((store / "sessions").iterdir())[0]
+        reads = []
+        for _ in range(args.runs):
+            t0 = time.perf_counter()
+            df = Session.open(sdir).samples()
+            reads.append(time.perf_counter() - t0)
+        screens, csvs, screen_cpu, csv_cpu = [], [], [], []
+        for _ in range(args.runs):
+            c0 = _child_cpu()
+            s, rows = time_screen(store)
+            screen_cpu.append(_child_cpu() - c0)
+            assert rows == args.sessions, rows
+            screens.append(s)
+            c0 = _child_cpu()
+            c, lines = time_csv(store)
+            csv_cpu.append(_child_cpu() - c0)
+            assert lines == args.sessions, lines
+            csvs.append(c)
+        med = statistics.median
+        print(f"runs: {args.runs} (median; min-max)")
+        print(
+            f"  open comparison screen (fresh process to first frame): {med(screens):.3f} s "
+            f"({min(screens):.3f}-{max(screens):.3f})  target < 1 s"
+        )
+        print(
+            f"  wattui compare --format csv (whole command):           {med(csvs):.3f} s "
+            f"({min(csvs):.3f}-{max(csvs):.3f})  target < 1 s"
+        )
+        print(
+            f"  CPU time of those processes (less sensitive to a busy machine): "
+            f"screen {med(screen_cpu):.3f} s (incl. app shutdown), csv {med(csv_cpu):.3f} s"
+        )
+        print(f"  machine load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+        print(f"  load_table in process ({args.sessions} sessions):            {med(loads):.3f} s")
+        print(f"  details: read one session's samples ({df.height:,} rows):  {med(reads):.3f} s")
+        ok = med(screens) < 1.0 and med(csvs) < 1.0
+        print("PASS" if ok else "SLOWER THAN TARGET")
+        return 0 if ok else 1
+    finally:
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
