@@ -70,6 +70,47 @@ SHOTS: list[Shot] = [
 ]
 
 
+# -- the comparison screen ------------------------------------------------------------------
+def compare_app(tmp: Path, **kw):
+    """The comparison screen on the deterministic demo store of tests/compare_fixtures.py
+    (8 sessions at fixed times, one corrupt directory)."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from compare_fixtures import make_demo_store
+
+    from wattui.tui.compare import CompareApp
+
+    root = make_demo_store(tmp / "store")
+    return CompareApp(root, refresh_s=0, store_label="~/.local/share/wattui", **kw)
+
+
+def _keys(*keys: str):
+    async def run(pilot) -> None:
+        await pilot.pause()
+        await pilot.press(*keys)
+        await pilot.pause()
+
+    return run
+
+
+SHOTS += [
+    Shot("compare-table-160x45", lambda tmp: compare_app(tmp, sort="-sam"), (160, 45), _keys()),
+    Shot(
+        "compare-plot-120x36",
+        compare_app,
+        (120, 36),
+        _keys("down", "space", "space", "down", "space", "space", "u", *["left_square_bracket"] * 3, "p"),
+    ),
+    Shot(
+        "compare-filtered-100x30",
+        lambda tmp: compare_app(tmp, filter_text="tag:paper status:finished"),
+        (100, 30),
+        _keys(),
+    ),
+    Shot("details-160x48", compare_app, (160, 48), _keys("down", "down", "enter")),
+    Shot("details-zoomed-120x36", compare_app, (120, 36), _keys("enter", "plus", "left", "left")),
+]
+
+
 # -- running them ---------------------------------------------------------------------------
 async def take(shot: Shot, out_dir: Path) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
