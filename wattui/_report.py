@@ -45,6 +45,7 @@ MAX_TEXT = 200
 MAX_VALUES = 256
 LOCK_WAIT_S = 0.05  # attached: wait this long at most for another thread's write
 
+_encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode  # built once
 _isfinite = math.isfinite
 _now = time.time
 _mono = time.monotonic
@@ -157,7 +158,7 @@ def _line(t: float, seq: int, values: dict, kind: str | None) -> bytes:
         rec["kind"] = kind
     if _st.session:
         rec["session"] = _st.session
-    return (json.dumps(rec, separators=(",", ":"), allow_nan=False) + "\n").encode()
+    return (_encode(rec) + "\n").encode()
 
 
 def _open() -> bool:
