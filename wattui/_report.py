@@ -18,6 +18,11 @@ raises into the training script. What it does:
   a second; once it appears the buffer is flushed, so events from before the attach arrive
   too. If the marker goes away (the recorder detached) the process goes back to buffering.
 
+Threads: a call that finds another thread writing buffers its event instead of waiting,
+except while attached, where it waits at most 50 ms (so busy threads cannot overflow the
+buffer). Once a second an attached process also checks that its file is still there and
+starts a new one if a recorder removed it.
+
 Values: numbers (int/float, finite) under any name; strings only for ``model`` and ``name``
 (at most 200 characters). Anything else is dropped and counted in ``stats()``.
 """

@@ -6,7 +6,10 @@ Never imports Textual; Polars is not needed here. Entry points for the recorder:
 - :class:`wattui.metrics.intake.LineParser` (the script's output) and
   :class:`wattui.metrics.intake.MetricsFileFollower` (a metrics file),
 - :func:`wattui.metrics.summary.summarize_metrics` (the per-session JSON fields),
-- :func:`wattui.metrics.projection.project`, :func:`wattui.metrics.sam.sam`.
+- :func:`wattui.metrics.projection.project`, :func:`wattui.metrics.sam.sam`,
+- :class:`wattui.metrics.live.RecorderIntake` (all of the above, wired for the recorder),
+  :func:`wattui.metrics.session_metrics.metrics_for_session` (a stored session's fields),
+  :mod:`wattui.metrics.commands` (``wattui project``).
 """
 
 from wattui.metrics.carbon import CarbonSettings, co2_g, cost, lookup_country, make_settings
