@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Re-record the sample sessions in sample_runs/store with one command:
 #
-#     sample_runs/record_samples.sh              (about 7 minutes on 2 CPU cores)
+#     sample_runs/record_samples.sh              (8-10 minutes on 2 CPU cores)
 #
 # Each session is the demo training run (sample_runs/train.py) of one model for a number of
 # epochs, recorded headless by the real recorder with ONE SIMULATED GPU: the training runs on
