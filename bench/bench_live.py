@@ -33,7 +33,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
 from pathlib import Path
 from wattui.tui.app import WattuiApp
 mode, store, sdir, warm, window = sys.argv[1:6]
@@ -51,11 +51,13 @@ class Bench(WattuiApp):
         out["applied"] = self.live.snapshots_applied - out["applied0"]
         out["history_points"] = len(self.live.snapshot.history) if self.live.snapshot else 0
         out["status"] = self.live.snapshot.status if self.live.snapshot else None
+        # VmHWM, not ru_maxrss: the latter survives exec and would count the parent's peak
         with open("/proc/self/status") as f:
             for line in f:
                 if line.startswith("VmRSS"):
                     out["rss_mb"] = int(line.split()[1]) / 1024
-        out["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                if line.startswith("VmHWM"):
+                    out["maxrss_mb"] = int(line.split()[1]) / 1024
         self.exit()
 Bench(Path(store), Path(sdir)).run(headless=True, size=(120, 40))
 print("BENCH " + json.dumps(out))

@@ -427,3 +427,26 @@ def test_bounded_tail_catches_up_in_chunks(tmp_path):
     frame, events = tail.poll()
     assert frame is None or frame.collect().height == 0
     assert tail.final_done
+
+
+def test_long_finished_session_replays_whole_run(tmp_path, monkeypatch):
+    """A compacted session bigger than one read slice is read to its end, in slices."""
+    import wattui.tui.snapshot as snap
+    from wattui.tui.demo_data import T0, write_demo_session
+
+    monkeypatch.setattr(snap, "ROWS_CHUNK", 1000)  # 3,001 ticks x 3 devices: 10 slices
+    d = write_demo_session(tmp_path / "store", duration_s=3000.0, running=False, epochs=30)
+
+    async def go():
+        app = make_app(tmp_path / "store", d, refresh_s=0.5)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await wait_for(
+                pilot, lambda: app.live.snapshot is not None and app.live.snapshot.seq >= 10
+            )
+            await wait_for(pilot, lambda: app.live.snapshots_applied >= 11, timeout=10)
+            s = app.live.snapshot
+            assert s.status == "finished" and s.metrics.count == 30
+            assert s.history[0][0] < T0 + 5 and s.history[-1][0] > T0 + 2990
+            assert app.live.snapshots_applied >= 11
+
+    run(go())

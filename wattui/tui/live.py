@@ -190,7 +190,8 @@ class LiveScreen(Screen):
                 return
             self._snap_applied.clear()
             self.post_message(SnapshotReady(snap))
-            if snap.status not in ("running", "starting") or snap.error:
+            over = snap.status not in ("running", "starting") and builder.tail.caught_up
+            if over or snap.error:
                 done_polls += 1
                 if done_polls >= 2:  # the session is over: nothing more will change
                     return

@@ -391,9 +391,9 @@ class BoundedTail:
     sample rows, and the new event dicts. ``caught_up`` is False while a backlog remains.
     """
 
-    def __init__(self, session_dir: Path, chunk: int = SAMPLES_CHUNK, rows_chunk: int = ROWS_CHUNK):
+    def __init__(self, session_dir: Path, chunk: int | None = None, rows_chunk: int | None = None):
         self.dir = Path(session_dir)
-        self.chunk = chunk
+        self.chunk = chunk or SAMPLES_CHUNK
         self.samples_off = 0
         self.header_done = False
         self.last_seq = -1
@@ -402,7 +402,7 @@ class BoundedTail:
         self.final_done = False
         self.caught_up = False
         self.final_rows = 0  # rows of samples.parquet already read
-        self.rows_chunk = rows_chunk
+        self.rows_chunk = rows_chunk or ROWS_CHUNK
         self.events_final: list | None = None
 
     def _read_lines(self, path: Path, offset: int, limit: int | None) -> tuple[bytes, int]:
