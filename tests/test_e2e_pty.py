@@ -127,3 +127,33 @@ def test_attach_watch_stop(tmp_path):
     rec = show(store)
     assert rec["mode"] == "attach" and rec["pid"] == target.pid
     assert rec["status"] == "finished" and len(rec["gpus"]) == 2 and rec["ended_at"]
+
+
+def test_terminal_hangup_leaves_the_run_recording(tmp_path):
+    """Losing the terminal (SSH drop: SIGHUP, then the pty closes) ends only the viewer."""
+    import signal
+
+    import psutil
+
+    store = tmp_path / "store"
+    child = spawn(store, n=400)
+    try:
+        child.expect("running")
+        child.kill(signal.SIGHUP)
+        child.close(force=True)
+        (d,) = (store / "sessions").iterdir()
+        meta = json.loads((d / "meta.json").read_text())
+        size = (d / "samples.csv").stat().st_size
+        time.sleep(1.5)
+        assert psutil.pid_exists(meta["recorder_pid"]) and psutil.pid_exists(meta["pid"])
+        assert (d / "samples.csv").stat().st_size > size
+        assert show(store)["status"] == "running"
+    finally:
+        for d in (store / "sessions").iterdir():
+            pid = json.loads((d / "meta.json").read_text()).get("recorder_pid")
+            try:
+                os.kill(pid, signal.SIGINT)
+                psutil.Process(pid).wait(20)
+            except (ProcessLookupError, psutil.NoSuchProcess, TypeError):
+                pass
+    assert show(store)["status"] in ("interrupted", "failed")
