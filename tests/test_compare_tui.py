@@ -65,7 +65,7 @@ async def test_table_lists_sessions_statuses_and_problems(store):
         assert len(visible_ids(scr)) == 9
         st = dict(zip(scr.view_df["name"], scr.view_df["status"]))
         assert st["live-run"] == "running" and st["resnet50-long"] == "interrupted"
-        notice = str(scr.query_one("#notice").render())
+        notice = str(scr.query_one("#cmp-notice").render())
         assert "1 unreadable session" in notice and "20261101-000000-dead" in notice
         assert "SAM α=5 β=5 kWh" in notice and "SIMULATED" in notice
         header = [c.label.plain for c in scr.query_one(SessionTable).columns]
@@ -113,17 +113,17 @@ async def test_filter_by_text_tag_status_date(store):
         await pilot.press("slash", *"tag:paper", "enter")
         await pilot.pause()
         assert set(names(scr)) == {"resnet50", "mobilenet-v2", "vit-h14", "efficientnet-b0"}
-        assert app.focused.id == "table"
-        assert "4 of 9 sessions" in str(scr.query_one("#notice").render())
-        scr.query_one("#filter").value = "status:running"
+        assert app.focused.id == "cmp-table"
+        assert "4 of 9 sessions" in str(scr.query_one("#cmp-notice").render())
+        scr.query_one("#cmp-filter").value = "status:running"
         await pilot.pause()
         assert names(scr) == ["live-run"]
-        scr.query_one("#filter").value = "date:2026-11-03"
+        scr.query_one("#cmp-filter").value = "date:2026-11-03"
         await pilot.pause()
         assert names(scr) == ["vit-h14"]
-        scr.query_one("#filter").value = "date:garbage"
+        scr.query_one("#cmp-filter").value = "date:garbage"
         await pilot.pause()
-        assert "not a date" in str(scr.query_one("#notice").render())
+        assert "not a date" in str(scr.query_one("#cmp-notice").render())
         assert len(names(scr)) == 9  # a bad filter shows everything, and says why
 
 
@@ -159,7 +159,7 @@ async def test_alpha_beta_unit_keys_rerank(store):
         await pilot.press(*["right_square_bracket"] * 5)
         await pilot.pause()
         assert scr.params.alpha == 10
-        assert "α=10" in str(scr.query_one("#ranking").render())
+        assert "α=10" in str(scr.query_one("#cmp-ranking").render())
         await pilot.press("u")
         await pilot.pause()
         assert scr.params.unit == "Wh"
@@ -176,7 +176,7 @@ async def test_alpha_beta_unit_keys_rerank(store):
         await pilot.press(*["left_square_bracket"] * 8)
         await pilot.pause()
         assert scr.params.alpha == 0
-        ranking = str(scr.query_one("#ranking").render())
+        ranking = str(scr.query_one("#cmp-ranking").render())
         assert "▲" in ranking or "▼" in ranking
 
 
@@ -189,9 +189,9 @@ async def test_details_screen(store):
         det = app.screen
         assert isinstance(det, DetailsScreen)
         assert det.session_id == "20261103-100000-a003"
-        power = det.query_one("#power", LineChart)
+        power = det.query_one("#det-power", LineChart)
         assert len(power.series) == 8 and all(len(s.xs) > 10 for s in power.series)
-        meta = str(det.query_one("#meta-text").render())
+        meta = str(det.query_one("#det-meta-text").render())
         for want in (
             "python train.py",
             "GPU-a003-0007",
@@ -213,7 +213,7 @@ async def test_details_screen(store):
             det.action_pan(-1)
         await pilot.press("left")
         assert det.window == (whole[0], whole[0] + 3600)  # scrolled to the start
-        power = det.query_one("#power", LineChart)
+        power = det.query_one("#det-power", LineChart)
         assert all(
             min(s.xs) >= whole[0] - 600 and max(s.xs) <= whole[0] + 4200 for s in power.series
         )
@@ -225,7 +225,7 @@ async def test_details_screen(store):
         assert det.window_name == "1m"
         await pilot.press("end")
         assert det.window[1] == whole[1]
-        total = det.query_one("#total")
+        total = det.query_one("#det-total")
         assert total.window == "1m" and total._method == "simulated"
         await pilot.press("f")
         assert det.window == whole
@@ -244,7 +244,7 @@ async def test_details_of_running_and_interrupted_sessions(store):
             await pilot.pause()
             det = app.screen
             assert isinstance(det, DetailsScreen)
-            assert det.query_one("#power", LineChart).series
+            assert det.query_one("#det-power", LineChart).series
             await pilot.press("escape")
             await pilot.pause()
 
@@ -286,7 +286,7 @@ async def test_rename_tag_delete_from_the_screen(store):
         assert "resnet50-renamed" not in names(scr) and len(names(scr)) == 8
         assert not (sessions_dir(store) / "20261101-080000-a001").exists()
         # a running session cannot be deleted: it says so and stays
-        scr.query_one("#filter").value = "status:running"
+        scr.query_one("#cmp-filter").value = "status:running"
         await pilot.pause()
         await pilot.press("d")
         await pilot.pause()

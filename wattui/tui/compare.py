@@ -325,14 +325,14 @@ class CompareScreen(Screen):
 
     DEFAULT_CSS = """
     CompareScreen { layout: vertical; }
-    CompareScreen #notice { height: auto; max-height: 3; padding: 0 1; background: $boost; }
-    CompareScreen #filter { height: 3; border: tall $panel; }
-    CompareScreen #table { height: 1fr; }
-    CompareScreen #bottom { height: 45%; min-height: 10; }
-    CompareScreen #plot { width: 2fr; padding: 0 1; border: round $panel; }
-    CompareScreen #ranking { width: 1fr; min-width: 30; padding: 0 1; border: round $panel; }
-    CompareScreen.plot-max #table { display: none; }
-    CompareScreen.plot-max #bottom { height: 1fr; }
+    CompareScreen #cmp-notice { height: auto; max-height: 3; padding: 0 1; background: $boost; }
+    CompareScreen #cmp-filter { height: 3; border: tall $panel; }
+    CompareScreen #cmp-table { height: 1fr; }
+    CompareScreen #cmp-bottom { height: 45%; min-height: 10; }
+    CompareScreen #cmp-plot { width: 2fr; padding: 0 1; border: round $panel; }
+    CompareScreen #cmp-ranking { width: 1fr; min-width: 30; padding: 0 1; border: round $panel; }
+    CompareScreen.plot-max #cmp-table { display: none; }
+    CompareScreen.plot-max #cmp-bottom { height: 1fr; }
     """
     BINDINGS = [
         Binding("slash", "focus_filter", "Filter"),
@@ -351,7 +351,6 @@ class CompareScreen(Screen):
         Binding("t", "tag", "Tag"),
         Binding("d,delete", "delete", "Delete"),
         Binding("r", "reload", "Reload", show=False),
-        Binding("c", "clear_selection", "Clear sel.", show=False),
         Binding("escape", "escape", "Back", show=False),
         Binding("q", "quit", "Quit"),
     ]
@@ -384,17 +383,17 @@ class CompareScreen(Screen):
 
     # -- layout ------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        yield Static(id="notice")
+        yield Static(id="cmp-notice")
         yield Input(
             value=self.filter_text,
             placeholder="filter: words, tag:T status:S host:H date:YYYY-MM-DD since:D until:D "
             "sim:yes|no, -term negates   (/ to focus, enter to return)",
-            id="filter",
+            id="cmp-filter",
         )
-        yield SessionTable(id="table")
-        with Horizontal(id="bottom"):
-            yield ScatterPlot(id="plot")
-            yield Static(id="ranking")
+        yield SessionTable(id="cmp-table")
+        with Horizontal(id="cmp-bottom"):
+            yield ScatterPlot(id="cmp-plot")
+            yield Static(id="cmp-ranking")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -502,7 +501,7 @@ class CompareScreen(Screen):
                 f"\n⚠ {len(tb.problems)} unreadable session(s) not listed: {tb.problems[0]}{more}",
                 style="#ffb454",
             )
-        self.query_one("#notice", Static).update(t)
+        self.query_one("#cmp-notice", Static).update(t)
 
     def plotted(self):
         """The sessions in the plot: the selected ones, else all that pass the filter."""
@@ -556,7 +555,7 @@ class CompareScreen(Screen):
         )
         if not rows:
             t.append("no session has a defined SAM under these settings\n", style="italic")
-        box = self.query_one("#ranking", Static).content_size
+        box = self.query_one("#cmp-ranking", Static).content_size
         width = max(30, box.width or 40)
         name_w = max(8, width - 18)
         room = max(5, (box.height or 20) - 4)
@@ -589,7 +588,7 @@ class CompareScreen(Screen):
         t.append(
             "▲▼ rank change at the last α/β/unit key; bold green: Pareto front", style="#808080"
         )
-        self.query_one("#ranking", Static).update(t)
+        self.query_one("#cmp-ranking", Static).update(t)
 
     def _auto_refresh(self) -> None:
         if self.table_data is None:
@@ -626,21 +625,21 @@ class CompareScreen(Screen):
 
     # -- actions -------------------------------------------------------------------------
     def action_focus_filter(self) -> None:
-        self.query_one("#filter", Input).focus()
+        self.query_one("#cmp-filter", Input).focus()
 
-    @on(Input.Changed, "#filter")
+    @on(Input.Changed, "#cmp-filter")
     def _filter_changed(self, ev: Input.Changed) -> None:
         self.filter_text = ev.value
         self.prev_ranks = {}
         if self.table_data is not None:
             self._render_all()
 
-    @on(Input.Submitted, "#filter")
+    @on(Input.Submitted, "#cmp-filter")
     def _filter_done(self) -> None:
         self.query_one(SessionTable).focus()
 
     def action_escape(self) -> None:
-        f = self.query_one("#filter", Input)
+        f = self.query_one("#cmp-filter", Input)
         if f.has_focus:
             self.query_one(SessionTable).focus()
         elif self.selected:
@@ -649,7 +648,7 @@ class CompareScreen(Screen):
             self.app.pop_screen()
 
     def action_toggle_select(self) -> None:
-        if self.query_one("#filter", Input).has_focus:
+        if self.query_one("#cmp-filter", Input).has_focus:
             return
         sid = self.current_id()
         if sid is None:

@@ -86,7 +86,10 @@ class Timeline:
             .agg(pl.col("t_wall").min(), pl.col("e").sum())
             .sort("t_wall")
         )
-        self.energy = e.select("t_wall", kwh=pl.col("e") / 3.6e6)
+        top = e["e"].max() if e.height else None
+        self.energy_unit = "kWh" if top is not None and top >= 3.6e6 else "Wh"
+        div = 3.6e6 if self.energy_unit == "kWh" else 3600.0
+        self.energy = e.select("t_wall", v=pl.col("e") / div)
         tot = (
             self.power.filter(pl.col("power_w").is_not_null())
             .group_by("t_wall")
@@ -137,10 +140,10 @@ class Timeline:
         return out
 
     def energy_series(self, x0: float, x1: float, n: int) -> list[Series]:
-        b = self._bin(self.energy, "kwh", x0, x1, n, agg="max")
+        b = self._bin(self.energy, "v", x0, x1, n, agg="max")
         if b.height == 0:
             return [Series("energy", (), (), SERIES_COLORS[2])]
-        return [Series("energy", tuple(b["t_wall"]), tuple(b["kwh"]), SERIES_COLORS[2])]
+        return [Series("energy", tuple(b["t_wall"]), tuple(b["v"]), SERIES_COLORS[2])]
 
     def accuracy_series(self, x0: float, x1: float) -> list[Series]:
         """Reported accuracy as steps: the value last reported holds until the next report."""
@@ -257,14 +260,14 @@ class DetailsScreen(Screen):
     the stored run, per-GPU power, accuracy and energy timelines, and the metadata."""
 
     DEFAULT_CSS = """
-    DetailsScreen #title { height: 1; padding: 0 1; background: $boost; }
-    DetailsScreen #body { height: 1fr; }
-    DetailsScreen #side { width: 54; border: round $panel; padding: 0 1; }
-    DetailsScreen #side > _Panel { margin-bottom: 1; }
-    DetailsScreen #charts { width: 1fr; }
-    DetailsScreen #total { height: 8; border: round $panel; }
-    DetailsScreen #power { height: 2fr; border: round $panel; }
-    DetailsScreen #acc, DetailsScreen #energy { height: 1fr; border: round $panel; }
+    DetailsScreen #det-title { height: 1; padding: 0 1; background: $boost; }
+    DetailsScreen #det-body { height: 1fr; }
+    DetailsScreen #det-side { width: 54; border: round $panel; padding: 0 1; }
+    DetailsScreen #det-side > _Panel { margin-bottom: 1; }
+    DetailsScreen #det-charts { width: 1fr; }
+    DetailsScreen #det-total { height: 8; border: round $panel; }
+    DetailsScreen #det-power { height: 2fr; border: round $panel; }
+    DetailsScreen #det-acc, DetailsScreen #det-energy { height: 1fr; border: round $panel; }
     """
     BINDINGS = [
         Binding("escape,q", "back", "Back"),
@@ -299,22 +302,22 @@ class DetailsScreen(Screen):
         self.window = (0.0, 1.0)
 
     def compose(self) -> ComposeResult:
-        yield Static(id="title")
-        with Horizontal(id="body"):
-            with VerticalScroll(id="side", can_focus=False):
-                yield EnergyPanel(id="energy-panel")
-                yield AccuracyPanel(id="acc-panel")
-                yield SamPanel(id="sam-panel")
-                yield Static(id="meta-text")
-            with Vertical(id="charts"):
-                yield PowerChart(window="all", title="GPU power (sum)", id="total")
-                yield LineChart("Power per GPU", " W", y_min=0, id="power")
-                yield LineChart("Accuracy", "", id="acc")
-                yield LineChart("Energy (all devices)", " kWh", y_min=0, id="energy")
+        yield Static(id="det-title")
+        with Horizontal(id="det-body"):
+            with VerticalScroll(id="det-side", can_focus=False):
+                yield EnergyPanel(id="det-energy-panel")
+                yield AccuracyPanel(id="det-acc-panel")
+                yield SamPanel(id="det-sam-panel")
+                yield Static(id="det-meta-text")
+            with Vertical(id="det-charts"):
+                yield PowerChart(window="all", title="GPU power (sum)", id="det-total")
+                yield LineChart("Power per GPU", " W", y_min=0, id="det-power")
+                yield LineChart("Accuracy", "", id="det-acc")
+                yield LineChart("Energy (all devices)", "", y_min=0, id="det-energy")
         yield Footer()
 
     def on_mount(self) -> None:
-        title = self.query_one("#title", Static)
+        title = self.query_one("#det-title", Static)
         try:
             self.session = Session.open(sessions_dir(self.store_root) / self.session_id)
         except Exception as e:  # noqa: BLE001 - deleted or corrupt since the table was read
@@ -343,12 +346,13 @@ class DetailsScreen(Screen):
                 "sam_unit": self.params.unit,
             }
         )
-        self.query_one("#meta-text", Static).update(
+        self.query_one("#det-meta-text", Static).update(
             metadata_text(rec, self.session.meta, self.params, tl.problems)
         )
         self.right = tl.t1
         for w in self.query(LineChart):
             w.t_origin = tl.t0
+        self.query_one("#det-energy", LineChart).y_unit = f" {tl.energy_unit}"
         self._draw()
 
     def on_resize(self) -> None:
@@ -376,11 +380,11 @@ class DetailsScreen(Screen):
         if len(pts) < cols:  # sparser than the columns: hold each value, no gaps
             pts = tl.total_in(x0, x1, cols)
         total.set_points(pts, now=x1, method=tl.power_method)
-        n = max(20, (self.query_one("#power", LineChart).size.width or 80) * 2)
+        n = max(20, (self.query_one("#det-power", LineChart).size.width or 80) * 2)
         charts = (
-            ("#power", tl.power_series(x0, x1, n)),
-            ("#acc", tl.accuracy_series(x0, x1)),
-            ("#energy", tl.energy_series(x0, x1, n)),
+            ("#det-power", tl.power_series(x0, x1, n)),
+            ("#det-acc", tl.accuracy_series(x0, x1)),
+            ("#det-energy", tl.energy_series(x0, x1, n)),
         )
         for sel, series in charts:
             w = self.query_one(sel, LineChart)
@@ -392,7 +396,7 @@ class DetailsScreen(Screen):
         self.app.pop_screen()
 
     def action_meta_scroll(self, d: int) -> None:
-        self.query_one("#side", VerticalScroll).scroll_relative(y=3 * d, animate=False)
+        self.query_one("#det-side", VerticalScroll).scroll_relative(y=3 * d, animate=False)
 
     def action_pan(self, direction: int) -> None:
         if self.timeline is None:
