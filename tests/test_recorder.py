@@ -198,3 +198,24 @@ def test_baseline_gives_energy_above_idle(store):
     assert "gpu0" in rec["baseline"]["watts"]
     w = rec["baseline"]["watts"]["gpu0"]
     assert rec["energy_above_idle_j"] == pytest.approx(rec["energy_j"] - w * rec["duration_s"], rel=1e-6)
+
+
+def test_progress_bar_redraws_with_carriage_returns_are_read_as_lines(store):
+    code = (
+        "import sys, time\n"
+        "for i in range(3):\n"
+        "    sys.stdout.write(f'\\r{i}/3 [====] loss: 0.5 - val_accuracy: 0.{6 + i}000'); sys.stdout.flush()\n"
+        "    time.sleep(0.3)\n"
+        "time.sleep(0.5)\n"
+    )
+    r = run_wattui(store, "record", "--simulate", "--", sys.executable, "-c", code)
+    assert r.returncode == 0, r.stderr
+    rec = show_json(store)
+    assert rec["accuracy"] == pytest.approx(0.8)
+    assert rec["accuracy_reports"] == 3
+    # Each redraw is read when it is drawn, not as one glued line when the run exits.
+    from wattui.store.reader import find_session
+
+    ev = find_session(store, rec["id"]).events()
+    times = sorted(ev.filter(ev["accuracy"].is_not_null())["t_wall"].to_list())
+    assert times[-1] - times[0] > 0.4

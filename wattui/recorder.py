@@ -8,6 +8,7 @@ Viewers never talk to the recorder: they read the files it writes.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -24,6 +25,7 @@ from .store.summary import SessionStats
 from .store.writer import SessionWriter
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 
 
 class RecordError(Exception):
@@ -349,7 +351,8 @@ class Recorder:
                 self.writer.add_output(chunk)
             if self.intake is not None:
                 data = partial + chunk
-                lines = data.split(b"\n")
+                # Progress bars (tqdm, Keras) redraw with \r: each redraw is a line.
+                lines = _LINE_BREAK.split(data)
                 partial = lines.pop()
                 if len(partial) > 1 << 20:  # a 1 MB line with no newline: give up on it
                     partial = b""
