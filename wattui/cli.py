@@ -290,27 +290,49 @@ def cmd_show(args) -> int:
 
 
 # -- doctor ---------------------------------------------------------------------------
-def cmd_doctor(args) -> int:
+def _doctor_lines(gpus: list[dict], cpus: list[dict]) -> list[tuple[str, str, str]]:
     lines: list[tuple[str, str, str]] = []
-    try:
-        from .sources.nvml import nvml_probe
-
-        for item in nvml_probe():
-            lines.append((item.get("what", "GPU"), item.get("status", "?"), item.get("detail", "")))
-    except ImportError as e:
-        lines.append(("GPU (NVML)", "unavailable", str(e)))
-    try:
-        from .sources.rapl import rapl_probe
-
-        for item in rapl_probe(args.rapl_root):
-            lines.append((item.get("what", "CPU"), item.get("status", "?"), item.get("detail", "")))
-    except ImportError as e:
-        lines.append(("CPU (RAPL)", "unavailable", str(e)))
+    for g in gpus:
+        if not g.get("available"):
+            what = "GPU (NVML)" if g.get("index") is None else f"GPU {g['index']}"
+            lines.append((what, "unavailable", g.get("message", "")))
+            continue
+        vis = "" if g.get("visible", True) else " (hidden by CUDA_VISIBLE_DEVICES)"
+        lines.append(
+            (
+                f"GPU {g['index']}",
+                "ok",
+                f"{g.get('name')}{vis}: energy by {g.get('energy')}, watts {g.get('power')}"
+                f" (label from {g.get('power_label_from')}), driver {g.get('driver')}",
+            )
+        )
+        for pr in g.get("problems", []):
+            lines.append(("", "n/a", f"{pr['figure']}: {pr['why']}; fix: {pr['fix']}"))
+    for c in cpus:
+        if not c.get("available"):
+            lines.append(("CPU (RAPL)", "unavailable", c.get("why", "")))
+            continue
+        if not c.get("counted"):
+            lines.append((f"RAPL {c['zone']}", "not counted", f"{c.get('name')}: {c.get('why')}"))
+        elif c.get("readable"):
+            lines.append((f"RAPL {c['zone']}", "ok", f"{c.get('name')}: energy by counter"))
+        else:
+            fix = f"; fix: {c['fix']}" if c.get("fix") else ""
+            lines.append((f"RAPL {c['zone']}", "unavailable", f"{c.get('name')}: {c.get('why')}{fix}"))
     lines.append(("process tree", "ok", "CPU % and memory of the run via psutil"))
-    lines.append(("simulated GPUs", "ok", "--simulate [N]: known power curve, marked SIMULATED"))
+    lines.append(("simulated GPUs", "ok", "--simulate [N]: a known power curve, marked SIMULATED"))
+    return lines
+
+
+def cmd_doctor(args) -> int:
+    from .sources.nvml import nvml_probe
+    from .sources.rapl import rapl_probe
+
+    gpus, cpus = nvml_probe(), rapl_probe(args.rapl_root)
     if args.format == "json":
-        print(json.dumps([{"what": a, "status": b, "detail": c} for a, b, c in lines], indent=1))
+        print(json.dumps({"gpus": gpus, "cpu": cpus}, indent=1))
         return 0
+    lines = _doctor_lines(gpus, cpus)
     w = max(len(a) for a, _, _ in lines)
     for a, b, c in lines:
         print(f"{a:<{w}}  {b:<11}  {c}")
