@@ -64,3 +64,19 @@ def test_import_linter_contract_holds():
     r = subprocess.run([exe], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "KEPT" in r.stdout
+
+
+def test_building_the_cli_parser_loads_no_heavy_module():
+    """`wattui --help` and every command's start-up pay only for what they use."""
+    mods = _modules_after("import wattui.cli as c; c.build_parser()")
+    for heavy in ("textual", "polars", "numpy", "torch", "pynvml"):
+        assert heavy not in mods, heavy
+
+
+def test_compare_knows_the_formats_the_cli_offers():
+    import wattui.cli as c
+    from wattui.compare import FORMATS
+
+    sub = [a for a in c.build_parser()._actions if a.dest == "cmd"][0]
+    fmt = [a for a in sub.choices["compare"]._actions if a.dest == "format"][0]
+    assert tuple(fmt.choices) == FORMATS

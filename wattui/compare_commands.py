@@ -124,7 +124,7 @@ def _store(p: argparse.ArgumentParser) -> None:
 
 def register(sub) -> None:
     """Add ``compare``, ``tag``, ``rm`` and ``rename`` to the ``wattui`` subparsers."""
-    from .compare import FORMATS
+    FORMATS = ("md", "csv", "json", "latex")  # = wattui.compare.FORMATS; polars loads only on use
 
     c = sub.add_parser(
         "compare",
