@@ -4,6 +4,7 @@ the real pynvml binding, a real subprocess, a constant known power per GPU."""
 import json
 import sys
 
+import polars as pl
 import pytest
 from conftest import run_wattui
 from nvml_stub.build import FakeNvml
@@ -18,6 +19,7 @@ def two_gpus(nvml_stub_lib, tmp_path):  # noqa: F811
         count=2,
         **{
             "gpu0.power_w": 300,
+            "gpu0.pids": "1",  # a process that is not the run's
             "gpu1.power_w": 120,
             "gpu1.arch": 4,
             "gpu1.rc.nvmlDeviceGetTotalEnergyConsumption": "NOT_SUPPORTED",
@@ -49,6 +51,15 @@ def test_record_measures_counter_and_integrated_gpus(store, two_gpus):
     gpu1 = [d for d in meta["devices"] if d["key"] == "gpu1"][0]
     assert any("temperature" in n for n in gpu1["notes"])
     assert meta["period_s"] <= 0.1  # integration needs fast polling
+    # What is on each GPU is stored, so viewers can flag processes the run does not own.
+    from wattui.store.reader import find_session
+    from wattui.tui.snapshot import _other_processes
+
+    df = find_session(store, rec["id"]).samples()
+    last = {r["device"]: r for r in df.group_by("device").agg(pl.all().last()).to_dicts()}
+    assert last["gpu0"]["pids"] == "1"
+    assert str(rec["pid"]) in last["proc"]["pids"].split(";")
+    assert _other_processes(last["gpu0"]["pids"], last["proc"]["pids"]) == "1 (pids 1)"
 
 
 def test_doctor_reports_each_gpu_and_what_it_cannot_measure(store, two_gpus):

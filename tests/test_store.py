@@ -192,3 +192,26 @@ def test_nan_readings_are_stored_as_missing(tmp_path):
     df = Session.open(w.dir).samples()
     assert df["energy_j"].to_list() == [None]
     assert df["power_w"].to_list() == [None]
+
+
+def test_sessions_written_before_a_column_was_added_still_read(tmp_path):
+    w = _write_session(tmp_path, "s1", n=5, finish=False)
+    live = w.dir / schema.SAMPLES_LIVE
+    old_cols = list(schema.SAMPLE_COLUMNS[:11])  # the first version's columns
+    lines = live.read_text().splitlines()
+    live.write_text("\n".join([",".join(old_cols)] + [",".join(x.split(",")[:11]) for x in lines[1:]]) + "\n")
+    df = Session.open(w.dir).samples()
+    assert df.columns == list(schema.SAMPLE_COLUMNS)
+    assert df.height == 5 and df["pids"].null_count() == 5
+    compact(w.dir)
+    assert Session.open(w.dir).samples().columns == list(schema.SAMPLE_COLUMNS)
+
+
+def test_processes_on_each_device_are_stored(tmp_path):
+    w = SessionWriter(tmp_path, "s1", {})
+    r = DeviceReading("gpu0", 1.0, 100.0, "counter", "instant", mem_total_b=8e10, pids=(11, 12))
+    w.add_sample(Sample(0, 1.0, 1_700_000_000.0, (r,)))
+    w.flush()
+    df = Session.open(w.dir).samples()
+    assert df["pids"].to_list() == ["11;12"]
+    assert df["mem_total_b"].to_list() == [8e10]

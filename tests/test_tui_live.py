@@ -450,3 +450,12 @@ def test_long_finished_session_replays_whole_run(tmp_path, monkeypatch):
             assert app.live.snapshots_applied >= 11
 
     run(go())
+
+
+def test_other_processes_on_a_gpu_are_flagged():
+    from wattui.tui.snapshot import _other_processes
+
+    assert _other_processes(None, "1;2") == "n/a"
+    assert _other_processes("-", "1;2") == "none"
+    assert _other_processes("1;2", "1;2;3") == "none"
+    assert _other_processes("1;7;9", "1;2") == "2 (pids 7, 9)"

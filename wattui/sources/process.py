@@ -76,5 +76,6 @@ class ProcessTreeSource(PowerSource):
                 power_method=NONE,
                 util_pct=cpu,
                 mem_used_b=rss,
+                pids=self.pids,
             )
         ]

@@ -37,27 +37,43 @@ def _complete_bytes(path: Path, start: int = 0) -> tuple[bytes, int]:
     return data[: cut + 1], start + cut + 1
 
 
-def _samples_from_csv_bytes(data: bytes, with_header: bool):
+def conform_samples(df):
+    """The samples frame in the current column order; columns that an older session
+    file lacks are added as nulls."""
+    import polars as pl
+
+    sch = schema.sample_schema()
+    missing = [pl.lit(None, dtype=t).alias(c) for c, t in sch.items() if c not in df.columns]
+    if missing:
+        df = df.with_columns(missing)
+    return df.select([pl.col(c).cast(t) for c, t in sch.items()])
+
+
+def _samples_from_csv_bytes(data: bytes, with_header: bool, columns=None):
     import polars as pl
 
     sch = schema.sample_schema()
     if not data.strip():
         return pl.DataFrame(schema=sch)
+    cols = list(columns or schema.SAMPLE_COLUMNS)
     df = pl.read_csv(
         io.BytesIO(data),
         has_header=with_header,
-        new_columns=None if with_header else list(schema.SAMPLE_COLUMNS),
-        schema=sch,
+        new_columns=None if with_header else cols,
+        schema={c: sch.get(c, pl.String) for c in cols},
         truncate_ragged_lines=True,
         ignore_errors=True,
     )
     # A line torn by a failed write parses to nulls: drop it rather than guess.
-    return df.filter(pl.col("t_wall").is_not_null() & pl.col("device").is_not_null())
+    df = df.filter(pl.col("t_wall").is_not_null() & pl.col("device").is_not_null())
+    return conform_samples(df)
 
 
 def read_samples_live(path: Path):
     data, _ = _complete_bytes(Path(path))
-    return _samples_from_csv_bytes(data, with_header=True)
+    nl = data.find(b"\n")
+    header = data[:nl].decode("ascii", "replace").strip().split(",") if nl >= 0 else None
+    return _samples_from_csv_bytes(data[nl + 1 :], with_header=False, columns=header)
 
 
 def _events_from_lines(data: bytes) -> list[dict]:
@@ -189,7 +205,7 @@ class Session:
         final = self.dir / schema.SAMPLES_FINAL
         if final.exists():
             try:
-                return pl.read_parquet(final)
+                return conform_samples(pl.read_parquet(final))
             except Exception:  # noqa: BLE001 - fall back to the live file if it is still there
                 if not (self.dir / schema.SAMPLES_LIVE).exists():
                     raise CorruptSession(f"{self.id}: {schema.SAMPLES_FINAL} is unreadable") from None
@@ -272,7 +288,7 @@ class SessionTail:
         self.session = session
         self._samples_off = 0
         self._events_off = 0
-        self._header_done = False
+        self._columns: list[str] | None = None
         self._last_seq = -1
         self._events_seen = 0
         self._final_done = False
@@ -290,17 +306,18 @@ class SessionTail:
         new_events: list[dict] = []
         try:
             data, self._samples_off = _complete_bytes(live, self._samples_off)
-            if not self._header_done:
+            if self._columns is None:
                 nl = data.find(b"\n")
+                if nl >= 0:
+                    self._columns = data[:nl].decode("ascii", "replace").strip().split(",")
                 data = data[nl + 1 :] if nl >= 0 else b""
-                self._header_done = nl >= 0
-            df = _samples_from_csv_bytes(data, with_header=False)
+            df = _samples_from_csv_bytes(data, with_header=False, columns=self._columns)
             ev_data, self._events_off = _complete_bytes(d / schema.EVENTS_LIVE, self._events_off)
             new_events = _events_from_lines(ev_data)
         except FileNotFoundError:
             if not final.exists():
                 return empty, []
-            df = pl.read_parquet(final)
+            df = conform_samples(pl.read_parquet(final))
             ev = self.session.events()
             new_events = ev.slice(self._events_seen).to_dicts()
             self._final_done = True

@@ -43,6 +43,8 @@ SAMPLE_COLUMNS = (
     "temp_c",
     "energy_method",  # counter | integrated | estimated | simulated | none
     "power_method",  # instant | average-1s | derived | estimated | simulated | none
+    "mem_total_b",
+    "pids",  # processes on the device ("1;2", "-" for none); for proc, the run's tree
 )
 
 
@@ -62,6 +64,8 @@ def sample_schema():
         "temp_c": pl.Float64,
         "energy_method": pl.String,
         "power_method": pl.String,
+        "mem_total_b": pl.Float64,
+        "pids": pl.String,
     }
 
 

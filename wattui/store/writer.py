@@ -88,6 +88,8 @@ class SessionWriter:
                         _fmt(r.temp_c),
                         r.energy_method,
                         r.power_method,
+                        _fmt(r.mem_total_b),
+                        "" if r.pids is None else (";".join(map(str, r.pids)) or "-"),
                     )
                 )
                 + "\n"

@@ -378,7 +378,17 @@ class OutputTail:
 # -- following the session's samples in bounded memory -----------------------------------------
 SAMPLES_CHUNK = 4 << 20  # bytes of the live CSV parsed per poll
 ROWS_CHUNK = 100_000  # rows of a compacted session's Parquet read per poll
-_NEEDED = ("t_wall", "seq", "device", "power_w", "util_pct", "mem_used_b", "temp_c", "power_method")
+_NEEDED = (
+    "t_wall",
+    "seq",
+    "device",
+    "power_w",
+    "util_pct",
+    "mem_used_b",
+    "temp_c",
+    "power_method",
+    "pids",
+)
 
 
 class BoundedTail:
@@ -395,7 +405,7 @@ class BoundedTail:
         self.dir = Path(session_dir)
         self.chunk = chunk or SAMPLES_CHUNK
         self.samples_off = 0
-        self.header_done = False
+        self.columns: list[str] | None = None
         self.last_seq = -1
         self.events_off = 0
         self.events_seen = 0
@@ -432,20 +442,23 @@ class BoundedTail:
         frame = None
         try:
             data, self.samples_off = self._read_lines(live, self.samples_off, self.chunk)
-            if not self.header_done:
+            if self.columns is None:
                 nl = data.find(b"\n")
+                if nl >= 0:  # the file's own header: older sessions have fewer columns
+                    self.columns = data[:nl].decode("ascii", "replace").strip().split(",")
                 data = data[nl + 1 :] if nl >= 0 else b""
-                self.header_done = nl >= 0
-            if data.strip():
+            if data.strip() and self.columns:
+                sch = schema.sample_schema()
+                have = [c for c in _NEEDED if c in self.columns]
                 df = pl.read_csv(
                     data,
                     has_header=False,
-                    schema=schema.sample_schema(),
+                    new_columns=self.columns,
+                    schema={c: sch.get(c, pl.String) for c in self.columns},
                     truncate_ragged_lines=True,
                     ignore_errors=True,
-                    columns=[schema.SAMPLE_COLUMNS.index(c) for c in _NEEDED],
-                )
-                frame = df.lazy()
+                ).select(have)
+                frame = _with_needed(df.lazy())
             caught = self.caught_up
             try:
                 ev_data, self.events_off = self._read_lines(
@@ -460,7 +473,9 @@ class BoundedTail:
             if not final.exists():
                 return None, []
             # Compacted: scan the Parquet a slice of rows per poll (bounded memory).
-            frame = pl.scan_parquet(final).select(_NEEDED).slice(self.final_rows, self.rows_chunk)
+            scan = pl.scan_parquet(final)
+            have = [c for c in _NEEDED if c in scan.collect_schema().names()]
+            frame = _with_needed(scan.select(have).slice(self.final_rows, self.rows_chunk))
             n = frame.select(pl.len()).collect().item()
             self.final_rows += n
             ev_final = d / schema.EVENTS_FINAL
@@ -482,6 +497,28 @@ class BoundedTail:
                 self.last_seq = int(mx)
         self.events_seen += len(events)
         return frame, events
+
+
+def _with_needed(frame):
+    """Add the needed columns an older session file lacks, as nulls."""
+    import polars as pl
+
+    sch = schema.sample_schema()
+    names = frame.collect_schema().names()
+    missing = [pl.lit(None, dtype=sch[c]).alias(c) for c in _NEEDED if c not in names]
+    return frame.with_columns(missing).select(_NEEDED) if missing else frame
+
+
+def _other_processes(gpu_pids, run_pids) -> str:
+    """Processes on a GPU that are not the run's: "none", "2 (pids 1, 2)", or "n/a"."""
+    if not gpu_pids:
+        return "n/a" if gpu_pids is None else "none"
+    on_gpu = {p for p in str(gpu_pids).split(";") if p and p != "-"}
+    mine = {p for p in str(run_pids or "").split(";") if p}
+    others = sorted(on_gpu - mine, key=int)
+    if not others:
+        return "none"
+    return f"{len(others)} (pids {', '.join(others[:3])}{'...' if len(others) > 3 else ''})"
 
 
 def _event_lines(data: bytes) -> list[dict]:
@@ -644,7 +681,11 @@ class SnapshotBuilder:
                         power_limit_w=_finite(d.get("power_limit_w")),
                         energy_j=_finite(r.get("energy_j")),
                         energy_method=d.get("energy_method"),
-                        others="n/a",
+                        others=_other_processes(
+                            lat.get("pids"), self.latest.get("proc", {}).get("pids")
+                        )
+                        if status == "running"
+                        else "n/a",
                     )
                 )
             elif d.get("kind") in ("cpu", "dram"):
