@@ -180,7 +180,8 @@ def test_without_a_gpu_it_says_so_and_still_records(store):
 
 def test_detach_returns_at_once_and_the_recording_completes(store):
     t = time.monotonic()
-    r = run_wattui(store, "record", "--detach", "--simulate", "--", sys.executable, "-c", "import time; time.sleep(2)")
+    code = "import time; print('run-output', flush=True); time.sleep(2)"
+    r = run_wattui(store, "record", "--detach", "--simulate", "--", sys.executable, "-c", code)
     assert r.returncode == 0, r.stderr
     assert time.monotonic() - t < 10
     sid = r.stdout.strip()
@@ -188,6 +189,9 @@ def test_detach_returns_at_once_and_the_recording_completes(store):
     assert _wait_for(lambda: show_json(store, sid)["status"] == "finished", timeout=30, step=0.3)
     rec = show_json(store, sid)
     assert rec["energy_j"] > 0
+    # The run's output is kept once, in the session, not again in the recorder's log.
+    assert b"run-output" in (store / "sessions" / sid / "output.log").read_bytes()
+    assert "run-output" not in (store / "recorder-logs" / f"{sid}.log").read_text()
 
 
 def test_baseline_gives_energy_above_idle(store):

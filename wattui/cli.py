@@ -121,6 +121,7 @@ def cmd_record(args) -> int:
     if args.pid is None and not command:
         raise CliError("nothing to record: wattui record -- CMD ARGS...  or  wattui record --pid PID")
     opts = options_from_args(args)
+    opts.passthrough = not args.no_passthrough
     if args.detach:
         return detach(sys.argv[1:] if args.argv is None else args.argv, opts)
     rec = Recorder(opts)
@@ -151,8 +152,10 @@ def detach(argv: list[str], opts, wait_s: float = 15.0, quiet: bool = False) -> 
     logs.mkdir(parents=True, exist_ok=True)
     log_path = logs / f"{sid}.log"
     with open(log_path, "ab") as log, open(os.devnull, "rb") as devnull:
+        # --no-passthrough: the run's output goes to the session's output.log only, not
+        # a second time into the recorder's own log.
         proc = subprocess.Popen(
-            [sys.executable, "-m", "wattui", "record", "--session-id", sid, *argv],
+            [sys.executable, "-m", "wattui", "record", "--session-id", sid, "--no-passthrough", *argv],
             stdin=devnull,
             stdout=log,
             stderr=log,
@@ -352,6 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_record_options(r)
     r.add_argument("--pid", type=int, help="follow a running process and its descendants")
     r.add_argument("--detach", action="store_true", help="record in the background; print the session id")
+    r.add_argument("--no-passthrough", action="store_true", help=argparse.SUPPRESS)
     r.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD ARGS...")
     r.set_defaults(func=cmd_record, argv=None)
 

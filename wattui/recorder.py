@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .groups import node_hostname
 from .sampler import DEFAULT_PERIOD_S, Sampler
 from .sources.base import PowerSource, SourceUnavailable
 from .store.paths import new_session_id, store_root
@@ -204,7 +205,7 @@ class Recorder:
             "mode": mode,
             "pid": pid,
             "cwd": os.getcwd(),
-            "host": socket.gethostname(),
+            "host": node_hostname(),  # WATTUI_HOSTNAME may override; liveness uses the real one
             "recorder_pid": os.getpid(),
             "recorder_host": socket.gethostname(),
             "recorder_started": rec_started,

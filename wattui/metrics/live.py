@@ -474,6 +474,10 @@ class RecorderIntake:
             start=(self._t0, 0.0),
         )
 
+    def live_metrics(self) -> dict:
+        """The same summary, for the Prometheus endpoint."""
+        return self.summary()
+
     def close(self) -> None:
         if self._closed:
             return

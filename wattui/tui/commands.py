@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 from pathlib import Path
 
@@ -279,7 +280,8 @@ def cmd_view(args) -> int:
 
     store = store_root(args.store)
     s = pick_session(store, args.id)
-    if not sys.stdout.isatty():
+    # A browser tab (wattui serve) has no tty but sets TEXTUAL_DRIVER for its driver.
+    if not sys.stdout.isatty() and not os.environ.get("TEXTUAL_DRIVER"):
         raise CliError("wattui view needs a terminal; use `wattui show` for text")
     kwargs = {}
     if args.refresh is not None:
