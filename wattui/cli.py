@@ -427,6 +427,13 @@ def main(argv: list[str] | None = None) -> int:
         argv = ["run", *argv]  # `wattui -- CMD`: launch and watch
     elif argv and argv[0] not in ("-h", "--help") and argv[0].startswith("--") and "--" in argv:
         argv = ["run", *argv]  # `wattui --simulate -- CMD`
+    if argv and argv[0] in ("estimate", "calibrate"):
+        # They parse their own options (argparse's REMAINDER would swallow none that
+        # start with '-', such as --help or --input-shape first).
+        from .estimate import cli as est
+
+        fn = est.run_estimate if argv[0] == "estimate" else est.run_calibrate
+        return int(fn(argv[1:]) or 0)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
