@@ -159,13 +159,20 @@ def add_metric_options(p: argparse.ArgumentParser) -> None:
         help="this run trains on F of the data: project the full-data run (default 1)",
     )
     g.add_argument(
-        "--sam-alpha", type=_number(0, 100, "--sam-alpha"), metavar="A", help="default 5"
+        "--alpha",
+        "--sam-alpha",
+        dest="sam_alpha",
+        type=_number(0, 100, "--alpha"),
+        metavar="A",
+        help="SAM's alpha (default 5)",
     )
     g.add_argument(
+        "--beta",
         "--sam-beta",
-        type=_number(0, 1e6, "--sam-beta", lo_open=True),
+        dest="sam_beta",
+        type=_number(0, 1e6, "--beta", lo_open=True),
         metavar="B",
-        help="default 5",
+        help="SAM's beta (default 5)",
     )
     g.add_argument(
         "--sam-unit", type=_unit_arg, metavar="kWh|Wh", help="electricity unit (default kWh)"
