@@ -447,7 +447,11 @@ class RecorderIntake:
         ev = self._sticky(ev)
         if self._throttled(ev):
             return
-        self.recorder.add_event(ev.to_row())
+        row = ev.to_row()
+        # The session's energy when the event arrived: gives measured energy per step
+        # (beside wattui.watch()'s estimate) without joining samples later.
+        row["energy_j"] = self._energy()
+        self.recorder.add_event(row)
         if ev.kind != "metric":
             return
         self.events.append(ev)
