@@ -111,6 +111,33 @@ SHOTS += [
 ]
 
 
+# -- a multi-node run (group) ---------------------------------------------------------------
+def group_live_app(tmp: Path):
+    """`wattui view group:ID` on three simulated nodes (2 + 1 + 1 GPUs), frozen clock."""
+    from wattui.tui.app import WattuiApp
+    from wattui.tui.demo_data import DEMO_GROUP, T0, demo_record_fn, write_demo_group
+
+    write_demo_group(tmp / "store", running=True)
+    return WattuiApp(
+        tmp / "store", group=DEMO_GROUP, clock=lambda: T0 + 900.0, record_fn=demo_record_fn
+    )
+
+
+def group_compare_app(tmp: Path):
+    """The demo comparison store plus a finished three-node group (its last row)."""
+    from compare_fixtures import make_group
+
+    app = compare_app(tmp)
+    make_group(app.store_root)
+    return app
+
+
+SHOTS += [
+    Shot("group-live-120x36", group_live_app, (120, 36), wait_live),
+    Shot("group-details-120x36", group_compare_app, (120, 36), _keys("end", "enter")),
+]
+
+
 # -- running them ---------------------------------------------------------------------------
 async def take(shot: Shot, out_dir: Path) -> Path:
     with tempfile.TemporaryDirectory() as tmp:

@@ -44,6 +44,7 @@ def make_session(
     co2_per_kwh: float | None = 350.0,
     price_per_kwh: float | None = 0.3,
     method: str | None = None,
+    group: str | None = None,
 ) -> Path:
     """One session. ``status`` finished/failed: finished normally; ``interrupted``: the
     recorder died (status left 'running', pid dead); ``running``: recorder is this process."""
@@ -81,7 +82,7 @@ def make_session(
         "recorder_pid": os.getpid() if status == "running" else DEAD_PID,
         "recorder_host": socket.gethostname(),
         "recorder_started": rec_started if status == "running" else None,
-        "group": None,
+        "group": group,
         "simulated": simulated,
         "period_s": period_s,
         "devices": [d.to_dict() for d in devices],
@@ -270,6 +271,34 @@ DEMO = [
         ),
     ),
 ]
+
+
+# A multi-node run: one session per node (distinct hosts), all in group "ddp-42".
+GROUP_ID = "ddp-42"
+GROUP_PARTS = [
+    ("20261109-090000-n001", dict(host="node-a", n_gpus=2, watts=300, accs=(0.6, 0.75, 0.81))),
+    ("20261109-090001-n002", dict(host="node-b", n_gpus=2, watts=290, accs=())),
+    ("20261109-090002-n003", dict(host="node-c", n_gpus=1, watts=310, accs=())),
+]
+
+
+def make_group(root: Path, group: str = GROUP_ID, started_at: float = T0 + 8 * 86400) -> list[Path]:
+    """The sessions of one multi-node run, written as three recorders would write them:
+    same name and group, one host each; only rank 0 (node-a) reports accuracy."""
+    return [
+        make_session(
+            Path(root),
+            sid,
+            name="llm-ddp",
+            tags=("paper", "ddp"),
+            command=("torchrun", "--nnodes", "3", "train.py"),
+            duration_s=4 * 3600,
+            started_at=started_at + i,
+            group=group,
+            **kw,
+        )
+        for i, (sid, kw) in enumerate(GROUP_PARTS)
+    ]
 
 
 def make_demo_store(root: Path, corrupt: bool = True) -> Path:

@@ -7,7 +7,7 @@ results stored in meta.json). Update with:
 from __future__ import annotations
 
 import pytest
-from compare_fixtures import make_demo_store
+from compare_fixtures import make_demo_store, make_group
 
 from wattui.tui.compare import CompareApp
 
@@ -43,3 +43,11 @@ def test_details_160x48(snap_compare, tmp_path):
 def test_details_zoomed_120x36(snap_compare, tmp_path):
     keys = ["enter", "plus", "left", "left"]
     assert snap_compare(app_for(tmp_path), press=keys, terminal_size=(120, 36))
+
+
+def test_group_details_120x36(snap_compare, tmp_path):
+    # a multi-node run (3 nodes, 5 GPUs) is the last row: its details list the nodes
+    app = app_for(tmp_path)
+    make_group(app.store_root)
+    keys = ["end", "enter"]
+    assert snap_compare(app, press=keys, terminal_size=(120, 36))

@@ -68,3 +68,15 @@ def test_help_80x24(snap_compare, tmp_path):
         await pilot.pause()
 
     assert snap_compare(make_app(tmp_path), terminal_size=(80, 24), run_before=before)
+
+
+def test_live_group_120x36(snap_compare, tmp_path):
+    """`wattui view group:ID`: three nodes' sessions (2 + 1 + 1 GPUs) as one run."""
+    from wattui.tui.app import WattuiApp
+    from wattui.tui.demo_data import DEMO_GROUP, write_demo_group
+
+    write_demo_group(tmp_path / "store", running=True)
+    app = WattuiApp(
+        tmp_path / "store", group=DEMO_GROUP, clock=lambda: T0 + 900.0, record_fn=demo_record_fn
+    )
+    assert snap_compare(app, terminal_size=(120, 36), run_before=until_applied)

@@ -151,6 +151,21 @@ def load_record(session: Session) -> dict:
     return _record(session)
 
 
+def load_group_record(root: Path, group_id: str) -> dict | None:
+    """The merged record (``group:<ID>``) of the sessions of one group, or None when the
+    store holds none of them."""
+    from .groups import GROUP_PREFIX, group_sessions, merge_group
+
+    gid = group_id[len(GROUP_PREFIX):] if group_id.startswith(GROUP_PREFIX) else group_id
+    parts = []
+    for s in group_sessions(root, gid):
+        try:
+            parts.append(_record(s))
+        except Exception:  # noqa: BLE001 - one unreadable node never hides the others
+            continue
+    return merge_group(gid, parts) if parts else None
+
+
 def load_records(root: Path) -> tuple[list[dict], list[str]]:
     """``session_record`` of every readable session and one line per skipped one."""
     sessions, problems = list_sessions(Path(root))
@@ -166,6 +181,8 @@ def load_records(root: Path) -> tuple[list[dict], list[str]]:
 # -- the frame ---------------------------------------------------------------------------
 FRAME_SCHEMA = {
     "id": pl.String,
+    "kind": pl.String,
+    "node_count": pl.Int64,
     "name": pl.String,
     "tags": pl.String,
     "tag_list": pl.List(pl.String),
@@ -250,12 +267,19 @@ def row_of(rec: dict) -> dict:
         cmd = " ".join(str(c) for c in cmd)
     status = rec.get("status") or "interrupted"
     proj = _num(rec.get("projected_energy_j")) if status != "finished" else None
+    group = rec.get("kind") == "group"
+    nodes = int(rec.get("node_count") or len(rec.get("nodes") or [])) if group else 1
+    host = rec.get("host") or ""
+    if group:  # one row for the whole multi-node run
+        host = f"{nodes} node{'s' if nodes != 1 else ''}"
     return {
         "id": rec.get("id"),
+        "kind": "group" if group else "session",
+        "node_count": nodes,
         "name": _display_name(rec),
         "tags": ", ".join(tags),
         "tag_list": tags,
-        "host": rec.get("host") or "",
+        "host": host,
         "gpu_count": len(gpus),
         "gpus": _gpus_label(gpus),
         "started_at": _num(rec.get("started_at")),
@@ -316,7 +340,9 @@ def pareto_front(energies: list, accuracies: list) -> set[int]:
 class Table:
     """Everything a view needs: the full frame, the rows behind it, the problems.
     ``records`` holds the full ``session_record`` of the sessions read this time (not of
-    those that came from the cache); :meth:`record` reads any one on demand."""
+    those that came from the cache); :meth:`record` reads any one on demand. The sessions
+    of a multi-node group are one row, ``group:<ID>``, whose record is the merged one
+    (:func:`wattui.groups.merge_group`)."""
 
     root: Path
     rows: list[dict]
@@ -331,6 +357,11 @@ class Table:
 
     def record(self, sid: str) -> dict | None:
         rec = self.records.get(sid)
+        if rec is None and sid.startswith("group:"):
+            rec = load_group_record(self.root, sid)
+            if rec is not None:
+                self.records[sid] = rec
+            return rec
         if rec is None:
             from .store.paths import sessions_dir
 
@@ -359,7 +390,8 @@ class Table:
 
 # A finished session's row never changes until its meta.json does, so rows are cached in
 # <store>/.cache/ keyed by meta.json's mtime and size. Bump the version when rows change.
-CACHE_VERSION = 1
+# Sessions of a group are never cached: their row is the group's, merged at every load.
+CACHE_VERSION = 2
 CACHEABLE = ("finished", "failed")
 
 
@@ -391,9 +423,12 @@ def _write_cache(root: Path, rows: dict) -> None:
 
 def load_table(root: Path, params: SamParams = SamParams(), cache: bool = True) -> Table:
     """Every session of the store as a :class:`Table`. Reads each meta.json (and
-    live.json for running sessions) unless ``cache`` has its unchanged row."""
+    live.json for running sessions) unless ``cache`` has its unchanged row. The sessions
+    of a multi-node group (``group`` in meta.json) make one row, ``group:<ID>``, where the
+    group's first session would be: energy summed, hosts counted, SAM on the total."""
     import os
 
+    from .groups import merge_group
     from .store.paths import sessions_dir
     from .store.reader import CorruptSession
 
@@ -405,6 +440,8 @@ def load_table(root: Path, params: SamParams = SamParams(), cache: bool = True) 
     rows: list[dict] = []
     recs: dict[str, dict] = {}
     problems: list[str] = []
+    groups: dict[str, list[dict]] = {}  # group id -> its parts' records
+    slots: dict[str, int] = {}  # group id -> index of its row in ``rows``
     try:
         entries = sorted(os.scandir(base), key=lambda e: e.name)
     except FileNotFoundError:
@@ -437,11 +474,24 @@ def load_table(root: Path, params: SamParams = SamParams(), cache: bool = True) 
         except Exception as err:  # noqa: BLE001 - one bad session never breaks the table
             problems.append(f"{e.name}: cannot read ({type(err).__name__}: {err}) (skipped)")
             continue
+        g = rec.get("group")
+        if g not in (None, ""):
+            g = str(g)
+            if g not in groups:
+                groups[g] = []
+                slots[g] = len(rows)
+                rows.append({})  # the group's row, filled in below
+            groups[g].append(rec)
+            continue
         row = row_of(rec)
         rows.append(row)
         recs[row["id"]] = rec
         if stamp and s.meta.get("status") in CACHEABLE:
             new[e.name] = {"stamp": stamp, "row": row}
+    for g, parts in groups.items():
+        merged = merge_group(g, parts)
+        rows[slots[g]] = row_of(merged)
+        recs[merged["id"]] = merged
     if cache and (new.keys() != old.keys() or any(old[k] is not v for k, v in new.items())):
         _write_cache(root, new)
     return Table(root, rows, recs, problems, params, build_frame(rows, params))
@@ -654,6 +704,8 @@ def _caption(params: SamParams, df: pl.DataFrame) -> str:
 def _machine_row(r: dict, params: SamParams) -> dict:
     return {
         "id": r["id"],
+        "kind": r["kind"],
+        "nodes": r["node_count"],
         "name": r["name"],
         "tags": r["tag_list"],
         "host": r["host"],

@@ -16,7 +16,15 @@ import math
 import os
 import socket
 
-__all__ = ["group_records", "merge_group", "node_hostname", "ENV_HOSTNAME"]
+__all__ = [
+    "group_records",
+    "merge_group",
+    "node_hostname",
+    "group_sessions",
+    "is_group_ref",
+    "GROUP_PREFIX",
+    "ENV_HOSTNAME",
+]
 
 ENV_HOSTNAME = "WATTUI_HOSTNAME"
 
@@ -46,6 +54,25 @@ ACCURACY_FIELDS = (
 COMMON = ("currency", "carbon_g_per_kwh", "carbon_source", "pue", "mode")
 
 STATUS_ORDER = ("running", "failed", "interrupted", "finished")
+GROUP_PREFIX = "group:"
+
+
+def is_group_ref(ref) -> bool:
+    """True for ``group:<ID>``, the id of a merged group record."""
+    return isinstance(ref, str) and ref.startswith(GROUP_PREFIX) and len(ref) > len(GROUP_PREFIX)
+
+
+def group_sessions(root, group_id: str) -> list:
+    """The readable sessions of ``root`` whose meta.json names ``group_id`` (oldest first).
+    ``group_id`` may carry the ``group:`` prefix."""
+    from pathlib import Path
+
+    from .store.reader import list_sessions
+
+    if is_group_ref(group_id):
+        group_id = group_id[len(GROUP_PREFIX):]
+    sessions, _ = list_sessions(Path(root))
+    return [s for s in sessions if str(s.meta.get("group") or "") == str(group_id)]
 
 
 def node_hostname() -> str:
@@ -216,7 +243,7 @@ def merge_group(group_id: str, parts: list[dict]) -> dict:
 
     energy = _sum_present([p.get("energy_j") for p in parts])
     rec: dict = {
-        "id": f"group:{group_id}",
+        "id": f"{GROUP_PREFIX}{group_id}",
         "kind": "group",
         "name": names.pop() if len(names) == 1 else f"group {group_id}",
         "tags": tags,

@@ -37,9 +37,10 @@ class WattuiApp(App[str]):
     TITLE = "wattui"
     DEFAULT_MODE: ClassVar[str] = "live"
     MODES: ClassVar[dict] = {}  # filled per instance: "live" and, if available, "compare"
-    # priority: `c` comes back from the comparison screen too (its own bindings would
-    # otherwise see the key first); never while typing in an input or in a dialog.
-    BINDINGS = [Binding("c", "toggle_compare", "Compare", priority=True)]
+    # Not a priority binding: a widget or screen that uses `c` itself keeps it. It works on
+    # the live screen and on the comparison screen (to come back), nowhere else: not in an
+    # input, a dialog, or a screen pushed over either (details, help).
+    BINDINGS = [Binding("c", "toggle_compare", "Compare")]
 
     def __init__(
         self,
@@ -51,6 +52,7 @@ class WattuiApp(App[str]):
         refresh_s: float = DEFAULT_REFRESH_S,
         window: str = "10m",
         record_fn: Callable | None = None,
+        group: str | None = None,
     ) -> None:
         super().__init__()
         self.store_root = Path(store_root)
@@ -62,6 +64,7 @@ class WattuiApp(App[str]):
             refresh_s=refresh_s,
             window=window,
             record_fn=record_fn,
+            group=(self.store_root, group) if group else None,
         )
         self.add_mode("live", self._make_live)
         self.compare_class = compare_screen_class()
@@ -85,8 +88,17 @@ class WattuiApp(App[str]):
                 return False
             if isinstance(self.focused, Input | TextArea) or isinstance(self.screen, ModalScreen):
                 return False  # the key goes to the input / dialog instead
-            return True
+            return isinstance(self.screen, LiveScreen | self.compare_class)
         return True
+
+    def quit_viewer(self) -> None:
+        """``q`` anywhere in the app: the live screen's quit, which asks whether to stop the
+        run or leave it running when the watched session still runs (the comparison
+        screen calls this too, so `q` there is not a quiet way around the question)."""
+        if self.live is not None:
+            self.live.action_quit_viewer()
+        else:
+            self.exit(result="closed")
 
     def action_toggle_compare(self) -> None:
         if self.compare_class is None:

@@ -49,7 +49,12 @@ def register(sub) -> None:
         help="watch a running session (default: the newest running one) or replay a finished one",
     )
     _add_store(v)
-    v.add_argument("id", nargs="?", default=None, help="session id, unique prefix or name")
+    v.add_argument(
+        "id",
+        nargs="?",
+        default=None,
+        help="session id, unique prefix or name; group:ID for all nodes of a multi-node run",
+    )
     v.add_argument(
         "--refresh",
         type=float,
@@ -145,6 +150,9 @@ def _watch(
     from .app import WattuiApp
 
     app = WattuiApp(store, session_dir, starter=starter, **app_kwargs)
+    if app_kwargs.get("group"):
+        result = app.run()
+        return app.return_code or 0, result, None
     result = app.run()
     rc = app.return_code or 0
     sdir = app.live.session_dir if app.live is not None else session_dir
@@ -275,10 +283,53 @@ def pick_session(store: Path, ref: str | None):
     )
 
 
+def pick_group(store: Path, ref: str) -> tuple[str, list]:
+    """The group id and sessions of ``group:<ID>``."""
+    from ..groups import GROUP_PREFIX, group_sessions
+
+    gid = ref[len(GROUP_PREFIX) :]
+    parts = group_sessions(store, gid)
+    if not parts:
+        raise CliError(f"no session of group {gid!r} in {store}; list them: wattui sessions")
+    return gid, parts
+
+
+def _after_group(gid: str, parts: list, result: str | None, rc: int) -> int:
+    if rc:
+        return rc
+    from ..store.reader import CorruptSession, Session
+
+    statuses = []
+    for p in parts:
+        try:
+            statuses.append(Session.open(p.dir).status)
+        except CorruptSession:
+            continue
+    if "running" in statuses:
+        print(
+            f"wattui: the group's run goes on ({statuses.count('running')} of "
+            f"{len(parts)} node(s) recording); watch it again with: wattui view group:{gid}",
+            file=sys.stderr,
+        )
+    else:
+        print(f"wattui: group {gid}: {len(parts)} node(s), all ended", file=sys.stderr)
+    return 0
+
+
 def cmd_view(args) -> int:
+    from ..groups import is_group_ref
     from ..store.paths import store_root
 
     store = store_root(args.store)
+    if is_group_ref(args.id):
+        gid, parts = pick_group(store, args.id)
+        if not sys.stdout.isatty() and not os.environ.get("TEXTUAL_DRIVER"):
+            raise CliError("wattui view needs a terminal; use `wattui compare --format md` for text")
+        kwargs = {"group": gid}
+        if args.refresh is not None:
+            kwargs["refresh_s"] = min(1.0, max(0.25, args.refresh))
+        rc, result, _ = _watch(store, **kwargs)
+        return _after_group(gid, parts, result, rc)
     s = pick_session(store, args.id)
     # A browser tab (wattui serve) has no tty but sets TEXTUAL_DRIVER for its driver.
     if not sys.stdout.isatty() and not os.environ.get("TEXTUAL_DRIVER"):

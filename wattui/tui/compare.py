@@ -4,6 +4,9 @@ energy, and the SAM ranking under the alpha, beta and unit of the moment.
 Keys: ``/`` filter, ``space`` select, ``enter`` details, ``s``/``S`` sort column and
 order (or click a header), ``[``/``]`` alpha, ``{``/``}`` beta, ``u`` unit, ``0`` reset,
 ``p`` large plot, ``n`` rename, ``t`` tag, ``d`` delete, ``r`` reload, ``q`` quit.
+
+A multi-node run (sessions sharing a ``group``) is one row, ``group:<ID>``; rename, tag and
+delete on it apply to every session of the group (the notice says how many).
 """
 
 from __future__ import annotations
@@ -619,6 +622,25 @@ class CompareScreen(Screen):
         cur = self.current_id()
         return [cur] if cur else []
 
+    def part_ids(self, ids: list[str]) -> list[str]:
+        """Session ids behind table rows: a group's row stands for all its sessions."""
+        out: list[str] = []
+        for sid in ids:
+            if sid.startswith("group:"):
+                rec = self.table_data.record(sid) if self.table_data else None
+                parts = [p for p in (rec or {}).get("session_ids") or [] if p]
+            else:
+                parts = [sid]
+            out += [p for p in parts if p not in out]
+        return out
+
+    def _what(self, ids: list[str]) -> str:
+        """``3 session(s)``, or with groups ``2 row(s) = 4 session(s)``."""
+        parts = self.part_ids(ids)
+        if len(parts) == len(ids):
+            return f"{len(ids)} session(s)"
+        return f"{len(ids)} row(s) = {len(parts)} session(s) of multi-node runs"
+
     def _session_name(self, sid: str) -> str:
         rows = self.table_data.frame.filter(self.table_data.frame["id"] == sid)
         return rows["name"][0] if rows.height else sid
@@ -744,9 +766,22 @@ class CompareScreen(Screen):
             return
         self.app.push_screen(DetailsScreen(self.store_root, sid, params=self.params, record=rec))
 
+    def action_quit(self) -> None:
+        """Inside the live app, the live screen's quit (which asks whether to stop or leave a
+        running session); on its own, close the app."""
+        quit_viewer = getattr(self.app, "quit_viewer", None)
+        if callable(quit_viewer):
+            quit_viewer()
+        else:
+            self.app.exit()
+
     def action_rename(self) -> None:
         sid = self.current_id()
         if not sid:
+            return
+
+        parts = self.part_ids([sid])
+        if not parts:
             return
 
         def done(name: str | None) -> None:
@@ -755,22 +790,27 @@ class CompareScreen(Screen):
             from ..manage import ManageError, rename
 
             try:
-                rename(self.store_root, sid, name)
+                for p in parts:
+                    rename(self.store_root, p, name)
             except ManageError as e:
                 self.notify(str(e), severity="error")
+                self.action_reload()
                 return
-            self.notify(f"renamed {sid} to {name.strip()!r}")
+            every = f" (all {len(parts)} sessions of the group)" if len(parts) > 1 else ""
+            self.notify(f"renamed {sid} to {name.strip()!r}{every}")
             self.action_reload()
 
+        hint = "enter to save, escape to cancel"
+        if sid.startswith("group:"):
+            hint = f"renames all {len(parts)} sessions of the group; " + hint
         self.app.push_screen(
-            AskText(
-                f"New name for {sid}:", self._session_name(sid), "enter to save, escape to cancel"
-            ),
+            AskText(f"New name for {sid}:", self._session_name(sid), hint),
             done,
         )
 
     def action_tag(self) -> None:
-        ids = self.targets()
+        rows = self.targets()
+        ids = self.part_ids(rows)
         if not ids:
             return
 
@@ -796,7 +836,7 @@ class CompareScreen(Screen):
 
         self.app.push_screen(
             AskText(
-                f"Tags for {len(ids)} session(s): words add, -word removes",
+                f"Tags for {self._what(rows)}: words add, -word removes",
                 "",
                 "e.g. 'paper baseline -draft'",
             ),
@@ -804,10 +844,14 @@ class CompareScreen(Screen):
         )
 
     def action_delete(self) -> None:
-        ids = self.targets()
+        rows = self.targets()
+        ids = self.part_ids(rows)
         if not ids:
             return
-        names = ", ".join(self._session_name(i) for i in ids[:5]) + (" ..." if len(ids) > 5 else "")
+        names = ", ".join(self._session_name(i) for i in rows[:5]) + (
+            " ..." if len(rows) > 5 else ""
+        )
+        what = self._what(rows)
 
         def done(yes: bool | None) -> None:
             if not yes:
@@ -820,7 +864,7 @@ class CompareScreen(Screen):
                     delete(self.store_root, sid)
                 except ManageError as e:
                     errors.append(str(e))
-            self.selected -= set(ids)
+            self.selected -= set(ids) | set(rows)
             if errors:
                 self.notify(errors[0], severity="error")
             else:
@@ -828,7 +872,7 @@ class CompareScreen(Screen):
             self.action_reload()
 
         self.app.push_screen(
-            Confirm(f"Delete {len(ids)} session(s) for good?\n{names}\nThis cannot be undone."),
+            Confirm(f"Delete {what} for good?\n{names}\nThis cannot be undone."),
             done,
         )
 

@@ -38,11 +38,17 @@ def write_demo_session(
     running: bool = True,
     epochs: int = 12,
     output_lines: int = 60,
+    host: str = "gpu-node-01",
+    group: str | None = None,
+    name: str = "demo",
+    metrics: bool = True,
 ) -> Path:
     """A launch-mode simulated session of ``duration_s`` seconds starting at ``t0``.
 
     ``running=True`` leaves it running, owned by this process (so it reads as live);
-    otherwise it is finished with exit code 0 and compacted to Parquet.
+    otherwise it is finished with exit code 0 and compacted to Parquet. ``group`` makes it
+    one node's part of a multi-node run; ``metrics=False``: no accuracy reported (a rank
+    other than 0).
     """
     import psutil
 
@@ -50,17 +56,17 @@ def write_demo_session(
     src = SimulatedSource(gpus, clock=lambda: t[0])
     devices = [*src.devices(), _proc_device()]
     meta = {
-        "name": "demo",
+        "name": name,
         "tags": ["demo"],
         "command": ["python", "train.py", "--epochs", str(epochs)],
         "mode": "launch",
         "pid": 4242,
         "cwd": "/home/demo",
-        "host": "gpu-node-01",
+        "host": host,
         "recorder_pid": os.getpid(),
         "recorder_host": __import__("socket").gethostname(),
         "recorder_started": psutil.Process().create_time(),
-        "group": None,
+        "group": group,
         "simulated": True,
         "period_s": period_s,
         "devices": [d.to_dict() for d in devices],
@@ -91,7 +97,7 @@ def write_demo_session(
         s = Sample(seq=k, t_mono=k * period_s, t_wall=t[0], readings=readings)
         stats.add(s)
         w.add_sample(s)
-        if k and k % epoch_every == 0:
+        if metrics and k and k % epoch_every == 0:
             ep = k // epoch_every
             acc = round(0.95 - 0.5 * math.exp(-ep / 3.0), 4)
             w.add_event(
@@ -106,7 +112,7 @@ def write_demo_session(
                     "values_json": f'{{"loss": {round(2.0 * math.exp(-ep / 2.5), 4)}}}',
                 }
             )
-        if k % out_every == 0:
+        if output_lines and k % out_every == 0:
             w.add_output(f"[{k:6d}] step {k * 13} loss {2.0 * math.exp(-k / 300):.4f}\n".encode())
         if k % 500 == 0:
             w.flush(live={"t_wall": t[0], "devices": stats.to_dict()})
@@ -120,6 +126,37 @@ def write_demo_session(
     return w.dir
 
 
+DEMO_GROUP = "slurm-4242"
+# (session id, host, GPUs, metrics reported): rank 0 reports the accuracy
+DEMO_GROUP_PARTS = (
+    ("20260101-120000-node1", "gpu-node-01", 2, True),
+    ("20260101-120000-node2", "gpu-node-02", 1, False),
+    ("20260101-120001-node3", "gpu-node-03", 1, False),
+)
+
+
+def write_demo_group(
+    root: Path, *, running: bool = True, duration_s: float = 900.0, group: str = DEMO_GROUP
+) -> list[Path]:
+    """A multi-node run: three nodes' sessions (2 + 1 + 1 simulated GPUs, distinct hosts)
+    in one group, written as three recorders sharing a store would write them."""
+    return [
+        write_demo_session(
+            root,
+            session_id=sid,
+            gpus=gpus,
+            duration_s=duration_s,
+            running=running,
+            host=host,
+            group=group,
+            name="ddp-demo",
+            metrics=metrics,
+            output_lines=60 if metrics else 0,
+        )
+        for sid, host, gpus, metrics in DEMO_GROUP_PARTS
+    ]
+
+
 def demo_record_fn(session) -> dict:
     """``session_record`` without the metrics module, plus fixed metric figures, so
     snapshots do not move when the metrics code changes."""
@@ -127,6 +164,15 @@ def demo_record_fn(session) -> dict:
 
     rec = session_record(session, metrics=False)
     e = rec.get("energy_j") or 0.0
+    try:  # the accuracy last reported, as the metrics module would give it
+        import polars as pl
+
+        ev = session.events()
+        accs = ev.filter((pl.col("kind") == "metric") & pl.col("accuracy").is_not_null())
+        if accs.height:
+            rec["accuracy"] = float(accs.sort("t_wall")["accuracy"][-1])
+    except Exception:  # noqa: BLE001 - no events yet
+        pass
     rec.update(
         {
             "co2_g": round(e / 3.6e6 * 350.0, 3),

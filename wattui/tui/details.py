@@ -4,6 +4,10 @@ driver, energy method, baseline, SAM parameters, carbon intensity).
 
 Keys: ``left``/``right`` scroll, ``+``/``-`` zoom, ``f`` whole run, ``escape`` back.
 Samples are read here, once, when the screen opens (the comparison table never reads them).
+
+A multi-node run (``group:<ID>``) is shown as one: each node's timeline is read and the
+power and energy are summed across the nodes (:meth:`Timeline.merge`); GPUs are named
+``host:gpu0`` and the metadata lists every node.
 """
 
 from __future__ import annotations
@@ -87,9 +91,8 @@ class Timeline:
             .sort("t_wall")
         )
         top = e["e"].max() if e.height else None
-        self.energy_unit = "kWh" if top is not None and top >= 3.6e6 else "Wh"
-        div = 3.6e6 if self.energy_unit == "kWh" else 3600.0
-        self.energy = e.select("t_wall", v=pl.col("e") / div)
+        self.energy_j = e.select("t_wall", v=pl.col("e"))  # joules since the start
+        self._set_energy_unit(top)
         tot = (
             self.power.filter(pl.col("power_w").is_not_null())
             .group_by("t_wall")
@@ -108,6 +111,44 @@ class Timeline:
         self.t0 = float(started) if started is not None else (ts.min() if len(ts) else 0.0)
         ends = [x for x in (ts.max() if len(ts) else None, session.meta.get("ended_at")) if x]
         self.t1 = max([float(x) for x in ends] + [self.t0 + MIN_SPAN_S])
+
+    def _set_energy_unit(self, top: float | None) -> None:
+        self.energy_unit = "kWh" if top is not None and top >= 3.6e6 else "Wh"
+        div = 3.6e6 if self.energy_unit == "kWh" else 3600.0
+        self.energy = self.energy_j.select("t_wall", v=pl.col("v") / div)
+
+    @classmethod
+    def merge(cls, parts: list[tuple[str, Timeline]]) -> Timeline:
+        """One timeline for the nodes of a group: GPUs ``label:gpu0``, total power and
+        energy summed across the nodes (each node's last value held between its samples;
+        a node contributes no power before its first sample or after its last, and its
+        final energy after it ended), accuracy from the node that reported the most."""
+        tl = cls.__new__(cls)
+        tl.problems = [f"{label}: {p}" for label, t in parts for p in t.problems]
+        acc_from = max(parts, key=lambda lt: (lt[1].acc.height, lt[1].metrics.count))[1]
+        tl.metrics, tl.acc = acc_from.metrics, acc_from.acc
+        tl.gpus = [f"{label}:{g}" for label, t in parts for g in t.gpus]
+        tl.power = pl.concat(
+            [
+                t.power.with_columns(device=pl.lit(f"{label}:") + pl.col("device"))
+                for label, t in parts
+            ]
+        )
+        tl.energy_j = _held_sum([t.energy_j for _, t in parts], zero_after_end=False)
+        tl._set_energy_unit(tl.energy_j["v"].max() if tl.energy_j.height else None)
+        totals = [
+            pl.DataFrame(
+                {"t_wall": [p[0] for p in t.total_points], "v": [p[1] for p in t.total_points]},
+                schema={"t_wall": pl.Float64, "v": pl.Float64},
+            )
+            for _, t in parts
+        ]
+        tot = _held_sum(totals, zero_after_end=True)
+        tl.total_points = list(zip(tot["t_wall"].to_list(), tot["v"].to_list()))
+        tl.power_method = next((t.power_method for _, t in parts if t.power_method), None)
+        tl.t0 = min(t.t0 for _, t in parts)
+        tl.t1 = max(t.t1 for _, t in parts)
+        return tl
 
     @staticmethod
     def _bin(df: pl.DataFrame, col: str, x0: float, x1: float, n: int, agg="mean", by=None):
@@ -192,6 +233,25 @@ class Timeline:
         return out
 
 
+def _held_sum(frames: list[pl.DataFrame], zero_after_end: bool) -> pl.DataFrame:
+    """``(t_wall, v)`` frames summed at every time any of them has: each frame's last value
+    at or before that time (0 before its first; after its last, 0 or held)."""
+    frames = [f.select("t_wall", "v").sort("t_wall") for f in frames if f.height]
+    if not frames:
+        return pl.DataFrame(schema={"t_wall": pl.Float64, "v": pl.Float64})
+    out = pl.concat([f.select("t_wall") for f in frames]).unique().sort("t_wall")
+    cols = []
+    for i, f in enumerate(frames):
+        name = f"v{i}"
+        out = out.join_asof(f.rename({"v": name}), on="t_wall", strategy="backward")
+        c = pl.col(name).fill_null(0.0)
+        if zero_after_end:
+            c = pl.when(pl.col("t_wall") > f["t_wall"].max()).then(0.0).otherwise(c)
+        out = out.with_columns(c.alias(name))
+        cols.append(name)
+    return out.select("t_wall", v=pl.sum_horizontal(cols))
+
+
 def metadata_text(rec: dict, meta: dict, params: cmp.SamParams, problems=()) -> Text:
     t = Text()
 
@@ -214,7 +274,12 @@ def metadata_text(rec: dict, meta: dict, params: cmp.SamParams, problems=()) -> 
         + (f" (exit {rec['exit_code']})" if rec.get("exit_code") is not None else ""),
         "bold #ffb454" if rec.get("status") != "finished" else "",
     )
-    kv("host", rec.get("host") or "-")
+    nodes = rec.get("nodes") if rec.get("kind") == "group" else None
+    if nodes:
+        kv("group", f"{rec.get('group')} ({len(nodes)} nodes)")
+        kv("hosts", ", ".join(rec.get("hosts") or []) or "-")
+    else:
+        kv("host", rec.get("host") or "-")
     kv("tags", ", ".join(rec.get("tags") or []) or "-")
     kv("started", _utc(rec.get("started_at")))
     kv("ended", _utc(rec.get("ended_at")))
@@ -228,11 +293,22 @@ def metadata_text(rec: dict, meta: dict, params: cmp.SamParams, problems=()) -> 
     src = f" ({rec['carbon_source']})" if rec.get("carbon_source") else ""
     kv("carbon", f"{ci:g} g/kWh{src}" if ci is not None else "-")
     base = rec.get("baseline") or meta.get("baseline")
-    if base and base.get("watts"):
+    if nodes:
+        pass  # each node measured its own baseline (see the node's session)
+    elif base and base.get("watts"):
         w = sum(v for v in base["watts"].values() if isinstance(v, (int, float)))
         kv("baseline", f"{w:.0f} W idle over {base.get('seconds', 0):g} s")
     else:
         kv("baseline", "not measured")
+    if nodes:
+        t.append("\nNodes\n", style="bold underline")
+        for n in nodes:
+            t.append(f"{n.get('label') or n.get('host') or '?'} ", style="bold")
+            t.append(f"{n.get('status') or '?'}\n")
+            t.append(f"  session {n.get('id') or '-'}\n")
+            gp = n.get("gpus") or 0
+            energy = cmp.fmt_energy(n.get("energy_j")) or "n/a"
+            t.append(f"  {gp} GPU{'s' if gp != 1 else ''}, {energy}\n")
     t.append("\nGPUs\n", style="bold underline")
     for g in rec.get("gpus") or []:
         t.append(f"{g.get('key')} ", style="bold")
@@ -316,20 +392,53 @@ class DetailsScreen(Screen):
                 yield LineChart("Energy (all devices)", "", y_min=0, id="det-energy")
         yield Footer()
 
+    def _open_group(self) -> tuple[Timeline, dict] | None:
+        """The merged record and timeline of a ``group:<ID>`` row, or None (title says why)."""
+        title = self.query_one("#det-title", Static)
+        rec = self.record or cmp.load_group_record(self.store_root, self.session_id)
+        if rec is None:
+            title.update(Text(f"no sessions of {self.session_id} in the store", style="bold red"))
+            return None
+        rec = dict(rec, notes=list(rec.get("notes") or []))  # notes added here stay here
+        parts = []
+        for n in rec.get("nodes") or []:
+            label = n.get("label") or n.get("host") or str(n.get("id"))
+            try:
+                s = Session.open(sessions_dir(self.store_root) / str(n.get("id")))
+            except Exception as e:  # noqa: BLE001 - a node deleted since: show the others
+                rec["notes"].append(f"{label}: cannot open session: {e}")
+                continue
+            parts.append((label, Timeline(s)))
+        if not parts:
+            title.update(Text(f"cannot open any session of {self.session_id}", style="bold red"))
+            return None
+        self.record = rec
+        return Timeline.merge(parts), {}
+
     def on_mount(self) -> None:
         title = self.query_one("#det-title", Static)
-        try:
-            self.session = Session.open(sessions_dir(self.store_root) / self.session_id)
-        except Exception as e:  # noqa: BLE001 - deleted or corrupt since the table was read
-            title.update(Text(f"cannot open session {self.session_id}: {e}", style="bold red"))
-            return
-        if self.record is None:
-            self.record = cmp.load_record(self.session)
-        tl = self.timeline = Timeline(self.session)
+        if self.session_id.startswith("group:"):
+            opened = self._open_group()
+            if opened is None:
+                return
+            tl, meta = opened
+        else:
+            try:
+                self.session = Session.open(sessions_dir(self.store_root) / self.session_id)
+            except Exception as e:  # noqa: BLE001 - deleted or corrupt since the table was read
+                title.update(Text(f"cannot open session {self.session_id}: {e}", style="bold red"))
+                return
+            if self.record is None:
+                self.record = cmp.load_record(self.session)
+            tl = Timeline(self.session)
+            meta = self.session.meta
+        self.timeline = tl
         rec = self.record
         t = Text()
         t.append(f"{rec.get('name') or rec.get('model') or rec['id']}", style="bold")
         t.append(f"  {rec['id']}  {rec.get('status')}")
+        if rec.get("kind") == "group":
+            t.append(f"  {len(rec.get('nodes') or [])} nodes")
         if rec.get("simulated"):
             t.append("  SIMULATED", style="bold reverse #c792ea")
         title.update(t)
@@ -347,7 +456,7 @@ class DetailsScreen(Screen):
             }
         )
         self.query_one("#det-meta-text", Static).update(
-            metadata_text(rec, self.session.meta, self.params, tl.problems)
+            metadata_text(rec, meta, self.params, tl.problems)
         )
         self.right = tl.t1
         for w in self.query(LineChart):
@@ -375,11 +484,16 @@ class DetailsScreen(Screen):
         total = self.query_one(PowerChart)
         whole = (x0, x1) == (tl.t0, tl.t1)
         total.window = "all" if whole else self.window_name
-        cols = max(10, (total.size.width or 80) - 7)
+        cols = max(10, (total.size.width or 80) - total.AXIS_W)
         pts = [p for p in tl.total_points if x0 <= p[0] <= x1]
         if len(pts) < cols:  # sparser than the columns: hold each value, no gaps
             pts = tl.total_in(x0, x1, cols)
-        total.set_points(pts, now=x1, method=tl.power_method)
+        running = (self.record or {}).get("status") == "running"
+        if x1 >= tl.t1 and not running:
+            right = "end"
+        else:  # the window's right edge, as time into the run like the charts below
+            right = cmp.fmt_duration(x1 - tl.t0)  # (not "now": this is the stored run)
+        total.set_points(pts, now=x1, method=tl.power_method, end_label=right)
         n = max(20, (self.query_one("#det-power", LineChart).size.width or 80) * 2)
         charts = (
             ("#det-power", tl.power_series(x0, x1, n)),

@@ -4,6 +4,9 @@ One worker thread polls the session (``SnapshotBuilder``) about twice a second a
 posts a frozen ``LiveSnapshot``; the screen applies it in one ``batch_update()``. The
 thread waits until the previous snapshot was applied before posting the next one, so a
 slow terminal never builds a queue, and it checks for cancellation every 0.1 s.
+
+``group=(store, ID)`` watches a multi-node run as one: the worker polls a
+``GroupSnapshotBuilder`` (one builder per node) and posts one merged snapshot.
 """
 
 from __future__ import annotations
@@ -22,7 +25,14 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Input, Label, Static
 from textual.worker import get_current_worker
 
-from .snapshot import LiveSnapshot, SnapshotBuilder, fmt_bytes, fmt_pct, stop_recorder
+from .snapshot import (
+    GroupSnapshotBuilder,
+    LiveSnapshot,
+    SnapshotBuilder,
+    fmt_bytes,
+    fmt_pct,
+    stop_recorder,
+)
 from .widgets import (
     AccuracyPanel,
     EnergyPanel,
@@ -106,11 +116,13 @@ class LiveScreen(Screen):
         refresh_s: float = DEFAULT_REFRESH_S,
         window: str = "10m",
         record_fn: Callable | None = None,
+        group: tuple[Path, str] | None = None,
         name: str | None = "live",
     ) -> None:
         super().__init__(name=name)
-        if session_dir is None and starter is None:
-            raise ValueError("LiveScreen needs a session directory or a starter")
+        if session_dir is None and starter is None and group is None:
+            raise ValueError("LiveScreen needs a session directory, a starter or a group")
+        self.group = (Path(group[0]), str(group[1])) if group is not None else None
         self.session_dir = Path(session_dir) if session_dir is not None else None
         self.starter = starter
         self.clock = clock or time.time
@@ -172,9 +184,16 @@ class LiveScreen(Screen):
             return False
 
         try:
-            if self.session_dir is None:
-                self.session_dir = Path(self.starter())
-            builder = SnapshotBuilder(self.session_dir, clock=self.clock, record_fn=self.record_fn)
+            if self.group is not None:
+                builder = GroupSnapshotBuilder(
+                    self.group[0], self.group[1], clock=self.clock, record_fn=self.record_fn
+                )
+            else:
+                if self.session_dir is None:
+                    self.session_dir = Path(self.starter())
+                builder = SnapshotBuilder(
+                    self.session_dir, clock=self.clock, record_fn=self.record_fn
+                )
         except Exception as e:  # noqa: BLE001 - shown to the user, then the app exits
             if not cancelled():
                 self.post_message(ViewerError(str(e)))
@@ -190,13 +209,13 @@ class LiveScreen(Screen):
                 return
             self._snap_applied.clear()
             self.post_message(SnapshotReady(snap))
-            over = snap.status not in ("running", "starting") and builder.tail.caught_up
+            over = snap.status not in ("running", "starting") and builder.caught_up
             if over or snap.error:
                 done_polls += 1
                 if done_polls >= 2:  # the session is over: nothing more will change
                     return
             wait = self.refresh_s - (time.monotonic() - t0)
-            if not builder.tail.caught_up:  # a long session's backlog: read on at once
+            if not builder.caught_up:  # a long session's backlog: read on at once
                 wait = 0.0
             if not sleep(max(0.05, wait)):
                 return
@@ -285,6 +304,9 @@ class LiveScreen(Screen):
         s = self.snapshot
         if s is None or s.status != "running" or self.stopping:
             self.app.exit(result="closed")
+            return
+        if s.group is not None:  # the nodes' recorders run on their nodes: nothing to stop
+            self.app.exit(result="left-running")
             return
 
         def chosen(choice: str | None) -> None:

@@ -4,7 +4,7 @@ Every widget takes plain data (numbers, ``session_record`` dicts, the frozen row
 :mod:`wattui.tui.snapshot`) and never reads files or devices itself, so updating one is
 cheap and safe on the event loop. Stable API:
 
-    PowerChart(window="10m")      .set_points(points, now=None, method=None)
+    PowerChart(window="10m")      .set_points(points, now=None, method=None, end_label=None)
                                   .set_window("1m"|"10m"|"1h"|"all"), .cycle_window()
     GpuTable()                    .update_gpus(rows: Sequence[GpuRow])
     EnergyPanel()                 .update_energy(record, total_w=None, power_method=None)
@@ -112,6 +112,7 @@ class PowerChart(Widget):
         self._points: tuple[tuple[float, float], ...] = ()
         self._now: float | None = None
         self._method: str | None = None
+        self._end_label: str | None = None
         self.title = title
         self.set_window(window)
 
@@ -121,10 +122,14 @@ class PowerChart(Widget):
         points: Sequence[tuple[float, float]],
         now: float | None = None,
         method: str | None = None,
+        end_label: str | None = None,
     ) -> None:
+        """``now``: the window's right edge (None: the last point). The footer names that
+        edge ``end_label``, else "now" when ``now`` is given (a live run), else "end"."""
         self._points = tuple(points)
         self._now = now
         self._method = method
+        self._end_label = end_label
         self.refresh()
 
     def set_window(self, name: str) -> None:
@@ -164,14 +169,28 @@ class PowerChart(Widget):
             ns[i] += 1
         return [s / n if n else None for s, n in zip(sums, ns, strict=True)], start, end
 
+    AXIS_W = 7  # at least: "600 W ┤"; wider when the top label is ("1200 W", "12.5 kW")
+
+    def axis_width(self) -> int:
+        """Columns left of the plot: the widest y label, a space and the axis line."""
+        vals = [w for _, w in self._points if w is not None]
+        top = _nice_max(max(vals)) if vals else 1.0
+        return max(self.AXIS_W, len(fmt_watts(top)) + 2)
+
     def render(self) -> Text:
         width, height = self.size.width, self.size.height
-        axis_w = 7
+        axis_w = self.axis_width()
         plot_w = max(1, width - axis_w)
         rows = max(1, height - 2)
         cols, start, end = self.columns(plot_w)
         vals = [c for c in cols if c is not None]
         top = _nice_max(max(vals)) if vals else 1.0
+        label_w = max(axis_w - 2, len(fmt_watts(top)))
+        if label_w + 2 != axis_w:  # the window's top label is wider than the run's: make room
+            axis_w = label_w + 2
+            plot_w = max(1, width - axis_w)
+            cols, start, end = self.columns(plot_w)
+            vals = [c for c in cols if c is not None]
         method = method_label(self._method) if self._method else ""
         head = Text()
         head.append(f"{self.title} ", style="bold")
@@ -189,7 +208,7 @@ class PowerChart(Widget):
                 y_label = fmt_watts(top)
             elif r == rows - 1:
                 y_label = "0 W"
-            line = Text(f"{y_label:>{axis_w - 2}} ┤", style="dim")
+            line = Text(f"{y_label:>{label_w}} ┤", style="dim")
             chars = []
             for c in cols:
                 if c is None:
@@ -208,8 +227,8 @@ class PowerChart(Widget):
             if len(lines) > 1:
                 lines[min(len(lines) - 1, 1 + rows // 2)] = mid
         span = _span_label(end - start) if vals else self.window
-        right = "now" if self._now is not None else "end"
-        foot = f"-{span}".ljust(max(1, plot_w - 3)) + right
+        right = self._end_label or ("now" if self._now is not None else "end")
+        foot = f"-{span}".ljust(max(1, plot_w - len(right))) + right
         if height >= 3:
             lines.append(Text(" " * axis_w + foot, style="dim"))
         out = Text("\n").join(lines[:height])
@@ -271,12 +290,19 @@ class GpuTable(Static):
 
     def update_gpus(self, rows: Sequence[GpuRow]) -> None:
         self.rows = tuple(rows)
+        rows = self.rows
         mixed = len({(r.power_method, r.energy_method) for r in rows}) > 1
         wide = self.app.size.width >= 100
         widths = {
             k: (ww if wide else nw) + (self.MIXED_EXTRA.get(k, 0) if mixed else 0)
             for k, _, nw, ww in self.COLUMNS
         }
+        # a multi-node run names its GPUs "host:gpu0": widen the GPU column, narrow the name
+        ids = [str(r.index if r.index is not None else r.key) for r in rows]
+        extra = min(max([len(i) for i in ids] + [widths["gpu"]]), 24) - widths["gpu"]
+        if extra > 0:
+            widths["gpu"] += extra
+            widths["name"] = max(8, widths["name"] - extra)
 
         def line(values: dict[str, str]) -> str:
             parts = []
