@@ -459,3 +459,60 @@ def test_other_processes_on_a_gpu_are_flagged():
     assert _other_processes("-", "1;2") == "none"
     assert _other_processes("1;2", "1;2;3") == "none"
     assert _other_processes("1;7;9", "1;2") == "2 (pids 7, 9)"
+
+
+def test_watch_estimate_is_shown_beside_the_measured_energy_per_step(tmp_path):
+    """wattui.watch(model, x) in a real training script: the live screen shows the
+    architecture's estimate per step and its split, beside the measured energy per step."""
+    pytest.importorskip("torch", reason="wattui.watch needs torch (the torch extra)")
+    store = tmp_path / "store"
+    code = (
+        "import time, torch, torch.nn as nn, wattui\n"
+        "m = nn.Sequential(nn.Linear(256, 512), nn.ReLU(), nn.Linear(512, 10))\n"
+        "wattui.watch(m, torch.zeros(32, 256))\n"
+        "for i in range(1, 7):\n"
+        "    time.sleep(0.4); wattui.report(step=100 * i, loss=1.0 / i)\n"
+    )
+    p = subprocess.run(
+        [sys.executable, "-m", "wattui", "record", "--store", str(store), "--simulate", "--",
+         sys.executable, "-c", code],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert p.returncode == 0, p.stderr
+    (d,) = sessions_dir(store).iterdir()
+    ev = Session.open(d).events()
+    watch = ev.filter(ev["kind"] == "watch")
+    assert watch.height == 1
+    vals = json.loads(watch["values_json"][0])
+    assert vals["est_step_energy_j"] > 0 and "layer_Linear_j" in vals
+
+    async def go():
+        from wattui.tui.widgets import EnergyPanel
+
+        app = make_app(store, d)
+        async with app.run_test(size=(160, 48)) as pilot:
+            scr = app.live
+            await wait_for(pilot, lambda: scr.snapshot is not None and scr.snapshot.metrics.count >= 6)
+            m = scr.snapshot.metrics
+            assert m.est_step_j == pytest.approx(vals["est_step_energy_j"])
+            assert m.est_split[0][0] == "Linear"
+            # Simulated GPU at 60-240 W, a report every ~0.4 s per 100 steps: ~0.2-1 J a step.
+            assert m.measured_step_j is not None and 0.1 < m.measured_step_j < 2.0
+            await pilot.pause(0.3)
+            text = str(scr.query_one(EnergyPanel).render())
+            assert "[estimated]" in text.replace(" ", "") or "estimated" in text
+            assert "measured" in text and "Linear" in text
+            await pilot.press("q")
+
+    run(go())
+
+
+def test_tracker_measures_energy_per_step_between_reports():
+    tr = MetricTracker()
+    tr.add({"kind": "watch", "values_json": json.dumps({"est_step_energy_j": 2.0, "layer_Conv2d_j": 3.0, "layer_Linear_j": 1.0})})
+    tr.add({"kind": "metric", "step": 100, "energy_j": 1000.0})
+    tr.add({"kind": "metric", "step": 300, "energy_j": 1500.0})
+    s = tr.summary()
+    assert s.est_step_j == 2.0
+    assert s.est_split == (("Conv2d", 0.75), ("Linear", 0.25))
+    assert s.measured_step_j == pytest.approx(2.5)

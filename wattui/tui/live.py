@@ -244,7 +244,7 @@ class LiveScreen(Screen):
         self.query_one(PowerChart).set_points(
             s.history, now=s.now if running else None, method=s.power_method
         )
-        self.query_one(EnergyPanel).update_energy(s.record, s.total_w, s.power_method)
+        self.query_one(EnergyPanel).update_energy(s.record, s.total_w, s.power_method, s.metrics)
         self.query_one(AccuracyPanel).update_metrics(s.metrics)
         self.query_one(SamPanel).update_sam(s.record)
         self.query_one(ProcessPanel).update_process(s.proc_cpu_pct, s.proc_rss_b, s.cpus, running)

@@ -190,6 +190,22 @@ class MetricsSummary:
     accuracy_history: tuple[float, ...] = ()
     # (name, latest value, short history) for other reported numbers (loss, ...)
     others: tuple[tuple[str, float, tuple[float, ...]], ...] = ()
+    # wattui.watch(model, x): the estimated energy per training step and its split by
+    # layer type (shares, largest first), beside the measured energy per step
+    est_step_j: float | None = None
+    est_split: tuple[tuple[str, float], ...] = ()
+    measured_step_j: float | None = None
+
+
+def _values(ev: Mapping) -> dict | None:
+    raw = ev.get("values_json")
+    if not raw:
+        return None
+    try:
+        vals = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        return None
+    return vals if isinstance(vals, dict) else None
 
 
 class MetricTracker:
@@ -207,11 +223,47 @@ class MetricTracker:
         self.others: dict[str, deque[float]] = {}
         self.max_others = max_others
         self._hist = history
+        self.est_step_j: float | None = None
+        self.est_split: tuple[tuple[str, float], ...] = ()
+        self.measured_step_j: float | None = None
+        self._step_mark: tuple[float, float] | None = None  # (step, energy) of a report
+
+    def _add_watch(self, ev: Mapping) -> None:
+        vals = _values(ev) or {}
+        est = _finite(vals.get("est_step_energy_j"))
+        if est is None:
+            return
+        self.est_step_j = est
+        parts = {
+            k[len("layer_") : -len("_j")]: x
+            for k, v in vals.items()
+            if k.startswith("layer_") and k.endswith("_j") and (x := _finite(v)) is not None
+        }
+        total = sum(parts.values())
+        if total > 0:
+            self.est_split = tuple(
+                sorted(((k, v / total) for k, v in parts.items()), key=lambda kv: -kv[1])
+            )
+
+    def _add_step_energy(self, ev: Mapping) -> None:
+        """Measured energy per step, between the last two reports that carried a step."""
+        step, energy = _finite(ev.get("step")), _finite(ev.get("energy_j"))
+        if step is None or energy is None:
+            return
+        if self._step_mark is not None:
+            s0, e0 = self._step_mark
+            if step > s0 and energy >= e0:
+                self.measured_step_j = (energy - e0) / (step - s0)
+        self._step_mark = (step, energy)
 
     def add(self, ev: Mapping) -> None:
+        if ev.get("kind") == "watch":
+            self._add_watch(ev)
+            return
         if ev.get("kind") != "metric":
             return
         self.count += 1
+        self._add_step_energy(ev)
         for k in ("epoch", "step", "total_epochs"):
             v = ev.get(k)
             if v is not None and not (isinstance(v, float) and math.isnan(v)):
@@ -251,6 +303,9 @@ class MetricTracker:
             total_epochs=int(self.total_epochs) if self.total_epochs is not None else None,
             accuracy_history=tuple(self.acc_hist),
             others=tuple((k, h[-1], tuple(h)) for k, h in self.others.items() if h),
+            est_step_j=self.est_step_j,
+            est_split=self.est_split,
+            measured_step_j=self.measured_step_j,
         )
 
 

@@ -360,11 +360,26 @@ def _kv(t: Text, key: str, value: str, tag: str | None = None) -> None:
         t.append(f" [{tag}]", style="bold reverse" if tag == "SIMULATED" else "italic")
 
 
+def fmt_joules(j: float | None) -> str:
+    """Small energies (per training step) in J, mJ or kJ."""
+    if j is None or not math.isfinite(j):
+        return "n/a"
+    if abs(j) >= 1000:
+        return f"{j / 1000:.3g} kJ"
+    if abs(j) >= 1:
+        return f"{j:.3g} J"
+    return f"{j * 1000:.3g} mJ"
+
+
 class EnergyPanel(_Panel):
     """Energy so far, above idle, total watts now, CO2 and cost (from a session record)."""
 
     def update_energy(
-        self, record: Mapping, total_w: float | None = None, power_method: str | None = None
+        self,
+        record: Mapping,
+        total_w: float | None = None,
+        power_method: str | None = None,
+        metrics: MetricsSummary | None = None,
     ) -> None:
         t = Text()
         methods = sorted(
@@ -397,6 +412,17 @@ class EnergyPanel(_Panel):
         cur = record.get("currency") or ""
         t.append("  ")
         _kv(t, "cost", f"{cost:.4f} {cur}".strip() if isinstance(cost, (int, float)) else "n/a")
+        if metrics is not None and metrics.est_step_j is not None:
+            # wattui.watch(): the architecture's estimate beside what was measured
+            t.append("\n")
+            _kv(t, "step", fmt_joules(metrics.est_step_j), "estimated")
+            t.append("\n")
+            meas = metrics.measured_step_j
+            _kv(t, "step", fmt_joules(meas) if meas is not None else "n/a", "measured")
+            if metrics.est_split:
+                t.append("\n")
+                split = " ".join(f"{k} {v:.0%}" for k, v in metrics.est_split[:3])
+                t.append(split, style="dim")
         self.set_text(t)
 
 
