@@ -149,6 +149,46 @@ async def take(shot: Shot, out_dir: Path) -> Path:
         return Path(path)
 
 
+# -- the output of `wattui estimate` -------------------------------------------------------
+ESTIMATE_ARGS = [
+    "sample_runs/models.py:cnn", "--input-shape", "3,16,16", "--batch-size", "64",
+    "--samples", "20000",
+]
+
+
+def estimate_app(tmp: Path):
+    """The real `wattui estimate` output on the sample CNN, shown in a terminal."""
+    import contextlib
+    import io
+
+    from textual.app import App
+    from textual.widgets import Static
+
+    from wattui.estimate.cli import run_estimate
+
+    buf = io.StringIO()
+    cwd = os.getcwd()
+    os.chdir(REPO)
+    try:
+        with contextlib.redirect_stdout(buf):
+            run_estimate(ESTIMATE_ARGS)
+    finally:
+        os.chdir(cwd)
+    text = f"$ wattui estimate {' '.join(ESTIMATE_ARGS)}\n\n" + buf.getvalue()
+    text = text.replace(str(REPO) + "/", "")
+
+    class EstimateOutput(App):
+        TITLE = "wattui estimate"
+
+        def compose(self):
+            yield Static(text, markup=False)
+
+    return EstimateOutput()
+
+
+SHOTS.append(Shot("estimate-110x26", estimate_app, (110, 26)))
+
+
 def main(argv: list[str]) -> int:
     os.environ["TZ"] = "UTC"  # projected end times and the like: the same on every machine
     time.tzset()
