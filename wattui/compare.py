@@ -429,32 +429,18 @@ def load_table(root: Path, params: SamParams = SamParams(), cache: bool = True) 
     import os
 
     from .groups import merge_group
-    from .store.paths import sessions_dir
-    from .store.reader import CorruptSession
+    from .store.reader import CorruptSession, scan_store
 
     params = params.checked()
     root = Path(root)
-    base = sessions_dir(root)
     old = _read_cache(root) if cache else {}
     new: dict[str, dict] = {}
     rows: list[dict] = []
     recs: dict[str, dict] = {}
-    problems: list[str] = []
     groups: dict[str, list[dict]] = {}  # group id -> its parts' records
     slots: dict[str, int] = {}  # group id -> index of its row in ``rows``
-    try:
-        entries = sorted(os.scandir(base), key=lambda e: e.name)
-    except FileNotFoundError:
-        entries = []
-    except OSError as e:
-        entries = []
-        problems.append(f"cannot read store {base}: {e.strerror}")
+    entries, problems = scan_store(root)
     for e in entries:
-        if e.name.startswith("."):
-            continue
-        if not e.is_dir():
-            problems.append(f"{e.name}: not a session directory (skipped)")
-            continue
         try:
             st = os.stat(os.path.join(e.path, "meta.json"))
             stamp = [st.st_mtime_ns, st.st_size]

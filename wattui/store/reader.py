@@ -76,7 +76,8 @@ def read_samples_live(path: Path):
     return _samples_from_csv_bytes(data[nl + 1 :], with_header=False, columns=header)
 
 
-def _events_from_lines(data: bytes) -> list[dict]:
+def parse_event_lines(data: bytes) -> list[dict]:
+    """Event rows from NDJSON bytes; junk and torn lines are skipped."""
     out = []
     for line in data.splitlines():
         if not line.strip():
@@ -117,7 +118,7 @@ def _coerce(v, dtype):
 
 def read_events_live(path: Path):
     data, _ = _complete_bytes(Path(path))
-    return events_frame(_events_from_lines(data))
+    return events_frame(parse_event_lines(data))
 
 
 # -- sessions ---------------------------------------------------------------------
@@ -233,23 +234,32 @@ class Session:
         return self.dir / schema.OUTPUT
 
 
-def list_sessions(root: Path) -> tuple[list[Session], list[str]]:
-    """Every readable session, oldest first, and one line per thing that was skipped."""
+def scan_store(root: Path) -> tuple[list[os.DirEntry], list[str]]:
+    """The session directories of a store, by name (oldest first), and one line per
+    entry that is not one. Hidden entries (temporary files, caches) are ignored."""
     base = sessions_dir(root)
-    sessions: list[Session] = []
-    problems: list[str] = []
     try:
         entries = sorted(os.scandir(base), key=lambda e: e.name)
     except FileNotFoundError:
         return [], []
     except OSError as e:
         return [], [f"cannot read store {base}: {e.strerror}"]
+    dirs, problems = [], []
     for e in entries:
         if e.name.startswith("."):
             continue
         if not e.is_dir():
             problems.append(f"{e.name}: not a session directory (skipped)")
             continue
+        dirs.append(e)
+    return dirs, problems
+
+
+def list_sessions(root: Path) -> tuple[list[Session], list[str]]:
+    """Every readable session, oldest first, and one line per thing that was skipped."""
+    sessions: list[Session] = []
+    entries, problems = scan_store(root)
+    for e in entries:
         try:
             sessions.append(Session.open(Path(e.path)))
         except CorruptSession as err:
@@ -313,7 +323,7 @@ class SessionTail:
                 data = data[nl + 1 :] if nl >= 0 else b""
             df = _samples_from_csv_bytes(data, with_header=False, columns=self._columns)
             ev_data, self._events_off = _complete_bytes(d / schema.EVENTS_LIVE, self._events_off)
-            new_events = _events_from_lines(ev_data)
+            new_events = parse_event_lines(ev_data)
         except FileNotFoundError:
             if not final.exists():
                 return empty, []

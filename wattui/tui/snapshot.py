@@ -28,6 +28,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from ..store import schema
+from ..store.reader import parse_event_lines
 
 ENERGY_KINDS = ("gpu", "cpu", "dram")
 
@@ -526,7 +527,7 @@ class BoundedTail:
                 ev_data, self.events_off = self._read_lines(
                     d / schema.EVENTS_LIVE, self.events_off, self.chunk
                 )
-                events = _event_lines(ev_data)
+                events = parse_event_lines(ev_data)
             except FileNotFoundError:
                 pass
             self.caught_up = caught and self.caught_up
@@ -581,20 +582,6 @@ def _other_processes(gpu_pids, run_pids) -> str:
     if not others:
         return "none"
     return f"{len(others)} (pids {', '.join(others[:3])}{'...' if len(others) > 3 else ''})"
-
-
-def _event_lines(data: bytes) -> list[dict]:
-    out = []
-    for line in data.splitlines():
-        if not line.strip():
-            continue
-        try:
-            ev = json.loads(line)
-        except (ValueError, UnicodeDecodeError):
-            continue
-        if isinstance(ev, dict) and "kind" in ev:
-            out.append(ev)
-    return out
 
 
 # -- the builder ------------------------------------------------------------------------------
