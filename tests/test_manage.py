@@ -162,3 +162,36 @@ def test_manage_never_imports_textual():
         text=True,
     )
     assert r.returncode == 0, r.stderr
+
+
+def test_cli_manages_a_group_as_one_run(tmp_path):
+    """`wattui tag/rename/rm group:<ID>` act on every session of the multi-node run."""
+    import json
+    import subprocess
+    import sys
+
+    from compare_fixtures import GROUP_ID, make_group
+
+    from wattui.store.reader import list_sessions
+
+    root = tmp_path / "store"
+    parts = make_group(root)
+
+    def w(*args):
+        return subprocess.run([sys.executable, "-m", "wattui", *args, "--store", str(root)],
+                              capture_output=True, text=True, timeout=60)
+
+    r = w("tag", f"group:{GROUP_ID}", "ablation")
+    assert r.returncode == 0, r.stderr
+    r = w("rename", f"group:{GROUP_ID}", "llm-ddp-v2")
+    assert r.returncode == 0, r.stderr
+    sessions, _ = list_sessions(root)
+    assert len(sessions) == len(parts)
+    assert all("ablation" in s.meta["tags"] and s.meta["name"] == "llm-ddp-v2" for s in sessions)
+    rows = json.loads(w("compare", "--format", "json").stdout)
+    assert [(x["id"], x["name"]) for x in rows["sessions"]] == [(f"group:{GROUP_ID}", "llm-ddp-v2")]
+    r = w("rm", "--yes", f"group:{GROUP_ID}")
+    assert r.returncode == 0, r.stderr
+    assert list_sessions(root)[0] == []
+    r = w("rm", "--yes", "group:nope")
+    assert r.returncode == 2 and "no sessions in group 'nope'" in r.stderr

@@ -65,32 +65,40 @@ def cmd_compare(args) -> int:
 
 
 def cmd_tag(args) -> int:
-    from .manage import ManageError, tag
+    from .manage import ManageError, expand_refs, tag
 
+    root = _root(args)
     try:
-        meta = tag(_root(args), args.id, args.tags, remove=args.remove)
+        for sid in expand_refs(root, [args.id]):  # group:<ID> tags every part
+            meta = tag(root, sid, args.tags, remove=args.remove)
+            print(f"{meta['id']}: tags {', '.join(meta.get('tags') or []) or '(none)'}")
     except ManageError as e:
         raise _cli().CliError(str(e)) from None
-    print(f"{meta['id']}: tags {', '.join(meta.get('tags') or []) or '(none)'}")
     return 0
 
 
 def cmd_rename(args) -> int:
-    from .manage import ManageError, rename
+    from .manage import ManageError, expand_refs, rename
 
+    root = _root(args)
     try:
-        meta = rename(_root(args), args.id, args.name)
+        for sid in expand_refs(root, [args.id]):  # group:<ID> renames every part
+            meta = rename(root, sid, args.name)
+            print(f"{meta['id']}: renamed to {meta['name']!r}")
     except ManageError as e:
         raise _cli().CliError(str(e)) from None
-    print(f"{meta['id']}: renamed to {meta['name']!r}")
     return 0
 
 
 def cmd_rm(args) -> int:
-    from .manage import ManageError, delete
+    from .manage import ManageError, delete, expand_refs
 
     CliError = _cli().CliError
     root = _root(args)
+    try:
+        args.ids = expand_refs(root, args.ids)  # group:<ID> deletes every part
+    except ManageError as e:
+        raise CliError(str(e)) from None
     if not args.yes:
         if not sys.stdin.isatty():
             raise CliError("refusing to delete without --yes when stdin is not a terminal")

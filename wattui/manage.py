@@ -63,6 +63,27 @@ def resolve(root: Path, ref: str) -> Session:
         raise ManageError(str(e)) from None
 
 
+def expand_refs(root: Path, refs: list[str]) -> list[str]:
+    """Session refs with each ``group:<ID>`` replaced by the ids of the group's sessions
+    (a multi-node run is one row on screen; managing it manages all of its parts)."""
+    from .store.reader import list_sessions
+
+    out: list[str] = []
+    sessions = None
+    for ref in refs:
+        if not ref.startswith("group:"):
+            out.append(ref)
+            continue
+        if sessions is None:
+            sessions, _ = list_sessions(Path(root))
+        gid = ref[len("group:") :]
+        parts = [s.id for s in sessions if str(s.meta.get("group") or "") == gid]
+        if not gid or not parts:
+            raise ManageError(f"no sessions in group {gid!r}")
+        out += [p for p in parts if p not in out]
+    return out
+
+
 def _update_meta(session: Session, change) -> dict:
     if session.status == "running":
         raise ManageError(f"session {session.id} is still recording; change it after the run ends")
