@@ -76,6 +76,8 @@ def build_store(root: Path, n: int, rate_hz: float, gpus: int = 8) -> dict:
     import numpy as np
     import polars as pl
 
+    from wattui.store import schema
+
     sdir = root / "sessions"
     sdir.mkdir(parents=True, exist_ok=True)
     ticks = int(3600 * rate_hz)
@@ -126,19 +128,7 @@ def build_store(root: Path, n: int, rate_hz: float, gpus: int = 8) -> dict:
                 "pid": [None] * 10,
                 "message": [None] * 10,
             },
-            schema={
-                "t_wall": pl.Float64,
-                "kind": pl.String,
-                "source": pl.String,
-                "epoch": pl.Float64,
-                "step": pl.Int64,
-                "total_epochs": pl.Int64,
-                "accuracy": pl.Float64,
-                "energy_j": pl.Float64,
-                "values_json": pl.String,
-                "pid": pl.Int64,
-                "message": pl.String,
-            },
+            schema=schema.event_schema(),
         )
         ev.write_parquet(d / "events.parquet")
         devices = [
