@@ -516,3 +516,10 @@ def test_tracker_measures_energy_per_step_between_reports():
     assert s.est_step_j == 2.0
     assert s.est_split == (("Conv2d", 0.75), ("Linear", 0.25))
     assert s.measured_step_j == pytest.approx(2.5)
+
+
+def test_other_metrics_leave_out_the_accuracy_and_the_counters():
+    tr = MetricTracker()
+    tr.add({"kind": "metric", "accuracy": 0.7, "accuracy_key": "val_accuracy", "epoch": 1,
+            "values_json": json.dumps({"val_accuracy": 0.7, "total_epochs": 4, "epoch": 1, "loss": 0.3})})
+    assert [name for name, _, _ in tr.summary().others] == ["loss"]

@@ -282,9 +282,13 @@ class MetricTracker:
             except ValueError:
                 vals = None
             if isinstance(vals, dict):
+                # Shown elsewhere already: the accuracy (under whatever name it came),
+                # and the progress counters.
+                skip = {"accuracy", "epoch", "step", "total_epochs", "global_step"}
+                skip.add(ev.get("accuracy_key") or "accuracy")
                 for name, v in vals.items():
                     x = _finite(v)
-                    if x is None or name in ("accuracy", "epoch", "step"):
+                    if x is None or name in skip:
                         continue
                     h = self.others.get(name)
                     if h is None:

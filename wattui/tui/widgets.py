@@ -360,6 +360,13 @@ def _kv(t: Text, key: str, value: str, tag: str | None = None) -> None:
         t.append(f" [{tag}]", style="bold reverse" if tag == "SIMULATED" else "italic")
 
 
+def energy_methods_tag(record: Mapping) -> str | None:
+    """How a session's energy was obtained, e.g. ``counter`` or ``SIMULATED``."""
+    devices = list(record.get("gpus") or []) + list(record.get("cpu") or [])
+    methods = sorted({g.get("method") for g in devices} - {None})
+    return "+".join(method_label(m) for m in methods) or None
+
+
 def fmt_joules(j: float | None) -> str:
     """Small energies (per training step) in J, mJ or kJ."""
     if j is None or not math.isfinite(j):
@@ -382,15 +389,7 @@ class EnergyPanel(_Panel):
         metrics: MetricsSummary | None = None,
     ) -> None:
         t = Text()
-        methods = sorted(
-            {
-                g.get("method")
-                for g in list(record.get("gpus") or []) + list(record.get("cpu") or [])
-            }
-            - {None}
-        )
-        tag = "+".join(method_label(m) for m in methods) or None
-        _kv(t, "Energy", fmt_energy(record.get("energy_j")), tag)
+        _kv(t, "Energy", fmt_energy(record.get("energy_j")), energy_methods_tag(record))
         t.append("\n")
         above = record.get("energy_above_idle_j")
         if above is not None:
@@ -494,6 +493,11 @@ class SamPanel(_Panel):
         t.append("\n")
         pe = record.get("projected_energy_j")
         lo, hi = record.get("projected_energy_low_j"), record.get("projected_energy_high_j")
+        if record.get("status") in ("finished", "failed", "interrupted"):
+            # The run is over: its final energy is the measured one, not a projection.
+            _kv(t, "final energy", fmt_energy(record.get("energy_j")), energy_methods_tag(record))
+            self.set_text(t)
+            return
         _kv(t, "final energy", fmt_energy(pe), "estimated" if pe is not None else None)
         t.append("\n")
         if lo is not None and hi is not None:
