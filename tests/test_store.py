@@ -215,3 +215,11 @@ def test_processes_on_each_device_are_stored(tmp_path):
     df = Session.open(w.dir).samples()
     assert df["pids"].to_list() == ["11;12"]
     assert df["mem_total_b"].to_list() == [8e10]
+
+
+def test_compacted_events_keep_which_value_the_accuracy_is(tmp_path):
+    w = SessionWriter(tmp_path, "s1", {})
+    w.add_event({"kind": "metric", "accuracy": 0.9, "accuracy_key": "val_accuracy"})
+    w.finish(status="finished")
+    ev = Session.open(w.dir).events()
+    assert ev["accuracy_key"].to_list() == ["val_accuracy"]

@@ -83,6 +83,7 @@ EVENT_COLUMNS = (
     "step",
     "total_epochs",
     "accuracy",
+    "accuracy_key",  # which reported value the accuracy is
     "energy_j",
     "values_json",
     "pid",
@@ -101,6 +102,7 @@ def event_schema():
         "step": pl.Int64,
         "total_epochs": pl.Int64,
         "accuracy": pl.Float64,
+        "accuracy_key": pl.String,
         "energy_j": pl.Float64,
         "values_json": pl.String,
         "pid": pl.Int64,
