@@ -223,3 +223,15 @@ def test_progress_bar_redraws_with_carriage_returns_are_read_as_lines(store):
     ev = find_session(store, rec["id"]).events()
     times = sorted(ev.filter(ev["accuracy"].is_not_null())["t_wall"].to_list())
     assert times[-1] - times[0] > 0.4
+
+
+def test_an_unwritable_store_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the store should be")
+    r = run_wattui(tmp_path, "record", "--store", str(blocker), "--simulate", "--", "true")
+    assert r.returncode == 2
+    assert "cannot create the session" in r.stderr
+    assert "Traceback" not in r.stderr
+    r = run_wattui(tmp_path, "record", "--detach", "--store", str(blocker), "--simulate", "--", "true")
+    assert r.returncode == 2 and "cannot use the store" in r.stderr
+    assert "Traceback" not in r.stderr

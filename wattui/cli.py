@@ -149,7 +149,10 @@ def detach(argv: list[str], opts, wait_s: float = 15.0, quiet: bool = False) -> 
     if argv and argv[0] == "record":
         argv = argv[1:]
     logs = root / "recorder-logs"
-    logs.mkdir(parents=True, exist_ok=True)
+    try:
+        logs.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CliError(f"cannot use the store {root}: {e.strerror or e}") from None
     log_path = logs / f"{sid}.log"
     with open(log_path, "ab") as log, open(os.devnull, "rb") as devnull:
         # --no-passthrough: the run's output goes to the session's output.log only, not

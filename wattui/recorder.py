@@ -218,7 +218,12 @@ class Recorder:
             "started_at": None,
             **self.opts.extra_meta,
         }
-        self.writer = SessionWriter(self.root, self.session_id, meta)
+        try:
+            self.writer = SessionWriter(self.root, self.session_id, meta)
+        except OSError as e:
+            self.sampler.close()
+            where = e.filename or self.root
+            raise RecordError(f"cannot create the session in {where}: {e.strerror or e}") from None
         for n in self.notes:
             self.writer.add_event({"kind": "warning", "message": n})
         self._setup_intake()
