@@ -14,6 +14,8 @@ import json
 import sys
 from pathlib import Path
 
+from .argtypes import nonneg_float, positive_float
+
 EXIT_USAGE = 2
 
 
@@ -36,22 +38,6 @@ def _simulate_arg(value: str) -> int:
     return n
 
 
-def _positive_float(value: str) -> float:
-    try:
-        x = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
-    if not x > 0 or x != x or x == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value!r}")
-    return x
-
-
-def _nonneg_float(value: str) -> float:
-    if value.strip() in ("0", "0.0"):
-        return 0.0
-    return _positive_float(value)
-
-
 def add_record_options(p: argparse.ArgumentParser) -> None:
     """Options shared by `record`, `wattui -- CMD` and `attach`."""
     _add_store(p)
@@ -63,8 +49,8 @@ def add_record_options(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="use N simulated GPUs (default 1) instead of real ones; marked SIMULATED everywhere",
     )
-    p.add_argument("--period", type=_positive_float, default=None, metavar="S", help="sampling period in seconds (default 0.2)")
-    p.add_argument("--baseline", type=_nonneg_float, default=0.0, metavar="S", help="measure idle power for S seconds before launch")
+    p.add_argument("--period", type=positive_float, default=None, metavar="S", help="sampling period in seconds (default 0.2)")
+    p.add_argument("--baseline", type=nonneg_float, default=0.0, metavar="S", help="measure idle power for S seconds before launch")
     p.add_argument("--name", help="a name for this session (shown in the comparison screen)")
     p.add_argument("--tag", action="append", default=[], help="tag the session (repeatable)")
     p.add_argument("--group", help="multi-node group id (default: $SLURM_JOB_ID or $TORCHELASTIC_RUN_ID)")
@@ -382,22 +368,11 @@ def build_parser() -> argparse.ArgumentParser:
         ("estimate", "estimate a model's energy from its architecture (needs torch)"),
         ("calibrate", "fit energy predictors on this machine's hardware (needs torch)"),
     ):
-        e = sub.add_parser(name, help=helptext, add_help=False)
-        e.add_argument("rest", nargs=argparse.REMAINDER)
-        e.set_defaults(func=_delegate(name))
+        # Listed here for --help; main() hands their arguments to wattui.estimate.cli.
+        sub.add_parser(name, help=helptext, add_help=False)
 
     _extend_parser(sub)
     return p
-
-
-def _delegate(name: str):
-    def run(args) -> int:
-        from .estimate import cli as est
-
-        fn = est.run_estimate if name == "estimate" else est.run_calibrate
-        return fn(args.rest)
-
-    return run
 
 
 # Modules that add their own subcommands with a ``register(sub)`` function. They are

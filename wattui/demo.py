@@ -14,9 +14,10 @@ This module keeps its heavy imports inside the command: it is imported to build 
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
+
+from .argtypes import positive_int
 
 DEMO_MODELS = ("mlp", "cnn", "wide-cnn")  # the same as wattui.demo_train.MODELS (no torch here)
 EXIT_CHECK_FAILED = 1
@@ -49,7 +50,7 @@ def register(sub) -> None:
     d.add_argument("--model", choices=DEMO_MODELS, default="cnn", help="default: %(default)s")
     d.add_argument(
         "--epochs",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         metavar="N",
         help="training epochs (default 15)",
@@ -57,14 +58,14 @@ def register(sub) -> None:
     d.add_argument("--seed", type=int, default=None, help="data and weight seed (default 0)")
     d.add_argument(
         "--threads",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         metavar="N",
         help="torch threads for the run (default 1)",
     )
     d.add_argument(
         "--train-size",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         metavar="N",
         help="training images (default 20000; smaller is faster)",
@@ -76,16 +77,6 @@ def register(sub) -> None:
     )
     d.add_argument("--name", help="session name (default: demo <model>)")
     d.set_defaults(func=cmd_demo)
-
-
-def _positive_int(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected a number of at least 1, got {value!r}")
-    return n
 
 
 # -- the training command -------------------------------------------------------------

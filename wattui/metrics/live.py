@@ -22,6 +22,7 @@ import threading
 import time
 from collections import deque
 
+from wattui.argtypes import positive_int
 from wattui.metrics.carbon import lookup_country, make_settings
 from wattui.metrics.channel import ReportChannel, UnsafeChannelDir, ensure_channel_dir
 from wattui.metrics.intake import (
@@ -92,16 +93,6 @@ def _number(lo: float, hi: float, what: str, lo_open: bool = False):
     return parse
 
 
-def _positive_int(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, not {value!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive number, not {value!r}")
-    return n
-
-
 def _country_arg(value: str) -> str:
     try:
         return lookup_country(value).iso3
@@ -148,7 +139,7 @@ def add_metric_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--epochs",
         dest="total_epochs",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="total epochs of the run, for the projection (when the script does not say)",
     )

@@ -1,0 +1,40 @@
+"""argparse types for numbers, shared by every command (stdlib only: no heavy imports)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+
+def positive_int(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of at least 1, got {value!r}")
+    return n
+
+
+def _finite(value: str) -> float:
+    try:
+        x = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
+    if not math.isfinite(x):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {value!r}")
+    return x
+
+
+def positive_float(value: str) -> float:
+    x = _finite(value)
+    if x <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value!r}")
+    return x
+
+
+def nonneg_float(value: str) -> float:
+    x = _finite(value)
+    if x < 0:
+        raise argparse.ArgumentTypeError(f"expected zero or a positive number, got {value!r}")
+    return x
