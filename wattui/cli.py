@@ -165,13 +165,6 @@ def detach(argv: list[str], opts, wait_s: float = 15.0, quiet: bool = False) -> 
 
 
 # -- sessions / show ------------------------------------------------------------------
-def _fmt_energy(j) -> str:
-    if j is None:
-        return "n/a"
-    wh = j / 3600
-    return f"{wh / 1000:.3f} kWh" if wh >= 1000 else f"{wh:.2f} Wh"
-
-
 def _fmt_time(t) -> str:
     import time
 
@@ -191,6 +184,7 @@ def _print_problems(problems: list[str]) -> None:
 
 
 def cmd_sessions(args) -> int:
+    from .recorder import format_energy
     from .sessions import session_record
     from .store.paths import store_root
     from .store.reader import list_sessions
@@ -212,7 +206,7 @@ def cmd_sessions(args) -> int:
                 "status": r["status"],
                 "started": _fmt_time(r["started_at"]),
                 "duration_s": f"{r['duration_s']:.1f}" if r["duration_s"] is not None else "",
-                "energy": _fmt_energy(r["energy_j"]),
+                "energy": format_energy(r["energy_j"]),
                 "method": _method_of(r) + (" SIMULATED" if r["simulated"] and "simulated" not in _method_of(r) else ""),
                 "accuracy": f"{r['accuracy']:.4f}" if r.get("accuracy") is not None else "",
                 "sam": f"{sam:.3f}" if sam is not None else "",
@@ -240,6 +234,7 @@ def _print_table(cols: list[str], rows: list[dict]) -> None:
 
 
 def cmd_show(args) -> int:
+    from .recorder import format_energy
     from .sessions import session_record
     from .store.paths import store_root
     from .store.reader import find_session
@@ -263,10 +258,10 @@ def cmd_show(args) -> int:
     for g in rec["gpus"] + rec["cpu"]:
         mean = f"{g['mean_w']:.1f} W" if g["mean_w"] is not None else "n/a"
         peak = f"{g['peak_w']:.1f} W" if g["peak_w"] is not None else "n/a"
-        print(f"  {g['key']:<14} {g['name'][:24]:<24} {_fmt_energy(g['energy_j']):>12}  mean {mean}  peak {peak}  [{g['method']}]")
-    print(f"energy    {_fmt_energy(rec['energy_j'])} ({_method_of(rec)})")
+        print(f"  {g['key']:<14} {g['name'][:24]:<24} {format_energy(g['energy_j']):>12}  mean {mean}  peak {peak}  [{g['method']}]")
+    print(f"energy    {format_energy(rec['energy_j'])} ({_method_of(rec)})")
     if rec.get("energy_above_idle_j") is not None:
-        print(f"above idle {_fmt_energy(rec['energy_above_idle_j'])}")
+        print(f"above idle {format_energy(rec['energy_above_idle_j'])}")
     for key in ("accuracy", "best_accuracy", "epochs_done"):
         if rec.get(key) is not None:
             print(f"{key:<9} {rec[key]}")

@@ -110,7 +110,8 @@ def build_sources(
     return SourceSet(sources, notes, simulated=bool(opts.simulate))
 
 
-def _human_energy(j: float | None) -> str:
+def format_energy(j: float | None) -> str:
+    """Joules as Wh, or kWh from 1 kWh up; n/a for None."""
     if j is None:
         return "n/a"
     wh = j / 3600.0
@@ -138,7 +139,6 @@ class Recorder:
         self._child: subprocess.Popen | None = None
         self.intake = None  # metrics intake, set up in _start
         self.exporter = None  # Prometheus endpoint, when asked for
-        self.epochs_seen: set = set()
 
     # -- sampling -----------------------------------------------------------------
     def _on_sample(self, sample) -> None:
@@ -478,7 +478,6 @@ class Recorder:
         if self.intake is not None:
             fields.update(self.intake.final_meta())
         w.finish(**fields)
-        self.final_meta = w.meta
         if not self.opts.quiet:
             print(format_summary(w.meta), file=sys.stderr)
 
@@ -503,13 +502,13 @@ def format_summary(meta: dict) -> str:
         mean = s.get("mean_w")
         peak = s.get("peak_w")
         lines.append(
-            f"  {d['key']:<14} {_human_energy(s.get('energy_j')):>12}  "
+            f"  {d['key']:<14} {format_energy(s.get('energy_j')):>12}  "
             f"mean {mean:.1f} W  peak {peak:.1f} W  ({d['energy_method']})"
             if mean is not None and peak is not None
-            else f"  {d['key']:<14} {_human_energy(s.get('energy_j')):>12}  ({d['energy_method']})"
+            else f"  {d['key']:<14} {format_energy(s.get('energy_j')):>12}  ({d['energy_method']})"
         )
     if measured:
-        lines.append(f"  total          {_human_energy(meta.get('energy_j')):>12}")
+        lines.append(f"  total          {format_energy(meta.get('energy_j')):>12}")
     else:
         lines.append("  no energy was measured (see `wattui doctor`)")
     return "\n".join(lines)
