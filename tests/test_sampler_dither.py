@@ -1,0 +1,120 @@
+"""Dithered read times and integration over them, against the closed form of a square
+wave. The real Sampler loop runs on a virtual clock, so the long runs are exact and fast."""
+
+import random
+
+import pytest
+
+from wattui.sampler import FAST_PERIOD_S, ReadSchedule, Sampler
+from wattui.sources.base import PowerIntegrator
+from wattui.sources.simulated import SimulatedGPU, SimulatedSource
+
+
+class VirtualClock:
+    """Time that only moves when the sampler waits; stops the loop at ``end``."""
+
+    def __init__(self, start: float, end: float):
+        self.t = start
+        self.end = end
+
+    def now(self) -> float:
+        return self.t
+
+    def wait(self, delay: float) -> bool:
+        self.t += delay
+        return self.t >= self.end
+
+
+class _Grid(random.Random):
+    """A schedule that always reads at the start of its slot: the old fixed grid."""
+
+    def random(self) -> float:
+        return 0.0
+
+
+def run_session(square_period_s, seconds, rng, gpus=8):
+    """Record ``seconds`` of a square load without a counter through the real sampler
+    loop (first read at start, last read at stop); signed relative errors per GPU."""
+    clock = VirtualClock(1_000.0, 1_000.0 + seconds)
+    src = SimulatedSource(gpus, clock=clock.now, square_period_s=square_period_s, counter=False)
+    sampler = Sampler([src], rng=rng, clock=clock.now, wait=clock.wait)
+    assert sampler.period_s == FAST_PERIOD_S  # no counter: the fast period
+    sampler.sample_once()  # the session's start edge, as the recorder does
+    sampler._run()
+    last = sampler.stop()  # the end edge
+    assert src.last_t == pytest.approx(clock.end, abs=FAST_PERIOD_S)
+    errors = []
+    for r in last.readings:
+        i = int(r.key[3:])
+        exact = src.exact_energy(i)
+        errors.append((r.energy_j - exact) / exact)
+    return errors
+
+
+def test_schedule_reads_once_per_slot_at_uniform_offsets():
+    sched = ReadSchedule(50.0, 0.1, random.Random(7))
+    offsets = []
+    now = 50.0
+    for k in range(4000):
+        t = sched.next_read(now)
+        assert 50.0 + k * 0.1 <= t < 50.0 + (k + 1) * 0.1 + 1e-9
+        offsets.append((t - 50.0) / 0.1 - k)
+        now = t
+    # uniform within the slot: every tenth of the slot gets about a tenth of the reads
+    bins = [0] * 10
+    for u in offsets:
+        bins[min(int(u * 10), 9)] += 1
+    assert all(300 < b < 500 for b in bins), bins
+
+
+def test_a_schedule_that_fell_behind_resumes_in_the_current_slot():
+    sched = ReadSchedule(0.0, 0.1, random.Random(1))
+    assert sched.next_read(0.0) < 0.1
+    t = sched.next_read(5.03)  # suspended for 5 s
+    assert 5.0 <= t < 5.1
+    assert 5.1 <= sched.next_read(t) < 5.2
+
+
+@pytest.mark.parametrize("square_period_s", [0.5, 0.55, 2.0])
+def test_every_gpu_is_within_1_percent_of_the_closed_form(square_period_s):
+    errors = run_session(square_period_s, 1200.0, random.Random(20261201))
+    worst = max(abs(e) for e in errors)
+    assert worst < 0.01, f"worst GPU {100 * worst:.2f} % off: {errors}"
+
+
+def test_a_fixed_grid_phase_locks_where_dithered_reads_do_not():
+    """The same check catches the old schedule: on a 0.5 s square load read every 0.1 s,
+    a grid reads the same five phases forever and is about 10 % off on some GPU."""
+    grid = run_session(0.5, 120.0, _Grid())
+    assert max(abs(e) for e in grid) > 0.05
+
+
+def test_dithered_integration_is_unbiased():
+    """Averaged over many short sessions the signed error goes to zero (a bias would not)."""
+    errors = []
+    rng = random.Random(3)
+    for _ in range(12):
+        errors += run_session(0.5, 20.0, rng)
+    mean = sum(errors) / len(errors)
+    assert abs(mean) < 0.003, f"mean signed error {100 * mean:.3f} %"
+
+
+def test_integration_spans_the_first_to_the_last_read_exactly():
+    """Trapezoids over the real read timestamps, edges included: on a linear stretch of
+    power the integral over uneven reads is exact."""
+    integ = PowerIntegrator()
+    times = [0.0, 0.013, 0.1, 0.1, 0.27, 0.31, 0.9]  # uneven, one repeated timestamp
+    for t in times:
+        integ.update(t, 100.0 + 50.0 * t)
+    assert integ.total == pytest.approx(100.0 * 0.9 + 25.0 * 0.9**2, rel=1e-12)
+
+
+def test_square_wave_closed_form():
+    g = SimulatedGPU(0, period_s=0.5, square=True, phase=0.25)
+    # high while frac(t/0.5 + 0.25) < 0.5: t in [0, 0.125) and [0.375, 0.625) ...
+    assert g.power(0.1) == g.idle_w + g.swing_w
+    assert g.power(0.2) == g.idle_w
+    assert g.energy_between(0.0, 0.5) == pytest.approx(g.idle_w * 0.5 + g.swing_w * 0.25)
+    assert g.energy_between(0.1, 0.4) == pytest.approx(
+        g.idle_w * 0.3 + g.swing_w * (0.025 + 0.025)
+    )
