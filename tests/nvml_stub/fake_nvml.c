@@ -19,8 +19,10 @@
  *   gpuN.KEY=VALUE            per-GPU KEY for GPU N (applied after the *. lines)
  *
  * Per-GPU keys: name, uuid, arch (NVML_DEVICE_ARCH_*: 7 Ampere, 9 Hopper, 4 Pascal),
- * power_w, ramp_w_per_s, wave_w, wave_period_s (power in W at time t is
- *   P(t) = power_w + ramp_w_per_s*t + wave_w*(1-cos(2*pi*t/wave_period_s))/2 ),
+ * power_w, ramp_w_per_s, wave_w, wave_period_s, wave_phase, wave_shape=cos|square
+ * (power in W at time t is, with x = t/wave_period_s + wave_phase,
+ *   cos:    P(t) = power_w + ramp_w_per_s*t + wave_w*(1-cos(2*pi*x))/2
+ *   square: P(t) = power_w + ramp_w_per_s*t + wave_w*(frac(x) < 0.5) ),
  * energy_since (s), energy_offset_mj (the counter is offset + 1000*integral of P from
  * energy_since to t, rounded to mJ; move energy_since forward to model a reset),
  * usage=average|instant (what nvmlDeviceGetPowerUsage returns; default by arch/name),
@@ -77,7 +79,8 @@ struct fake_dev {
     char name[96];
     char uuid[96];
     unsigned arch;
-    double power_w, ramp, wave_w, wave_period;
+    double power_w, ramp, wave_w, wave_period, wave_phase;
+    int square;
     double energy_since, energy_offset_mj;
     int usage;  /* 0 instant, 1 average, -1 by arch */
     int fields; /* power fields supported */
@@ -154,6 +157,8 @@ static void set_dev_key(struct fake_dev *d, const char *k, const char *v) {
     else if (strcmp(k, "ramp_w_per_s") == 0) d->ramp = atof(v);
     else if (strcmp(k, "wave_w") == 0) d->wave_w = atof(v);
     else if (strcmp(k, "wave_period_s") == 0) d->wave_period = atof(v);
+    else if (strcmp(k, "wave_phase") == 0) d->wave_phase = atof(v);
+    else if (strcmp(k, "wave_shape") == 0) d->square = strcmp(v, "square") == 0;
     else if (strcmp(k, "energy_since") == 0) d->energy_since = atof(v);
     else if (strcmp(k, "energy_offset_mj") == 0) d->energy_offset_mj = atof(v);
     else if (strcmp(k, "usage") == 0) d->usage = strcmp(v, "average") == 0 ? 1 : 0;
@@ -267,8 +272,13 @@ static double now_s(void) {
 
 static double power_at(const struct fake_dev *d, double t) {
     double p = d->power_w + d->ramp * t;
-    if (d->wave_w != 0.0 && d->wave_period > 0.0)
-        p += d->wave_w * (1.0 - cos(2.0 * M_PI * t / d->wave_period)) / 2.0;
+    if (d->wave_w != 0.0 && d->wave_period > 0.0) {
+        double x = t / d->wave_period + d->wave_phase;
+        if (d->square)
+            p += (x - floor(x) < 0.5) ? d->wave_w : 0.0;
+        else
+            p += d->wave_w * (1.0 - cos(2.0 * M_PI * x)) / 2.0;
+    }
     return p < 0.0 ? 0.0 : p;
 }
 
@@ -276,8 +286,14 @@ static double power_at(const struct fake_dev *d, double t) {
 static double energy_anti(const struct fake_dev *d, double t) {
     double e = d->power_w * t + d->ramp * t * t / 2.0;
     if (d->wave_w != 0.0 && d->wave_period > 0.0) {
-        double w = 2.0 * M_PI / d->wave_period;
-        e += d->wave_w * (t - sin(w * t) / w) / 2.0;
+        double x = t / d->wave_period + d->wave_phase;
+        if (d->square) {
+            double n = floor(x);
+            e += d->wave_w * d->wave_period * (0.5 * n + fmin(x - n, 0.5));
+        } else {
+            double w = 2.0 * M_PI / d->wave_period;
+            e += d->wave_w * (t - sin(w * t + 2.0 * M_PI * d->wave_phase) / w) / 2.0;
+        }
     }
     return e;
 }
