@@ -67,11 +67,11 @@ def source_factory(fake_nvml):
 
 
 # --------------------------------------------------------------------------- energy
-def test_counter_energy_is_exact_and_power_is_labelled_average(fake_nvml, source_factory):
+def test_counter_energy_is_exact_and_power_is_the_instant_field(fake_nvml, source_factory):
     fake_nvml.configure(count=1, time=10.0, **gpu(0, power_w=100, ramp_w_per_s=20))
     src = source_factory()
     (info,) = src.devices()
-    assert (info.energy_method, info.power_method) == (COUNTER, AVERAGE_1S)
+    assert (info.energy_method, info.power_method) == (COUNTER, INSTANT)
     assert info.name == "NVIDIA H100 80GB HBM3" and info.uuid.startswith("GPU-")
     assert info.driver == "550.54.15" and info.power_limit_w == 700.0
     assert not src.needs_fast_poll
@@ -81,9 +81,9 @@ def test_counter_energy_is_exact_and_power_is_labelled_average(fake_nvml, source
     r1 = read_at(fake_nvml, src, 12.0)["gpu0"]
     assert r1.energy_j == pytest.approx(linear_energy(100, 20, 10.0, 12.0), abs=1e-9)  # 640 J
     assert r1.energy_method == COUNTER
-    # NVML_FI_DEV_POWER_AVERAGE: the mean over the last second, 100 + 20 * 11.5
-    assert r1.power_w == pytest.approx(330.0)
-    assert r1.power_method == AVERAGE_1S
+    # NVML_FI_DEV_POWER_INSTANT: the power at t = 12 (the 1 s average would say 330)
+    assert r1.power_w == pytest.approx(340.0)
+    assert r1.power_method == INSTANT
 
 
 def test_no_counter_integrates_instant_power_exactly(fake_nvml, source_factory):
@@ -389,7 +389,7 @@ def test_probe_reports_methods_and_fixes(fake_nvml):
                        **{"rc.nvmlDeviceGetComputeRunningProcesses_v3": "NO_PERMISSION"}),
     )
     p0, p1 = nvml_probe()
-    assert (p0["energy"], p0["power"], p0["power_label_from"]) == ("counter", "average-1s", "field")
+    assert (p0["energy"], p0["power"], p0["power_label_from"]) == ("counter", "instant", "field")
     assert p0["problems"] == [] and p0["architecture"] == "Hopper"
     assert (p1["energy"], p1["power"], p1["architecture"]) == ("integrated", "instant", "Pascal")
     probs = {x["figure"]: x for x in p1["problems"]}

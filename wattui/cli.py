@@ -259,6 +259,8 @@ def cmd_show(args) -> int:
         mean = f"{g['mean_w']:.1f} W" if g["mean_w"] is not None else "n/a"
         peak = f"{g['peak_w']:.1f} W" if g["peak_w"] is not None else "n/a"
         print(f"  {g['key']:<14} {g['name'][:24]:<24} {format_energy(g['energy_j']):>12}  mean {mean}  peak {peak}  [{g['method']}]")
+        if "run_energy_j" in g:
+            print(f"  {'':<14} {'of which this run':<24} {format_energy(g['run_energy_j']):>12}  [estimated: SM share, idle shared]")
     print(f"energy    {format_energy(rec['energy_j'])} ({_method_of(rec)})")
     if rec.get("energy_above_idle_j") is not None:
         print(f"above idle {format_energy(rec['energy_above_idle_j'])}")

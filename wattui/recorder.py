@@ -110,6 +110,16 @@ def build_sources(
     return SourceSet(sources, notes, simulated=bool(opts.simulate))
 
 
+def _follow_run(sources: list[PowerSource], proc_src, baseline: dict | None) -> None:
+    """Sources that can split a shared GPU (NVML) report the run's share from now on:
+    the run is the process tree ``proc_src`` follows."""
+    idle = (baseline or {}).get("watts") or None
+    for src in sources:
+        follow = getattr(src, "follow_run", None)
+        if follow is not None:
+            follow(lambda: proc_src.pids, idle)
+
+
 def format_energy(j: float | None) -> str:
     """Joules as Wh, or kWh from 1 kWh up; n/a for None."""
     if j is None:
@@ -284,6 +294,7 @@ class Recorder:
 
         proc_src = ProcessTreeSource(child.pid)
         self.sampler.sources.append(proc_src)
+        _follow_run(self.sampler.sources, proc_src, self.baseline)
         self.devices = self.sampler.devices()
         with self._lock:
             self.writer.update_meta(pid=child.pid, devices=[d.to_dict() for d in self.devices])
@@ -407,6 +418,7 @@ class Recorder:
         srcset = build_sources(self.opts, attach_pids=tree)
         proc_src = ProcessTreeSource(pid)
         srcset.sources.append(proc_src)
+        _follow_run(srcset.sources, proc_src, None)
         self._start(cmd, "attach", pid, srcset)
         self._announce()
         if self.intake is not None:

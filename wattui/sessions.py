@@ -66,6 +66,10 @@ def session_record(session: Session, metrics: bool = True, **metric_opts) -> dic
         return out
 
     gpus = devs(("gpu",))
+    shares = {d["key"] for d in meta.get("devices", []) if d.get("kind") == "share"}
+    for g in gpus:  # the run's estimated share of a GPU other processes may use too
+        if f"{g['key']}:run" in shares:
+            g["run_energy_j"] = stats.get(f"{g['key']}:run", {}).get("energy_j")
     cpu = devs(("cpu", "dram"))
     measured = [x["energy_j"] for x in gpus + cpu if x["energy_j"] is not None]
     baseline = meta.get("baseline") or None

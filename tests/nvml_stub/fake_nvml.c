@@ -26,8 +26,13 @@
  * energy_since (s), energy_offset_mj (the counter is offset + 1000*integral of P from
  * energy_since to t, rounded to mJ; move energy_since forward to model a reset),
  * usage=average|instant (what nvmlDeviceGetPowerUsage returns; default by arch/name),
- * fields=1|0 (NVML_FI_DEV_POWER_AVERAGE/INSTANT supported), util_gpu, util_mem,
- * mem_total, mem_used (bytes), temp_c, limit_mw, pids (comma list), rc.FUNCTION=RC.
+ * fields=1|0|average (NVML_FI_DEV_POWER_AVERAGE and _INSTANT supported, neither, or only
+ * the average), util_gpu, util_mem,
+ * mem_total, mem_used (bytes), temp_c, limit_mw, pids (comma list), rc.FUNCTION=RC,
+ * sm (comma list, one SM utilisation % per pid, for nvmlDeviceGetProcessUtilization:
+ * NOT_FOUND when empty), mig (comma list of MIG instance UUIDs on this GPU: their handles
+ * come from nvmlDeviceGetHandleByUUID and lead back to this GPU through
+ * nvmlDeviceGetDeviceHandleFromMigDeviceHandle).
  * RC is a number or a name: NOT_SUPPORTED, NO_PERMISSION, DRIVER_NOT_LOADED, GPU_IS_LOST,
  * UNKNOWN, ... (without the NVML_ERROR_ prefix).
  *
@@ -67,7 +72,8 @@ typedef int nvmlReturn_t;
     X(nvmlDeviceGetFieldValues) X(nvmlDeviceGetUtilizationRates)                           \
     X(nvmlDeviceGetMemoryInfo) X(nvmlDeviceGetMemoryInfo_v2) X(nvmlDeviceGetTemperature)   \
     X(nvmlDeviceGetEnforcedPowerLimit) X(nvmlDeviceGetPowerManagementLimit)                \
-    X(nvmlDeviceGetComputeRunningProcesses_v3) X(nvmlDeviceGetComputeRunningProcesses_v2)
+    X(nvmlDeviceGetComputeRunningProcesses_v3) X(nvmlDeviceGetComputeRunningProcesses_v2)  \
+    X(nvmlDeviceGetProcessUtilization) X(nvmlDeviceGetDeviceHandleFromMigDeviceHandle)
 
 #define AS_ENUM(n) FN_##n,
 enum { FAKE_FUNCS(AS_ENUM) NFUNC };
@@ -88,8 +94,19 @@ struct fake_dev {
     unsigned long long mem_total, mem_used;
     unsigned pids[MAXPIDS];
     int npids;
+    unsigned sm[MAXPIDS];
+    int nsm;
+    char mig[8][96];
+    int nmig;
     int rc[NFUNC];
 };
+
+/* A MIG instance handle: which GPU it belongs to. */
+struct fake_mig {
+    int parent;
+    int slot;
+};
+static struct fake_mig migs[64 * 8];
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static struct fake_dev devs[MAXDEV];
@@ -130,6 +147,8 @@ static int fn_index(const char *name) {
     return -1;
 }
 
+static char *trim(char *s);
+
 static void dev_defaults(struct fake_dev *d, int i) {
     memset(d, 0, sizeof *d);
     d->index = i;
@@ -162,7 +181,7 @@ static void set_dev_key(struct fake_dev *d, const char *k, const char *v) {
     else if (strcmp(k, "energy_since") == 0) d->energy_since = atof(v);
     else if (strcmp(k, "energy_offset_mj") == 0) d->energy_offset_mj = atof(v);
     else if (strcmp(k, "usage") == 0) d->usage = strcmp(v, "average") == 0 ? 1 : 0;
-    else if (strcmp(k, "fields") == 0) d->fields = atoi(v);
+    else if (strcmp(k, "fields") == 0) d->fields = strcmp(v, "average") == 0 ? 2 : atoi(v);
     else if (strcmp(k, "util_gpu") == 0) d->util_gpu = (unsigned)atoi(v);
     else if (strcmp(k, "util_mem") == 0) d->util_mem = (unsigned)atoi(v);
     else if (strcmp(k, "temp_c") == 0) d->temp_c = (unsigned)atoi(v);
@@ -179,6 +198,22 @@ static void set_dev_key(struct fake_dev *d, const char *k, const char *v) {
             d->pids[d->npids++] = (unsigned)x;
             p = (*end == ',') ? end + 1 : end;
         }
+    } else if (strcmp(k, "sm") == 0) {
+        d->nsm = 0;
+        const char *p = v;
+        while (*p && d->nsm < MAXPIDS) {
+            char *end;
+            unsigned long x = strtoul(p, &end, 10);
+            if (end == p) break;
+            d->sm[d->nsm++] = (unsigned)x;
+            p = (*end == ',') ? end + 1 : end;
+        }
+    } else if (strcmp(k, "mig") == 0) {
+        d->nmig = 0;
+        char buf[1024];
+        snprintf(buf, sizeof buf, "%s", v);
+        for (char *tok = strtok(buf, ","); tok && d->nmig < 8; tok = strtok(NULL, ","))
+            snprintf(d->mig[d->nmig++], sizeof d->mig[0], "%s", trim(tok));
     } else if (strncmp(k, "rc.", 3) == 0) {
         int f = fn_index(k + 3);
         if (f < 0) fprintf(stderr, "fake_nvml: unknown function '%s'\n", k + 3);
@@ -422,12 +457,29 @@ nvmlReturn_t nvmlDeviceGetHandleByIndex(unsigned int i, nvmlDevice_t *out) {
 nvmlReturn_t nvmlDeviceGetHandleByUUID(const char *uuid, nvmlDevice_t *out) {
     BEGIN(nvmlDeviceGetHandleByUUID);
     if (!out || !uuid) RETURN(NVML_ERROR_INVALID_ARGUMENT);
-    for (int i = 0; i < g_count; i++)
+    for (int i = 0; i < g_count; i++) {
         if (strcmp(devs[i].uuid, uuid) == 0) {
             *out = &devs[i];
             RETURN(NVML_SUCCESS);
         }
+        for (int j = 0; j < devs[i].nmig; j++)
+            if (strcmp(devs[i].mig[j], uuid) == 0) {
+                migs[i * 8 + j].parent = i;
+                migs[i * 8 + j].slot = j;
+                *out = (nvmlDevice_t)(void *)&migs[i * 8 + j];
+                RETURN(NVML_SUCCESS);
+            }
+    }
     RETURN(NVML_ERROR_NOT_FOUND);
+}
+
+nvmlReturn_t nvmlDeviceGetDeviceHandleFromMigDeviceHandle(nvmlDevice_t mig, nvmlDevice_t *out) {
+    BEGIN(nvmlDeviceGetDeviceHandleFromMigDeviceHandle);
+    struct fake_mig *m = (struct fake_mig *)(void *)mig;
+    if (!out || m < migs || m >= migs + sizeof migs / sizeof migs[0])
+        RETURN(NVML_ERROR_INVALID_ARGUMENT);
+    *out = &devs[m->parent];
+    RETURN(NVML_SUCCESS);
 }
 
 nvmlReturn_t nvmlDeviceGetIndex(nvmlDevice_t d, unsigned int *i) {
@@ -535,7 +587,7 @@ nvmlReturn_t nvmlDeviceGetFieldValues(nvmlDevice_t d, int n, nvmlFieldValue_t *v
         switch (v[i].fieldId) {
         case NVML_FI_DEV_POWER_AVERAGE:
         case NVML_FI_DEV_POWER_INSTANT:
-            if (!d->fields) {
+            if (!d->fields || (d->fields == 2 && v[i].fieldId == NVML_FI_DEV_POWER_INSTANT)) {
                 v[i].nvmlReturn = NVML_ERROR_NOT_SUPPORTED;
                 break;
             }
@@ -660,5 +712,41 @@ nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v2(nvmlDevice_t d, unsigned in
                                                       nvmlProcessInfo_t *infos) {
     BEGIN_DEV(nvmlDeviceGetComputeRunningProcesses_v2, d);
     RETURN(procs(d, count, infos));
+}
+#endif
+
+typedef struct {
+    unsigned int pid;
+    unsigned long long timeStamp;
+    unsigned int smUtil, memUtil, encUtil, decUtil;
+} nvmlProcessUtilizationSample_t;
+
+#ifndef OMIT_nvmlDeviceGetProcessUtilization
+/* One sample per pid that has an sm value, stamped now (us); NOT_FOUND when none. */
+nvmlReturn_t nvmlDeviceGetProcessUtilization(nvmlDevice_t d, nvmlProcessUtilizationSample_t *u,
+                                             unsigned int *count, unsigned long long last) {
+    BEGIN_DEV(nvmlDeviceGetProcessUtilization, d);
+    (void)last;
+    if (!count) RETURN(NVML_ERROR_INVALID_ARGUMENT);
+    unsigned n = (unsigned)(d->nsm < d->npids ? d->nsm : d->npids);
+    if (n == 0) {
+        *count = 0;
+        RETURN(NVML_ERROR_NOT_FOUND);
+    }
+    if (u == NULL || *count < n) {
+        *count = n;
+        RETURN(NVML_ERROR_INSUFFICIENT_SIZE);
+    }
+    unsigned long long ts = (unsigned long long)(now_s() * 1e6);
+    for (unsigned i = 0; i < n; i++) {
+        u[i].pid = d->pids[i];
+        u[i].timeStamp = ts;
+        u[i].smUtil = d->sm[i];
+        u[i].memUtil = d->sm[i] / 2;
+        u[i].encUtil = 0;
+        u[i].decUtil = 0;
+    }
+    *count = n;
+    RETURN(NVML_SUCCESS);
 }
 #endif

@@ -9,11 +9,19 @@ Energy, per GPU, in order of preference:
   :attr:`NvmlSource.needs_fast_poll` and the sampler then reads it every <= 100 ms.
 
 Live watts are labelled with what NVML actually returns: where the driver has the
-``NVML_FI_DEV_POWER_AVERAGE`` / ``NVML_FI_DEV_POWER_INSTANT`` fields, the field is read
-(so the label is certain: the 1 s average beside a counter, the instantaneous value where
-it is integrated); otherwise ``nvmlDeviceGetPowerUsage`` is labelled by architecture
-(Ampere except A100, Ada, Hopper and newer: 1 s average; older: instantaneous). Without
-any power reading but with a counter, power is dE/dt over >= 0.5 s (``DERIVED``).
+``NVML_FI_DEV_POWER_INSTANT`` field (``nvmlDeviceGetFieldValues``) it is read, so the
+figure is the instantaneous power and the label is certain (integration then uses it);
+else the ``NVML_FI_DEV_POWER_AVERAGE`` field (the 1 s average); otherwise
+``nvmlDeviceGetPowerUsage``, labelled by architecture (Ampere except A100, Ada, Hopper and
+newer: the 1 s average; older: instantaneous). Without any power reading but with a
+counter, power is dE/dt over >= 0.5 s (``DERIVED``).
+
+Shared GPUs: once :meth:`NvmlSource.follow_run` names the run's processes, every GPU
+gets a second device, ``gpuN:run`` (kind ``share``, methods ``estimated``): the run's
+share of the GPU's energy, split by SM utilisation per process
+(``nvmlDeviceGetProcessUtilization``) with idle power shared (see ``shares.py``).
+``MIG-`` entries in ``CUDA_VISIBLE_DEVICES`` select their parent GPU: energy and power
+exist per whole GPU only, and the device's notes say so.
 
 A call that is not supported (``NotSupported``, ``FunctionNotFound``, ``NoPermission``)
 turns only that figure into ``None`` and a note in :class:`DeviceInfo.notes`; it is not
@@ -27,12 +35,14 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 from .base import (
     AVERAGE_1S,
     COUNTER,
     DERIVED,
+    ESTIMATED,
     INSTANT,
     INTEGRATED,
     DeviceInfo,
@@ -42,6 +52,7 @@ from .base import (
     PowerSource,
     SourceUnavailable,
 )
+from .shares import RunShare
 from .visible import select_devices
 
 __all__ = [
@@ -58,6 +69,7 @@ DERIVED_WINDOW_S = 0.5  # dE/dt over at least this long
 # NVML numbers, repeated here so that importing this module never needs pynvml.
 _ERR_NOT_SUPPORTED = 3
 _ERR_NO_PERMISSION = 4
+_ERR_NOT_FOUND = 6
 _ERR_FUNCTION_NOT_FOUND = 13
 _PERMANENT = (_ERR_NOT_SUPPORTED, _ERR_NO_PERMISSION, _ERR_FUNCTION_NOT_FOUND)
 _FI_POWER_AVERAGE = 185
@@ -100,6 +112,10 @@ _FIX = {
     "processes": (
         "run wattui as root or as the job's user, in the host's PID namespace, to see "
         "which processes use the GPU"
+    ),
+    "process utilisation": (
+        "needed only to split a shared GPU's energy between processes; update the driver "
+        "or run wattui as root"
     ),
 }
 _FIX_NO_PERMISSION = "run wattui as root or ask the admin for access to this NVML call"
@@ -215,6 +231,10 @@ class _Gpu:
         "mem_total",
         "temp",
         "pids",
+        "proc_sm",
+        "util_seen",
+        "share",
+        "mig",
     )
 
     def __init__(self, index: int, handle: Any):
@@ -240,6 +260,10 @@ class _Gpu:
         self.mem_total: float | None = None
         self.temp: float | None = None
         self.pids: tuple[int, ...] | None = None
+        self.proc_sm: dict[int, float] = {}  # pid -> SM utilisation % (latest samples)
+        self.util_seen = 0  # NVML timestamp (us) of the newest process sample seen
+        self.share = RunShare()
+        self.mig: list[str] = []  # the MIG instances through which this GPU was selected
 
     def mark(self, figure: str, err: BaseException, detail: str = "") -> None:
         """Record that ``figure`` is n/a on this GPU; it is not asked for again."""
@@ -278,12 +302,21 @@ class NvmlSource(PowerSource):
         self.slow_period_s = max(float(slow_period_s), 0.0)
         self._last_slow: float | None = None
         self.skipped: dict[int, str] = {}  # GPUs NVML lists but cannot open: index -> why
+        self._run_pids: Callable[[], Any] | None = None
+        self._mig: dict[int, list[str]] = {}  # parent GPU index -> MIG entries selecting it
         nv = _open_nvml()
         self._nv = nv
         try:
             self.driver = self._driver_version()
             chosen, handles = self._choose(indices, visible, use_env)
             self._gpus = [self._open_gpu(i, handles[i]) for i in chosen]
+            for g in self._gpus:
+                g.mig = self._mig.get(g.index, [])
+                if g.mig:
+                    g.notes.append(
+                        f"MIG: selected through {', '.join(g.mig)}; energy and power are "
+                        "per parent GPU (every instance on it)"
+                    )
         except SourceUnavailable:
             self.close()
             raise
@@ -356,13 +389,31 @@ class NvmlSource(PowerSource):
             except nv.NVMLError:
                 uuid = ""
             all_devices.append((i, uuid))
-        chosen = select_devices(env_value, all_devices)
+        chosen = select_devices(env_value, all_devices, self._mig_parent)
         if not chosen:
             raise SourceUnavailable(
                 f"CUDA_VISIBLE_DEVICES={env_value!r} selects no GPU, so there is nothing to "
                 "measure: unset it, or list GPUs by index or UUID (e.g. 0,1)"
             )
         return chosen
+
+    def _mig_parent(self, token: str) -> int | None:
+        """NVML index of the GPU holding MIG instance ``token`` (``MIG-<uuid>``, or the
+        older ``MIG-GPU-<uuid>/<gi>/<ci>``), or None."""
+        nv = self._nv
+        index = None
+        try:
+            if "/" in token:  # the parent's UUID is spelled out
+                parent = nv.nvmlDeviceGetHandleByUUID(token[4:].split("/")[0])
+            else:
+                parent = nv.nvmlDeviceGetDeviceHandleFromMigDeviceHandle(
+                    nv.nvmlDeviceGetHandleByUUID(token)
+                )
+            index = int(nv.nvmlDeviceGetIndex(parent))
+        except nv.NVMLError:
+            return None
+        self._mig.setdefault(index, []).append(token)
+        return index
 
     def _open_gpu(self, index: int, handle: Any) -> _Gpu:
         nv = self._nv
@@ -388,12 +439,9 @@ class NvmlSource(PowerSource):
             g.energy_method = INTEGRATED
             g.mark("energy counter", e, ": integrating power read every <= 100 ms")
 
-        # Live power, with a label we can stand behind.
-        prefer = (
-            (_FI_POWER_AVERAGE, _FI_POWER_INSTANT)
-            if g.energy_method == COUNTER
-            else (_FI_POWER_INSTANT, _FI_POWER_AVERAGE)
-        )
+        # Live power, with a label we can stand behind: the instantaneous field first (what
+        # integration needs, and what the live figure should be), then the 1 s average one.
+        prefer = (_FI_POWER_INSTANT, _FI_POWER_AVERAGE)
         fields_ok: dict[int, bool] = {}
         try:
             vals = nv.nvmlDeviceGetFieldValues(handle, list(prefer))
@@ -456,6 +504,14 @@ class NvmlSource(PowerSource):
     def indices(self) -> list[int]:
         return [g.index for g in self._gpus]
 
+    def follow_run(self, run_pids: Callable[[], Any], idle_w: dict[str, float] | None = None) -> None:
+        """From now on also report each GPU's share that belongs to the run whose PIDs
+        ``run_pids()`` returns (device ``gpuN:run``, estimated). ``idle_w`` (device key ->
+        W, e.g. a measured baseline) replaces the lowest power seen as idle power."""
+        for g in self._gpus:
+            g.share = RunShare((idle_w or {}).get(g.key))
+        self._run_pids = run_pids
+
     def devices(self) -> list[DeviceInfo]:
         out = []
         for g in self._gpus:
@@ -480,6 +536,23 @@ class NvmlSource(PowerSource):
                     notes=tuple(notes),
                 )
             )
+            if self._run_pids is not None:
+                out.append(
+                    DeviceInfo(
+                        key=f"{g.key}:run",
+                        kind="share",
+                        index=g.index,
+                        name=f"the run's share of {g.name}",
+                        uuid=g.uuid,
+                        driver=self.driver,
+                        energy_method=ESTIMATED,
+                        power_method=ESTIMATED,
+                        notes=(
+                            "estimated: the GPU's energy split by SM utilisation per process, "
+                            "idle power shared evenly",
+                        ),
+                    )
+                )
         return out
 
     # ------------------------------------------------------------------ reading
@@ -494,6 +567,12 @@ class NvmlSource(PowerSource):
         slow = self._last_slow is None or t_mono - self._last_slow >= self.slow_period_s
         if slow:
             self._last_slow = t_mono
+        run_pids: set[int] | None = None
+        if self._run_pids is not None:
+            try:
+                run_pids = {int(p) for p in self._run_pids()}
+            except Exception:  # noqa: BLE001 - the run's tree could not be read this tick
+                run_pids = set()
         out = []
         for g in self._gpus:
             power: float | None = None
@@ -536,7 +615,29 @@ class NvmlSource(PowerSource):
                     pids=g.pids,
                 )
             )
+            if run_pids is not None:
+                out.append(self._share_reading(g, t_mono, energy, power, run_pids))
         return out
+
+    @staticmethod
+    def _share_reading(
+        g: _Gpu, t: float, energy: float | None, power: float | None, run_pids: set[int]
+    ) -> DeviceReading:
+        procs: dict[int, float | None] | None = None
+        if g.pids is not None:
+            procs = {p: g.proc_sm.get(p) for p in g.pids}
+        total = g.share.update(t, energy, power, procs, run_pids)
+        frac = g.share.fraction
+        mine = None if g.pids is None else tuple(p for p in g.pids if p in run_pids)
+        return DeviceReading(
+            key=f"{g.key}:run",
+            energy_j=total,
+            power_w=None if power is None or frac is None else power * frac,
+            energy_method=ESTIMATED,
+            power_method=ESTIMATED,
+            util_pct=None if frac is None else 100.0 * frac,
+            pids=mine,
+        )
 
     @staticmethod
     def _derive(g: _Gpu, t: float, energy: float) -> float | None:
@@ -576,6 +677,28 @@ class NvmlSource(PowerSource):
         g.temp = None if t is None else float(t)
         procs = self._slow_call(g, "processes", nv.nvmlDeviceGetComputeRunningProcesses)
         g.pids = None if procs is None else tuple(int(p.pid) for p in procs)
+        if self._run_pids is not None and g.pids:
+            self._read_process_utilisation(g)
+
+    def _read_process_utilisation(self, g: _Gpu) -> None:
+        """SM utilisation per process since the last call (NVML keeps a short history of
+        samples; NotFound means no process ran a kernel since then)."""
+        if "process utilisation" in g.unsupported:
+            return
+        nv = self._nv
+        try:
+            samples = nv.nvmlDeviceGetProcessUtilization(g.handle, g.util_seen)
+        except nv.NVMLError as e:
+            if getattr(e, "value", None) == _ERR_NOT_FOUND:
+                g.proc_sm = {}
+            else:
+                self._failed(g, "process utilisation", e)
+            return
+        sums: dict[int, list[float]] = {}
+        for smp in samples:
+            sums.setdefault(int(smp.pid), []).append(float(smp.smUtil))
+            g.util_seen = max(g.util_seen, int(smp.timeStamp))
+        g.proc_sm = {pid: sum(v) / len(v) for pid, v in sums.items()}
 
     def gpus_of_pids(self, pids: set[int]) -> list[int] | None:
         """Indices of this source's GPUs running any of ``pids`` (see :func:`gpus_of_pids`)."""
@@ -662,7 +785,9 @@ def nvml_probe() -> list[dict]:
     try:
         readings = {r.key: r for r in src.read(time.monotonic())}
         env_value = os.environ.get("CUDA_VISIBLE_DEVICES")
-        visible = set(select_devices(env_value, [(g.index, g.uuid) for g in src._gpus]))
+        visible = set(
+            select_devices(env_value, [(g.index, g.uuid) for g in src._gpus], src._mig_parent)
+        )
         out = []
         for g, info in zip(src._gpus, src.devices(), strict=True):
             r = readings[g.key]

@@ -346,6 +346,10 @@ class GpuRow:
     energy_j: float | None
     energy_method: str | None
     others: str = "n/a"  # other processes on the GPU: "none", "2 (pids ...)" or "n/a"
+    run_energy_j: float | None = None  # the run's estimated share (shared GPUs)
+    run_share_pct: float | None = None  # the run's share of the GPU's latest energy, %
+    has_run_share: bool = False  # the session records the run's share of this GPU
+    mig: bool = False  # selected through a MIG instance: figures are per parent GPU
 
 
 @dataclass(frozen=True)
@@ -744,6 +748,12 @@ class SnapshotBuilder:
                         )
                         if status == "running"
                         else "n/a",
+                        run_energy_j=_finite(r.get("run_energy_j")),
+                        run_share_pct=_finite(self.latest.get(f"{key}:run", {}).get("util_pct"))
+                        if status == "running"
+                        else None,
+                        has_run_share="run_energy_j" in r,
+                        mig=any(str(n).startswith("MIG:") for n in d.get("notes") or ()),
                     )
                 )
             elif d.get("kind") in ("cpu", "dram"):

@@ -257,6 +257,7 @@ class GpuTable(Static):
         ("limit", "Limit", 5, 6),
         ("energy", "Energy", 10, 11),
         ("others", "Others", 6, 10),
+        ("run", "Run (est.)", 10, 14),  # only when the session splits shared GPUs
     )
     MIXED_EXTRA = {"power": 10, "energy": 11}
     RIGHT = {"power", "util", "mem", "temp", "limit", "energy"}
@@ -286,6 +287,7 @@ class GpuTable(Static):
             "limit": fmt_watts(row.power_limit_w),
             "energy": energy,
             "others": row.others,
+            "run": _run_share_cell(row),
         }
 
     def update_gpus(self, rows: Sequence[GpuRow]) -> None:
@@ -304,14 +306,16 @@ class GpuTable(Static):
             widths["gpu"] += extra
             widths["name"] = max(8, widths["name"] - extra)
 
+        shown = [c for c in self.COLUMNS if c[0] != "run" or any(r.has_run_share for r in rows)]
+
         def line(values: dict[str, str]) -> str:
             parts = []
-            for k, *_ in self.COLUMNS:
+            for k, *_ in shown:
                 v = values[k][: widths[k]]
                 parts.append(v.rjust(widths[k]) if k in self.RIGHT else v.ljust(widths[k]))
             return "  ".join(parts).rstrip()
 
-        t = Text(line({k: label for k, label, *_ in self.COLUMNS}), style="bold")
+        t = Text(line({k: label for k, label, *_ in shown}), style="bold")
         for r in rows:
             t.append("\n")
             t.append(line(self.cells(r, mixed, widths["name"])))
@@ -325,7 +329,21 @@ def gpu_caption(rows: Sequence[GpuRow]) -> str:
     em = sorted({method_label(r.energy_method) for r in rows})
     known = any(r.others not in ("n/a", "") for r in rows)
     others = "" if known else " · others: n/a (no per-GPU process list recorded)"
+    if any(r.has_run_share for r in rows):
+        others += " · run: estimated share (SM utilisation, idle shared)"
+    if any(r.mig for r in rows):
+        others += " · MIG: energy is per parent GPU"
     return f"power: {'/'.join(pm)} · energy: {'/'.join(em)}{others}"
+
+
+def _run_share_cell(row: GpuRow) -> str:
+    """The run's estimated energy on a GPU, with its latest share when running."""
+    if not row.has_run_share:
+        return ""
+    cell = fmt_energy(row.run_energy_j)
+    if row.run_share_pct is not None:
+        cell += f" {row.run_share_pct:.0f}%"
+    return cell
 
 
 def set_if_changed(widget: Static, text: Text | str) -> bool:
