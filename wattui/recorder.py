@@ -519,6 +519,12 @@ def format_summary(meta: dict) -> str:
             if mean is not None and peak is not None
             else f"  {d['key']:<14} {format_energy(s.get('energy_j')):>12}  ({d['energy_method']})"
         )
+        share = summary.get(f"{d['key']}:run")
+        if share is not None:
+            lines.append(
+                f"  {'  this run':<14} {format_energy(share.get('energy_j')):>12}  "
+                "(estimated: SM share, idle shared)"
+            )
     if measured:
         lines.append(f"  total          {format_energy(meta.get('energy_j')):>12}")
     else:
