@@ -3,6 +3,7 @@ against the stand-in NVML library (real pynvml binding, no GPU)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import sys
@@ -213,6 +214,29 @@ def test_record_shows_the_runs_share_beside_the_device_total(store, nvml_stub_li
     assert row.has_run_share and row.run_energy_j == pytest.approx(g0["run_energy_j"])
     assert _run_share_cell(row).endswith("Wh")
     assert "run: estimated share" in gpu_caption(snap.gpus)
+
+    async def screen():
+        from textual.widgets import Label
+
+        from wattui.tui.app import WattuiApp
+        from wattui.tui.widgets import GpuTable
+
+        app = WattuiApp(store, next((store / "sessions").iterdir()), refresh_s=0.25)
+        async with app.run_test(size=(160, 40)) as pilot:
+            for _ in range(200):
+                if app.live.snapshot is not None:
+                    break
+                await pilot.pause(0.05)
+            await pilot.pause(0.2)
+            table = app.live.query_one(GpuTable)._wattui_last.plain
+            caption = str(app.live.query_one("#gpu-caption", Label).render())
+            return table, caption
+
+    table, caption = asyncio.run(screen())
+    header, line = table.splitlines()[:2]
+    assert header.rstrip().endswith("Run (est.)")
+    assert line.rstrip().endswith(_run_share_cell(row))  # beside the device's own energy
+    assert "run: estimated share" in caption
 
 
 # ------------------------------------------------------------------------------ MIG
