@@ -77,9 +77,12 @@ def nvml_stub_factory(n: int, workdir: str):
         return None
     from wattui.sources.nvml import NvmlSource
 
-    def make():
+    def make(follow: bool = False):
         with fake.activated():
-            return NvmlSource(use_env=False)
+            src = NvmlSource(use_env=False)
+        if follow:  # what `wattui record` does: also the run's share of each GPU (gpuN:run)
+            src.follow_run(lambda: {1})
+        return src
 
     return fake, make
 
@@ -138,6 +141,10 @@ def main() -> None:
             break
         fake, make = got
         cases.append((f"NVML (stand-in library), {n} GPU{'s' if n > 1 else ''}", make, fake))
+    if len(cases) == 4:
+        fake, make = cases[-1][2], cases[-1][1]
+        fake.update(**{"*.pids": "1,2", "*.sm": "60,20"})
+        cases.append(("NVML (stand-in), 8 GPUs, run's share", lambda: make(True), fake))
     for name, factory, fake in cases:
         ctx = fake.activated() if fake is not None else contextlib.nullcontext()
         with ctx:
