@@ -390,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gpu-check: torch sees no CUDA device for {args.device} (a CPU build of torch?): "
               "install torch with CUDA, or pass --device cpu with --short", file=sys.stderr)
         return 2
-    steady, square, train = (3.0, 3.0, 3.0) if args.short else (30.0, 30.0, 15.0)
+    steady, square, train = (3.0, 3.0, 3.0) if args.short else (30.0, 30.0, 10.0)
     rep: dict = {"short": args.short, "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                  "host": platform.node(), "python": platform.python_version(),
                  "torch": torch.__version__, "wattui_commit": _commit(), "device": args.device}

@@ -274,3 +274,25 @@ def test_mig_caption_says_energy_is_per_parent_gpu():
                  mig=True)
     assert "MIG: energy is per parent GPU" in gpu_caption([row])
     assert not math.isnan(row.watts)
+
+
+def test_a_run_on_a_mig_instance_is_measured_on_its_parent_and_the_screen_says_so(
+    store, nvml_stub_lib, tmp_path  # noqa: F811
+):
+    fake = FakeNvml(nvml_stub_lib, tmp_path / "fake.conf")
+    fake.configure(count=2, **gpu(1, mig=MIG_A, power_w=250))
+    env = fake.subprocess_env()
+    r = run_wattui(store, "record", "--", sys.executable, "-c", "import time; time.sleep(1)", **{
+        k: v for k, v in env.items() if k in ("LD_LIBRARY_PATH", "WATTUI_FAKE_NVML_CONFIG")
+    }, CUDA_VISIBLE_DEVICES=MIG_A)
+    assert r.returncode == 0, r.stderr
+    rec = json.loads(run_wattui(store, "show", "--format", "json").stdout)
+    assert [g["key"] for g in rec["gpus"]] == ["gpu1"]
+    assert rec["gpus"][0]["energy_j"] == pytest.approx(250 * rec["duration_s"], rel=0.02)
+
+    from wattui.tui.snapshot import SnapshotBuilder
+    from wattui.tui.widgets import gpu_caption
+
+    snap = SnapshotBuilder(next((store / "sessions").iterdir())).poll()
+    assert snap.gpus[0].mig
+    assert "MIG: energy is per parent GPU" in gpu_caption(snap.gpus)
