@@ -127,6 +127,10 @@ def nvml_calls(index: int) -> dict:
             ("nvmlDeviceGetArchitecture", "NVML_DEVICE_ARCH_*",
              lambda: nv.nvmlDeviceGetArchitecture(h)),
             ("nvmlDeviceGetMigMode", "(current, pending)", lambda: nv.nvmlDeviceGetMigMode(h)),
+            # The driver's own power samples: if it keeps them often enough, a GPU without a
+            # counter could integrate these instead of wattui's reads (not used yet).
+            ("nvmlDeviceGetSamples(TOTAL_POWER)", "(samples kept, median ms between them)",
+             lambda: _power_samples(nv, h)),
         ]
         out = []
         for name, unit, fn in calls:
@@ -162,6 +166,13 @@ def _field(nv, h, fid: int) -> float:
     if v.nvmlReturn != 0:
         raise nv.NVMLError(v.nvmlReturn)
     return float(v.value.uiVal)
+
+
+def _power_samples(nv, h) -> list:
+    _kind, samples = nv.nvmlDeviceGetSamples(h, nv.NVML_TOTAL_POWER_SAMPLES, 0)
+    ts = sorted(int(x.timeStamp) for x in samples)
+    gaps = [(b - a) / 1000.0 for a, b in zip(ts, ts[1:])]
+    return [len(ts), round(statistics.median(gaps), 2) if gaps else None]
 
 
 def _jsonable(v):

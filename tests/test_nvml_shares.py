@@ -215,14 +215,14 @@ def test_record_shows_the_runs_share_beside_the_device_total(store, nvml_stub_li
     assert _run_share_cell(row).endswith("Wh")
     assert "run: estimated share" in gpu_caption(snap.gpus)
 
-    async def screen():
+    async def screen(size):
         from textual.widgets import Label
 
         from wattui.tui.app import WattuiApp
         from wattui.tui.widgets import GpuTable
 
         app = WattuiApp(store, next((store / "sessions").iterdir()), refresh_s=0.25)
-        async with app.run_test(size=(160, 40)) as pilot:
+        async with app.run_test(size=size) as pilot:
             for _ in range(200):
                 if app.live.snapshot is not None:
                     break
@@ -232,11 +232,13 @@ def test_record_shows_the_runs_share_beside_the_device_total(store, nvml_stub_li
             caption = str(app.live.query_one("#gpu-caption", Label).render())
             return table, caption
 
-    table, caption = asyncio.run(screen())
-    header, line = table.splitlines()[:2]
-    assert header.rstrip().endswith("Run (est.)")
-    assert line.rstrip().endswith(_run_share_cell(row))  # beside the device's own energy
-    assert "run: estimated share" in caption
+    for size in ((160, 40), (80, 24)):
+        table, caption = asyncio.run(screen(size))
+        header, line = table.splitlines()[:2]
+        assert header.rstrip().endswith("Run (est.)")
+        assert line.rstrip().endswith(_run_share_cell(row))  # beside the device's own energy
+        assert max(len(x) for x in table.splitlines()) <= size[0] - 2  # nothing cut off
+        assert "run: estimated share" in caption
 
 
 # ------------------------------------------------------------------------------ MIG

@@ -306,7 +306,12 @@ class GpuTable(Static):
             widths["gpu"] += extra
             widths["name"] = max(8, widths["name"] - extra)
 
-        shown = [c for c in self.COLUMNS if c[0] != "run" or any(r.has_run_share for r in rows)]
+        shown = list(self.COLUMNS)
+        if not any(r.has_run_share for r in rows):
+            shown = [c for c in shown if c[0] != "run"]
+        elif not wide:  # make room at 80 columns: the limit is static, the run's share is not
+            shown = [c for c in shown if c[0] != "limit"]
+            widths["name"] = max(8, widths["name"] - 2)
 
         def line(values: dict[str, str]) -> str:
             parts = []
