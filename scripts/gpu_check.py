@@ -238,12 +238,17 @@ def counter_vs_integrated(index: int, device: str, steady_s: float, square_s: fl
         sampler.subscribe(keep)
         sampler.sample_once()
         sampler.start()
-        child.stdin.write("go\n")
-        child.stdin.flush()
-        phases = json.loads(child.stdout.readline())
-        sampler.stop()
-        info = src.devices()[0]
-        src.close()
+        try:
+            child.stdin.write("go\n")
+            child.stdin.flush()
+            line = child.stdout.readline()
+        finally:
+            sampler.stop()
+            info = src.devices()[0]
+            src.close()
+        if not line.strip():
+            raise RuntimeError(f"the torch load ended early (exit {child.wait()})")
+        phases = json.loads(line)
     finally:
         child.kill()
         child.wait()
