@@ -401,7 +401,6 @@ class NvmlSource(PowerSource):
         """NVML index of the GPU holding MIG instance ``token`` (``MIG-<uuid>``, or the
         older ``MIG-GPU-<uuid>/<gi>/<ci>``), or None."""
         nv = self._nv
-        index = None
         try:
             if "/" in token:  # the parent's UUID is spelled out
                 parent = nv.nvmlDeviceGetHandleByUUID(token[4:].split("/")[0])
