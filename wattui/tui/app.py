@@ -8,12 +8,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
-from textual.app import App
 from textual.binding import Binding
 from textual.screen import ModalScreen
 from textual.widgets import Input, TextArea
 
 from .live import DEFAULT_REFRESH_S, LiveScreen
+from .textual_compat import SafeApp
 
 
 def compare_screen_class():
@@ -25,7 +25,7 @@ def compare_screen_class():
     return CompareScreen
 
 
-class WattuiApp(App[str]):
+class WattuiApp(SafeApp[str]):
     """``WattuiApp(store_root, session_dir=...)`` watches one session.
 
     ``starter`` (instead of ``session_dir``) is called in the worker thread and returns

@@ -19,7 +19,7 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual import events, on, work
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.geometry import Size
@@ -32,6 +32,7 @@ from textual.widgets import Button, Footer, Input, Label, Static
 
 from .. import compare as cmp
 from .plot import Point, ScatterPlot
+from .textual_compat import SafeApp
 
 DEFAULT_PARAMS = cmp.SamParams()
 SEL_MARK = ("✓", "bold #ffb454")
@@ -877,7 +878,7 @@ class CompareScreen(Screen):
         )
 
 
-class CompareApp(App):
+class CompareApp(SafeApp):
     """The comparison screen on its own (``wattui compare``)."""
 
     TITLE = "wattui compare"
