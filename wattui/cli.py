@@ -14,6 +14,7 @@ import json
 import sys
 from pathlib import Path
 
+from . import __version__
 from .argtypes import nonneg_float, positive_float
 
 EXIT_USAGE = 2
@@ -335,6 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Watch what a training run costs in electricity, and whether the accuracy it buys is worth it.",
         epilog="Launch and watch: wattui -- python train.py   |   headless: wattui record -- python train.py",
     )
+    p.add_argument("--version", action="version", version=f"wattui {__version__}")
     sub = p.add_subparsers(dest="cmd", metavar="COMMAND")
 
     r = sub.add_parser("record", help="record a run headless (launch with -- CMD, or --pid PID)")

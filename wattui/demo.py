@@ -156,7 +156,7 @@ def run_demo(args) -> int:
     if not _have_torch():
         raise DemoError(
             "the demo trains a small PyTorch model and needs torch: "
-            "pip install 'wattui[demo]' (on a CPU-only machine, a CPU build of torch)"
+            "pip install 'wattui[torch]' (on a CPU-only machine, a CPU build of torch)"
         )
     simulate, why = choose_simulate(args.simulate)
     _say(why)

@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         import torch  # noqa: F401
     except ImportError:
         print(
-            "demo: this training run needs PyTorch: pip install 'wattui[demo]' "
+            "demo: this training run needs PyTorch: pip install 'wattui[torch]' "
             "(or a CPU build of torch)",
             file=sys.stderr,
         )
