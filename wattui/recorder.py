@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .groups import node_hostname
+from .report_shim import child_pythonpath
 from .sampler import DEFAULT_PERIOD_S, Sampler
 from .sources.base import PowerSource, SourceUnavailable
 from .store.paths import new_session_id, store_root
@@ -277,6 +278,12 @@ class Recorder:
         env["WATTUI_SESSION"] = self.session_id
         if self.intake is not None:
             env.update(self.intake.child_env())
+        if env.get("WATTUI_CHANNEL_DIR"):
+            # `import wattui` works in the script even when its Python has no wattui
+            try:
+                env["PYTHONPATH"] = child_pythonpath(env["WATTUI_CHANNEL_DIR"], env.get("PYTHONPATH"))
+            except OSError as e:
+                self.notes.append(f"`import wattui` in the run may fail: cannot write its shim ({e})")
         self._begin_sampling()
         try:
             child = subprocess.Popen(
