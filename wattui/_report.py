@@ -62,7 +62,7 @@ def channel_dir() -> str:
     if d:
         return d
     xdg = os.environ.get("XDG_RUNTIME_DIR")
-    if xdg:
+    if xdg and os.path.isabs(xdg):  # the XDG spec: a relative path is invalid, ignored
         return os.path.join(xdg, "wattui")
     return os.path.join("/tmp", f"wattui-{os.getuid()}")
 

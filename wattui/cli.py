@@ -14,19 +14,31 @@ import json
 import sys
 from pathlib import Path
 
-from . import __version__
+from . import __version__, exitcodes
 from .argtypes import nonneg_float, positive_float
 
-EXIT_USAGE = 2
+EXIT_USAGE = exitcodes.USAGE
 
 
 class CliError(Exception):
-    """One line for the user; exit code 2."""
+    """One line for the user; exits with ``code`` (default 2, see wattui.exitcodes)."""
+
+    def __init__(self, message: str, code: int = exitcodes.USAGE) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 # -- shared options -------------------------------------------------------------------
-def _add_store(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--store", metavar="DIR", help="session store (default: $WATTUI_HOME or ~/.local/share/wattui)")
+def add_store_option(p: argparse.ArgumentParser) -> None:
+    """``--store DIR``, the same for every command (wattui.store.paths.store_root)."""
+    p.add_argument(
+        "--store",
+        metavar="DIR",
+        help="session store (default: $WATTUI_HOME, else $XDG_DATA_HOME/wattui, else ~/.local/share/wattui)",
+    )
+
+
+_add_store = add_store_option
 
 
 def _simulate_arg(value: str) -> int:
@@ -117,7 +129,7 @@ def cmd_record(args) -> int:
             return rec.attach(args.pid)
         return rec.launch(command)
     except RecordError as e:
-        raise CliError(str(e)) from None
+        raise CliError(str(e), e.exit_code) from None
 
 
 def detach(argv: list[str], opts, wait_s: float = 15.0, quiet: bool = False) -> int:
@@ -422,9 +434,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except CliError as e:
         print(f"wattui: error: {e}", file=sys.stderr)
-        return EXIT_USAGE
+        return e.code
     except KeyboardInterrupt:
-        return 130
+        return exitcodes.INTERRUPTED
     except BrokenPipeError:
         return 0
 

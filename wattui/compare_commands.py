@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -43,6 +44,9 @@ def cmd_compare(args) -> int:
         except ValueError as e:
             raise CliError(str(e)) from None
     if args.format is None:
+        # A browser tab (wattui serve) has no tty but sets TEXTUAL_DRIVER for its driver.
+        if not sys.stdout.isatty() and not os.environ.get("TEXTUAL_DRIVER"):
+            raise CliError("wattui compare needs a terminal; for text use --format md|csv|json|latex")
         from .tui.compare import CompareApp
 
         CompareApp(
@@ -123,11 +127,7 @@ def cmd_rm(args) -> int:
 
 
 def _store(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--store",
-        metavar="DIR",
-        help="session store (default: $WATTUI_HOME or ~/.local/share/wattui)",
-    )
+    _cli().add_store_option(p)
 
 
 def register(sub) -> None:

@@ -17,14 +17,19 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from . import exitcodes
 from .argtypes import positive_int
 
 DEMO_MODELS = ("mlp", "cnn", "wide-cnn")  # the same as wattui.demo_train.MODELS (no torch here)
-EXIT_CHECK_FAILED = 1
+EXIT_CHECK_FAILED = exitcodes.CHECK_FAILED
 
 
 class DemoError(Exception):
-    """One line for the user."""
+    """One line for the user; ``exit_code`` from wattui.exitcodes."""
+
+    def __init__(self, message: str, exit_code: int = exitcodes.USAGE) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 def register(sub) -> None:
@@ -143,7 +148,7 @@ def cmd_demo(args) -> int:
     try:
         return run_demo(args)
     except DemoError as e:
-        raise CliError(str(e)) from None
+        raise CliError(str(e), e.exit_code) from None
 
 
 def _say(msg: str) -> None:
@@ -156,7 +161,8 @@ def run_demo(args) -> int:
     if not _have_torch():
         raise DemoError(
             "the demo trains a small PyTorch model and needs torch: "
-            "pip install 'wattui[torch]' (on a CPU-only machine, a CPU build of torch)"
+            "pip install 'wattui[torch]' (on a CPU-only machine, a CPU build of torch)",
+            exitcodes.MISSING_DEPENDENCY,
         )
     simulate, why = choose_simulate(args.simulate)
     _say(why)
@@ -198,7 +204,7 @@ def run_headless(command: list[str], opts) -> int:
     try:
         code = rec.launch(command)
     except RecordError as e:
-        raise DemoError(str(e)) from None
+        raise DemoError(str(e), e.exit_code) from None
     problems = check_session(rec.root, rec.session_id)
     if not problems:
         store = f" --store {opts.store}" if opts.store else ""

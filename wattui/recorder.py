@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import exitcodes
 from .groups import node_hostname
 from .report_shim import child_pythonpath
 from .sampler import DEFAULT_PERIOD_S, Sampler
@@ -31,7 +32,12 @@ _LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 
 
 class RecordError(Exception):
-    """A problem the user can fix; the message is one line."""
+    """A problem the user can fix; the message is one line. ``exit_code``: the code the
+    command exits with (wattui.exitcodes)."""
+
+    def __init__(self, message: str, exit_code: int = exitcodes.USAGE) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 @dataclass
@@ -294,8 +300,10 @@ class Recorder:
                 env=env,
             )
         except OSError as e:
-            self._finish("failed", 127, note=f"cannot start {command[0]}: {e.strerror or e}")
-            raise RecordError(f"cannot start {command[0]!r}: {e.strerror or e}") from None
+            # the shell's codes: 127 not found, 126 found but not runnable
+            code = exitcodes.NOT_FOUND if isinstance(e, FileNotFoundError) else exitcodes.NOT_EXECUTABLE
+            self._finish("failed", code, note=f"cannot start {command[0]}: {e.strerror or e}")
+            raise RecordError(f"cannot start {command[0]!r}: {e.strerror or e}", code) from None
         self._child = child
         from .sources.process import ProcessTreeSource
 

@@ -27,9 +27,9 @@ def register(sub) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=_port, default=8000, help="port (default 8000; 0 = any free)")
     p.add_argument("--public-url", help="URL the browser uses, when it differs (e.g. a proxy)")
-    p.add_argument(
-        "--store", metavar="DIR", help="session store (default: $WATTUI_HOME or ~/.local/share/wattui)"
-    )
+    from wattui.cli import add_store_option
+
+    add_store_option(p)
     p.add_argument("screen", nargs="?", choices=("compare", "view"), default="compare")
     p.add_argument("id", nargs="?", help="session id for `view` (default: newest)")
     p.set_defaults(func=cmd_serve)
@@ -64,4 +64,4 @@ def cmd_serve(args) -> int:
             public_url=args.public_url,
         )
     except ServeError as e:
-        raise CliError(str(e)) from None
+        raise CliError(str(e), e.exit_code) from None

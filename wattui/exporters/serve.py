@@ -23,13 +23,20 @@ import sys
 import tempfile
 from pathlib import Path
 
+from wattui import exitcodes
+
 __all__ = ["screen_command", "make_server", "serve", "ServeError"]
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 class ServeError(Exception):
-    """A problem the user can fix; the message is one line."""
+    """A problem the user can fix; the message is one line; ``exit_code`` from
+    wattui.exitcodes."""
+
+    def __init__(self, message: str, exit_code: int = exitcodes.USAGE) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 def screen_command(target: str, ref: str | None, store: str | None) -> list[str]:
@@ -78,7 +85,8 @@ def make_server(
         from aiohttp import web
     except ImportError as e:
         raise ServeError(
-            f"`wattui serve` needs textual-serve ({e}); install it with: pip install textual-serve"
+            f"`wattui serve` needs textual-serve ({e}); install it with: pip install textual-serve",
+            exitcodes.MISSING_DEPENDENCY,
         ) from None
 
     pkg = Path(ts.__file__).resolve().parent

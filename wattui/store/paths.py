@@ -18,7 +18,8 @@ def store_root(explicit: str | os.PathLike | None = None) -> Path:
     if env:
         return Path(env).expanduser()
     xdg = os.environ.get("XDG_DATA_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".local" / "share"
+    # the XDG spec: a relative path in an XDG variable is invalid and is ignored
+    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".local" / "share"
     return base / "wattui"
 
 

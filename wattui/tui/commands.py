@@ -245,7 +245,7 @@ def cmd_run(args) -> int:
         try:
             return Recorder(opts).launch(command)
         except RecordError as e:
-            raise CliError(str(e)) from None
+            raise CliError(str(e), e.exit_code) from None
     return launch_and_watch(command, opts, record_args_from_namespace(args._parser, args))
 
 
@@ -257,7 +257,7 @@ def cmd_attach(args) -> int:
         try:
             return Recorder(opts).attach(args.pid)
         except RecordError as e:
-            raise CliError(str(e)) from None
+            raise CliError(str(e), e.exit_code) from None
     return attach_and_watch(args.pid, opts, record_args_from_namespace(args._parser, args))
 
 
