@@ -66,7 +66,11 @@ def add_record_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--baseline", type=nonneg_float, default=0.0, metavar="S", help="measure idle power for S seconds before launch")
     p.add_argument("--name", help="a name for this session (shown in the comparison screen)")
     p.add_argument("--tag", action="append", default=[], help="tag the session (repeatable)")
-    p.add_argument("--group", help="multi-node group id (default: $SLURM_JOB_ID or $TORCHELASTIC_RUN_ID)")
+    p.add_argument(
+        "--group",
+        help="multi-node group id (default: JOBID.STEPID in a Slurm step of several nodes or tasks, "
+        "$TORCHELASTIC_RUN_ID when WORLD_SIZE > 1; else none)",
+    )
     p.add_argument("--rapl-root", default="/sys/class/powercap", help=argparse.SUPPRESS)
     p.add_argument("--session-id", help=argparse.SUPPRESS)
     p.add_argument("--prometheus-port", type=int, metavar="PORT", help="serve Prometheus /metrics on PORT while recording")
@@ -91,7 +95,9 @@ def options_from_args(args) -> RecordOptions:  # noqa: F821 - imported lazily
         pass
     else:
         metrics = metric_options_from_args(args)
-    group = args.group or os.environ.get("SLURM_JOB_ID") or os.environ.get("TORCHELASTIC_RUN_ID")
+    from .groups import default_group
+
+    group = args.group or default_group(os.environ)
     return RecordOptions(
         store=Path(args.store) if args.store else None,
         simulate=args.simulate,

@@ -1,7 +1,7 @@
 """Multi-node runs: one recorder per node, one session per node, one group per run.
 
-``wattui record --group ID`` (default ``$SLURM_JOB_ID`` or ``$TORCHELASTIC_RUN_ID``) stores
-the group id in each node's session; all nodes write into one shared store. This module
+``wattui record --group ID`` (default: :func:`default_group`, from Slurm's or torchrun's
+environment when several recorders measure one run) stores the group id in each node's session; all nodes write into one shared store. This module
 merges the :func:`wattui.sessions.session_record` dicts that share a group into one record
 that looks like a session record (so listings and the comparison screen can show it like
 any other run), with a ``nodes`` list of the per-node parts.
@@ -21,6 +21,7 @@ __all__ = [
     "merge_group",
     "node_hostname",
     "group_sessions",
+    "default_group",
     "is_group_ref",
     "GROUP_PREFIX",
     "ENV_HOSTNAME",
@@ -73,6 +74,45 @@ def group_sessions(root, group_id: str) -> list:
         group_id = group_id[len(GROUP_PREFIX):]
     sessions, _ = list_sessions(Path(root))
     return [s for s in sessions if str(s.meta.get("group") or "") == str(group_id)]
+
+
+def _count(env, *names: str) -> int:
+    """The first of ``names`` set in ``env``, as a number (Slurm writes "2" or "2(x3)")."""
+    for n in names:
+        v = (env.get(n) or "").split("(")[0].strip()
+        if v:
+            try:
+                return int(v)
+            except ValueError:
+                return 1
+    return 1
+
+
+def default_group(env=None) -> str | None:
+    """The group id a recorder takes when ``--group`` is not given, or None (no group).
+
+    A group means several recorders measuring one run at the same time, so:
+
+    - Slurm: only inside a job step (``srun``) of more than one node or task; the id is
+      ``<SLURM_JOB_ID>.<SLURM_STEP_ID>``, so successive steps of one job are separate runs.
+      A recorder started by the batch script itself, or a one-task step, is one run on its
+      own (two runs after each other in one allocation are two sessions, not one group).
+    - torchrun (a recorder per worker): only when ``WORLD_SIZE`` > 1 and the run has an id
+      (torchrun's default ``none`` tells no runs apart); a restart after a failure
+      (``TORCHELASTIC_RESTART_COUNT`` > 0) is a run of its own: ``<ID>.restart<N>``.
+    """
+    env = os.environ if env is None else env
+    job, step = env.get("SLURM_JOB_ID"), env.get("SLURM_STEP_ID")
+    if job and step:
+        nodes = _count(env, "SLURM_STEP_NUM_NODES", "SLURM_NNODES", "SLURM_JOB_NUM_NODES")
+        tasks = _count(env, "SLURM_STEP_NUM_TASKS", "SLURM_NTASKS", "SLURM_NPROCS")
+        if nodes > 1 or tasks > 1:
+            return f"{job}.{step}"
+    run = env.get("TORCHELASTIC_RUN_ID")
+    if run and run != "none" and _count(env, "WORLD_SIZE") > 1:
+        restart = (env.get("TORCHELASTIC_RESTART_COUNT") or "0").strip()
+        return run if restart == "0" else f"{run}.restart{restart}"
+    return None
 
 
 def node_hostname() -> str:
