@@ -201,10 +201,11 @@ def test_sessions_written_before_a_column_was_added_still_read(tmp_path):
     lines = live.read_text().splitlines()
     live.write_text("\n".join([",".join(old_cols)] + [",".join(x.split(",")[:11]) for x in lines[1:]]) + "\n")
     df = Session.open(w.dir).samples()
-    assert df.columns == list(schema.SAMPLE_COLUMNS)
+    assert df.columns == [schema.SESSION_ID, *schema.SAMPLE_COLUMNS]
     assert df.height == 5 and df["pids"].null_count() == 5
+    assert df[schema.SESSION_ID].to_list() == ["s1"] * 5
     compact(w.dir)
-    assert Session.open(w.dir).samples().columns == list(schema.SAMPLE_COLUMNS)
+    assert Session.open(w.dir).samples().columns == [schema.SESSION_ID, *schema.SAMPLE_COLUMNS]
 
 
 def test_processes_on_each_device_are_stored(tmp_path):

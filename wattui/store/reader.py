@@ -37,24 +37,35 @@ def _complete_bytes(path: Path, start: int = 0) -> tuple[bytes, int]:
     return data[: cut + 1], start + cut + 1
 
 
-def conform_samples(df):
-    """The samples frame in the current column order; columns that an older session
-    file lacks are added as nulls."""
+def _conform(df, sch: dict, session_id: str | None):
+    """``df`` in the columns and order of ``sch``: columns that a file of an older schema
+    version lacks are added as nulls, and the session id column holds ``session_id``."""
     import polars as pl
 
-    sch = schema.sample_schema()
+    if session_id is not None:
+        df = df.with_columns(pl.lit(session_id, dtype=pl.String).alias(schema.SESSION_ID))
     missing = [pl.lit(None, dtype=t).alias(c) for c, t in sch.items() if c not in df.columns]
     if missing:
         df = df.with_columns(missing)
     return df.select([pl.col(c).cast(t) for c, t in sch.items()])
 
 
-def _samples_from_csv_bytes(data: bytes, with_header: bool, columns=None):
+def conform_samples(df, session_id: str | None = None):
+    """The samples frame in the current schema (see :func:`_conform`)."""
+    return _conform(df, schema.sample_schema(), session_id)
+
+
+def conform_events(df, session_id: str | None = None):
+    """The events frame in the current schema (see :func:`_conform`)."""
+    return _conform(df, schema.event_schema(), session_id)
+
+
+def _samples_from_csv_bytes(data: bytes, with_header: bool, columns=None, session_id=None):
     import polars as pl
 
     sch = schema.sample_schema()
     if not data.strip():
-        return pl.DataFrame(schema=sch)
+        return conform_samples(pl.DataFrame(schema=sch), session_id)
     cols = list(columns or schema.SAMPLE_COLUMNS)
     df = pl.read_csv(
         io.BytesIO(data),
@@ -66,14 +77,18 @@ def _samples_from_csv_bytes(data: bytes, with_header: bool, columns=None):
     )
     # A line torn by a failed write parses to nulls: drop it rather than guess.
     df = df.filter(pl.col("t_wall").is_not_null() & pl.col("device").is_not_null())
-    return conform_samples(df)
+    return conform_samples(df, session_id)
 
 
 def read_samples_live(path: Path):
-    data, _ = _complete_bytes(Path(path))
+    """A live samples.csv; its session id is its folder's name."""
+    path = Path(path)
+    data, _ = _complete_bytes(path)
     nl = data.find(b"\n")
     header = data[:nl].decode("ascii", "replace").strip().split(",") if nl >= 0 else None
-    return _samples_from_csv_bytes(data[nl + 1 :], with_header=False, columns=header)
+    return _samples_from_csv_bytes(
+        data[nl + 1 :], with_header=False, columns=header, session_id=path.parent.name
+    )
 
 
 def parse_event_lines(data: bytes) -> list[dict]:
@@ -91,11 +106,12 @@ def parse_event_lines(data: bytes) -> list[dict]:
     return out
 
 
-def events_frame(rows: list[dict]):
+def events_frame(rows: list[dict], session_id: str | None = None):
     import polars as pl
 
     sch = schema.event_schema()
     cols = {c: [_coerce(r.get(c), sch[c]) for r in rows] for c in schema.EVENT_COLUMNS}
+    cols[schema.SESSION_ID] = [session_id] * len(rows)
     return pl.DataFrame(cols, schema=sch)
 
 
@@ -117,8 +133,9 @@ def _coerce(v, dtype):
 
 
 def read_events_live(path: Path):
+    """A live events.ndjson; its session id is its folder's name."""
     data, _ = _complete_bytes(Path(path))
-    return events_frame(parse_event_lines(data))
+    return events_frame(parse_event_lines(data), Path(path).parent.name)
 
 
 # -- sessions ---------------------------------------------------------------------
@@ -206,14 +223,14 @@ class Session:
         final = self.dir / schema.SAMPLES_FINAL
         if final.exists():
             try:
-                return conform_samples(pl.read_parquet(final))
+                return conform_samples(pl.read_parquet(final), self.id)
             except Exception:  # noqa: BLE001 - fall back to the live file if it is still there
                 if not (self.dir / schema.SAMPLES_LIVE).exists():
                     raise CorruptSession(f"{self.id}: {schema.SAMPLES_FINAL} is unreadable") from None
         live = self.dir / schema.SAMPLES_LIVE
         if live.exists():
             return read_samples_live(live)
-        return pl.DataFrame(schema=schema.sample_schema())
+        return conform_samples(pl.DataFrame(schema=schema.sample_schema()), self.id)
 
     def events(self):
         import polars as pl
@@ -221,14 +238,14 @@ class Session:
         final = self.dir / schema.EVENTS_FINAL
         if final.exists():
             try:
-                return pl.read_parquet(final)
+                return conform_events(pl.read_parquet(final), self.id)
             except Exception:  # noqa: BLE001
                 if not (self.dir / schema.EVENTS_LIVE).exists():
                     raise CorruptSession(f"{self.id}: {schema.EVENTS_FINAL} is unreadable") from None
         live = self.dir / schema.EVENTS_LIVE
         if live.exists():
             return read_events_live(live)
-        return events_frame([])
+        return events_frame([], self.id)
 
     def output_path(self) -> Path:
         return self.dir / schema.OUTPUT
@@ -321,13 +338,15 @@ class SessionTail:
                 if nl >= 0:
                     self._columns = data[:nl].decode("ascii", "replace").strip().split(",")
                 data = data[nl + 1 :] if nl >= 0 else b""
-            df = _samples_from_csv_bytes(data, with_header=False, columns=self._columns)
+            df = _samples_from_csv_bytes(
+                data, with_header=False, columns=self._columns, session_id=self.session.id
+            )
             ev_data, self._events_off = _complete_bytes(d / schema.EVENTS_LIVE, self._events_off)
             new_events = parse_event_lines(ev_data)
         except FileNotFoundError:
             if not final.exists():
                 return empty, []
-            df = conform_samples(pl.read_parquet(final))
+            df = conform_samples(pl.read_parquet(final), self.session.id)
             ev = self.session.events()
             new_events = ev.slice(self._events_seen).to_dicts()
             self._final_done = True

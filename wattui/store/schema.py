@@ -16,7 +16,16 @@ line is ignored by the reader.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+# Bump it whenever a file's columns or keys change, and say what changed in
+# docs/session-format.md ("Versions"). A reader opens every version up to its own; older
+# files lack the newer columns, which readers return as nulls.
+#   1  samples: t_wall .. power_method (mem_total_b and pids came later without a bump)
+#   2  session_id in the samples and events frames and Parquet files; mem_total_b, pids
+SCHEMA_VERSION = 2
+
+# The session id column: first in every samples/events frame the reader returns and in
+# the compacted Parquet files (the live CSV/NDJSON leave it out: the folder is the id).
+SESSION_ID = "session_id"
 
 SESSIONS_DIR = "sessions"
 META = "meta.json"
@@ -29,8 +38,8 @@ EVENTS_FINAL = "events.parquet"
 
 STATUSES = ("running", "finished", "failed", "interrupted")
 
-# Sample rows (long format). energy_j is cumulative since the recorder opened the
-# source, so a device's energy over the session is last - first.
+# Sample rows (long format), as the live samples.csv has them. energy_j is cumulative since
+# the recorder opened the source, so a device's energy over the session is last - first.
 SAMPLE_COLUMNS = (
     "t_wall",  # unix seconds (float) at the read
     "t_mono",  # time.monotonic() at the read
@@ -53,6 +62,7 @@ def sample_schema():
     import polars as pl
 
     return {
+        SESSION_ID: pl.String,
         "t_wall": pl.Float64,
         "t_mono": pl.Float64,
         "seq": pl.Int64,
@@ -95,6 +105,7 @@ def event_schema():
     import polars as pl
 
     return {
+        SESSION_ID: pl.String,
         "t_wall": pl.Float64,
         "kind": pl.String,
         "source": pl.String,
