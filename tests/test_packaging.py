@@ -235,3 +235,27 @@ def test_wheel_in_a_fresh_312_venv(tmp_path):
     )
     assert v.stdout.strip() == f"wattui {wattui.__version__}"
     record_and_check(str(venv / "bin" / "wattui"), [], other, tmp_path / "store", tmp_path)
+
+
+def test_sdist_leaves_the_tests_out_on_purpose(tmp_path):
+    """The sdist builds and documents the package; the tests need the repository (sample
+    store, snapshots, NVML stand-in, other Pythons), so MANIFEST.in leaves them out."""
+    code = f"from setuptools import build_meta as b; print(b.build_sdist({str(tmp_path)!r}))"
+    p = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert p.returncode == 0, p.stderr
+    import tarfile
+
+    (sdist,) = tmp_path.glob("wattui-*.tar.gz")
+    names = {n.split("/", 1)[1] for n in tarfile.open(sdist).getnames() if "/" in n}
+    assert {
+        "LICENSE",
+        "README.md",
+        "pyproject.toml",
+        "wattui/py.typed",
+        "wattui/data/getzner/LICENSE-MIT",
+    } <= names
+    assert {"wattui/report_shim.py", "wattui/tui/wattui.tcss", "docs/session-format.md"} <= names
+    assert not any(n.startswith(("tests/", "bench/", "sample_runs/", "scripts/")) for n in names)
+    assert "prune tests" in (ROOT / "MANIFEST.in").read_text()
