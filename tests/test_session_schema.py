@@ -14,6 +14,8 @@ import sys
 import polars as pl
 import pytest
 from conftest import REPO
+from nvml_stub.build import FakeNvml
+from nvml_stub.fixtures import nvml_stub_lib  # noqa: F401
 
 from wattui.store import schema
 from wattui.store.reader import Session, list_sessions
@@ -32,34 +34,22 @@ def python_block(text: str, after: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def mixed_store(tmp_path_factory):
-    """The six committed sample sessions (schema version 1, 11 sample columns) and two
-    sessions recorded now by the real CLI (version 2)."""
+def mixed_store(tmp_path_factory, nvml_stub_lib):  # noqa: F811
+    """The six committed sample sessions (schema version 1, 11 sample columns) and three
+    sessions recorded now by the real CLI (version 2): one and two simulated GPUs, and two
+    GPUs of the stand-in NVML (whose samples have gpuN:run share rows too)."""
     store = tmp_path_factory.mktemp("mixed")
     shutil.copytree(SAMPLES, store / "sessions")
-    env = dict(os.environ, WATTUI_HOME=str(store))
+    fake = FakeNvml(nvml_stub_lib, store.parent / "fake-nvml.conf")
+    fake.configure(count=2, **{"gpu0.power_w": 300, "gpu1.power_w": 120})
+    keep = ("LD_LIBRARY_PATH", "WATTUI_FAKE_NVML_CONFIG")
+    nvml_env = {k: v for k, v in fake.subprocess_env().items() if k in keep}
     new = []
-    for n in (1, 2):
-        p = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "wattui",
-                "record",
-                "--simulate",
-                str(n),
-                "--period",
-                "0.05",
-                "--",
-                sys.executable,
-                "-c",
-                REPORT + "import time; time.sleep(0.5)",
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+    for sim in (["--simulate", "1"], ["--simulate", "2"], []):
+        env = dict(os.environ, WATTUI_HOME=str(store), **({} if sim else nvml_env))
+        cmd = [sys.executable, "-m", "wattui", "record", *sim, "--period", "0.05", "--"]
+        cmd += [sys.executable, "-c", REPORT + "import time; time.sleep(0.5)"]
+        p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
         assert p.returncode == 0, p.stderr
         new.append(p.stderr.split("recording session ", 1)[1].split()[0])
     return store, new
@@ -102,10 +92,10 @@ def _run_snippet(code: str, store, name: str) -> dict:
 
 def _expected_gpu_energy(store) -> dict[tuple[str, str], float]:
     sessions, problems = list_sessions(store)
-    assert not problems and len(sessions) == 8
+    assert not problems and len(sessions) == 9
     out = {}
     for s in sessions:
-        df = s.samples().filter(pl.col("device").str.starts_with("gpu"))
+        df = s.samples().filter(pl.col("device").str.contains(r"^gpu\d+$"))
         for (dev,), part in df.group_by(["device"]):
             out[(s.id, dev)] = part["energy_j"][-1] - part["energy_j"][0]
     return out
@@ -117,8 +107,10 @@ def test_readme_polars_snippet_on_a_mixed_store(mixed_store):
     energy = _run_snippet(code, store, "README.md")["energy"]
     got = {(r["session_id"], r["device"]): r["energy_j"] for r in energy.to_dicts()}
     want = _expected_gpu_energy(store)
-    assert got.keys() == want.keys()  # 6 old sessions x 1 GPU, new ones with 1 and 2 GPUs
-    assert len(got) == 6 + 1 + 2 and {new[1]} == {s for s, d in got if d == "gpu1"}
+    assert got.keys() == want.keys()  # 6 old sessions x 1 GPU, new ones with 1, 2 and 2 GPUs
+    assert len(got) == 6 + 1 + 2 + 2 and {new[1], new[2]} == {s for s, d in got if d == "gpu1"}
+    nvml = pl.read_parquet(store / "sessions" / new[2] / "samples.parquet")
+    assert "gpu0:run" in nvml["device"].to_list()  # the snippet leaves these shares out
     for k, v in want.items():
         assert got[k] == pytest.approx(v, rel=1e-12)
 
@@ -132,8 +124,8 @@ def test_session_format_polars_snippet_on_a_mixed_store(mixed_store):
     got = {(r["session_id"], r["device"]): r["energy_j"] for r in ns["per_session"].to_dicts()}
     assert got == pytest.approx(_expected_gpu_energy(store))
     acc = ns["accuracy"]
-    assert set(acc["session_id"]) >= set(mixed_store[1]) and len(set(acc["session_id"])) == 8
-    assert len(ns["metas"]) == 8
+    assert set(acc["session_id"]) >= set(mixed_store[1]) and len(set(acc["session_id"])) == 9
+    assert len(ns["metas"]) == 9
 
 
 def test_the_plain_glob_scan_is_what_fails_on_mixed_stores(mixed_store):
