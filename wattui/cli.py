@@ -29,7 +29,7 @@ class CliError(Exception):
 
 
 # -- shared options -------------------------------------------------------------------
-def add_store_option(p: argparse.ArgumentParser) -> None:
+def _add_store(p: argparse.ArgumentParser) -> None:
     """``--store DIR``, the same for every command (wattui.store.paths.store_root)."""
     p.add_argument(
         "--store",
@@ -37,8 +37,6 @@ def add_store_option(p: argparse.ArgumentParser) -> None:
         help="session store (default: $WATTUI_HOME, else $XDG_DATA_HOME/wattui, else ~/.local/share/wattui)",
     )
 
-
-_add_store = add_store_option
 
 
 def _simulate_arg(value: str) -> int:

@@ -127,7 +127,7 @@ def cmd_rm(args) -> int:
 
 
 def _store(p: argparse.ArgumentParser) -> None:
-    _cli().add_store_option(p)
+    _cli()._add_store(p)
 
 
 def register(sub) -> None:

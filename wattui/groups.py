@@ -1,7 +1,8 @@
 """Multi-node runs: one recorder per node, one session per node, one group per run.
 
 ``wattui record --group ID`` (default: :func:`default_group`, from Slurm's or torchrun's
-environment when several recorders measure one run) stores the group id in each node's session; all nodes write into one shared store. This module
+environment when several recorders measure one run) stores the group id in each node's
+session; all nodes write into one shared store. This module
 merges the :func:`wattui.sessions.session_record` dicts that share a group into one record
 that looks like a session record (so listings and the comparison screen can show it like
 any other run), with a ``nodes`` list of the per-node parts.
@@ -110,8 +111,8 @@ def default_group(env=None) -> str | None:
             return f"{job}.{step}"
     run = env.get("TORCHELASTIC_RUN_ID")
     if run and run != "none" and _count(env, "WORLD_SIZE") > 1:
-        restart = (env.get("TORCHELASTIC_RESTART_COUNT") or "0").strip()
-        return run if restart == "0" else f"{run}.restart{restart}"
+        restart = _count(env, "TORCHELASTIC_RESTART_COUNT") if env.get("TORCHELASTIC_RESTART_COUNT") else 0
+        return f"{run}.restart{restart}" if restart > 0 else run
     return None
 
 

@@ -27,9 +27,9 @@ def register(sub) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=_port, default=8000, help="port (default 8000; 0 = any free)")
     p.add_argument("--public-url", help="URL the browser uses, when it differs (e.g. a proxy)")
-    from wattui.cli import add_store_option
+    from wattui.cli import _add_store
 
-    add_store_option(p)
+    _add_store(p)
     p.add_argument("screen", nargs="?", choices=("compare", "view"), default="compare")
     p.add_argument("id", nargs="?", help="session id for `view` (default: newest)")
     p.set_defaults(func=cmd_serve)

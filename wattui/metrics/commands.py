@@ -169,9 +169,9 @@ def register(sub) -> None:
         "(Gowda et al.): the final figure is projected from the epochs done, leaving a "
         "warm-up epoch out, with a 95%% band.",
     )
-    from wattui.cli import add_store_option
+    from wattui.cli import _add_store
 
-    add_store_option(p)
+    _add_store(p)
     p.add_argument("id", nargs="?", default=None, help="session id, prefix or name (newest)")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument(
