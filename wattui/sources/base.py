@@ -9,6 +9,7 @@ or a file without saying how it was obtained.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 # Energy methods
@@ -125,33 +126,103 @@ class PowerSource:
         """Release handles. Safe to call twice."""
 
 
-class EnergyAccumulator:
-    """Turns a raw cumulative counter into energy since the first read, surviving
-    resets (a negative delta: keep the sum, restart the baseline) and wraps
-    (a counter that rolls over at ``wrap_at``)."""
+# How far a counter may plausibly run between two reads: max power x (elapsed + slack).
+COUNTER_SLACK_S = 1.0
+# Plausible peak power of a device, for the counter budget: twice its power limit, at
+# least this much (a generous bound: it only has to tell a wrap or a reset from jitter).
+MAX_POWER_FLOOR_W = {"gpu": 1500.0, "cpu": 1000.0, "dram": 500.0}
 
-    def __init__(self, wrap_at: float | None = None):
+
+def plausible_max_w(kind: str, power_limit_w: float | None = None) -> float:
+    """An upper bound on a device's power, from its limit where known."""
+    floor = MAX_POWER_FLOOR_W.get(kind, 1500.0)
+    if power_limit_w is not None and math.isfinite(power_limit_w) and power_limit_w > 0:
+        return max(2.0 * power_limit_w, floor)
+    return 2.0 * floor
+
+
+# A step back that is not a plausible wrap or reset is jitter; if the counter stays below
+# the last accepted value this long, it restarted at a non-zero value: re-baseline there.
+JITTER_SETTLE_S = 10.0
+
+
+class EnergyAccumulator:
+    """Turns a raw cumulative counter into energy since the first read.
+
+    A step back is judged against the counter and against how far it can have run since
+    the last accepted read (``max_rate`` raw units per second times the elapsed time,
+    plus :data:`COUNTER_SLACK_S`):
+
+    * a **wrap** (``wrap_at`` set, RAPL): the distance over the top to the new value is
+      within that budget: the range is added back;
+    * a **reset** (driver reload, GPU reset): the new value is within the budget *and*
+      below half the last one (a counter that restarted from zero): the new value is
+      what came after the reset; what came before it is unknowable and not invented;
+    * otherwise **jitter** (an out-of-order or low read): nothing is added and the last
+      accepted value stays the baseline, so the next reading continues the sum exactly.
+      A counter that stays below the baseline for :data:`JITTER_SETTLE_S` restarted at a
+      non-zero value: it is re-based at its first low reading (counted as a reset).
+
+    Without ``max_rate`` (or without times) the budget is unbounded and only the
+    relative test tells a reset from jitter.
+    """
+
+    def __init__(self, wrap_at: float | None = None, max_rate: float | None = None):
         self.wrap_at = wrap_at
+        self.max_rate = max_rate
         self.total = 0.0
         self._last: float | None = None
+        self._last_t: float | None = None
+        self._low: tuple[float, float | None] | None = None  # first reading below _last
         self.resets = 0
         self.wraps = 0
+        self.jitters = 0
 
-    def update(self, raw: float) -> float:
-        if self._last is not None:
-            delta = raw - self._last
-            if delta < 0:
-                if self.wrap_at is not None:
-                    delta += self.wrap_at
-                    self.wraps += 1
-                else:
-                    # Counter reset (driver reload, GPU reset): what came after the
-                    # reset is the new raw value itself.
-                    delta = raw
-                    self.resets += 1
+    def _budget(self, t: float | None) -> float:
+        if self.max_rate is None or t is None or self._last_t is None:
+            return math.inf
+        return self.max_rate * (max(t - self._last_t, 0.0) + COUNTER_SLACK_S)
+
+    def update(self, raw: float, t: float | None = None) -> float:
+        last = self._last
+        if last is None:
+            self._accept(raw, t)
+            return self.total
+        delta = raw - last
+        if delta >= 0:
             self.total += delta
-        self._last = raw
+            self._accept(raw, t)
+            return self.total
+        budget = self._budget(t)
+        if self.wrap_at is not None and 0 <= self.wrap_at - last + raw <= budget:
+            self.total += self.wrap_at - last + raw
+            self.wraps += 1
+            self._accept(raw, t)
+        elif 0 <= raw <= budget and raw < last / 2:
+            self.total += raw
+            self.resets += 1
+            self._accept(raw, t)
+        else:
+            self._jitter(raw, t)
         return self.total
+
+    def _accept(self, raw: float, t: float | None) -> None:
+        self._last = raw
+        self._last_t = t
+        self._low = None
+
+    def _jitter(self, raw: float, t: float | None) -> None:
+        if self._low is None:
+            self.jitters += 1
+            self._low = (raw, t)
+            return
+        first, t_first = self._low
+        if t is not None and t_first is not None and t - t_first >= JITTER_SETTLE_S:
+            # Still below after the settle time: a restart at a non-zero value.
+            self.resets += 1
+            self.jitters -= 1
+            self.total += max(raw - first, 0.0)
+            self._accept(raw, t)
 
 
 class PowerIntegrator:

@@ -3,7 +3,8 @@
 Energy, per GPU, in order of preference:
 
 * ``COUNTER``: ``nvmlDeviceGetTotalEnergyConsumption`` (mJ since the driver loaded; Volta
-  and newer). A negative delta is a reset (driver reload, GPU reset), never a wrap.
+  and newer). A step back is a reset (driver reload, GPU reset) when the counter
+  restarted near zero, else jitter (no energy added); never a wrap.
 * ``INTEGRATED``: where there is no counter, trapezoidal integration of the power read
   at every :meth:`NvmlSource.read`, each value timestamped at its read. Such a source says
   :attr:`NvmlSource.needs_fast_poll` and the sampler then reads it every <= 100 ms.
@@ -51,6 +52,7 @@ from .base import (
     PowerIntegrator,
     PowerSource,
     SourceUnavailable,
+    plausible_max_w,
 )
 from .shares import RunShare
 from .visible import select_devices
@@ -487,6 +489,8 @@ class NvmlSource(PowerSource):
                 limit_err = e
         if limit_err is not None:
             g.mark("power limit", limit_err)
+        # mJ per second the counter can plausibly run: tells a reset from jitter
+        g.acc.max_rate = plausible_max_w("gpu", g.power_limit_w) * 1000.0
         return g
 
     # ------------------------------------------------------------------ facts
@@ -519,6 +523,11 @@ class NvmlSource(PowerSource):
                 notes.append(
                     f"energy counter reset {g.acc.resets}x (driver reload or GPU reset): "
                     "energy between the last read and each reset is missing"
+                )
+            if g.acc.jitters:
+                notes.append(
+                    f"energy counter read back {g.acc.jitters}x (out-of-order reads): "
+                    "taken as jitter, no energy added"
                 )
             out.append(
                 DeviceInfo(
@@ -591,7 +600,7 @@ class NvmlSource(PowerSource):
             if g.energy_method == COUNTER:
                 if "energy counter" not in g.unsupported:
                     try:
-                        energy = g.acc.update(get_energy(g.handle)) / 1000.0
+                        energy = g.acc.update(get_energy(g.handle), t_mono) / 1000.0
                     except err_t as e:
                         self._failed(g, "energy counter", e)
                 if mode == _P_DERIVED and energy is not None:

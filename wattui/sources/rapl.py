@@ -12,7 +12,8 @@ the same package counter). AMD CPUs expose RAPL through the same ``intel-rapl`` 
 on Linux >= 5.8, so they work unchanged.
 
 ``energy_uj`` counts up and wraps at ``max_energy_range_uj``; :class:`EnergyAccumulator`
-adds the range back on a wrap. The range is typically 262 kJ (about 17 minutes at
+adds the range back on a wrap, when the step over the top fits the package's plausible
+power times the time since the last read; a small step back is jitter, not a wrap. The range is typically 262 kJ (about 17 minutes at
 250 W), so any polling period of seconds sees at most one wrap between reads. Live power
 is dE/dt between consecutive reads (``DERIVED``).
 
@@ -36,6 +37,7 @@ from .base import (
     EnergyAccumulator,
     PowerSource,
     SourceUnavailable,
+    plausible_max_w,
 )
 
 __all__ = ["RaplSource", "rapl_probe", "DEFAULT_ROOT"]
@@ -188,11 +190,16 @@ class RaplSource(PowerSource):
                 wrap = float(_read_text(z.path / "max_energy_range_uj"))
             except (OSError, ValueError):
                 wrap = None
-            self._acc.append(EnergyAccumulator(wrap_at=wrap if wrap and wrap > 0 else None))
             try:
-                self._limits.append(float(_read_text(z.path / "constraint_0_power_limit_uw")) / 1e6)
+                limit = float(_read_text(z.path / "constraint_0_power_limit_uw")) / 1e6
             except (OSError, ValueError):
-                self._limits.append(None)
+                limit = None
+            self._limits.append(limit)
+            # uJ per second the counter can plausibly run: tells a wrap or reset from jitter
+            max_rate = plausible_max_w(z.kind, limit if z.kind == "cpu" else None) * 1e6
+            self._acc.append(
+                EnergyAccumulator(wrap_at=wrap if wrap and wrap > 0 else None, max_rate=max_rate)
+            )
         self._last: list[tuple[float, float] | None] = [None] * len(self._zones)
         self._cpu_model = _cpu_model()
 
@@ -200,6 +207,10 @@ class RaplSource(PowerSource):
         out = []
         for z, acc, limit in zip(self._zones, self._acc, self._limits, strict=True):
             notes = [] if acc.wrap_at else ["max_energy_range_uj unreadable: wraps undetected"]
+            if acc.jitters:
+                notes.append(f"energy_uj read back {acc.jitters}x: taken as jitter, no energy added")
+            if acc.resets:
+                notes.append(f"energy_uj restarted {acc.resets}x: energy before each restart is missing")
             name = f"{self._cpu_model} ({z.name})" if z.kind == "cpu" else f"DRAM ({z.zone})"
             out.append(
                 DeviceInfo(
@@ -228,7 +239,7 @@ class RaplSource(PowerSource):
             except (OSError, ValueError):
                 energy = None
             else:
-                energy = self._acc[i].update(raw) / 1e6
+                energy = self._acc[i].update(raw, t_mono) / 1e6
                 last = self._last[i]
                 if last is not None and t_mono > last[0]:
                     power = (energy - last[1]) / (t_mono - last[0])
