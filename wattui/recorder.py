@@ -8,7 +8,6 @@ Viewers never talk to the recorder: they read the files it writes.
 from __future__ import annotations
 
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -20,15 +19,17 @@ from pathlib import Path
 
 from . import exitcodes
 from .groups import node_hostname
+from .output_drain import IntakeWorker, OutputLog, pump, widen_pipe
 from .report_shim import child_pythonpath
 from .sampler import DEFAULT_PERIOD_S, Sampler
 from .sources.base import PowerSource, SourceUnavailable
-from .store.paths import new_session_id, store_root
+from .store.paths import check_session_id, new_session_id, store_root
+from .store.schema import OUTPUT
 from .store.summary import SessionStats
 from .store.writer import SessionWriter
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-_LINE_BREAK = re.compile(rb"\r\n|\r|\n")
+ID_ATTEMPTS = 16  # fresh ids tried when a generated one is taken
 
 
 class RecordError(Exception):
@@ -49,6 +50,7 @@ class RecordOptions:
     name: str | None = None
     tags: list[str] = field(default_factory=list)
     session_id: str | None = None
+    session_reserved: bool = False  # record --detach made the (empty) session folder
     passthrough: bool = True  # copy the run's output to our stdout/stderr
     quiet: bool = False  # no summary at the end
     rapl_root: str = "/sys/class/powercap"
@@ -143,6 +145,11 @@ class Recorder:
     def __init__(self, opts: RecordOptions):
         self.opts = opts
         self.root = store_root(opts.store)
+        if opts.session_id is not None:
+            try:
+                check_session_id(opts.session_id)
+            except ValueError as e:
+                raise RecordError(str(e)) from None
         self.session_id = opts.session_id or new_session_id()
         self.writer: SessionWriter | None = None
         self.sampler: Sampler | None = None
@@ -155,6 +162,10 @@ class Recorder:
         self._lock = threading.Lock()
         self._child: subprocess.Popen | None = None
         self.intake = None  # metrics intake, set up in _start
+        self.intake_worker: IntakeWorker | None = None  # feeds and polls it off the main thread
+        self.output_log: OutputLog | None = None  # the run's output -> output.log
+        self.output_stats: dict = {}
+        self._intake_ok = True  # False: the intake hung at the end and is left behind
         self.exporter = None  # Prometheus endpoint, when asked for
 
     # -- sampling -----------------------------------------------------------------
@@ -170,6 +181,7 @@ class Recorder:
                 w.flush(live=self._live_totals())
 
     _next_flush = 0.0
+    _notes_logged = 0
 
     def _live_totals(self) -> dict:
         return {
@@ -236,13 +248,16 @@ class Recorder:
             **self.opts.extra_meta,
         }
         try:
-            self.writer = SessionWriter(self.root, self.session_id, meta)
-        except OSError as e:
+            self.writer = self._create_writer(meta)
+        except (OSError, RecordError) as e:
             self.sampler.close()
+            if isinstance(e, RecordError):
+                raise
             where = e.filename or self.root
             raise RecordError(f"cannot create the session in {where}: {e.strerror or e}") from None
         for n in self.notes:
             self.writer.add_event({"kind": "warning", "message": n})
+        self._notes_logged = len(self.notes)
         self._setup_intake()
         if self.opts.prometheus_port is not None:
             from .exporters.prometheus import PrometheusExporter
@@ -251,6 +266,22 @@ class Recorder:
                 self, self.opts.prometheus_host, self.opts.prometheus_port
             )
             self.exporter.start()
+
+    def _create_writer(self, meta: dict) -> SessionWriter:
+        """A new session folder; a generated id that is taken is replaced by a fresh one."""
+        for _ in range(ID_ATTEMPTS):
+            try:
+                return SessionWriter(
+                    self.root, self.session_id, meta, reserved=self.opts.session_reserved
+                )
+            except FileExistsError:
+                if self.opts.session_id is not None:
+                    raise RecordError(
+                        f"session {self.session_id} already exists in {self.root}: "
+                        "choose another --session-id"
+                    ) from None
+                self.session_id = new_session_id()
+        raise RecordError(f"no free session id in {self.root} after {ID_ATTEMPTS} tries")
 
     def _setup_intake(self) -> None:
         try:
@@ -305,6 +336,8 @@ class Recorder:
             self._finish("failed", code, note=f"cannot start {command[0]}: {e.strerror or e}")
             raise RecordError(f"cannot start {command[0]!r}: {e.strerror or e}", code) from None
         self._child = child
+        for pipe in (child.stdout, child.stderr):
+            widen_pipe(pipe.fileno())
         from .sources.process import ProcessTreeSource
 
         proc_src = ProcessTreeSource(child.pid)
@@ -317,23 +350,31 @@ class Recorder:
         if self.intake is not None:
             self.intake.follow_pid(child.pid)
         old = self._install_forwarding(child)
+        self.output_log = OutputLog(self.writer.dir / OUTPUT)
+        self._start_intake_worker()
         pumps = [
-            threading.Thread(target=self._pump, args=(child.stdout, sys.stdout), daemon=True),
-            threading.Thread(target=self._pump, args=(child.stderr, sys.stderr), daemon=True),
+            threading.Thread(
+                target=pump,
+                args=(pipe, term if self.opts.passthrough else None, self.output_log,
+                      self.intake_worker, n),
+                name=f"wattui-pump-{n}",
+                daemon=True,
+            )
+            for n, (pipe, term) in enumerate(((child.stdout, sys.stdout), (child.stderr, sys.stderr)))
         ]
         for t in pumps:
             t.start()
         try:
+            # The main thread only waits and answers signals; output, parsing and the
+            # metrics file are other threads' work.
             while child.poll() is None:
-                self._poll_intake()
-                time.sleep(0.2)
+                time.sleep(0.1)
         finally:
             for t in pumps:
                 t.join(timeout=5)
             self._restore(old)
         rc = child.returncode
         code = 128 - rc if rc < 0 else rc
-        self._poll_intake()
         if self.signals_received and code != 0:
             status = "interrupted"
         else:
@@ -365,40 +406,31 @@ class Recorder:
         for s, h in old.items():
             signal.signal(s, h)
 
-    def _pump(self, pipe, terminal) -> None:
-        """Copy the run's output to the terminal (while it is there) and into the session."""
-        out = None
-        if self.opts.passthrough:
-            out = getattr(terminal, "buffer", None)
-        partial = b""
-        for chunk in iter(lambda: pipe.read1(65536), b""):
-            if out is not None:
-                try:
-                    out.write(chunk)
-                    out.flush()
-                except (OSError, ValueError):
-                    out = None  # the terminal went away (SSH dropped): keep recording
-            now = time.time()
-            with self._lock:
-                self.writer.add_output(chunk)
-            if self.intake is not None:
-                data = partial + chunk
-                # Progress bars (tqdm, Keras) redraw with \r: each redraw is a line.
-                lines = _LINE_BREAK.split(data)
-                partial = lines.pop()
-                if len(partial) > 1 << 20:  # a 1 MB line with no newline: give up on it
-                    partial = b""
-                for line in lines:
-                    self.intake.feed_line(line, now)
-        if partial and self.intake is not None:
-            self.intake.feed_line(partial, time.time())
-
-    def _poll_intake(self) -> None:
+    def _start_intake_worker(self) -> None:
         if self.intake is not None:
-            try:
-                self.intake.poll(time.time())
-            except Exception as e:  # noqa: BLE001 - metrics must never end a recording
-                self.notes.append(f"metrics intake error: {e}")
+            self.intake_worker = IntakeWorker(self.intake, on_error=self.notes.append)
+
+    def _end_output(self) -> None:
+        """The run has ended: parse what waits (bounded), close the intake, write the
+        rest of the output; record what had to be dropped or left unparsed."""
+        w = self.intake_worker
+        if w is not None:
+            self._intake_ok = w.finish()
+            self.output_stats["output_lines_not_parsed"] = w.shed_lines
+        log = self.output_log
+        if log is not None:
+            log.close()
+            self.output_stats["output_dropped_bytes"] = log.dropped_bytes
+            if log.dropped_bytes:
+                self.notes.append(
+                    f"output.log is missing {log.dropped_bytes} bytes of the run's output "
+                    f"({log.last_error or 'the disk refused writes'})"
+                )
+        if w is not None and w.shed_lines:
+            self.notes.append(
+                f"{w.shed_lines} output lines were not searched for metrics (the run printed "
+                "faster than they could be parsed; output.log has them all)"
+            )
 
     def add_event(self, event: dict) -> None:
         """Called by the metrics intake (any thread)."""
@@ -451,6 +483,7 @@ class Recorder:
         if threading.current_thread() is threading.main_thread():
             for s in FORWARDED_SIGNALS:
                 old[s] = signal.signal(s, on_signal)
+        self._start_intake_worker()
         try:
             while not stop.is_set():
                 if not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE:
@@ -458,13 +491,11 @@ class Recorder:
                 if self.intake is not None:
                     for p in proc_src.pids:
                         self.intake.follow_pid(p)
-                self._poll_intake()
                 stop.wait(0.25)
         except psutil.NoSuchProcess:
             pass
         finally:
             self._restore(old)
-        self._poll_intake()
         if stop.is_set():
             self._finish("interrupted", None, note="recording stopped before the run ended")
             return 130
@@ -473,12 +504,14 @@ class Recorder:
 
     # -- end ----------------------------------------------------------------------
     def _finish(self, status: str, exit_code: int | None, note: str | None = None) -> None:
+        self._end_output()
         if self.sampler is not None:
             last = self.sampler.stop()
             self.sampler.close()
         else:
             last = None
-        for closer in (self.intake, self.exporter):
+        closers = (self.exporter,) if self.intake_worker is not None else (self.intake, self.exporter)
+        for closer in closers:
             if closer is None:
                 continue
             try:
@@ -490,6 +523,8 @@ class Recorder:
             self.writer = None
         if w is None:
             return
+        for n in self.notes[self._notes_logged:]:
+            w.add_event({"kind": "warning", "message": n})
         if note:
             w.add_event({"kind": "warning", "message": note})
         w.add_event({"kind": "exit", "message": status, "energy_j": self._total_energy()})
@@ -502,11 +537,27 @@ class Recorder:
         }
         if note:
             fields["end_note"] = note
-        if self.intake is not None:
+        fields.update({k: v for k, v in self.output_stats.items() if v})
+        fields["notes"] = list(self.notes)
+        if self.intake is not None and self._intake_ok:
             fields.update(self.intake.final_meta())
-        w.finish(**fields)
-        if not self.opts.quiet:
+        saved = w.finish(**fields)
+        if saved and not self.opts.quiet:
             print(format_summary(w.meta), file=sys.stderr)
+        elif not saved:  # say what the files say, not what they would have said
+            print(format_unsaved(w, status), file=sys.stderr)
+
+
+def format_unsaved(w: SessionWriter, status: str) -> str:
+    """The end of a session that the disk refused to record, as its files now read."""
+    live = w.saved_live or {}
+    t = live.get("t_wall")
+    upto = time.strftime("%H:%M:%S", time.localtime(t)) if t else "its start"
+    return (
+        f"wattui: session {w.session_id}: the disk refused the end of the session "
+        f"({w.last_error or 'write error'}); the run {status}, but its files end at {upto} "
+        f"with {format_energy(live.get('energy_j'))} and it will be listed as interrupted"
+    )
 
 
 def format_summary(meta: dict) -> str:
@@ -544,4 +595,16 @@ def format_summary(meta: dict) -> str:
         lines.append(f"  total          {format_energy(meta.get('energy_j')):>12}")
     else:
         lines.append("  no energy was measured (see `wattui doctor`)")
+    if meta.get("dropped_rows"):
+        lines.append(
+            f"  {meta['dropped_rows']} sample/event rows could not be written (disk full); "
+            "the totals above are complete"
+        )
+    if meta.get("output_dropped_bytes"):
+        lines.append(f"  output.log is missing {meta['output_dropped_bytes']} bytes of the run's output")
+    if meta.get("output_lines_not_parsed"):
+        lines.append(
+            f"  {meta['output_lines_not_parsed']} output lines not searched for metrics "
+            "(printed faster than they could be parsed)"
+        )
     return "\n".join(lines)

@@ -20,6 +20,7 @@ import json
 import math
 import os
 import re
+import stat
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -534,12 +535,18 @@ class MetricsFileFollower:
             return []
 
     def _poll(self, t_wall: float) -> list[MetricEvent]:
+        # Non-blocking open, then fstat: a FIFO or a device in its place is refused at
+        # once instead of hanging the recorder (a FIFO's open blocks for a writer).
         try:
-            st = os.stat(self.path)
+            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError:
             return []
-        ino = (st.st_dev, st.st_ino)
-        with open(self.path, "rb") as f:
+        with open(fd, "rb") as f:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                self.rejections.add("file_not_regular")
+                return []
+            ino = (st.st_dev, st.st_ino)
             changed = (self._ino is not None and ino != self._ino) or st.st_size < self._offset
             if not changed and self._prefix:
                 changed = f.read(len(self._prefix)) != self._prefix

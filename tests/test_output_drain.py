@@ -1,0 +1,183 @@
+"""The run's output is drained in full and parsing never holds the run up: real children
+under the real recorder, plus the two parts (OutputLog, IntakeWorker) on their own.
+Speed targets live in bench/bench_output.py, not here."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from conftest import wattui_env
+
+from wattui.output_drain import IntakeWorker, OutputLog
+
+FLOOD = r"""
+import sys
+n, kind = int(sys.argv[1]), sys.argv[2]
+w = sys.stdout.write
+for i in range(n):
+    if kind == "accuracy":
+        w(f"epoch {i // 1000} step {i} val_accuracy: {(i % 1000) / 1000:.4f}\n")
+    else:
+        w(f"line {i} loss {1.0 / (i + 1):.6f}\n")
+w("final val_accuracy: 0.9321\n")
+"""
+
+
+def _session(store: Path) -> Path:
+    (sdir,) = (store / "sessions").iterdir()
+    return sdir
+
+
+def _record(store: Path, tmp_path: Path, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+    env = wattui_env(store)
+    env.pop("PYTHONUNBUFFERED", None)  # a real flood: the child writes in blocks
+    return subprocess.run(
+        [sys.executable, "-m", "wattui", "record", "--simulate", *args],
+        env=env, capture_output=True, timeout=timeout, cwd=tmp_path,
+    )
+
+
+@pytest.mark.parametrize("kind", ["plain", "accuracy"])
+def test_300k_lines_reach_output_log_and_the_terminal_in_full(store, tmp_path, kind):
+    child = tmp_path / "flood.py"
+    child.write_text(FLOOD)
+    n = 300_000
+    r = _record(store, tmp_path, "--", sys.executable, str(child), str(n), kind)
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    expected_last = b"final val_accuracy: 0.9321\n"
+    for data in (r.stdout, (_session(store) / "output.log").read_bytes()):
+        lines = data.splitlines(keepends=True)
+        assert len(lines) == n + 1
+        assert lines[0].startswith(b"line 0 ") or lines[0].startswith(b"epoch 0 step 0 ")
+        assert lines[n // 2].split()[1 if kind == "plain" else 3] == str(n // 2).encode()
+        assert lines[-1] == expected_last
+    meta = json.loads((_session(store) / "meta.json").read_text())
+    assert meta["status"] == "finished"
+    assert not meta.get("output_dropped_bytes")
+    # Parsing ran behind and shed what it could not do, counted, and still saw the last
+    # line (the newest output is kept).
+    assert meta.get("output_lines_not_parsed", 0) > 0
+    assert meta["output_lines_not_parsed"] < n + 1
+    assert "not searched for metrics" in r.stderr.decode()
+    assert meta["accuracy"] == pytest.approx(0.9321)
+
+
+class _SlowIntake:
+    """An intake whose parsing takes 1 ms a line (a stand-in for a slow parser)."""
+
+    parser = object()
+
+    def __init__(self) -> None:
+        self.lines: list[bytes] = []
+        self.polls = 0
+        self.closed = False
+
+    def feed_line(self, line: bytes, t_wall: float) -> None:
+        time.sleep(0.001)
+        self.lines.append(line)
+
+    def poll(self, t_wall: float) -> None:
+        self.polls += 1
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_put_never_waits_for_a_slow_parser_and_every_line_is_fed_or_counted():
+    intake = _SlowIntake()
+    w = IntakeWorker(intake, backlog_bytes=4096)
+    n = 20_000
+    data = b"".join(b"line %d\n" % i for i in range(n))
+    worst = 0.0
+    for i in range(0, len(data), 1000):  # chunks that cut lines in two
+        t0 = time.perf_counter()
+        w.put(0, data[i : i + 1000], time.time())
+        worst = max(worst, time.perf_counter() - t0)
+    assert w.finish(drain_s=5.0)
+    assert intake.closed
+    assert worst < 0.05  # 20,000 lines would take 20 s to parse: put did not wait for them
+    assert w.shed_lines > 0
+    fed = [ln for ln in intake.lines if ln]
+    assert len(fed) + w.shed_lines == n
+    # Whatever was fed is whole lines, in order, and the newest output was kept.
+    nums = [int(ln.split()[1]) for ln in fed]
+    assert all(ln == b"line %d" % k for ln, k in zip(fed, nums, strict=True))
+    assert nums == sorted(nums) and nums[-1] == n - 1
+
+
+def test_an_intake_that_hangs_does_not_hold_up_the_end():
+    class Hanging(_SlowIntake):
+        def poll(self, t_wall):
+            threading.Event().wait(60)
+
+    w = IntakeWorker(Hanging())
+    time.sleep(0.05)
+    t0 = time.monotonic()
+    assert w.finish(drain_s=0.5) is False
+    assert time.monotonic() - t0 < 5
+
+
+def test_output_log_on_a_refusing_disk_counts_what_it_drops():
+    if not os.path.exists("/dev/full"):
+        pytest.skip("/dev/full is needed to simulate a full disk")
+    log = OutputLog("/dev/full", backlog_bytes=10_000)
+    for _ in range(50):
+        log.write(b"x" * 999 + b"\n")  # 50 kB: more than the backlog holds
+    log.close(timeout=2)
+    assert log.written_bytes == 0
+    assert log.dropped_bytes == 50_000
+    assert log.write_errors >= 1 and log.last_error
+
+
+def test_output_log_keeps_order_and_writes_everything(tmp_path):
+    path = tmp_path / "output.log"
+    log = OutputLog(path)
+    chunks = [b"chunk %d\n" % i for i in range(10_000)]
+    for c in chunks:
+        log.write(c)
+    log.close()
+    assert path.read_bytes() == b"".join(chunks)
+    assert log.dropped_bytes == 0
+
+
+def _fifo(tmp_path: Path) -> Path:
+    fifo = tmp_path / "metrics.csv"
+    os.mkfifo(fifo)
+    return fifo
+
+
+def test_a_fifo_as_metrics_file_does_not_hang_the_recorder(store, tmp_path):
+    fifo = _fifo(tmp_path)
+    r = _record(store, tmp_path, "--metrics-file", str(fifo), "--", sys.executable, "-c",
+                "import time; time.sleep(0.5); print('done')", timeout=60)
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    meta = json.loads((_session(store) / "meta.json").read_text())
+    assert meta["status"] == "finished"
+    assert meta["metric_rejections"].get("file_not_regular", 0) >= 1
+
+
+def test_the_recorder_answers_sigterm_with_a_fifo_metrics_file(store, tmp_path):
+    fifo = _fifo(tmp_path)
+    p = subprocess.Popen(
+        [sys.executable, "-m", "wattui", "record", "--simulate", "--metrics-file", str(fifo),
+         "--", sys.executable, "-c", "import time; print('up', flush=True); time.sleep(120)"],
+        env=wattui_env(store), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        assert p.stdout.readline() == b"up\n"
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode != 0
+    meta = json.loads((_session(store) / "meta.json").read_text())
+    assert meta["status"] == "interrupted"
