@@ -49,6 +49,15 @@ def _simulate_arg(value: str) -> int:
     return n
 
 
+def _session_id_arg(value: str) -> str:
+    from .store.paths import check_session_id
+
+    try:
+        return check_session_id(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def add_record_options(p: argparse.ArgumentParser) -> None:
     """Options shared by `record`, `wattui -- CMD` and `attach`."""
     _add_store(p)
@@ -70,7 +79,8 @@ def add_record_options(p: argparse.ArgumentParser) -> None:
         "$TORCHELASTIC_RUN_ID when WORLD_SIZE > 1; else none)",
     )
     p.add_argument("--rapl-root", default="/sys/class/powercap", help=argparse.SUPPRESS)
-    p.add_argument("--session-id", help=argparse.SUPPRESS)
+    p.add_argument("--session-id", type=_session_id_arg, help=argparse.SUPPRESS)
+    p.add_argument("--session-reserved", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--prometheus-port", type=int, metavar="PORT", help="serve Prometheus /metrics on PORT while recording")
     p.add_argument("--prometheus-host", default="127.0.0.1", metavar="HOST", help="address for --prometheus-port (default 127.0.0.1)")
     try:
@@ -104,6 +114,7 @@ def options_from_args(args) -> RecordOptions:  # noqa: F821 - imported lazily
         name=args.name,
         tags=args.tag,
         session_id=args.session_id,
+        session_reserved=bool(getattr(args, "session_reserved", False)),
         rapl_root=args.rapl_root,
         group=group,
         metrics=metrics,
@@ -138,36 +149,45 @@ def cmd_record(args) -> int:
 
 def detach(argv: list[str], opts, wait_s: float = 15.0, quiet: bool = False) -> int:
     """Start the same recording as a background process in its own session (immune to
-    the terminal hanging up), print its session id and return."""
+    the terminal hanging up), print its session id and return. The session's folder is
+    made here first (a fresh id if one is taken); ``opts.session_id`` is set to it."""
     import os
     import subprocess
     import time
 
-    from .store.paths import new_session_id, sessions_dir, store_root
+    from .store.paths import sessions_dir, store_root
     from .store.schema import META
 
-    sid = opts.session_id or new_session_id()
     root = store_root(opts.store)
     argv = [a for a in argv if a != "--detach"]
     if argv and argv[0] == "record":
         argv = argv[1:]
+    argv = _without_session_id(argv)
     logs = root / "recorder-logs"
     try:
         logs.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise CliError(f"cannot use the store {root}: {e.strerror or e}") from None
+    sid = _reserve_session(root, opts.session_id)
+    opts.session_id = sid  # the caller (the live screen) opens this session
+    sdir = sessions_dir(root) / sid
     log_path = logs / f"{sid}.log"
-    with open(log_path, "ab") as log, open(os.devnull, "rb") as devnull:
-        # --no-passthrough: the run's output goes to the session's output.log only, not
-        # a second time into the recorder's own log.
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "wattui", "record", "--session-id", sid, "--no-passthrough", *argv],
-            stdin=devnull,
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-        )
-    meta = sessions_dir(root) / sid / META
+    try:
+        with open(log_path, "ab") as log, open(os.devnull, "rb") as devnull:
+            # --no-passthrough: the run's output goes to the session's output.log only, not
+            # a second time into the recorder's own log.
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "wattui", "record", "--session-id", sid,
+                 "--session-reserved", "--no-passthrough", *argv],
+                stdin=devnull,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
+    except OSError as e:
+        _release_session(sdir)
+        raise CliError(f"cannot start the background recorder: {e.strerror or e}") from None
+    meta = sdir / META
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         if meta.exists():
@@ -175,10 +195,58 @@ def detach(argv: list[str], opts, wait_s: float = 15.0, quiet: bool = False) -> 
                 print(sid)
             return 0
         if proc.poll() is not None:
+            _release_session(sdir)
             tail = log_path.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
             raise CliError(f"the background recorder stopped at once: {tail[0]}")
         time.sleep(0.05)
     raise CliError(f"the background recorder did not start within {wait_s:.0f} s (log: {log_path})")
+
+
+def _without_session_id(argv: list[str]) -> list[str]:
+    """The record options minus --session-id (detach passes the id it reserved)."""
+    out: list[str] = []
+    skip = False
+    for i, a in enumerate(argv):
+        if skip:
+            skip = False
+            continue
+        if a == "--":
+            return out + argv[i:]
+        if a == "--session-id":
+            skip = True
+            continue
+        if a.startswith("--session-id=") or a == "--session-reserved":
+            continue
+        out.append(a)
+    return out
+
+
+def _reserve_session(root, given: str | None) -> str:
+    """Make the (empty) folder of a new session, so two recorders never share an id."""
+    from .recorder import ID_ATTEMPTS
+    from .store.paths import new_session_id, sessions_dir
+
+    for _ in range(ID_ATTEMPTS):
+        sid = given or new_session_id()
+        try:
+            (sessions_dir(root) / sid).mkdir(parents=True, exist_ok=False)
+            return sid
+        except FileExistsError:
+            if given:
+                raise CliError(
+                    f"session {sid} already exists in {root}: choose another --session-id"
+                ) from None
+        except OSError as e:
+            raise CliError(f"cannot use the store {root}: {e.strerror or e}") from None
+    raise CliError(f"no free session id in {root} after {ID_ATTEMPTS} tries")
+
+
+def _release_session(sdir) -> None:
+    """The recorder never started: remove the folder reserved for it (if still empty)."""
+    import contextlib
+
+    with contextlib.suppress(OSError):
+        sdir.rmdir()
 
 
 # -- sessions / show ------------------------------------------------------------------

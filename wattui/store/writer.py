@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import sys
 import time
 from collections import deque
@@ -22,6 +23,7 @@ from . import schema
 from .paths import sessions_dir, write_json_atomic
 
 MAX_BACKLOG_ROWS = 200_000  # rows kept in memory while the disk refuses writes
+FINISH_META_TRIES = 3  # the final meta.json is worth a short wait for the disk
 
 
 def _fmt(v) -> str:
@@ -37,10 +39,33 @@ def _fmt(v) -> str:
 class SessionWriter:
     """Writes one session directory. Not thread-safe: one owner (the recorder)."""
 
-    def __init__(self, root: Path, session_id: str, meta: dict, flush_every_s: float = 1.0):
+    def __init__(
+        self,
+        root: Path,
+        session_id: str,
+        meta: dict,
+        flush_every_s: float = 1.0,
+        *,
+        reserved: bool = False,
+    ):
+        """Create the session folder (``FileExistsError`` if the id is taken; ``reserved``:
+        it was made empty for us by ``record --detach``). If the first files cannot be
+        written (full disk) the folder is removed again: no empty sessions are left."""
         self.session_id = session_id
         self.dir = sessions_dir(root) / session_id
-        self.dir.mkdir(parents=True, exist_ok=False)
+        if reserved:
+            if self.dir.is_symlink() or not self.dir.is_dir() or any(self.dir.iterdir()):
+                raise FileExistsError(17, "session folder is not the empty one reserved", str(self.dir))
+        else:
+            self.dir.mkdir(parents=True, exist_ok=False)
+        try:
+            self._create(meta, flush_every_s)
+        except BaseException:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise
+
+    def _create(self, meta: dict, flush_every_s: float) -> None:
+        session_id = self.session_id
         self.meta = dict(meta)
         self.meta.setdefault("schema_version", schema.SCHEMA_VERSION)
         self.meta["id"] = session_id
@@ -53,6 +78,9 @@ class SessionWriter:
         self._last_fsync = self._last_flush
         self.write_errors = 0
         self.dropped_rows = 0
+        self.saved_live: dict | None = None  # the totals of the last live.json on disk
+        self.last_error: str | None = None
+        self.meta_saved = True
         self._warned = False
         self.save_meta()
         with open(self.dir / schema.SAMPLES_LIVE, "w", encoding="utf-8") as f:
@@ -113,42 +141,44 @@ class SessionWriter:
             self.dropped_rows += 1
 
     def flush(self, fsync: bool | None = None, live: dict | None = None) -> None:
-        """Write buffered rows out. Failures keep the rows for the next try."""
+        """Write buffered rows out. Failures keep the rows for the next try; a write the
+        disk refuses half-way is cut back, so the files only ever hold whole lines."""
         now = time.monotonic()
         self._last_flush = now
-        for name, q, mode in (
-            (schema.SAMPLES_LIVE, self._samples, "a"),
-            (schema.EVENTS_LIVE, self._events, "a"),
-            (schema.OUTPUT, self._output, "ab"),
+        sync = bool(fsync or (fsync is None and now - self._last_fsync > 10))
+        for name, q in (
+            (schema.SAMPLES_LIVE, self._samples),
+            (schema.EVENTS_LIVE, self._events),
+            (schema.OUTPUT, self._output),
         ):
             if not q:
                 continue
             chunk = list(q)
+            data = b"".join(chunk) if isinstance(chunk[0], bytes) else "".join(chunk).encode()
             try:
-                if mode == "a":
-                    with open(self.dir / name, "a", encoding="utf-8") as f:
-                        f.write("".join(chunk))
-                        if fsync or (fsync is None and now - self._last_fsync > 10):
-                            f.flush()
-                            os.fsync(f.fileno())
-                else:
-                    with open(self.dir / name, "ab") as f:
-                        f.write(b"".join(chunk))
+                append_whole(self.dir / name, data, fsync=sync and name != schema.OUTPUT)
             except OSError as e:
                 self._warn(e)
                 continue
             for _ in chunk:
                 q.popleft()
-        if fsync or (fsync is None and now - self._last_fsync > 10):
+        if sync:
             self._last_fsync = now
         if live is not None:
             try:
                 write_json_atomic(self.dir / schema.LIVE, live)
+                self.saved_live = live
             except OSError as e:
                 self._warn(e)
 
+    @property
+    def unsaved_rows(self) -> int:
+        """Sample and event rows measured but not (yet) on disk."""
+        return len(self._samples) + len(self._events)
+
     def _warn(self, err: OSError) -> None:
         self.write_errors += 1
+        self.last_error = err.strerror or str(err)
         if not self._warned:
             self._warned = True
             print(
@@ -158,9 +188,16 @@ class SessionWriter:
             )
 
     # -- end of session -------------------------------------------------------
-    def finish(self, **meta_fields) -> None:
-        """Flush, compact to Parquet, then record the final status."""
+    def finish(self, **meta_fields) -> bool:
+        """Flush, compact to Parquet, then record the final status. Returns whether
+        meta.json says so: False when the disk refused it (the session then stays as its
+        last successful flush left it and is listed as interrupted; see ``saved_live``)."""
         self.flush(fsync=True)
+        unsaved = self.unsaved_rows
+        if unsaved:  # the disk stays full: these never reach the files
+            self.dropped_rows += unsaved
+            self._samples.clear()
+            self._events.clear()
         try:
             compact(self.dir)
         except Exception as e:  # noqa: BLE001 - live files stay readable if compaction fails
@@ -169,10 +206,43 @@ class SessionWriter:
             self.meta["write_errors"] = self.write_errors
         if self.dropped_rows:
             self.meta["dropped_rows"] = self.dropped_rows
-        self.update_meta(**meta_fields)
+        self.meta.update(meta_fields)
+        self.meta_saved = False
+        for attempt in range(FINISH_META_TRIES):
+            try:
+                self.save_meta()
+                self.meta_saved = True
+                break
+            except OSError as e:
+                self._warn(e)
+                if attempt + 1 < FINISH_META_TRIES:
+                    time.sleep(0.2)
         live = self.dir / schema.LIVE
-        if live.exists() and (self.dir / schema.SAMPLES_FINAL).exists():
+        if self.meta_saved and live.exists() and (self.dir / schema.SAMPLES_FINAL).exists():
             live.unlink()
+        return self.meta_saved
+
+
+def append_whole(path: Path, data: bytes, fsync: bool = False) -> None:
+    """Append all of ``data`` or, if the disk refuses part way, none of it (the file is
+    cut back to its old length), so a reader never sees a torn line from a full disk."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+    try:
+        start = os.lseek(fd, 0, os.SEEK_END)
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(fd, view) :]
+            if fsync:
+                os.fsync(fd)
+        except OSError:
+            try:
+                os.ftruncate(fd, start)
+            except OSError:
+                pass
+            raise
+    finally:
+        os.close(fd)
 
 
 def _fsync_replace(tmp: Path, final: Path) -> None:
@@ -197,6 +267,10 @@ def compact(session_dir: Path) -> None:
             continue
         df = read(live)
         tmp = session_dir / f".{final_name}.tmp"
-        df.write_parquet(tmp, compression="zstd", statistics=True)
-        _fsync_replace(tmp, final)
+        try:
+            df.write_parquet(tmp, compression="zstd", statistics=True)
+            _fsync_replace(tmp, final)
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # a full disk: no temp file left, its space back
+            raise
         live.unlink()
