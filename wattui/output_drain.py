@@ -183,12 +183,20 @@ class IntakeWorker:
         self._cut: set[int] = set()  # streams with output shed since their last parse
         self._midline: set[int] = set()  # ... whose shed output ended inside a line
         self._partial: dict[int, bytes] = {}
+        self._to_follow: set[int] = set()
+        self._followed: set[int] = set()
         self._cond = threading.Condition()
         self._closing = False
         self._errors = 0
         self._rest = 1.0 / PARSE_CPU_SHARE - 1.0  # seconds of rest per second of parsing
         self._thread = threading.Thread(target=self._run, name="wattui-intake", daemon=True)
         self._thread.start()
+
+    def follow(self, pids) -> None:
+        """Also follow these processes' report() events (taken up at the next poll, in
+        the worker's thread: the intake is only ever driven from one thread)."""
+        with self._cond:
+            self._to_follow |= set(pids)
 
     def put(self, stream: int, data: bytes, t_wall: float) -> None:
         if not self.parse or not data:
@@ -229,6 +237,11 @@ class IntakeWorker:
                 with self._cond:
                     self._midline.add(item[0])
             if time.monotonic() >= next_poll:
+                with self._cond:
+                    new, self._to_follow = self._to_follow - self._followed, set()
+                    self._followed |= new
+                for pid in sorted(new):
+                    self._call(self.intake.follow_pid, pid)
                 self._call(self.intake.poll, time.time())
                 next_poll = time.monotonic() + POLL_EVERY_S
             if item is None and closing:

@@ -488,9 +488,8 @@ class Recorder:
             while not stop.is_set():
                 if not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE:
                     break
-                if self.intake is not None:
-                    for p in proc_src.pids:
-                        self.intake.follow_pid(p)
+                if self.intake_worker is not None:
+                    self.intake_worker.follow(proc_src.pids)
                 stop.wait(0.25)
         except psutil.NoSuchProcess:
             pass
