@@ -116,9 +116,9 @@ def record_args_from_options(opts) -> list[str]:
 
 
 def _with_session_id(opts):
-    from ..store.paths import new_session_id
-
-    return dataclasses.replace(opts, session_id=opts.session_id or new_session_id())
+    """A copy of the options; ``detach`` sets its ``session_id`` to the session folder it
+    reserves (a fresh id if a generated one is taken)."""
+    return dataclasses.replace(opts)
 
 
 def _starter(argv: list[str], opts):
