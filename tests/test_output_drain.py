@@ -37,12 +37,36 @@ def _session(store: Path) -> Path:
 
 
 def _record(store: Path, tmp_path: Path, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+    """Run the real recorder; the result also carries ``peak_rss`` (bytes, sampled)."""
+    import psutil
+
     env = wattui_env(store)
     env.pop("PYTHONUNBUFFERED", None)  # a real flood: the child writes in blocks
-    return subprocess.run(
-        [sys.executable, "-m", "wattui", "record", "--simulate", *args],
-        env=env, capture_output=True, timeout=timeout, cwd=tmp_path,
-    )
+    argv = [sys.executable, "-m", "wattui", "record", "--simulate", *args]
+    p = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+    peak = 0
+
+    def watch() -> None:
+        nonlocal peak
+        try:
+            proc = psutil.Process(p.pid)
+            while p.poll() is None:
+                peak = max(peak, proc.memory_info().rss)
+                time.sleep(0.02)
+        except psutil.Error:
+            pass
+
+    t = threading.Thread(target=watch, daemon=True)
+    t.start()
+    try:
+        out, err = p.communicate(timeout=timeout)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    t.join()
+    r = subprocess.CompletedProcess(argv, p.returncode, out, err)
+    r.peak_rss = peak
+    return r
 
 
 @pytest.mark.parametrize("kind", ["plain", "accuracy"])
@@ -68,6 +92,8 @@ def test_300k_lines_reach_output_log_and_the_terminal_in_full(store, tmp_path, k
     assert meta["output_lines_not_parsed"] < n + 1
     assert "not searched for metrics" in r.stderr.decode()
     assert meta["accuracy"] == pytest.approx(0.9321)
+    # Accuracy-looking floods once took the recorder to 750 MB; everything is bounded now.
+    assert 0 < r.peak_rss < 300e6
 
 
 class _SlowIntake:
