@@ -4,13 +4,20 @@ NVML through the stand-in library, RAPL on a fake powercap tree."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
+from conftest import wattui_env
 
 try:
+    from nvml_stub.build import FakeNvml
     from nvml_stub.fixtures import fake_nvml, nvml_stub_lib  # noqa: F401
 except ImportError:  # tests/ imported as a package
+    from tests.nvml_stub.build import FakeNvml
     from tests.nvml_stub.fixtures import fake_nvml, nvml_stub_lib  # noqa: F401
 
 from wattui.sources.base import JITTER_SETTLE_S, EnergyAccumulator, plausible_max_w
@@ -196,3 +203,43 @@ def test_rapl_real_wrap_is_still_a_wrap(tmp_path):
     (r,) = src.read(0.2)
     assert r.energy_j == pytest.approx(25.0)
     assert r.power_w == pytest.approx(125.0)
+
+
+# ----------------------------------------------------------------------- the whole recorder
+
+
+def test_a_recording_through_a_counter_that_reads_low_once_keeps_its_energy(
+    store, nvml_stub_lib, tmp_path  # noqa: F811
+):
+    """`wattui record` on the stand-in NVML (real clock), the counter reading 100 J low for
+    0.3 s mid-run: the session's energy stays power x duration, and meta.json says so."""
+    fake = FakeNvml(nvml_stub_lib, tmp_path / "fake.conf")
+    fake.configure(count=1, **_gpu(power_w=300, energy_offset_mj=1e9, limit_mw=350000))
+    env = fake.subprocess_env(wattui_env(store))
+    go = tmp_path / "go"
+    child = f"import os, time\nwhile not os.path.exists({str(go)!r}): time.sleep(0.02)\n"
+    p = subprocess.Popen(
+        [sys.executable, "-m", "wattui", "record", "--", sys.executable, "-c", child],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        end = time.monotonic() + 30
+        while not list(store.glob("sessions/*/live.json")):
+            assert time.monotonic() < end and p.poll() is None, p.stderr.read()
+            time.sleep(0.05)
+        fake.update(**_gpu(energy_offset_mj=1e9 - 100_000))
+        time.sleep(0.3)
+        fake.update(**_gpu(energy_offset_mj=1e9))
+        time.sleep(0.5)
+        go.touch()
+        _, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 0, err
+    (sdir,) = (store / "sessions").iterdir()
+    meta = json.loads((sdir / "meta.json").read_text())
+    dur = meta["ended_at"] - meta["started_at"]
+    assert meta["summary"]["gpu0"]["energy_j"] == pytest.approx(300 * dur, rel=0.02)
+    (gpu0,) = [d for d in meta["devices"] if d["key"] == "gpu0"]
+    assert any("read back" in n for n in gpu0["notes"])

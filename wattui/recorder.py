@@ -506,6 +506,10 @@ class Recorder:
         self._end_output()
         if self.sampler is not None:
             last = self.sampler.stop()
+            try:  # the devices' notes now say what the run saw (counter resets, jitter)
+                self.devices = self.sampler.devices()
+            except Exception:  # noqa: BLE001 - keep the devices known at the start
+                pass
             self.sampler.close()
         else:
             last = None
@@ -530,6 +534,7 @@ class Recorder:
         fields = {
             "status": status,
             "exit_code": exit_code,
+            "devices": [d.to_dict() for d in self.devices],
             "ended_at": last.t_wall if last else time.time(),
             "summary": self.stats.to_dict(),
             "energy_j": self._total_energy(),
