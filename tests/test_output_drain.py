@@ -207,3 +207,27 @@ def test_the_recorder_answers_sigterm_with_a_fifo_metrics_file(store, tmp_path):
     assert p.returncode != 0
     meta = json.loads((_session(store) / "meta.json").read_text())
     assert meta["status"] == "interrupted"
+
+
+def test_attach_answers_sigterm_with_a_fifo_metrics_file(store, tmp_path):
+    fifo = _fifo(tmp_path)
+    target = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    p = subprocess.Popen(
+        [sys.executable, "-m", "wattui", "record", "--simulate", "--metrics-file", str(fifo),
+         "--pid", str(target.pid)],
+        env=wattui_env(store), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        end = time.monotonic() + 30
+        while not list(store.glob("sessions/*/live.json")):
+            assert time.monotonic() < end and p.poll() is None, p.stderr.read()
+            time.sleep(0.05)
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=30)
+    finally:
+        for proc in (p, target):
+            if proc.poll() is None:
+                proc.kill()
+    meta = json.loads((_session(store) / "meta.json").read_text())
+    assert meta["status"] == "interrupted"
+    assert meta["metric_rejections"].get("file_not_regular", 0) >= 1
