@@ -19,13 +19,14 @@ recorder's main thread, which must always answer signals.
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import re
 import threading
 import time
 from collections import deque
 from pathlib import Path
+
+from .store.writer import write_whole
 
 OUTPUT_BACKLOG_BYTES = 32 << 20  # output kept in memory while output.log cannot be written
 PARSE_BACKLOG_BYTES = 1 << 20  # output waiting to be parsed; older output is shed beyond it
@@ -124,19 +125,10 @@ class OutputLog:
         """Write all of ``data`` or none of it (a partial write is cut off again)."""
         try:
             if self._fd is None:
-                self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            start = os.lseek(self._fd, 0, os.SEEK_END)
+                flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+                self._fd = os.open(self.path, flags, 0o600)
+            write_whole(self._fd, data)
         except OSError as e:
-            self._failed(e)
-            return False
-        view = memoryview(data)
-        try:
-            while view:
-                n = os.write(self._fd, view)
-                view = view[n:]
-        except OSError as e:
-            with contextlib.suppress(OSError):
-                os.ftruncate(self._fd, start)
             self._failed(e)
             return False
         return True
@@ -326,9 +318,7 @@ def pump(pipe, terminal, log: OutputLog, worker: IntakeWorker | None, stream: in
     while True:
         try:
             chunk = read(65536)
-        except OSError as e:
-            if e.errno == errno.EINTR:
-                continue
+        except (OSError, ValueError):  # closed under us
             break
         if not chunk:
             break

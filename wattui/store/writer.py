@@ -223,24 +223,30 @@ class SessionWriter:
         return self.meta_saved
 
 
+def write_whole(fd: int, data: bytes, fsync: bool = False) -> None:
+    """Append all of ``data`` to ``fd`` (opened ``O_APPEND``) or, if the disk refuses part
+    way, none of it (the file is cut back to its old length) and raise: a reader never
+    sees a torn line from a full disk."""
+    start = os.lseek(fd, 0, os.SEEK_END)
+    view = memoryview(data)
+    try:
+        while view:
+            view = view[os.write(fd, view) :]
+        if fsync:
+            os.fsync(fd)
+    except OSError:
+        try:
+            os.ftruncate(fd, start)
+        except OSError:
+            pass
+        raise
+
+
 def append_whole(path: Path, data: bytes, fsync: bool = False) -> None:
-    """Append all of ``data`` or, if the disk refuses part way, none of it (the file is
-    cut back to its old length), so a reader never sees a torn line from a full disk."""
+    """:func:`write_whole` to the file at ``path``."""
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
     try:
-        start = os.lseek(fd, 0, os.SEEK_END)
-        view = memoryview(data)
-        try:
-            while view:
-                view = view[os.write(fd, view) :]
-            if fsync:
-                os.fsync(fd)
-        except OSError:
-            try:
-                os.ftruncate(fd, start)
-            except OSError:
-                pass
-            raise
+        write_whole(fd, data, fsync)
     finally:
         os.close(fd)
 
