@@ -1,7 +1,7 @@
 """Does recording slow a run that floods its output? 300,000 lines alone vs under
 ``wattui record``, and is ``output.log`` complete?
 
-    python bench/bench_output.py [--lines 300000] [--runs 5] [--kind plain|accuracy]
+    python bench/bench_output.py [--lines 300000] [--runs 5] [--kind plain|accuracy] [--unbuffered]
 
 Each round runs the same child twice, alone and under ``wattui record --simulate``, in
 alternating order, both with stdout to a file (as a terminal or a log would take it).
@@ -64,9 +64,11 @@ def _peak_rss_mb(pid: int, stop) -> float:
     return peak / 1e6
 
 
-def one_round(tmp: Path, child: Path, lines: int, kind: str, k: int) -> dict:
+def one_round(tmp: Path, child: Path, lines: int, kind: str, k: int, unbuffered: bool) -> dict:
     env = dict(os.environ)
     env.pop("PYTHONUNBUFFERED", None)
+    if unbuffered:  # one write per line, as a run with PYTHONUNBUFFERED=1 does
+        env["PYTHONUNBUFFERED"] = "1"
     cmd = [sys.executable, str(child), str(lines), kind]
     out = tmp / "out.txt"
     res: dict = {}
@@ -103,12 +105,13 @@ def main() -> None:
     ap.add_argument("--lines", type=int, default=300_000)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--kind", choices=("plain", "accuracy"), default="plain")
+    ap.add_argument("--unbuffered", action="store_true", help="the child writes every line at once")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         child = tmp / "flood.py"
         child.write_text(CHILD)
-        rounds = [one_round(tmp, child, args.lines, args.kind, k) for k in range(args.runs)]
+        rounds = [one_round(tmp, child, args.lines, args.kind, k, args.unbuffered) for k in range(args.runs)]
 
     def med(key: str) -> float:
         return statistics.median(r[key] for r in rounds)
@@ -116,7 +119,8 @@ def main() -> None:
     complete = all(
         r["output_log_lines"] == args.lines and r["stdout_lines"] == args.lines for r in rounds
     )
-    print(f"{args.lines} {args.kind} lines, {args.runs} rounds (medians):")
+    how = ", unbuffered" if args.unbuffered else ""
+    print(f"{args.lines} {args.kind} lines{how}, {args.runs} rounds (medians):")
     print(f"  print time alone      {med('alone_print_s'):.3f} s")
     ratios = [r["record_print_s"] / r["alone_print_s"] for r in rounds]
     print(f"  print time, recorded  {med('record_print_s'):.3f} s  "

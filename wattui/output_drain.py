@@ -37,6 +37,7 @@ MAX_LINE_BYTES = 1 << 20  # a line with no newline longer than this is given up 
 PIPE_BYTES = 1 << 20  # asked-for pipe capacity (Linux): the run can write ahead of us
 POLL_EVERY_S = 0.2  # report channel and metrics file
 RETRY_WRITE_S = 0.5
+GATHER_S = 0.005  # output.log is written at most this much after the run wrote it
 
 _LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 
@@ -113,6 +114,8 @@ class OutputLog:
             data = b"".join(chunks)
             if self._append(data):
                 self.written_bytes += n
+                if not self._closing:  # let a flood gather: fewer writes, fewer GIL hand-offs
+                    time.sleep(GATHER_S)
                 continue
             with self._cond:  # put it back in front and wait before trying again
                 self._pending.insert(0, data)
