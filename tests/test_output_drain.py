@@ -231,3 +231,38 @@ def test_attach_answers_sigterm_with_a_fifo_metrics_file(store, tmp_path):
     meta = json.loads((_session(store) / "meta.json").read_text())
     assert meta["status"] == "interrupted"
     assert meta["metric_rejections"].get("file_not_regular", 0) >= 1
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.3, 0.6, 1.0, 1.5])
+def test_sigterm_at_any_moment_of_the_start_ends_the_recording_cleanly(store, tmp_path, delay):
+    """From the moment a session exists, a SIGTERM is answered: the recorder ends within
+    seconds, the session says interrupted (never left running) and no run is left behind."""
+    marker = tmp_path / "child-pid"
+    child = (f"import os, time; open({str(marker)!r}, 'w').write(str(os.getpid())); "
+             "time.sleep(120)")
+    p = subprocess.Popen(
+        [sys.executable, "-m", "wattui", "record", "--simulate", "--", sys.executable, "-c", child],
+        env=wattui_env(store), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    try:
+        time.sleep(delay)
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode != 0
+    for meta in store.glob("sessions/*/meta.json"):
+        assert json.loads(meta.read_text())["status"] == "interrupted"
+    if marker.exists() and marker.read_text():
+        pid = int(marker.read_text())
+        end = time.monotonic() + 10
+        while time.monotonic() < end:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        else:
+            os.kill(pid, signal.SIGKILL)
+            pytest.fail("the run outlived its recorder's SIGTERM")

@@ -308,6 +308,15 @@ class Recorder:
     def launch(self, command: list[str]) -> int:
         if not command:
             raise RecordError("no command given: wattui record -- CMD ARGS...")
+        # Signals are answered from the first moment: before the run exists they stop the
+        # recording from starting it; after, they are forwarded to its process group.
+        old = self._install_handlers(self._forward)
+        try:
+            return self._launch(command)
+        finally:
+            self._restore(old)
+
+    def _launch(self, command: list[str]) -> int:
         srcset = build_sources(self.opts, visible=os.environ.get("CUDA_VISIBLE_DEVICES"))
         self._start(command, "launch", None, srcset)
         self._announce()
@@ -322,6 +331,10 @@ class Recorder:
             except OSError as e:
                 self.notes.append(f"`import wattui` in the run may fail: cannot write its shim ({e})")
         self._begin_sampling()
+        if self.signals_received:
+            self._log_signals()
+            self._finish("interrupted", None, note="stopped before the run was started")
+            return 128 + self.signals_received[0]
         try:
             child = subprocess.Popen(
                 command,
@@ -336,6 +349,9 @@ class Recorder:
             self._finish("failed", code, note=f"cannot start {command[0]}: {e.strerror or e}")
             raise RecordError(f"cannot start {command[0]!r}: {e.strerror or e}", code) from None
         self._child = child
+        for signum in self.signals_received[self._forwarded :]:  # came while it started
+            self._killpg(signum)
+        self._forwarded = len(self.signals_received)
         for pipe in (child.stdout, child.stderr):
             widen_pipe(pipe.fileno())
         from .sources.process import ProcessTreeSource
@@ -349,7 +365,6 @@ class Recorder:
             self.writer.add_event({"kind": "start", "pid": child.pid, "message": " ".join(command)})
         if self.intake is not None:
             self.intake.follow_pid(child.pid)
-        old = self._install_forwarding(child)
         self.output_log = OutputLog(self.writer.dir / OUTPUT)
         self._start_intake_worker()
         pumps = [
@@ -364,15 +379,14 @@ class Recorder:
         ]
         for t in pumps:
             t.start()
-        try:
-            # The main thread only waits and answers signals; output, parsing and the
-            # metrics file are other threads' work.
-            while child.poll() is None:
-                time.sleep(0.1)
-        finally:
-            for t in pumps:
-                t.join(timeout=5)
-            self._restore(old)
+        # The main thread only waits and answers signals; output, parsing and the
+        # metrics file are other threads' work.
+        while child.poll() is None:
+            self._log_signals()
+            time.sleep(0.1)
+        for t in pumps:
+            t.join(timeout=5)
+        self._log_signals()
         rc = child.returncode
         code = 128 - rc if rc < 0 else rc
         if self.signals_received and code != 0:
@@ -382,23 +396,54 @@ class Recorder:
         self._finish(status, code)
         return code
 
-    def _install_forwarding(self, child: subprocess.Popen) -> dict:
-        def forward(signum, _frame):
-            self.signals_received.append(signum)
-            try:
-                os.killpg(child.pid, signum)
-            except ProcessLookupError:
-                pass
-            with self._lock:
-                if self.writer is not None:
-                    self.writer.add_event(
-                        {"kind": "signal", "message": signal.Signals(signum).name}
-                    )
+    # -- signals ------------------------------------------------------------------
+    _forwarded = 0  # signals already sent on to the run
+    _logged_signals = 0  # signals already written as events
+    _finishing = False
+    _signals_at_finish = 0
 
+    def _forward(self, signum, _frame) -> None:
+        """Signal handler (main thread; takes no lock: the main thread may hold it)."""
+        if self._second_while_finishing(signum):
+            return
+        self.signals_received.append(signum)
+        if self._child is not None and not self._finishing:
+            self._forwarded = len(self.signals_received)
+            self._killpg(signum)
+
+    def _second_while_finishing(self, signum: int) -> bool:
+        """While the session is being closed (a few seconds) one signal is noted; a second
+        one ends the recorder at once, as if it had no handler."""
+        if not self._finishing:
+            return False
+        if len(self.signals_received) <= self._signals_at_finish:
+            return False
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+        return True
+
+    def _killpg(self, signum: int) -> None:
+        try:
+            os.killpg(self._child.pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def _log_signals(self) -> None:
+        new = self.signals_received[self._logged_signals :]
+        self._logged_signals += len(new)
+        if not new:
+            return
+        with self._lock:
+            if self.writer is not None:
+                for signum in new:
+                    self.writer.add_event({"kind": "signal", "message": signal.Signals(signum).name})
+
+    @staticmethod
+    def _install_handlers(handler) -> dict:
         old = {}
         if threading.current_thread() is threading.main_thread():
             for s in FORWARDED_SIGNALS:
-                old[s] = signal.signal(s, forward)
+                old[s] = signal.signal(s, handler)
         return old
 
     @staticmethod
@@ -455,13 +500,29 @@ class Recorder:
             raise RecordError(f"cannot read process {pid}: permission denied") from None
         if pid == os.getpid():
             raise RecordError("wattui cannot attach to itself")
-        from .sources.process import ProcessTreeSource
-
         tree = {pid}
         try:
             tree |= {c.pid for c in proc.children(recursive=True)}
         except psutil.Error:
             pass
+        stop = threading.Event()
+
+        def on_signal(signum, _frame):
+            if not self._second_while_finishing(signum):
+                self.signals_received.append(signum)
+                stop.set()
+
+        old = self._install_handlers(on_signal)  # answered from the first moment
+        try:
+            return self._attach(pid, proc, cmd, tree, stop)
+        finally:
+            self._restore(old)
+
+    def _attach(self, pid: int, proc, cmd: list[str], tree: set[int], stop: threading.Event) -> int:
+        import psutil
+
+        from .sources.process import ProcessTreeSource
+
         srcset = build_sources(self.opts, attach_pids=tree)
         proc_src = ProcessTreeSource(pid)
         srcset.sources.append(proc_src)
@@ -473,16 +534,6 @@ class Recorder:
         with self._lock:
             self.writer.add_event({"kind": "start", "pid": pid, "message": " ".join(cmd)})
         self._begin_sampling()
-        stop = threading.Event()
-
-        def on_signal(signum, _frame):
-            self.signals_received.append(signum)
-            stop.set()
-
-        old = {}
-        if threading.current_thread() is threading.main_thread():
-            for s in FORWARDED_SIGNALS:
-                old[s] = signal.signal(s, on_signal)
         self._start_intake_worker()
         try:
             while not stop.is_set():
@@ -493,8 +544,7 @@ class Recorder:
                 stop.wait(0.25)
         except psutil.NoSuchProcess:
             pass
-        finally:
-            self._restore(old)
+        self._log_signals()
         if stop.is_set():
             self._finish("interrupted", None, note="recording stopped before the run ended")
             return 130
@@ -503,6 +553,8 @@ class Recorder:
 
     # -- end ----------------------------------------------------------------------
     def _finish(self, status: str, exit_code: int | None, note: str | None = None) -> None:
+        self._finishing = True
+        self._signals_at_finish = self._forwarded = len(self.signals_received)
         self._end_output()
         if self.sampler is not None:
             last = self.sampler.stop()
