@@ -91,6 +91,7 @@ def test_300k_lines_reach_output_log_and_the_terminal_in_full(store, tmp_path, k
     assert meta.get("output_lines_not_parsed", 0) > 0
     assert meta["output_lines_not_parsed"] < n + 1
     assert "not searched for metrics" in r.stderr.decode()
+    assert any("not searched for metrics" in n for n in meta["notes"])  # `wattui show` lists it
     assert meta["accuracy"] == pytest.approx(0.9321)
     # Accuracy-looking floods once took the recorder to 750 MB; everything is bounded now.
     assert 0 < r.peak_rss < 300e6
