@@ -88,3 +88,19 @@ def test_a_given_id_that_exists_is_refused_and_the_session_kept(store):
         assert "already exists" in r.stderr and "Traceback" not in r.stderr
     assert (store / "sessions" / "run-1" / "meta.json").read_text() == meta
     assert json.loads(meta)["status"] == "finished"
+
+
+def test_detach_reserves_a_fresh_folder_when_its_first_id_is_taken(tmp_path, monkeypatch):
+    from wattui import cli
+    from wattui.store import paths
+
+    root = tmp_path / "store"
+    taken = "20260101-000000-00000000"
+    (root / "sessions" / taken).mkdir(parents=True)
+    ids = iter([taken, taken, "20260101-000000-0000beef"])
+    monkeypatch.setattr(paths, "new_session_id", lambda now=None: next(ids))
+    sid = cli._reserve_session(root, None)
+    assert sid == "20260101-000000-0000beef"
+    assert list((root / "sessions" / sid).iterdir()) == []  # reserved, empty, ours
+    with pytest.raises(cli.CliError, match="already exists"):
+        cli._reserve_session(root, taken)  # an id the user gave is never replaced

@@ -267,7 +267,7 @@ class IntakeWorker:
             # At most PARSE_CPU_SHARE of a core while the run is going: the run's own
             # CPU comes first (and the pumps get the GIL back at once).
             busy = time.perf_counter() - t0
-            time.sleep(0 if self._closing else min(busy * self._rest, 0.1))
+            time.sleep(0 if self._closing else min(busy * self._rest, 1.0))
         return False
 
     def _call(self, fn, *args) -> None:
