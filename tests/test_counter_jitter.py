@@ -80,6 +80,26 @@ def test_a_counter_that_stays_low_is_rebased_at_its_first_low_reading():
     )
 
 
+def test_a_read_far_ahead_of_any_plausible_power_is_ignored():
+    acc = EnergyAccumulator(max_rate=1000.0)
+    acc.update(5000, 0.0)
+    acc.update(5100, 0.2)
+    assert acc.update(5100 + 1e12, 0.4) == pytest.approx(100)  # a garbage read
+    assert acc.update(5300, 0.6) == pytest.approx(300)  # continues from 5100
+    assert (acc.spikes, acc.resets) == (1, 0)
+
+
+def test_a_counter_that_jumped_for_good_is_taken_up_from_its_first_high_reading():
+    acc = EnergyAccumulator(max_rate=100.0)
+    acc.update(1000, 0.0)
+    acc.update(1e9, 1.0)  # an offset appeared: 1e9 in 1 s is impossible
+    acc.update(1e9 + 50, 2.0)
+    assert acc.total == 0
+    acc.update(1e9 + 100 * JITTER_SETTLE_S, 1.0 + JITTER_SETTLE_S)
+    assert acc.total == pytest.approx(100 * JITTER_SETTLE_S)
+    assert (acc.spikes, acc.resets) == (0, 1)
+
+
 def test_rapl_wrap_uses_the_range_and_the_power_bound():
     rate = plausible_max_w("cpu", 125.0) * 1e6  # uJ/s
     acc = EnergyAccumulator(wrap_at=RAPL_RANGE_UJ, max_rate=rate)
@@ -147,6 +167,22 @@ def test_nvml_5_mj_step_back_at_1e9_mj_is_not_a_reset(fake_nvml):
         assert _read(fake_nvml, src, 1.0).energy_j == pytest.approx(100.0)  # not +278 Wh
         fake_nvml.update(**_gpu(energy_offset_mj=1e9))
         assert _read(fake_nvml, src, 2.0).energy_j == pytest.approx(200.0)
+    finally:
+        src.close()
+
+
+def test_nvml_one_garbage_read_far_ahead_adds_nothing(fake_nvml):
+    fake_nvml.configure(count=1, time=0.0, **_gpu(power_w=200, energy_offset_mj=1e9))
+    src = NvmlSource(use_env=False)
+    try:
+        _read(fake_nvml, src, 0.0)
+        assert _read(fake_nvml, src, 1.0).energy_j == pytest.approx(200.0)
+        fake_nvml.update(**_gpu(energy_offset_mj=1e9 + 1e15))  # a read 1e12 J ahead
+        assert _read(fake_nvml, src, 1.2).energy_j == pytest.approx(200.0)
+        fake_nvml.update(**_gpu(energy_offset_mj=1e9))
+        assert _read(fake_nvml, src, 2.0).energy_j == pytest.approx(400.0)
+        (info,) = src.devices()
+        assert any("jumped ahead" in n for n in info.notes)
     finally:
         src.close()
 

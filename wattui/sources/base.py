@@ -141,30 +141,35 @@ def plausible_max_w(kind: str, power_limit_w: float | None = None) -> float:
     return 2.0 * floor
 
 
-# A step back that is not a plausible wrap or reset is jitter; if the counter stays below
-# the last accepted value this long, it restarted at a non-zero value: re-baseline there.
+# A step back that is not a plausible wrap or reset is jitter (a step forward beyond the
+# budget, a spike); if the counter stays off the last accepted value this long, it moved
+# itself (restarted at a non-zero value, or jumped): re-baseline at its first off reading.
 JITTER_SETTLE_S = 10.0
 
 
 class EnergyAccumulator:
     """Turns a raw cumulative counter into energy since the first read.
 
-    A step back is judged against the counter and against how far it can have run since
-    the last accepted read (``max_rate`` raw units per second times the elapsed time,
-    plus :data:`COUNTER_SLACK_S`):
+    Every step is judged against how far the counter can have run since the last
+    accepted read: a budget of ``max_rate`` raw units per second times the elapsed time,
+    plus :data:`COUNTER_SLACK_S`. A step forward within the budget is energy. A step back
+    is
 
-    * a **wrap** (``wrap_at`` set, RAPL): the distance over the top to the new value is
-      within that budget: the range is added back;
-    * a **reset** (driver reload, GPU reset): the new value is within the budget *and*
+    * a **wrap** (``wrap_at`` set, RAPL) when the distance over the top to the new value
+      fits the budget: the range is added back;
+    * a **reset** (driver reload, GPU reset) when the new value fits the budget *and* is
       below half the last one (a counter that restarted from zero): the new value is
       what came after the reset; what came before it is unknowable and not invented;
-    * otherwise **jitter** (an out-of-order or low read): nothing is added and the last
-      accepted value stays the baseline, so the next reading continues the sum exactly.
-      A counter that stays below the baseline for :data:`JITTER_SETTLE_S` restarted at a
-      non-zero value: it is re-based at its first low reading (counted as a reset).
+    * otherwise **jitter** (an out-of-order or low read).
 
-    Without ``max_rate`` (or without times) the budget is unbounded and only the
-    relative test tells a reset from jitter.
+    Jitter, and a step forward beyond the budget (a **spike**: a garbage read), add
+    nothing: the last accepted value stays the baseline, so the next good reading
+    continues the sum exactly. A counter that stays off the baseline for
+    :data:`JITTER_SETTLE_S` was re-based (a restart at a non-zero value, or an offset):
+    it is taken up again from its first off reading (counted as a reset).
+
+    Without ``max_rate`` (or without times) the budget is unbounded: no spikes, and only
+    the relative test tells a reset from jitter.
     """
 
     def __init__(self, wrap_at: float | None = None, max_rate: float | None = None):
@@ -173,10 +178,12 @@ class EnergyAccumulator:
         self.total = 0.0
         self._last: float | None = None
         self._last_t: float | None = None
-        self._low: tuple[float, float | None] | None = None  # first reading below _last
+        # the first reading off the baseline: (raw, t, "jitters" | "spikes")
+        self._off: tuple[float, float | None, str] | None = None
         self.resets = 0
         self.wraps = 0
         self.jitters = 0
+        self.spikes = 0
 
     def _budget(self, t: float | None) -> float:
         if self.max_rate is None or t is None or self._last_t is None:
@@ -189,12 +196,13 @@ class EnergyAccumulator:
             self._accept(raw, t)
             return self.total
         delta = raw - last
-        if delta >= 0:
+        budget = self._budget(t)
+        if 0 <= delta <= budget:
             self.total += delta
             self._accept(raw, t)
-            return self.total
-        budget = self._budget(t)
-        if self.wrap_at is not None and 0 <= self.wrap_at - last + raw <= budget:
+        elif delta > budget:
+            self._off_baseline(raw, t, "spikes")
+        elif self.wrap_at is not None and 0 <= self.wrap_at - last + raw <= budget:
             self.total += self.wrap_at - last + raw
             self.wraps += 1
             self._accept(raw, t)
@@ -203,24 +211,25 @@ class EnergyAccumulator:
             self.resets += 1
             self._accept(raw, t)
         else:
-            self._jitter(raw, t)
+            self._off_baseline(raw, t, "jitters")
         return self.total
 
     def _accept(self, raw: float, t: float | None) -> None:
         self._last = raw
         self._last_t = t
-        self._low = None
+        self._off = None
 
-    def _jitter(self, raw: float, t: float | None) -> None:
-        if self._low is None:
-            self.jitters += 1
-            self._low = (raw, t)
+    def _off_baseline(self, raw: float, t: float | None, kind: str) -> None:
+        off = self._off
+        if off is None or off[2] != kind:
+            setattr(self, kind, getattr(self, kind) + 1)
+            self._off = (raw, t, kind)
             return
-        first, t_first = self._low
+        first, t_first, _ = off
         if t is not None and t_first is not None and t - t_first >= JITTER_SETTLE_S:
-            # Still below after the settle time: a restart at a non-zero value.
+            # Off the baseline for the settle time: the counter itself moved.
             self.resets += 1
-            self.jitters -= 1
+            setattr(self, kind, getattr(self, kind) - 1)
             self.total += max(raw - first, 0.0)
             self._accept(raw, t)
 

@@ -529,6 +529,11 @@ class NvmlSource(PowerSource):
                     f"energy counter read back {g.acc.jitters}x (out-of-order reads): "
                     "taken as jitter, no energy added"
                 )
+            if g.acc.spikes:
+                notes.append(
+                    f"energy counter jumped ahead beyond any plausible power {g.acc.spikes}x: "
+                    "those reads were ignored"
+                )
             out.append(
                 DeviceInfo(
                     key=g.key,

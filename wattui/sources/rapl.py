@@ -209,6 +209,8 @@ class RaplSource(PowerSource):
             notes = [] if acc.wrap_at else ["max_energy_range_uj unreadable: wraps undetected"]
             if acc.jitters:
                 notes.append(f"energy_uj read back {acc.jitters}x: taken as jitter, no energy added")
+            if acc.spikes:
+                notes.append(f"energy_uj jumped ahead implausibly {acc.spikes}x: ignored")
             if acc.resets:
                 notes.append(f"energy_uj restarted {acc.resets}x: energy before each restart is missing")
             name = f"{self._cpu_model} ({z.name})" if z.kind == "cpu" else f"DRAM ({z.zone})"
