@@ -266,3 +266,14 @@ def test_sigterm_at_any_moment_of_the_start_ends_the_recording_cleanly(store, tm
         else:
             os.kill(pid, signal.SIGKILL)
             pytest.fail("the run outlived its recorder's SIGTERM")
+
+
+def test_a_slow_parser_at_the_end_is_cut_short_and_the_intake_still_closed():
+    intake = _SlowIntake()  # 1 ms a line
+    w = IntakeWorker(intake, backlog_bytes=1 << 20)
+    w.put(0, b"".join(b"line %d\n" % i for i in range(8000)), time.time())  # 8 s of parsing
+    t0 = time.monotonic()
+    assert w.finish(drain_s=0.5) is True
+    assert time.monotonic() - t0 < 5
+    assert intake.closed
+    assert w.shed_lines > 0 and w.fed_lines + w.shed_lines == 8000

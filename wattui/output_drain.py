@@ -182,6 +182,7 @@ class IntakeWorker:
         self._followed: set[int] = set()
         self._cond = threading.Condition()
         self._closing = False
+        self._abandon = False  # the end's time is up: stop parsing between batches
         self._errors = 0
         self._rest = 1.0 / PARSE_CPU_SHARE - 1.0  # seconds of rest per second of parsing
         self._thread = threading.Thread(target=self._run, name="wattui-intake", daemon=True)
@@ -259,6 +260,10 @@ class IntakeWorker:
         self._partial[stream] = partial if len(partial) <= MAX_LINE_BYTES else b""
         feed = self.intake.feed_line
         for i in range(0, len(lines), PARSE_BATCH_LINES):
+            if self._abandon:  # out of time at the end: the rest is shed
+                with self._cond:
+                    self.shed_lines += len(lines) - i
+                break
             batch = lines[i : i + PARSE_BATCH_LINES]
             t0 = time.perf_counter()
             for line in batch:
@@ -292,6 +297,7 @@ class IntakeWorker:
         if self._thread.is_alive():
             with self._cond:
                 self._shed_to(0)
+                self._abandon = True
             self._thread.join(1.0)
         if self._thread.is_alive():
             self.on_error("metrics intake did not finish in time; its last inputs are missing")
