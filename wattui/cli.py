@@ -143,7 +143,7 @@ def detach(argv: list[str], opts, wait_s: float = 15.0, quiet: bool = False) -> 
     import subprocess
     import time
 
-    from .store.paths import new_session_id, sessions_dir, store_root
+    from .store.paths import create_file, make_private_dir, new_session_id, sessions_dir, store_root
     from .store.schema import META
 
     sid = opts.session_id or new_session_id()
@@ -153,11 +153,12 @@ def detach(argv: list[str], opts, wait_s: float = 15.0, quiet: bool = False) -> 
         argv = argv[1:]
     logs = root / "recorder-logs"
     try:
-        logs.mkdir(parents=True, exist_ok=True)
+        make_private_dir(logs)
+        log_file = create_file(logs / f"{sid}.log", append=True)  # 0600: the run's messages
     except OSError as e:
         raise CliError(f"cannot use the store {root}: {e.strerror or e}") from None
     log_path = logs / f"{sid}.log"
-    with open(log_path, "ab") as log, open(os.devnull, "rb") as devnull:
+    with log_file as log, open(os.devnull, "rb") as devnull:
         # --no-passthrough: the run's output goes to the session's output.log only, not
         # a second time into the recorder's own log.
         proc = subprocess.Popen(
@@ -196,19 +197,21 @@ def _method_of(rec: dict) -> str:
 
 
 def _print_problems(problems: list[str]) -> None:
+    from .sanitize import clean_text
+
     for p in problems:
-        print(f"wattui: warning: {p}", file=sys.stderr)
+        print(f"wattui: warning: {clean_text(p)}", file=sys.stderr)
 
 
 def cmd_sessions(args) -> int:
     from .recorder import format_energy
-    from .sessions import session_record
+    from .sessions import records_of
     from .store.paths import store_root
     from .store.reader import list_sessions
 
     sessions, problems = list_sessions(store_root(args.store))
+    recs = records_of(sessions, problems)
     _print_problems(problems)
-    recs = [session_record(s) for s in sessions]
     if args.format == "json":
         print(json.dumps(recs, indent=1))
         return 0
@@ -261,6 +264,7 @@ def cmd_show(args) -> int:
     except LookupError as e:
         raise CliError(str(e)) from None
     rec = session_record(s)
+    _print_problems([f"{s.id}: {p}" for p in rec["problems"]])
     if args.format == "json":
         print(json.dumps(rec, indent=1))
         return 0

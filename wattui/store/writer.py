@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..sources.base import Sample
 from . import schema
-from .paths import sessions_dir, write_json_atomic
+from .paths import create_file, file_mode, make_private_dir, sessions_dir, write_json_atomic
 
 MAX_BACKLOG_ROWS = 200_000  # rows kept in memory while the disk refuses writes
 
@@ -40,7 +40,7 @@ class SessionWriter:
     def __init__(self, root: Path, session_id: str, meta: dict, flush_every_s: float = 1.0):
         self.session_id = session_id
         self.dir = sessions_dir(root) / session_id
-        self.dir.mkdir(parents=True, exist_ok=False)
+        make_private_dir(self.dir, exist_ok=False)  # 0700 (2770 in a group's store)
         self.meta = dict(meta)
         self.meta.setdefault("schema_version", schema.SCHEMA_VERSION)
         self.meta["id"] = session_id
@@ -55,10 +55,10 @@ class SessionWriter:
         self.dropped_rows = 0
         self._warned = False
         self.save_meta()
-        with open(self.dir / schema.SAMPLES_LIVE, "w", encoding="utf-8") as f:
-            f.write(",".join(schema.SAMPLE_COLUMNS) + "\n")
-        (self.dir / schema.EVENTS_LIVE).touch()
-        (self.dir / schema.OUTPUT).touch()
+        with create_file(self.dir / schema.SAMPLES_LIVE) as f:  # 0600 (0660 for a group)
+            f.write((",".join(schema.SAMPLE_COLUMNS) + "\n").encode())
+        create_file(self.dir / schema.EVENTS_LIVE).close()
+        create_file(self.dir / schema.OUTPUT).close()
 
     # -- metadata ---------------------------------------------------------------
     def save_meta(self) -> None:
@@ -198,5 +198,6 @@ def compact(session_dir: Path) -> None:
         df = read(live)
         tmp = session_dir / f".{final_name}.tmp"
         df.write_parquet(tmp, compression="zstd", statistics=True)
+        os.chmod(tmp, file_mode(session_dir))
         _fsync_replace(tmp, final)
         live.unlink()
