@@ -16,7 +16,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, run_wattui
 
 SAMPLES = REPO / "sample_runs" / "store" / "sessions"

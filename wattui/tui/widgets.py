@@ -27,12 +27,11 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
-from textual.widget import Widget
 from textual.strip import Strip
+from textual.widget import Widget
 from textual.widgets import Input, Label, Log, Static
 
 from ..sanitize import strip_sgr
-
 from .snapshot import (
     CpuRow,
     GpuRow,
