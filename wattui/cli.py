@@ -96,13 +96,20 @@ def options_from_args(args) -> RecordOptions:  # noqa: F821 - imported lazily
     from .groups import default_group
 
     group = args.group or default_group(os.environ)
+    from .manage import ManageError, check_name, check_tag
+
+    try:  # the same rules as `wattui rename` / `wattui tag`: no escapes into a terminal
+        name = check_name(args.name) if args.name is not None else None
+        tags = [check_tag(t) for t in args.tag]
+    except ManageError as e:
+        raise CliError(f"--name/--tag: {e}") from None
     return RecordOptions(
         store=Path(args.store) if args.store else None,
         simulate=args.simulate,
         period_s=args.period or DEFAULT_PERIOD_S,
         baseline_s=args.baseline,
-        name=args.name,
-        tags=args.tag,
+        name=name,
+        tags=tags,
         session_id=args.session_id,
         rapl_root=args.rapl_root,
         group=group,
