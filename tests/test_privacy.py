@@ -22,7 +22,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, run_wattui
 
 REPORTING = textwrap.dedent(
