@@ -286,3 +286,40 @@ def test_another_user_cannot_use_wattui_serve_without_the_token(other_user, shar
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=10)
+
+
+def test_a_fifo_in_the_channel_never_blocks_report_or_the_recorder(tmp_path):
+    """A FIFO where a process's event file should be: ``report()`` returns at once (and
+    counts the failure), the recorder's reader skips it as foreign. Real processes under
+    a timeout: a blocking open would hang them."""
+    chan = tmp_path / "chan"
+    chan.mkdir(mode=0o700)
+    writer = textwrap.dedent(
+        f"""
+        import os, time
+        os.mkfifo(os.path.join({str(chan)!r}, f"{{os.getpid()}}.ndjson"))
+        import wattui, wattui._report as r
+        t = time.monotonic()
+        wattui.report(accuracy=0.5)
+        print(round(time.monotonic() - t, 3), r.stats()["write_errors"] + r.stats()["refused"])
+        """
+    )
+    env = dict(os.environ, WATTUI_CHANNEL_DIR=str(chan), PYTHONPATH=str(REPO))
+    out = subprocess.run([sys.executable, "-c", writer], env=env, capture_output=True, text=True,
+                         timeout=30)
+    assert out.returncode == 0, out.stderr
+    took, failures = out.stdout.split()
+    assert float(took) < 1.0 and int(failures) >= 1
+    reader = textwrap.dedent(
+        f"""
+        import os
+        from wattui.metrics.channel import ReportChannel
+        os.mkfifo(os.path.join({str(chan)!r}, "424242.ndjson"))
+        ch = ReportChannel(lambda: {{424242}}, directory={str(chan)!r}, mark=False)
+        print(len(ch.poll()), ch.rejections.as_dict().get("foreign_file", 0))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", reader], env=env, capture_output=True, text=True,
+                         timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["0", "1"]

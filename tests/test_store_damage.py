@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import stat
 from pathlib import Path
 
 import pytest
@@ -132,6 +133,10 @@ def build(store: Path) -> tuple[set[str], set[str]]:
     d = _live(store, "samples-zero")
     (d / "samples.csv").unlink()
     (d / "samples.csv").symlink_to("/dev/zero")
+    if os.geteuid() == 0:  # a device node itself, not a link to one (mknod needs root)
+        d = _live(store, "samples-chardev")
+        (d / "samples.csv").unlink()
+        os.mknod(d / "samples.csv", stat.S_IFCHR | 0o600, os.makedev(1, 5))  # /dev/zero
     d = _live(store, "events-zero")
     (d / "events.ndjson").unlink()
     (d / "events.ndjson").symlink_to("/dev/zero")
@@ -178,6 +183,8 @@ def build(store: Path) -> tuple[set[str], set[str]]:
         "events-truncated",
         "events-fifo-final",
     }
+    if os.geteuid() == 0:
+        warned.add("samples-chardev")
     return skipped, warned
 
 
@@ -303,3 +310,42 @@ def test_rm_removes_damaged_sessions_without_hanging(damaged, tmp_path):
     assert (store / "sessions" / GOOD[0] / "meta.json").exists()
     r = run_wattui(store, "tag", "events-fifo", "x", timeout=60)
     assert "Traceback" not in r.stderr
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+@pytest.mark.anyio
+async def test_comparison_and_details_screens_on_the_damaged_store(damaged):
+    """The screens (and `serve`, whose tabs run this screen): the good rows and the
+    damaged-but-readable ones listed, the skipped ones counted in the notice; the
+    details screen of a session whose files are damaged opens and says so."""
+    from wattui.tui.compare import CompareApp, CompareScreen, SessionTable
+    from wattui.tui.details import DetailsScreen
+
+    store, skipped, warned = damaged
+    app = CompareApp(store, refresh_s=0)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await pilot.pause()
+        scr = app.screen
+        assert isinstance(scr, CompareScreen)
+        ids = set(scr.query_one(SessionTable).row_keys)
+        assert set(GOOD) <= ids and not ids & skipped
+        notice = str(scr.query_one("#cmp-notice").render())
+        assert "unreadable" in notice
+        for sid in ("events-truncated", "samples-garbage", "events-fifo", "samples-zero"):
+            table = scr.query_one(SessionTable)
+            table.move_cursor(row=list(table.row_keys).index(sid))
+            await pilot.press("enter")
+            await pilot.pause()
+            assert isinstance(app.screen, DetailsScreen), sid
+            if sid == "events-truncated":
+                from textual.widgets import Static
+
+                meta_text = str(app.screen.query_one("#det-meta-text", Static).render())
+                assert "events.parquet is unreadable" in meta_text, meta_text
+            await pilot.press("escape")
+            await pilot.pause()
+            assert isinstance(app.screen, CompareScreen)
