@@ -125,13 +125,24 @@ def clean_record(value):
     """``value`` (a record, or anything in one) with every string passed through
     :func:`wattui.sanitize.clean_text`: names, tags, commands, hosts, models, notes and
     metric names come from runs and users, and every view and export shows this record."""
+    t = type(value)
+    if t is str:
+        return value if value.isascii() and value.isprintable() else clean_text(value)
+    if t is dict:
+        return {
+            (k if type(k) is not str or (k.isascii() and k.isprintable()) else clean_text(k)): (
+                v if type(v) in _PLAIN else clean_record(v)
+            )
+            for k, v in value.items()
+        }
+    if t is list or t is tuple:
+        return [v if type(v) in _PLAIN else clean_record(v) for v in value]
     if isinstance(value, str):
         return clean_text(value)
-    if isinstance(value, dict):
-        return {clean_text(k) if isinstance(k, str) else k: clean_record(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [clean_record(v) for v in value]
     return value
+
+
+_PLAIN = frozenset((int, float, bool, type(None)))
 
 
 STORED_RESULTS = ("accuracy", "best_accuracy", "epochs_done", "model")

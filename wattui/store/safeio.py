@@ -64,18 +64,19 @@ def open_regular(path: str | os.PathLike, max_bytes: int | None = None):
     """A binary file object for ``path``, which must be a regular file (not a symlink)
     of at most ``max_bytes``. Raises :class:`UnsafeFile` (one-line message) otherwise,
     ``FileNotFoundError`` when it is missing."""
-    name = Path(path).name
     try:
         fd = os.open(path, _FLAGS)
     except OSError as e:
         if e.errno in (errno.ELOOP, errno.EMLINK):  # O_NOFOLLOW on a symlink
-            raise UnsafeFile(e.errno, f"{name} is a symbolic link") from None
+            raise UnsafeFile(e.errno, f"{os.path.basename(path)} is a symbolic link") from None
         raise
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
+            name = os.path.basename(path)
             raise UnsafeFile(errno.EINVAL, f"{name} is {_kind(st.st_mode)}, not a regular file")
         if max_bytes is not None and st.st_size > max_bytes:
+            name = os.path.basename(path)
             raise UnsafeFile(
                 errno.EFBIG, f"{name} is {st.st_size:,} bytes, over the {max_bytes:,} a reader takes"
             )
