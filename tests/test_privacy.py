@@ -123,6 +123,11 @@ def test_an_unsafe_channel_directory_is_refused_loudly_and_not_followed(tmp_path
     assert _accuracy(store) == pytest.approx(0.875)  # report() still reached the recorder
     meta = json.loads((_only_session(store) / "meta.json").read_text())
     assert any("is not private" in n for n in meta.get("metric_notes", [])), meta.get("metric_notes")
+    from wattui.store.reader import list_sessions
+
+    (sess,), _ = list_sessions(store)  # a warning event: what the live screen's notes show
+    msgs = sess.events().filter(kind="warning")["message"].to_list()
+    assert any("is not private" in m for m in msgs), msgs
 
 
 def test_report_refuses_a_symlinked_channel_directory(tmp_path):

@@ -445,7 +445,7 @@ def load_table(root: Path, params: SamParams = SamParams(), cache: bool = True) 
     entries, problems = scan_store(root)
     for e in entries:
         try:
-            st = os.stat(os.path.join(e.path, "meta.json"))
+            st = os.lstat(os.path.join(e.path, "meta.json"))
             stamp = [st.st_mtime_ns, st.st_size]
         except OSError:
             stamp = None

@@ -370,8 +370,16 @@ class RecorderIntake:
         return {"WATTUI_CHANNEL_DIR": str(d)}
 
     def _refuse(self, msg: str) -> None:
+        """Loud: stderr, the session's notes, and a warning event (the live screen's notes;
+        a background recorder's stderr is only its log)."""
         self.notes.append(msg)
         print(f"wattui: warning: {msg}", file=sys.stderr, flush=True)
+        add = getattr(self.recorder, "add_event", None)
+        if callable(add):
+            try:
+                add({"kind": "warning", "message": msg})
+            except Exception:  # noqa: BLE001 - a warning must never end a recording
+                pass
 
     def follow_pid(self, pid: int) -> None:
         self._pids.add(int(pid))
