@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import os
 import sys
 import threading
 import time
@@ -367,6 +368,7 @@ class RecorderIntake:
                 return {}
             self._refuse(f"{e}; using {d} for this run")
             self.channel.directory = d
+            self._fallback_dir = d
         return {"WATTUI_CHANNEL_DIR": str(d)}
 
     def _refuse(self, msg: str) -> None:
@@ -517,6 +519,12 @@ class RecorderIntake:
             if m is not None:
                 self._epoch_end(m)
         self.channel.close()
+        fallback = getattr(self, "_fallback_dir", None)
+        if fallback is not None:
+            try:
+                os.rmdir(fallback)  # empty once the channel removed its files
+            except OSError:
+                pass
 
     def final_meta(self) -> dict:
         """Fields for meta.json at the end of the run."""
