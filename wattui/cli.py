@@ -448,7 +448,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except CliError as e:
-        print(f"wattui: error: {e}", file=sys.stderr)
+        from .sanitize import clean_text
+
+        print(f"wattui: error: {clean_text(str(e))}", file=sys.stderr)  # may quote a path
         return e.code
     except KeyboardInterrupt:
         return exitcodes.INTERRUPTED
