@@ -190,3 +190,16 @@ def test_rename_refuses_escapes_and_c1(hostile_store):
     for bad in ("x\x1b[2J", "x\x9b2J", "x\u202ey"):
         r = run_wattui(hostile_store, "rename", s.id, bad, timeout=60)
         assert r.returncode != 0 and "control" in r.stderr, r.stderr
+
+
+def test_a_directory_name_with_escapes_reaches_no_warning_or_error_raw(tmp_path):
+    store = tmp_path / "store"
+    evil = "x\x1b]0;pwned\x07\x1bc\u202ey"
+    (store / "sessions" / evil).mkdir(parents=True)
+    (store / "sessions" / evil / "meta.json").write_text("{not json")
+    for args in (["sessions"], ["show", evil], ["compare", "--format", "csv"], ["rm", "--yes", "zz"]):
+        r = run_wattui(store, *args, timeout=60)
+        assert "Traceback" not in r.stderr
+        assert _no_controls(r.stderr.replace("\n", "")), (args, r.stderr)
+    r = run_wattui(store, "sessions", timeout=60)
+    assert "xy: meta.json is not valid JSON (skipped)" in r.stderr
