@@ -76,10 +76,13 @@ def test_store_is_private_under_umask_022(tmp_path):
         assert mode == want, (rel, oct(mode))
 
 
-def test_a_group_store_is_shared_with_the_group_only(tmp_path):
+@pytest.mark.parametrize("made", ["store", "sessions"])
+def test_a_group_store_is_shared_with_the_group_only(tmp_path, made):
     store = tmp_path / "store"
     (store / "sessions").mkdir(parents=True)
-    os.chmod(store / "sessions", 0o2770)  # the user asks: a group's directory
+    if made == "store":  # before the first recording: sessions/ is made by wattui
+        (store / "sessions").rmdir()
+    os.chmod(store if made == "store" else store / "sessions", 0o2770)  # the user asks
     old = os.umask(0o022)
     try:
         r = _record(store, tmp_path)

@@ -36,8 +36,9 @@ def new_session_id(now: float | None = None) -> str:
 
 # -- privacy: sessions hold what a run printed (tokens, keys) -------------------------
 # A store is private (directories 0700, files 0600) unless the user made it a group's:
-# a ``sessions`` directory with the set-group-ID bit and group rwx (``chmod 2770``);
-# then directories are 2770 and files 0660, whatever the umask.
+# a directory with the set-group-ID bit and group rwx (``chmod 2770``): the store, whose
+# ``sessions`` then is made so too, or ``sessions`` itself. Directories made inside one
+# are 2770 and files 0660, whatever the umask.
 PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600
 GROUP_DIR, GROUP_FILE = 0o2770, 0o660
 
