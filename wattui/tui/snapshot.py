@@ -654,7 +654,9 @@ class SnapshotBuilder:
         try:
             session = Session.open(self.dir)  # fresh meta: status, exit code, pid
         except CorruptSession as e:
-            return LiveSnapshot(session_id=self.dir.name, now=self.clock(), error=str(e))
+            return LiveSnapshot(
+                session_id=clean_text(self.dir.name), now=self.clock(), error=clean_text(str(e))
+            )
         meta = session.meta
         status = session.status
         kinds = {d.get("key"): d.get("kind") for d in meta.get("devices", [])}
@@ -668,7 +670,7 @@ class SnapshotBuilder:
         for ev in events:
             self.metrics.add(ev)
             if ev.get("kind") in ("warning", "signal") and ev.get("message"):
-                self.notes.append(clean_text(ev["message"], 300))
+                self.notes.append(str(ev["message"]))
         finished = status != "running"
         rec = self._record_of(session, force=finished or not self._record)
         lines = self.output.poll()
@@ -797,7 +799,7 @@ class SnapshotBuilder:
             proc_rss_b=_finite(proc.get("mem_used_b")),
             metrics=self.metrics.summary(),
             record=MappingProxyType(dict(rec)),
-            notes=tuple(self.notes)[-5:],
+            notes=tuple(clean_text(n, 300) for n in list(self.notes)[-5:]),
             output_lines=tuple(lines),
             has_output=meta.get("mode") == "launch" or os.path.lexists(self.dir / schema.OUTPUT),
             recorder_pid=meta.get("recorder_pid"),
