@@ -150,6 +150,29 @@ def test_exporter_serves_live_metrics_from_the_intake():
     assert info.labels["command_name"] == "python"
 
 
+def test_loopback_endpoint_refuses_foreign_host_headers_and_cleans_labels():
+    """DNS rebinding: a page of evil.example resolving to 127.0.0.1 sends its own Host;
+    only our names are answered (as `wattui serve` does). A run-given name or command
+    with escape sequences reaches the labels clean."""
+    rec = _fake_recorder()
+    rec.writer.meta["name"] = "run\x1b]0;pwned\x07\x9b2J\u202e"
+    rec.writer.meta["command"] = ["/usr/bin/py\x1bcthon"]
+    with PrometheusExporter(rec, "127.0.0.1", 0, announce=False) as exp:
+        port = exp.address[1]
+        for host in ("evil.example", f"evil.example:{port}", "127.0.0.1.evil.example"):
+            req = urllib.request.Request(exp.url, headers={"Host": host})
+            with pytest.raises(urllib.error.HTTPError) as e:
+                urllib.request.urlopen(req, timeout=5)
+            assert e.value.code == 421, host
+        for host in (f"127.0.0.1:{port}", f"localhost:{port}", "localhost"):
+            req = urllib.request.Request(exp.url, headers={"Host": host})
+            with urllib.request.urlopen(req, timeout=5) as r:
+                text = r.read().decode()
+    assert not any(c in text for c in "\x1b\x07\x9b\u202e")
+    (info,) = strict_parse(text)["wattui_session_info"].samples
+    assert info.labels["name"] == "run" and info.labels["command_name"] == "python"
+
+
 def test_a_broken_intake_does_not_break_the_scrape():
     class Broken:
         def live_metrics(self):

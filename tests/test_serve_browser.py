@@ -78,9 +78,10 @@ class _Serve:
             if not line:
                 break
             seen.append(line)
-            m = re.search(r"on (http://\S+)", line)
+            m = re.search(r"on (http://\S+)/\?token=(\S+)", line)
             if m:
-                self.url = m.group(1)
+                self.url, self.token = m.group(1), m.group(2)
+                self.full_url = f"{self.url}/?token={self.token}"
                 break
         assert self.url, "".join(seen)
 
@@ -171,7 +172,7 @@ def test_compare_screen_in_the_browser(store):
     srv = _Serve(["--store", str(store_dir)], _env(tmp))
     try:
         assert srv.url.startswith("http://127.0.0.1:")
-        text = asyncio.run(_screen_text(srv.url, [RUN_NAME, "1 of 1 sessions"]))
+        text = asyncio.run(_screen_text(srv.full_url, [RUN_NAME, "1 of 1 sessions"]))
         assert "SIM" in text  # simulated sessions are marked in the browser too
     finally:
         srv.close()
@@ -207,7 +208,7 @@ def test_view_screen_of_a_finished_session_in_the_browser(store):
         pytest.skip(reason)
     srv = _Serve(["--store", str(store_dir), "view", sid], _env(tmp))
     try:
-        text = asyncio.run(_screen_text(srv.url, ["SIMULATED"]))
+        text = asyncio.run(_screen_text(srv.full_url, ["SIMULATED"]))
         assert sid in text or RUN_NAME in text, text
     finally:
         srv.close()
@@ -219,7 +220,7 @@ def test_page_is_local_and_foreign_hosts_and_origins_are_refused(store):
     store_dir, sid, tmp = store
     srv = _Serve(["--store", str(store_dir)], _env(tmp))
     try:
-        html = urllib.request.urlopen(srv.url + "/", timeout=10).read().decode()
+        html = urllib.request.urlopen(srv.full_url, timeout=10).read().decode()
         assert "googleapis" not in html
         urls = re.findall(r'(?:src|href)="(https?://[^"]+)"', html)
         assert urls and all(u.startswith(srv.url + "/static/") for u in urls), urls
@@ -227,7 +228,7 @@ def test_page_is_local_and_foreign_hosts_and_origins_are_refused(store):
             assert urllib.request.urlopen(u, timeout=10).status == 200
         with pytest.raises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(
-                urllib.request.Request(srv.url + "/", headers={"Host": "evil.example"}), timeout=10
+                urllib.request.Request(srv.full_url, headers={"Host": "evil.example"}), timeout=10
             )
         assert e.value.code == 421
         ws_headers = {
@@ -236,9 +237,49 @@ def test_page_is_local_and_foreign_hosts_and_origins_are_refused(store):
         }
         with pytest.raises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(
-                urllib.request.Request(srv.url + "/ws", headers=ws_headers), timeout=10
+                urllib.request.Request(srv.url + "/ws?token=" + srv.token, headers=ws_headers),
+                timeout=10,
             )
         assert e.value.code == 403
+    finally:
+        srv.close()
+
+
+def test_serve_needs_its_token_and_an_exact_origin(store):
+    """Another local user can reach a loopback port: without the token printed at start
+    nothing but the static assets is served, and a websocket needs exactly our origin
+    (another localhost port is another site)."""
+    store_dir, sid, tmp = store
+    srv = _Serve(["--store", str(store_dir)], _env(tmp))
+    try:
+        port = int(srv.url.rsplit(":", 1)[1])
+        for bad in (srv.url + "/", srv.url + "/?token=wrong" + srv.token[5:]):
+            with pytest.raises(urllib.error.HTTPError) as e:
+                urllib.request.urlopen(bad, timeout=10)
+            assert e.value.code == 403
+        resp = urllib.request.urlopen(srv.full_url, timeout=10)
+        assert resp.status == 200
+        cookie = resp.headers["Set-Cookie"]
+        assert srv.token in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+
+        async def ws(url, origin, headers=None):
+            async with aiohttp.ClientSession() as http:
+                try:
+                    async with http.ws_connect(url, origin=origin, headers=headers or {}) as w:
+                        await w.close()
+                        return 101
+                except aiohttp.WSServerHandshakeError as err:
+                    return err.status
+
+        own = f"http://127.0.0.1:{port}"
+        ws_url = srv.url.replace("http://", "ws://") + "/ws"
+        assert asyncio.run(ws(ws_url, own)) == 403  # no token
+        assert asyncio.run(ws(ws_url + "?token=" + srv.token, f"http://localhost:{port + 1}")) == 403
+        assert asyncio.run(ws(ws_url + "?token=" + srv.token, f"http://127.0.0.1:{port}.evil")) == 403
+        assert asyncio.run(ws(ws_url + "?token=" + srv.token, None)) == 403  # no Origin
+        cookie_hdr = {"Cookie": cookie.split(";", 1)[0]}
+        assert asyncio.run(ws(ws_url, own, cookie_hdr)) == 101  # the page's own websocket
+        assert asyncio.run(ws(ws_url, f"http://localhost:{port}", cookie_hdr)) == 101
     finally:
         srv.close()
 

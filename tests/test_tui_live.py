@@ -400,7 +400,7 @@ def test_metric_tracker_and_output_tail(tmp_path):
     assert tail.poll() == ["one"]
     with open(f, "ab") as fh:
         fh.write(b"o\n\x1b[32mgreen\x1b[0m\nbar 10%\rbar 100%\n")
-    assert tail.poll() == ["two", "green", "bar 100%"]
+    assert tail.poll() == ["two", "\x1b[32mgreen\x1b[0m", "bar 100%"]  # colours kept (SGR only)
     assert clean_line("a\rb\r") == "b"
 
 

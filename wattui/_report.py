@@ -68,9 +68,10 @@ def channel_dir() -> str:
 
 
 def dir_is_safe(path: str) -> bool:
-    """True when ``path`` is a directory owned by us with no group/other permission bits."""
+    """True when ``path`` is a directory (not a symlink to one) owned by us with no
+    group/other permission bits."""
     try:
-        st = os.stat(path)
+        st = os.lstat(path)
     except OSError:
         return False
     return stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and (st.st_mode & 0o077) == 0
@@ -173,7 +174,7 @@ def _open() -> bool:
         st.refused += 1
         return False
     flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0)
-    flags |= getattr(os, "O_CLOEXEC", 0)
+    flags |= getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)  # a FIFO: ENXIO, no wait
     if not st.opened_once:
         # A file left by an earlier process with the same pid is stale: start it afresh.
         flags |= os.O_TRUNC

@@ -106,13 +106,20 @@ def options_from_args(args) -> RecordOptions:  # noqa: F821 - imported lazily
     from .groups import default_group
 
     group = args.group or default_group(os.environ)
+    from .manage import ManageError, check_name, check_tag
+
+    try:  # the same rules as `wattui rename` / `wattui tag`: no escapes into a terminal
+        name = check_name(args.name) if args.name is not None else None
+        tags = [check_tag(t) for t in args.tag]
+    except ManageError as e:
+        raise CliError(f"--name/--tag: {e}") from None
     return RecordOptions(
         store=Path(args.store) if args.store else None,
         simulate=args.simulate,
         period_s=args.period or DEFAULT_PERIOD_S,
         baseline_s=args.baseline,
-        name=args.name,
-        tags=args.tag,
+        name=name,
+        tags=tags,
         session_id=args.session_id,
         session_reserved=bool(getattr(args, "session_reserved", False)),
         rapl_root=args.rapl_root,
@@ -155,7 +162,7 @@ def detach(argv: list[str], opts, wait_s: float = 15.0, quiet: bool = False) -> 
     import subprocess
     import time
 
-    from .store.paths import sessions_dir, store_root
+    from .store.paths import create_file, make_private_dir, sessions_dir, store_root
     from .store.schema import META
 
     root = store_root(opts.store)
@@ -164,16 +171,18 @@ def detach(argv: list[str], opts, wait_s: float = 15.0, quiet: bool = False) -> 
         argv = argv[1:]
     argv = _without_session_id(argv)
     logs = root / "recorder-logs"
-    try:
-        logs.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise CliError(f"cannot use the store {root}: {e.strerror or e}") from None
     sid = _reserve_session(root, opts.session_id)
     opts.session_id = sid  # the caller (the live screen) opens this session
     sdir = sessions_dir(root) / sid
     log_path = logs / f"{sid}.log"
     try:
-        with open(log_path, "ab") as log, open(os.devnull, "rb") as devnull:
+        make_private_dir(logs)
+        log_file = create_file(log_path, append=True)  # 0600: the run's messages
+    except OSError as e:
+        _release_session(sdir)
+        raise CliError(f"cannot use the store {root}: {e.strerror or e}") from None
+    try:
+        with log_file as log, open(os.devnull, "rb") as devnull:
             # --no-passthrough: the run's output goes to the session's output.log only, not
             # a second time into the recorder's own log.
             proc = subprocess.Popen(
@@ -224,12 +233,12 @@ def _without_session_id(argv: list[str]) -> list[str]:
 def _reserve_session(root, given: str | None) -> str:
     """Make the (empty) folder of a new session, so two recorders never share an id."""
     from .recorder import ID_ATTEMPTS
-    from .store.paths import new_session_id, sessions_dir
+    from .store.paths import make_private_dir, new_session_id, sessions_dir
 
     for _ in range(ID_ATTEMPTS):
         sid = given or new_session_id()
         try:
-            (sessions_dir(root) / sid).mkdir(parents=True, exist_ok=False)
+            make_private_dir(sessions_dir(root) / sid, exist_ok=False)
             return sid
         except FileExistsError:
             if given:
@@ -264,19 +273,21 @@ def _method_of(rec: dict) -> str:
 
 
 def _print_problems(problems: list[str]) -> None:
+    from .sanitize import clean_text
+
     for p in problems:
-        print(f"wattui: warning: {p}", file=sys.stderr)
+        print(f"wattui: warning: {clean_text(p)}", file=sys.stderr)
 
 
 def cmd_sessions(args) -> int:
     from .recorder import format_energy
-    from .sessions import session_record
+    from .sessions import records_of
     from .store.paths import store_root
     from .store.reader import list_sessions
 
     sessions, problems = list_sessions(store_root(args.store))
+    recs = records_of(sessions, problems)
     _print_problems(problems)
-    recs = [session_record(s) for s in sessions]
     if args.format == "json":
         print(json.dumps(recs, indent=1))
         return 0
@@ -329,6 +340,7 @@ def cmd_show(args) -> int:
     except LookupError as e:
         raise CliError(str(e)) from None
     rec = session_record(s)
+    _print_problems([f"{s.id}: {p}" for p in rec["problems"]])
     if args.format == "json":
         print(json.dumps(rec, indent=1))
         return 0
@@ -505,7 +517,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except CliError as e:
-        print(f"wattui: error: {e}", file=sys.stderr)
+        from .sanitize import clean_text
+
+        print(f"wattui: error: {clean_text(str(e))}", file=sys.stderr)  # may quote a path
         return e.code
     except KeyboardInterrupt:
         return exitcodes.INTERRUPTED

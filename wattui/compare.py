@@ -24,6 +24,7 @@ from pathlib import Path
 
 import polars as pl
 
+from .sanitize import clean_text
 from .store.reader import Session, list_sessions
 
 __all__ = [
@@ -130,12 +131,12 @@ def _events_metrics(session: Session, energy_j) -> dict:
 
 
 def _record(session: Session) -> dict:
-    from .sessions import session_record
+    from .sessions import clean_record, session_record
 
     stored = _meta_metrics(session.meta) if session.status != "running" else None
     if stored is not None:
         rec = session_record(session, metrics=False)
-        rec.update(stored)
+        rec.update(clean_record(stored))
         return rec
     try:
         rec = session_record(session)
@@ -175,6 +176,8 @@ def load_records(root: Path) -> tuple[list[dict], list[str]]:
             recs.append(_record(s))
         except Exception as e:  # noqa: BLE001 - one bad session never breaks the table
             problems.append(f"{s.dir.name}: cannot read ({type(e).__name__}: {e}) (skipped)")
+            continue
+        problems.extend(f"{s.id}: {p}" for p in recs[-1].get("problems", ()))
     return recs, problems
 
 
@@ -401,7 +404,9 @@ def cache_path(root: Path) -> Path:
 
 def _read_cache(root: Path) -> dict:
     try:
-        doc = json.loads(cache_path(root).read_text(encoding="utf-8"))
+        from .store.safeio import MAX_EVENTS, read_json
+
+        doc = read_json(cache_path(root), MAX_EVENTS)
         rows = doc["rows"] if doc.get("version") == CACHE_VERSION else {}
         return rows if isinstance(rows, dict) else {}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
@@ -409,15 +414,13 @@ def _read_cache(root: Path) -> dict:
 
 
 def _write_cache(root: Path, rows: dict) -> None:
-    import os
+    from .store.paths import make_private_dir, write_json_atomic
 
     path = cache_path(root)
     try:
-        path.parent.mkdir(exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"version": CACHE_VERSION, "rows": rows}), encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError:
+        make_private_dir(path.parent)
+        write_json_atomic(path, {"version": CACHE_VERSION, "rows": rows})
+    except (OSError, TypeError, ValueError):
         pass  # a read-only store is listed every time in full
 
 
@@ -442,7 +445,7 @@ def load_table(root: Path, params: SamParams = SamParams(), cache: bool = True) 
     entries, problems = scan_store(root)
     for e in entries:
         try:
-            st = os.stat(os.path.join(e.path, "meta.json"))
+            st = os.lstat(os.path.join(e.path, "meta.json"))
             stamp = [st.st_mtime_ns, st.st_size]
         except OSError:
             stamp = None
@@ -460,6 +463,7 @@ def load_table(root: Path, params: SamParams = SamParams(), cache: bool = True) 
         except Exception as err:  # noqa: BLE001 - one bad session never breaks the table
             problems.append(f"{e.name}: cannot read ({type(err).__name__}: {err}) (skipped)")
             continue
+        problems.extend(f"{s.id}: {p}" for p in rec.get("problems", ()))
         g = rec.get("group")
         if g not in (None, ""):
             g = str(g)
@@ -480,6 +484,7 @@ def load_table(root: Path, params: SamParams = SamParams(), cache: bool = True) 
         recs[merged["id"]] = merged
     if cache and (new.keys() != old.keys() or any(old[k] is not v for k, v in new.items())):
         _write_cache(root, new)
+    problems = [clean_text(p) for p in problems]  # directory names are anyone's
     return Table(root, rows, recs, problems, params, build_frame(rows, params))
 
 

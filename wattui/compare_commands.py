@@ -119,7 +119,9 @@ def cmd_rm(args) -> int:
         try:
             sid = delete(root, ref)
         except ManageError as e:
-            print(f"wattui: error: {e}", file=sys.stderr)
+            from .sanitize import clean_text
+
+            print(f"wattui: error: {clean_text(str(e))}", file=sys.stderr)
             rc = 2
             continue
         print(f"deleted {sid}")

@@ -12,15 +12,16 @@ followed.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
 from pathlib import Path
 
+from .sanitize import control_chars
 from .store import schema
 from .store.paths import sessions_dir, write_json_atomic
 from .store.reader import Session, find_session
+from .store.safeio import is_real_dir, read_json
 
 __all__ = ["ManageError", "rename", "tag", "delete", "resolve", "check_name", "check_tag"]
 
@@ -38,8 +39,11 @@ def check_name(name: str) -> str:
         raise ManageError("a name cannot be empty")
     if len(n) > MAX_NAME:
         raise ManageError(f"a name is at most {MAX_NAME} characters")
-    if any(ord(c) < 32 for c in n):
-        raise ManageError("a name cannot contain control characters or newlines")
+    bad = control_chars(n)
+    if bad:
+        raise ManageError(
+            f"a name cannot contain control, escape or bidi characters ({', '.join(bad[:3])})"
+        )
     return n
 
 
@@ -49,7 +53,7 @@ def check_tag(t: str) -> str:
         raise ManageError("a tag cannot be empty")
     if len(t) > MAX_TAG:
         raise ManageError(f"a tag is at most {MAX_TAG} characters")
-    if t.startswith("-") or any(c.isspace() or c in ",;" or ord(c) < 32 for c in t):
+    if t.startswith("-") or control_chars(t) or any(c.isspace() or c in ",;" for c in t):
         raise ManageError(f"bad tag {t!r}: no spaces, commas or semicolons, no leading '-'")
     return t
 
@@ -88,10 +92,14 @@ def _update_meta(session: Session, change) -> dict:
     if session.status == "running":
         raise ManageError(f"session {session.id} is still recording; change it after the run ends")
     path = session.dir / schema.META
+    # Never write through a symlink: a linked session folder or meta.json would send the
+    # change outside the store.
+    if not is_real_dir(session.dir) or os.path.islink(path):
+        raise ManageError(f"{session.dir} is a symbolic link, not a session of the store; nothing written")
     try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
+        meta = read_json(path)
     except (OSError, ValueError) as e:
-        raise ManageError(f"cannot read {path}: {e}") from None
+        raise ManageError(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
     if not isinstance(meta, dict) or meta.get("id") != session.id:
         raise ManageError(f"{path} changed under us; nothing written")
     change(meta)

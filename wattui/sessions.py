@@ -3,6 +3,9 @@ screen and exports all agree on: one flat dictionary per session."""
 
 from __future__ import annotations
 
+import os
+
+from .sanitize import clean_text
 from .store.reader import Session
 from .store.schema import SAMPLES_FINAL, SAMPLES_LIVE
 from .store.summary import stats_from_samples
@@ -17,7 +20,7 @@ def _device_stats(session: Session) -> dict:
         return live["devices"]
     # Killed before its first flush of totals: recompute from what reached the disk.
     d = session.dir
-    if (d / SAMPLES_FINAL).exists() or (d / SAMPLES_LIVE).exists():
+    if os.path.lexists(d / SAMPLES_FINAL) or os.path.lexists(d / SAMPLES_LIVE):
         try:
             return stats_from_samples(session.samples())
         except Exception:  # noqa: BLE001 - a torn file must not break the listing
@@ -105,10 +108,61 @@ def session_record(session: Session, metrics: bool = True, **metric_opts) -> dic
         "baseline": baseline,
     }
     if metrics:
+        from .metrics.session_metrics import metrics_for_session
+
+        rec.update(metrics_for_session(session, rec, **metric_opts))
+        if session.problems and rec.get("accuracy") is None:
+            # The events could not be read: the results the recorder stored at the end
+            # stand in (the problem itself is listed with the session).
+            for k in STORED_RESULTS:
+                if meta.get(k) is not None and rec.get(k) is None:
+                    rec[k] = meta[k]
+    rec["problems"] = list(session.problems)
+    return clean_record(rec)
+
+
+def clean_record(value):
+    """``value`` (a record, or anything in one) with every string passed through
+    :func:`wattui.sanitize.clean_text`: names, tags, commands, hosts, models, notes and
+    metric names come from runs and users, and every view and export shows this record."""
+    t = type(value)
+    if t is str:
+        return value if value.isascii() and value.isprintable() else clean_text(value)
+    if t is dict:
+        return {
+            (k if type(k) is not str or (k.isascii() and k.isprintable()) else clean_text(k)): (
+                v if type(v) in _PLAIN else clean_record(v)
+            )
+            for k, v in value.items()
+        }
+    if t is list or t is tuple:
+        return [v if type(v) in _PLAIN else clean_record(v) for v in value]
+    if isinstance(value, str):
+        return clean_text(value)
+    return value
+
+
+_PLAIN = frozenset((int, float, bool, type(None)))
+
+
+STORED_RESULTS = ("accuracy", "best_accuracy", "epochs_done", "model")
+
+
+def records_of(sessions: list[Session], problems: list[str], **opts) -> list[dict]:
+    """``session_record`` of each session; one that cannot be summarised is skipped with a
+    line in ``problems``, and each record's own problems are added there too."""
+    out = []
+    for s in sessions:
         try:
-            from .metrics.session_metrics import metrics_for_session
-        except ImportError:
-            pass
-        else:
-            rec.update(metrics_for_session(session, rec, **metric_opts))
-    return rec
+            rec = session_record(s, **opts)
+        except ValueError:
+            if opts:
+                raise  # bad alpha/beta/unit from the caller
+            problems.append(f"{s.dir.name}: cannot be summarised (skipped)")
+            continue
+        except Exception as e:  # noqa: BLE001 - one bad session never breaks a listing
+            problems.append(f"{s.dir.name}: cannot be summarised ({type(e).__name__}) (skipped)")
+            continue
+        problems.extend(f"{s.id}: {p}" for p in rec["problems"])
+        out.append(rec)
+    return out

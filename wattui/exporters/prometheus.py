@@ -27,9 +27,20 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from wattui.sanitize import clean_text
+
 __all__ = ["PrometheusExporter", "render_metrics", "escape_label", "CONTENT_TYPE"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+LOOPBACK = frozenset(("127.0.0.1", "localhost", "::1"))
+
+
+def host_of(value: str) -> str:
+    """The host part of a ``Host`` header or an origin's netloc (no port, no brackets)."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        return value[1:].split("]", 1)[0]
+    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
 
 FAMILIES = (
     ("wattui_session_info", "gauge", "A recorded session (always 1); its labels describe it."),
@@ -155,7 +166,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _respond(self, head: bool) -> None:
         path = self.path.split("?", 1)[0]
-        if path == "/metrics":
+        if not self.exporter.host_allowed(self.headers.get("Host")):
+            # On loopback, a web page may reach us through a DNS name that resolves to
+            # 127.0.0.1 (DNS rebinding): only our own names are answered, as `serve` does.
+            body = b"wattui: unexpected Host header\n"
+            code, ctype = 421, "text/plain; charset=utf-8"
+        elif path == "/metrics":
             try:
                 body = render_metrics(self.exporter.snapshot()).encode("utf-8")
                 code, ctype = 200, CONTENT_TYPE
@@ -263,6 +279,15 @@ class PrometheusExporter:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def host_allowed(self, header: str | None) -> bool:
+        """A request's ``Host`` is one of our own names (always true off loopback, where
+        the user chose to serve other machines)."""
+        if self.host.lower() not in LOOPBACK:
+            return True
+        if not header:
+            return False  # HTTP/1.1 requires Host; Prometheus always sends it
+        return host_of(header) in LOOPBACK | {self.host.lower()}
+
     # -- reading the recorder ----------------------------------------------------------
     def _static_labels(self) -> dict:
         rec = self.recorder
@@ -274,13 +299,14 @@ class PrometheusExporter:
             host = node_hostname()
         command = meta.get("command") or []
         opts = getattr(rec, "opts", None)
-        return {
+        labels = {
             "session": str(getattr(rec, "session_id", "") or meta.get("id") or ""),
             "host": host,
             "group": meta.get("group") or getattr(opts, "group", None),
             "name": meta.get("name") or getattr(opts, "name", None),
             "command_name": command[0].rsplit("/", 1)[-1] if command else None,
         }
+        return {k: None if v is None else clean_text(v) for k, v in labels.items()}
 
     def snapshot(self) -> dict:
         """What a scrape shows: static labels, per-device totals and live metrics."""

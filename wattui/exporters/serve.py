@@ -3,10 +3,13 @@
 Each browser tab starts its own ``wattui compare --store DIR`` (or ``wattui view ID``)
 process, which only reads session files: serving never owns or stops a run.
 
-Served on 127.0.0.1 by default. Because any web page the user opens could try to reach a
-localhost port, requests must name this server in their ``Host`` header (no DNS
-rebinding) and websockets must come from this server's own page (``Origin``), so another
-site cannot read the screen.
+Served on 127.0.0.1 by default. Other local users can reach a loopback port too, so the
+page and its websocket need a token: a fresh random one per start, printed in the URL
+as Jupyter does (``http://127.0.0.1:8000/?token=...``); opening that URL sets a cookie
+for this server's port, so the page's websocket carries it. Because any web page the
+user opens could try to reach a localhost port, requests must name this server in their
+``Host`` header (no DNS rebinding) and websockets must come from exactly this server's
+origin (scheme, host and port), so another site cannot read or drive the screen.
 
 textual-serve ships its JavaScript, CSS and fonts in its package; its page template also
 links a Google Fonts stylesheet. wattui serves a copy of the template without that link
@@ -16,7 +19,9 @@ links a Google Fonts stylesheet. wattui serves a copy of the template without th
 from __future__ import annotations
 
 import atexit
+import hmac
 import re
+import secrets
 import shlex
 import shutil
 import sys
@@ -27,7 +32,10 @@ from wattui import exitcodes
 
 __all__ = ["screen_command", "make_server", "serve", "ServeError"]
 
+from .prometheus import host_of as _host_of
+
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+TOKEN_PARAM = "token"
 
 
 class ServeError(Exception):
@@ -64,12 +72,14 @@ def _offline_templates(templates_dir: Path) -> Path:
     return out
 
 
-def _host_of(value: str) -> str:
-    """The host part of a ``Host`` header or an origin's netloc (no port, no brackets)."""
-    value = value.strip().lower()
-    if value.startswith("["):
-        return value[1:].split("]", 1)[0]
-    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+def new_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def _origin(url: str) -> str:
+    """``scheme://host[:port]`` of a URL, lower case, no path."""
+    scheme, _, rest = url.partition("://")
+    return f"{scheme.lower()}://{rest.split('/', 1)[0].lower()}"
 
 
 def make_server(
@@ -78,8 +88,10 @@ def make_server(
     port: int = 8000,
     title: str = "wattui",
     public_url: str | None = None,
+    token: str | None = None,
 ):
-    """A textual-serve ``Server`` for ``command``, restricted to requests for this server."""
+    """A textual-serve ``Server`` for ``command``, restricted to requests for this server
+    that carry ``token`` (in the URL once, then in a cookie; ``None``: no token needed)."""
     try:
         import textual_serve.server as ts
         from aiohttp import web
@@ -99,6 +111,21 @@ def make_server(
     loopback_only = host.lower() in LOCAL_HOSTS
     allowed = {h.lower() for h in LOCAL_HOSTS} | {host.lower()}
     allowed.add(_host_of(public.split("://", 1)[-1].split("/", 1)[0]))
+    # The origins our own page can have: each of our names with exactly our port.
+    origins = {_origin(public)}
+    for h in allowed:
+        origins.add(f"http://[{h}]:{port}" if ":" in h else f"http://{h}:{port}")
+    cookie = f"wattui_serve_{port}"  # cookies are per host, not per port
+
+    def authorised(request) -> tuple[bool, bool]:
+        """(token given and right, and given in the URL)."""
+        if token is None:
+            return True, False
+        given = request.query.get(TOKEN_PARAM)
+        if given is not None:
+            return hmac.compare_digest(given.encode(), token.encode()), True
+        c = request.cookies.get(cookie)
+        return c is not None and hmac.compare_digest(c.encode(), token.encode()), False
 
     @web.middleware
     async def guard(request, handler):
@@ -108,13 +135,24 @@ def make_server(
         if loopback_only and req_host not in allowed:
             return web.Response(status=421, text="wattui serve: unexpected Host header\n")
         # A websocket opened by another site's page (cross-site websocket hijacking) would
-        # read the screen: the page that opens it must come from this server.
-        origin = request.headers.get("Origin")
-        if request.path == "/ws" and origin is not None:
-            netloc = origin.split("://", 1)[-1].split("/", 1)[0]
-            if _host_of(netloc) != req_host and _host_of(netloc) not in allowed:
+        # read and drive the screen: it must come from exactly our own origin.
+        if request.path == "/ws":
+            origin = (request.headers.get("Origin") or "").strip().lower().rstrip("/")
+            if origin not in origins:
                 return web.Response(status=403, text="wattui serve: cross-site request refused\n")
-        return await handler(request)
+        if request.path.startswith("/static/"):
+            return await handler(request)  # textual-serve's own scripts, fonts and styles
+        ok, in_url = authorised(request)
+        if not ok:
+            return web.Response(
+                status=403,
+                text="wattui serve: open the address with the token that `wattui serve` "
+                "printed when it started (…/?token=…)\n",
+            )
+        response = await handler(request)
+        if in_url and token is not None and request.path == "/":
+            response.set_cookie(cookie, token, httponly=True, samesite="Strict", path="/")
+        return response
 
     class WattuiServer(ts.Server):
         async def _make_app(self):
@@ -145,7 +183,8 @@ def make_server(
                     pass
 
             def announce(*_args) -> None:
-                print(f"wattui: serving {title} on {self.public_url}  (Ctrl+C to stop)", flush=True)
+                url = self.public_url + (f"/?{TOKEN_PARAM}={token}" if token else "")
+                print(f"wattui: serving {title} on {url}  (Ctrl+C to stop)", flush=True)
 
             web.run_app(
                 self._make_app(),
@@ -205,7 +244,9 @@ def serve(
         port = _free_port(host)
     command = screen_command(target, ref, store)
     title = "wattui compare" if target == "compare" else f"wattui view {ref or 'latest'}"
-    server = make_server(command, host=host, port=port, title=title, public_url=public_url)
+    server = make_server(
+        command, host=host, port=port, title=title, public_url=public_url, token=new_token()
+    )
     if host not in LOCAL_HOSTS:
         print(
             f"wattui: warning: serving on {host}: anyone who can reach this port can see "

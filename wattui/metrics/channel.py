@@ -24,8 +24,16 @@ from wattui._report import ENV_DIR, ENV_SESSION, dir_is_safe
 from wattui._report import channel_dir as _channel_dir_str
 from wattui.metrics.intake import MetricEvent, Rejections, make_event
 
-__all__ = ["ReportChannel", "channel_dir", "ensure_channel_dir", "child_env", "UnsafeChannelDir"]
+__all__ = [
+    "ReportChannel",
+    "channel_dir",
+    "ensure_channel_dir",
+    "private_fallback_dir",
+    "child_env",
+    "UnsafeChannelDir",
+]
 
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a FIFO planted in the directory must not block
 MAX_LINE = 1 << 16
 MAX_READ = 4 << 20
 
@@ -40,28 +48,47 @@ def channel_dir() -> Path:
 
 
 def ensure_channel_dir(directory: str | os.PathLike | None = None) -> Path:
-    """Create the channel directory (mode 0700) if needed and check it is ours and private.
+    """Create the channel directory (mode 0700) if needed and check, with ``lstat`` (a
+    symlink is never followed), that it is a directory of ours that no one else can use.
 
-    Raises :class:`UnsafeChannelDir` (one-line message) when it exists but is not a directory
-    owned by this user with no group/other permissions.
+    Raises :class:`UnsafeChannelDir` (one-line message) when it exists but is a symlink, not
+    a directory (a FIFO, a file), another user's, or open to group or others.
     """
     d = Path(directory) if directory is not None else channel_dir()
     try:
-        d.mkdir(mode=0o700, parents=False, exist_ok=True)
+        d.mkdir(mode=0o700, parents=False)
     except FileNotFoundError:
         d.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        d.mkdir(mode=0o700, exist_ok=True)
+        try:
+            d.mkdir(mode=0o700)
+        except FileExistsError:
+            pass
+    except FileExistsError:
+        pass
     if not dir_is_safe(str(d)):
         try:
-            st = os.stat(d)
-            why = f"owner uid {st.st_uid}, mode {stat.S_IMODE(st.st_mode):04o}"
+            st = os.lstat(d)
+            if stat.S_ISLNK(st.st_mode):
+                why = f"a symbolic link to {os.readlink(d)}"
+            elif not stat.S_ISDIR(st.st_mode):
+                why = "not a directory"
+            else:
+                why = f"owner uid {st.st_uid}, mode {stat.S_IMODE(st.st_mode):04o}"
         except OSError as e:
-            why = str(e)
+            why = e.strerror or str(e)
         raise UnsafeChannelDir(
             f"report channel {d} is not private ({why}); it must be a directory owned by "
             f"uid {os.getuid()} with mode 0700. Remove it or set {ENV_DIR} elsewhere."
         )
     return d
+
+
+def private_fallback_dir() -> Path:
+    """A new private channel directory (``mkdtemp``: 0700, a name no one could have
+    prepared), for a launched run when the usual one is unsafe."""
+    import tempfile
+
+    return Path(tempfile.mkdtemp(prefix=f"wattui-{os.getuid()}-"))
 
 
 def child_env(
@@ -135,7 +162,8 @@ class ReportChannel:
         if pid in self._markers and os.path.exists(path):
             return  # (re-created when another watcher of the same pid removed it on close)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+            flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | _NONBLOCK
+            fd = os.open(path, flags, 0o600)
             os.close(fd)
             self._markers.add(pid)
         except OSError:
@@ -197,7 +225,7 @@ class ReportChannel:
     def _read(self, pid: int, f: _Follow) -> list[MetricEvent]:
         path = self.directory / f"{pid}.ndjson"
         try:
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | _NONBLOCK)
         except OSError:
             return []
         try:

@@ -18,13 +18,20 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import os
+import sys
 import threading
 import time
 from collections import deque
 
 from wattui.argtypes import positive_int
 from wattui.metrics.carbon import lookup_country, make_settings
-from wattui.metrics.channel import ReportChannel, UnsafeChannelDir, ensure_channel_dir
+from wattui.metrics.channel import (
+    ReportChannel,
+    UnsafeChannelDir,
+    ensure_channel_dir,
+    private_fallback_dir,
+)
 from wattui.metrics.intake import (
     ACCURACY_PREFERENCE,
     LineParser,
@@ -353,16 +360,35 @@ class RecorderIntake:
         try:
             d = ensure_channel_dir(self.channel.directory)
         except (OSError, UnsafeChannelDir) as e:
-            self.notes.append(f"wattui.report() disabled: {e}")
-            return {}
+            # Never silent, never followed: say so, and give this run a fresh private one.
+            try:
+                d = private_fallback_dir()
+            except OSError as e2:
+                self._refuse(f"wattui.report() disabled: {e} (no private fallback: {e2})")
+                return {}
+            self._refuse(f"{e}; using {d} for this run")
+            self.channel.directory = d
+            self._fallback_dir = d
         return {"WATTUI_CHANNEL_DIR": str(d)}
+
+    def _refuse(self, msg: str) -> None:
+        """Loud: stderr, the session's notes, and a warning event (the live screen's notes;
+        a background recorder's stderr is only its log)."""
+        self.notes.append(msg)
+        print(f"wattui: warning: {msg}", file=sys.stderr, flush=True)
+        add = getattr(self.recorder, "add_event", None)
+        if callable(add):
+            try:
+                add({"kind": "warning", "message": msg})
+            except Exception:  # noqa: BLE001 - a warning must never end a recording
+                pass
 
     def follow_pid(self, pid: int) -> None:
         self._pids.add(int(pid))
         try:
             self.channel.start_watching(pid)
         except (OSError, UnsafeChannelDir) as e:
-            self.notes.append(f"wattui.report() not followed: {e}")
+            self._refuse(f"wattui.report() not followed: {e}")
 
     def _pids_now(self) -> set[int]:
         now = time.monotonic()
@@ -493,6 +519,12 @@ class RecorderIntake:
             if m is not None:
                 self._epoch_end(m)
         self.channel.close()
+        fallback = getattr(self, "_fallback_dir", None)
+        if fallback is not None:
+            try:
+                os.rmdir(fallback)  # empty once the channel removed its files
+            except OSError:
+                pass
 
     def final_meta(self) -> dict:
         """Fields for meta.json at the end of the run."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import stat
 import time
 from pathlib import Path
 
@@ -56,14 +57,73 @@ def check_session_id(value: str) -> str:
     return value
 
 
+# -- privacy: sessions hold what a run printed (tokens, keys) -------------------------
+# A store is private (directories 0700, files 0600) unless the user made it a group's:
+# a directory with the set-group-ID bit and group rwx (``chmod 2770``): the store, whose
+# ``sessions`` then is made so too, or ``sessions`` itself. Directories made inside one
+# are 2770 and files 0660, whatever the umask.
+PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600
+GROUP_DIR, GROUP_FILE = 0o2770, 0o660
+
+
+def is_group_dir(path: str | os.PathLike) -> bool:
+    """A directory made for a group: set-group-ID and group rwx."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return bool(mode & stat.S_ISGID) and mode & 0o070 == 0o070
+
+
+def file_mode(directory: str | os.PathLike) -> int:
+    """The mode of a new file in ``directory`` (a session directory or the store)."""
+    return GROUP_FILE if is_group_dir(directory) else PRIVATE_FILE
+
+
+def make_private_dir(path: Path, exist_ok: bool = True) -> Path:
+    """``mkdir`` of ``path`` (and its missing parents) as 0700, or 2770 inside a group's
+    store; an existing parent keeps its mode."""
+    path = Path(path)
+    if not path.parent.exists():
+        make_private_dir(path.parent)
+    mode = GROUP_DIR if is_group_dir(path.parent) else PRIVATE_DIR
+    try:
+        path.mkdir(mode=mode)
+    except FileExistsError:
+        if not exist_ok:
+            raise
+        return path
+    os.chmod(path, mode)  # the umask may have taken bits away
+    return path
+
+
+def create_file(path: Path, append: bool = False):
+    """A new (or, with ``append``, existing) file of ``path`` with the store's file mode,
+    never through a symlink. Returns a binary file object."""
+    flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    flags |= os.O_APPEND if append else os.O_TRUNC
+    mode = file_mode(Path(path).parent)
+    fd = os.open(path, flags, mode)
+    try:
+        st = os.fstat(fd)
+        if stat.S_IMODE(st.st_mode) != mode and st.st_uid == os.getuid():
+            os.fchmod(fd, mode)
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "ab" if append else "wb")
+
+
 def write_json_atomic(path: Path, data: dict) -> None:
     """Write JSON so a reader sees the old file or the new one, never half of one."""
     import json
 
+    path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    text = json.dumps(data, indent=1, default=_json_default).encode("utf-8")
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1, default=_json_default)
+        with create_file(tmp) as f:
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -15,8 +15,21 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..sanitize import clean_text
 from . import schema
 from .paths import sessions_dir
+from .safeio import (
+    MAX_EVENTS,
+    MAX_LIVE,
+    MAX_META,
+    MAX_SAMPLES,
+    UnsafeFile,
+    is_real_dir,
+    open_regular,
+    read_bytes,
+    read_json,
+)
+from .validate import live_problem, meta_problem
 
 HEARTBEAT_STALE_S = 30.0  # a running session on another host with no flush for this long
 
@@ -26,11 +39,10 @@ class CorruptSession(Exception):
 
 
 # -- live file parsing ------------------------------------------------------------
-def _complete_bytes(path: Path, start: int = 0) -> tuple[bytes, int]:
-    """Bytes of ``path`` from ``start`` up to and including the last newline."""
-    with open(path, "rb") as f:
-        f.seek(start)
-        data = f.read()
+def _complete_bytes(path: Path, start: int = 0, max_bytes: int = MAX_SAMPLES) -> tuple[bytes, int]:
+    """Bytes of ``path`` from ``start`` up to and including the last newline (a regular
+    file only, at most ``max_bytes`` of it)."""
+    data = read_bytes(path, max_bytes, offset=start)
     cut = data.rfind(b"\n")
     if cut < 0:
         return b"", start
@@ -106,6 +118,12 @@ def parse_event_lines(data: bytes) -> list[dict]:
     return out
 
 
+def _short(e: BaseException) -> str:
+    """One line about an exception from a library (Polars messages run to pages)."""
+    msg = (getattr(e, "strerror", None) or str(e) or type(e).__name__).strip()
+    return msg.splitlines()[0][:160] if msg else type(e).__name__
+
+
 def events_frame(rows: list[dict], session_id: str | None = None):
     import polars as pl
 
@@ -134,7 +152,7 @@ def _coerce(v, dtype):
 
 def read_events_live(path: Path):
     """A live events.ndjson; its session id is its folder's name."""
-    data, _ = _complete_bytes(Path(path))
+    data, _ = _complete_bytes(Path(path), max_bytes=MAX_EVENTS)
     return events_frame(parse_event_lines(data), Path(path).parent.name)
 
 
@@ -171,26 +189,42 @@ class Session:
     dir: Path
     meta: dict
     _status: str | None = field(default=None, repr=False)
+    # What could not be read beyond meta.json (an unreadable events.parquet, a bad
+    # live.json), one line each: listings print them, records carry them.
+    problems: list[str] = field(default_factory=list, repr=False)
 
     @classmethod
     def open(cls, session_dir: Path) -> Session:
+        """Read and validate ``meta.json``; :class:`CorruptSession` (one line) if the
+        directory is not a readable session (or is a symlink)."""
         session_dir = Path(session_dir)
+        if not is_real_dir(session_dir):
+            why = "a symbolic link" if session_dir.is_symlink() else "not a directory"
+            raise CorruptSession(f"{session_dir.name}: {why}, not a session directory")
         meta_path = session_dir / schema.META
         try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            meta = read_json(meta_path, MAX_META)
         except FileNotFoundError as e:
             raise CorruptSession(f"{session_dir.name}: no {schema.META}") from e
+        except UnsafeFile as e:
+            raise CorruptSession(f"{session_dir.name}: {e.strerror}") from None
         except (ValueError, UnicodeDecodeError) as e:
-            raise CorruptSession(f"{session_dir.name}: {schema.META} is not valid JSON") from e
+            why = " (nested too deeply)" if str(e) == "nested too deeply" else ""
+            raise CorruptSession(f"{session_dir.name}: {schema.META} is not valid JSON{why}") from e
         except OSError as e:
-            raise CorruptSession(f"{session_dir.name}: cannot read {schema.META}: {e}") from e
+            raise CorruptSession(
+                f"{session_dir.name}: cannot read {schema.META}: {e.strerror or e}"
+            ) from None
         if not isinstance(meta, dict) or "id" not in meta:
             raise CorruptSession(f"{session_dir.name}: {schema.META} is not a wattui session")
         v = meta.get("schema_version", 0)
-        if not isinstance(v, int) or v > schema.SCHEMA_VERSION:
+        if type(v) is int and v > schema.SCHEMA_VERSION:  # before its keys are judged
             raise CorruptSession(
                 f"{session_dir.name}: schema version {v} is newer than this wattui understands"
             )
+        why = meta_problem(meta)
+        if why:
+            raise CorruptSession(f"{session_dir.name}: {schema.META}: {why}")
         return cls(session_dir, meta)
 
     @property
@@ -210,42 +244,82 @@ class Session:
     def is_live(self) -> bool:
         return self.status == "running"
 
+    def _problem(self, line: str) -> None:
+        if line not in self.problems:
+            self.problems.append(line)
+
     def live_totals(self) -> dict | None:
+        """``live.json`` (totals at the last flush), or None when absent or unusable."""
         try:
-            return json.loads((self.dir / schema.LIVE).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            live = read_json(self.dir / schema.LIVE, MAX_LIVE)
+        except FileNotFoundError:
+            return None
+        except UnsafeFile as e:
+            self._problem(f"{e.strerror} (ignored)")
+            return None
+        except ValueError:  # written atomically, so never torn: damaged
+            self._problem(f"{schema.LIVE} is not valid JSON (ignored)")
+            return None
+        except OSError:
+            return None  # removed as the run ended: the summary has it
+        why = live_problem(live)
+        if why:
+            self._problem(f"{schema.LIVE}: {why} (ignored)")
+            return None
+        return live
+
+    def _parquet(self, name: str, max_bytes: int):
+        """A Parquet file of the session as a frame; None when it is not there."""
+        import polars as pl
+
+        try:
+            with open_regular(self.dir / name, max_bytes) as f:
+                return pl.read_parquet(f)
+        except FileNotFoundError:
             return None
 
     def samples(self):
         """All samples as a Polars DataFrame (Parquet once compacted, else the live CSV)."""
         import polars as pl
 
-        final = self.dir / schema.SAMPLES_FINAL
-        if final.exists():
-            try:
-                return conform_samples(pl.read_parquet(final), self.id)
-            except Exception:  # noqa: BLE001 - fall back to the live file if it is still there
-                if not (self.dir / schema.SAMPLES_LIVE).exists():
-                    raise CorruptSession(f"{self.id}: {schema.SAMPLES_FINAL} is unreadable") from None
         live = self.dir / schema.SAMPLES_LIVE
-        if live.exists():
+        try:
+            df = self._parquet(schema.SAMPLES_FINAL, MAX_SAMPLES)
+            if df is not None:
+                return conform_samples(df, self.id)
+        except Exception as e:  # noqa: BLE001 - fall back to the live file if it is still there
+            why = f"{schema.SAMPLES_FINAL} is unreadable ({_short(e)})"
+            if not os.path.lexists(live):
+                self._problem(f"{why}: no energy or power samples")
+                raise CorruptSession(f"{self.id}: {why}") from None
+        try:
             return read_samples_live(live)
-        return conform_samples(pl.DataFrame(schema=schema.sample_schema()), self.id)
+        except FileNotFoundError:
+            return conform_samples(pl.DataFrame(schema=schema.sample_schema()), self.id)
+        except OSError as e:
+            self._problem(f"{e.strerror or e}: no energy or power samples")
+            raise CorruptSession(f"{self.id}: {e.strerror or e}") from None
 
     def events(self):
-        import polars as pl
 
-        final = self.dir / schema.EVENTS_FINAL
-        if final.exists():
-            try:
-                return conform_events(pl.read_parquet(final), self.id)
-            except Exception:  # noqa: BLE001
-                if not (self.dir / schema.EVENTS_LIVE).exists():
-                    raise CorruptSession(f"{self.id}: {schema.EVENTS_FINAL} is unreadable") from None
         live = self.dir / schema.EVENTS_LIVE
-        if live.exists():
+        try:
+            df = self._parquet(schema.EVENTS_FINAL, MAX_EVENTS)
+            if df is not None:
+                return conform_events(df, self.id)
+        except Exception as e:  # noqa: BLE001
+            why = f"{schema.EVENTS_FINAL} is unreadable ({_short(e)})"
+            if not os.path.lexists(live):
+                # Never silent: without its events a session has no accuracy or epochs.
+                self._problem(f"{why}: no accuracy or epoch events")
+                raise CorruptSession(f"{self.id}: {why}") from None
+        try:
             return read_events_live(live)
-        return events_frame([], self.id)
+        except FileNotFoundError:
+            return events_frame([], self.id)
+        except OSError as e:
+            self._problem(f"{e.strerror or e}: no accuracy or epoch events")
+            raise CorruptSession(f"{self.id}: {e.strerror or e}") from None
 
     def output_path(self) -> Path:
         return self.dir / schema.OUTPUT
@@ -265,7 +339,10 @@ def scan_store(root: Path) -> tuple[list[os.DirEntry], list[str]]:
     for e in entries:
         if e.name.startswith("."):
             continue
-        if not e.is_dir():
+        if e.is_symlink():
+            problems.append(f"{e.name}: a symbolic link, not a session directory (skipped)")
+            continue
+        if not e.is_dir(follow_symlinks=False):
             problems.append(f"{e.name}: not a session directory (skipped)")
             continue
         dirs.append(e)
@@ -281,15 +358,16 @@ def list_sessions(root: Path) -> tuple[list[Session], list[str]]:
             sessions.append(Session.open(Path(e.path)))
         except CorruptSession as err:
             problems.append(f"{err} (skipped)")
-    return sessions, problems
+    return sessions, [clean_text(p) for p in problems]  # directory names are anyone's
 
 
 def find_session(root: Path, ref: str | None) -> Session:
-    """A session by id, unique id prefix, name, or ``None`` for the newest."""
+    """A session by id, unique id prefix, name, or ``None`` for the newest. A ``ref``
+    naming a directory that is not a readable session says why."""
     sessions, _ = list_sessions(root)
-    if not sessions:
-        raise LookupError(f"no sessions in {sessions_dir(root)}")
     if ref is None or ref == "latest":
+        if not sessions:
+            raise LookupError(f"no sessions in {sessions_dir(root)}")
         return sessions[-1]
     exact = [s for s in sessions if s.id == ref]
     if exact:
@@ -300,6 +378,14 @@ def find_session(root: Path, ref: str | None) -> Session:
     if len(pref) == 1:
         return pref[0]
     if not pref:
+        d = sessions_dir(root) / ref
+        if "/" not in ref and ref not in (".", "..") and os.path.lexists(d):
+            try:
+                Session.open(d)
+            except CorruptSession as e:
+                raise LookupError(f"session {e} (unreadable)") from None
+        if not sessions:
+            raise LookupError(f"no sessions in {sessions_dir(root)}")
         raise LookupError(f"no session matches {ref!r}")
     raise LookupError(f"{ref!r} matches {len(pref)} sessions; give more of the id")
 
@@ -329,7 +415,6 @@ class SessionTail:
         if self._final_done:
             return empty, []
         live = d / schema.SAMPLES_LIVE
-        final = d / schema.SAMPLES_FINAL
         new_events: list[dict] = []
         try:
             data, self._samples_off = _complete_bytes(live, self._samples_off)
@@ -344,9 +429,10 @@ class SessionTail:
             ev_data, self._events_off = _complete_bytes(d / schema.EVENTS_LIVE, self._events_off)
             new_events = parse_event_lines(ev_data)
         except FileNotFoundError:
-            if not final.exists():
+            df = self.session._parquet(schema.SAMPLES_FINAL, MAX_SAMPLES)
+            if df is None:
                 return empty, []
-            df = conform_samples(pl.read_parquet(final), self.session.id)
+            df = conform_samples(df, self.session.id)
             ev = self.session.events()
             new_events = ev.slice(self._events_seen).to_dicts()
             self._final_done = True

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..sources.base import Sample
 from . import schema
-from .paths import sessions_dir, write_json_atomic
+from .paths import create_file, file_mode, make_private_dir, sessions_dir, write_json_atomic
 
 MAX_BACKLOG_ROWS = 200_000  # rows kept in memory while the disk refuses writes
 FINISH_META_TRIES = 3  # the final meta.json is worth a short wait for the disk
@@ -57,7 +57,7 @@ class SessionWriter:
             if self.dir.is_symlink() or not self.dir.is_dir() or any(self.dir.iterdir()):
                 raise FileExistsError(17, "session folder is not the empty one reserved", str(self.dir))
         else:
-            self.dir.mkdir(parents=True, exist_ok=False)
+            make_private_dir(self.dir, exist_ok=False)  # 0700 (2770 in a group's store)
         try:
             self._create(meta, flush_every_s)
         except BaseException:
@@ -83,10 +83,10 @@ class SessionWriter:
         self.meta_saved = True
         self._warned = False
         self.save_meta()
-        with open(self.dir / schema.SAMPLES_LIVE, "w", encoding="utf-8") as f:
-            f.write(",".join(schema.SAMPLE_COLUMNS) + "\n")
-        (self.dir / schema.EVENTS_LIVE).touch()
-        (self.dir / schema.OUTPUT).touch()
+        with create_file(self.dir / schema.SAMPLES_LIVE) as f:  # 0600 (0660 for a group)
+            f.write((",".join(schema.SAMPLE_COLUMNS) + "\n").encode())
+        create_file(self.dir / schema.EVENTS_LIVE).close()
+        create_file(self.dir / schema.OUTPUT).close()
 
     # -- metadata ---------------------------------------------------------------
     def save_meta(self) -> None:
@@ -275,6 +275,7 @@ def compact(session_dir: Path) -> None:
         tmp = session_dir / f".{final_name}.tmp"
         try:
             df.write_parquet(tmp, compression="zstd", statistics=True)
+            os.chmod(tmp, file_mode(session_dir))
             _fsync_replace(tmp, final)
         except BaseException:
             tmp.unlink(missing_ok=True)  # a full disk: no temp file left, its space back

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -27,8 +26,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 
+from ..sanitize import clean_output, clean_text
 from ..store import schema
 from ..store.reader import parse_event_lines
+from ..store.safeio import MAX_META, check_regular, open_regular, read_json
 
 ENERGY_KINDS = ("gpu", "cpu", "dram")
 
@@ -236,7 +237,7 @@ class MetricTracker:
             return
         self.est_step_j = est
         parts = {
-            k[len("layer_") : -len("_j")]: x
+            clean_text(k[len("layer_") : -len("_j")], 40): x
             for k, v in vals.items()
             if k.startswith("layer_") and k.endswith("_j") and (x := _finite(v)) is not None
         }
@@ -290,6 +291,7 @@ class MetricTracker:
                     x = _finite(v)
                     if x is None or name in skip:
                         continue
+                    name = clean_text(name, 60)  # a run's own string, shown on screen
                     h = self.others.get(name)
                     if h is None:
                         if len(self.others) >= self.max_others:
@@ -395,15 +397,10 @@ class LiveSnapshot:
 
 
 # -- output.log -------------------------------------------------------------------------------
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07|\x1b[@-_]")
-
-
 def clean_line(raw: str) -> str:
-    line = _ANSI.sub("", raw)
-    if "\r" in line:  # progress bars redraw with \r: keep what the terminal would show
-        parts = [p for p in line.split("\r") if p]
-        line = parts[-1] if parts else ""
-    return line
+    """A line of the run's output for the pane: colours kept, every other escape and
+    control dropped (:func:`wattui.sanitize.clean_output`)."""
+    return clean_output(raw)
 
 
 class OutputTail:
@@ -416,7 +413,7 @@ class OutputTail:
 
     def poll(self) -> list[str]:
         try:
-            size = self.path.stat().st_size
+            size = check_regular(self.path).st_size  # never a FIFO, a device or a symlink
         except OSError:
             return []
         if self.offset is None:
@@ -429,7 +426,7 @@ class OutputTail:
         if size == self.offset:
             return []
         try:
-            with open(self.path, "rb") as f:
+            with open_regular(self.path) as f:
                 f.seek(self.offset)
                 data = f.read(min(size - self.offset, OUTPUT_MAX_READ))
         except OSError:
@@ -487,7 +484,7 @@ class BoundedTail:
         self.events_final: list | None = None
 
     def _read_lines(self, path: Path, offset: int, limit: int | None) -> tuple[bytes, int]:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             f.seek(offset)
             data = f.read() if limit is None else f.read(limit)
             while limit is not None and len(data) == limit and b"\n" not in data[-65536:]:
@@ -541,7 +538,9 @@ class BoundedTail:
             self.caught_up = caught and self.caught_up
         except FileNotFoundError:
             final = d / schema.SAMPLES_FINAL
-            if not final.exists():
+            try:
+                check_regular(final)
+            except FileNotFoundError:
                 return None, []
             # Compacted: scan the Parquet a slice of rows per poll (bounded memory).
             scan = pl.scan_parquet(final)
@@ -550,9 +549,12 @@ class BoundedTail:
             n = frame.select(pl.len()).collect().item()
             self.final_rows += n
             ev_final = d / schema.EVENTS_FINAL
-            if self.events_final is None and ev_final.exists():
-                events = pl.read_parquet(ev_final).slice(self.events_seen).to_dicts()
-                self.events_final = []
+            if self.events_final is None and os.path.lexists(ev_final):
+                try:
+                    with open_regular(ev_final) as f:
+                        events = pl.read_parquet(f).slice(self.events_seen).to_dicts()
+                finally:
+                    self.events_final = []  # read once; an unreadable one is noted once
             self.caught_up = n < self.rows_chunk
             self.final_done = self.caught_up and self.events_final is not None
         if frame is not None:
@@ -652,7 +654,9 @@ class SnapshotBuilder:
         try:
             session = Session.open(self.dir)  # fresh meta: status, exit code, pid
         except CorruptSession as e:
-            return LiveSnapshot(session_id=self.dir.name, now=self.clock(), error=str(e))
+            return LiveSnapshot(
+                session_id=clean_text(self.dir.name), now=self.clock(), error=clean_text(str(e))
+            )
         meta = session.meta
         status = session.status
         kinds = {d.get("key"): d.get("kind") for d in meta.get("devices", [])}
@@ -734,7 +738,7 @@ class SnapshotBuilder:
                     GpuRow(
                         key=key,
                         index=d.get("index"),
-                        name=d.get("name") or key,
+                        name=clean_text(d.get("name") or key),
                         watts=watts,
                         power_method=pm,
                         util_pct=_finite(lat.get("util_pct")) if status == "running" else None,
@@ -761,7 +765,7 @@ class SnapshotBuilder:
                 cpus.append(
                     CpuRow(
                         key=key,
-                        name=d.get("name") or key,
+                        name=clean_text(d.get("name") or key),
                         watts=_finite(lat.get("power_w")) if status == "running" else None,
                         energy_j=_finite(r.get("energy_j")),
                         method=d.get("energy_method"),
@@ -770,7 +774,7 @@ class SnapshotBuilder:
         proc = self.latest.get("proc", {}) if status == "running" else {}
         cmd = meta.get("command")
         command = " ".join(cmd) if isinstance(cmd, list) else (cmd or "")
-        command = " ".join(command.split())  # one line, whatever the script looked like
+        command = clean_text(" ".join(command.split()))  # one line, no escapes
         if meta.get("mode") == "attach" and meta.get("pid"):
             command = f"PID {meta['pid']}" + (f" ({command})" if command else "")
         power_methods.discard(None)
@@ -782,7 +786,7 @@ class SnapshotBuilder:
             mode=meta.get("mode"),
             command=command,
             pid=meta.get("pid"),
-            host=meta.get("host") or "",
+            host=clean_text(meta.get("host")),
             simulated=bool(meta.get("simulated")),
             started_at=started,
             elapsed_s=elapsed,
@@ -795,9 +799,9 @@ class SnapshotBuilder:
             proc_rss_b=_finite(proc.get("mem_used_b")),
             metrics=self.metrics.summary(),
             record=MappingProxyType(dict(rec)),
-            notes=tuple(self.notes)[-5:],
+            notes=tuple(clean_text(n, 300) for n in list(self.notes)[-5:]),
             output_lines=tuple(lines),
-            has_output=meta.get("mode") == "launch" or (self.dir / schema.OUTPUT).exists(),
+            has_output=meta.get("mode") == "launch" or os.path.lexists(self.dir / schema.OUTPUT),
             recorder_pid=meta.get("recorder_pid"),
             recorder_started=meta.get("recorder_started"),
             seq=self._seq,
@@ -968,11 +972,10 @@ class GroupSnapshotBuilder:
         except OSError:
             return
         for e in entries:
-            if e.name in self._checked or e.name.startswith("."):
+            if e.name in self._checked or e.name.startswith(".") or e.is_symlink():
                 continue
             try:
-                with open(os.path.join(e.path, schema.META), encoding="utf-8") as f:
-                    meta = json.load(f)
+                meta = read_json(os.path.join(e.path, schema.META), MAX_META)
             except (OSError, ValueError):
                 continue  # not a session, or meta.json half written: look again next time
             self._checked.add(e.name)

@@ -27,9 +27,11 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
+from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Input, Label, Log, Static
 
+from ..sanitize import strip_sgr
 from .snapshot import (
     CpuRow,
     GpuRow,
@@ -604,6 +606,23 @@ class SessionHeader(Horizontal):
         )
 
 
+class AnsiLog(Log):
+    """A ``Log`` that shows the SGR colours of its lines. Lines come from
+    :func:`wattui.sanitize.clean_output`, which leaves no other escape sequence."""
+
+    @classmethod
+    def _process_line(cls, line: str) -> str:  # widths and plain rendering: no SGR
+        return super()._process_line(strip_sgr(line) if "\x1b" in line else line)
+
+    def _render_line_strip(self, y: int, rich_style) -> Strip:
+        raw = self._lines[y]
+        if "\x1b[" not in raw:
+            return super()._render_line_strip(y, rich_style)
+        text = Text.from_ansi(raw.expandtabs(), no_wrap=True)
+        text.stylize_before(rich_style)
+        return Strip(text.render(self.app.console), text.cell_len)
+
+
 class OutputPanel(Vertical):
     """The run's output, tail-followed, scrollable and searchable."""
 
@@ -624,7 +643,7 @@ class OutputPanel(Vertical):
         self.match_index = -1
 
     def compose(self) -> ComposeResult:
-        yield Log(max_lines=self.max_lines, id="output-log", highlight=False, auto_scroll=True)
+        yield AnsiLog(max_lines=self.max_lines, id="output-log", highlight=False, auto_scroll=True)
         yield Input(placeholder="search the output (Enter: find, Esc: close)", id="search")
         yield Label("", id="search-status")
 
@@ -658,7 +677,9 @@ class OutputPanel(Vertical):
         self.query_text = text
         needle = text.lower()
         lines = self.log_widget.lines
-        self.matches = [i for i, line in enumerate(lines) if needle and needle in line.lower()]
+        self.matches = [
+            i for i, line in enumerate(lines) if needle and needle in strip_sgr(line).lower()
+        ]
         self.match_index = len(self.matches) - 1
         self._show_match()
         return len(self.matches)
@@ -679,7 +700,7 @@ class OutputPanel(Vertical):
         line_no = self.matches[self.match_index]
         log.auto_scroll = False
         log.scroll_to(y=max(0, line_no - log.size.height // 2), animate=False)
-        text = log.lines[line_no] if line_no < len(log.lines) else ""
+        text = strip_sgr(log.lines[line_no]) if line_no < len(log.lines) else ""
         t = Text(f"match {self.match_index + 1}/{len(self.matches)} line {line_no + 1}: ")
         t.append(text[:200], style="reverse")
         t.append("  (n/N: next/previous, f: follow)")
