@@ -59,11 +59,9 @@ PTY_SIZE = (30, 120)  # rows, columns of the capture's terminal
 CAPTURES: dict[str, dict] = {
     "hf_trainer": dict(script="hf_trainer.py", args=[], mode="pipe"),
     "hf_trainer_pty": dict(script="hf_trainer.py", args=[], mode="pty"),
-    "lightning_rich_pipe": dict(script="lightning_run.py", args=["--bar", "rich"], mode="pipe"),
-    "lightning_rich_pty": dict(script="lightning_run.py", args=["--bar", "rich"], mode="pty"),
-    "lightning_default_pipe": dict(
-        script="lightning_run.py", args=["--bar", "default"], mode="pipe"
-    ),
+    # No bar given: Lightning's default, Rich's bar when rich is installed (as with wattui).
+    "lightning_rich_pipe": dict(script="lightning_run.py", args=["--bar", "default"], mode="pipe"),
+    "lightning_rich_pty": dict(script="lightning_run.py", args=["--bar", "default"], mode="pty"),
     "lightning_tqdm_pipe": dict(script="lightning_run.py", args=["--bar", "tqdm"], mode="pipe"),
     "lightning_tqdm_pty": dict(script="lightning_run.py", args=["--bar", "tqdm"], mode="pty"),
     "keras_verbose1_pipe": dict(script="keras_fit.py", args=["--verbose", "1"], mode="pipe"),

@@ -1,0 +1,67 @@
+"""Hugging Face Trainer (transformers 5.x): a tiny BERT, eval every epoch, compute_metrics accuracy."""
+
+import numpy as np
+import torch
+from _truth import write_truth
+from transformers import BertConfig, BertForSequenceClassification, Trainer, TrainingArguments
+from transformers.utils import logging as hf_logging
+
+EPOCHS = 3
+
+
+class Tokens(torch.utils.data.Dataset):
+    """Random token sequences; the label is whether token 7 appears more often than token 9."""
+
+    def __init__(self, n, seed):
+        g = torch.Generator().manual_seed(seed)
+        self.ids = torch.randint(5, 40, (n, 24), generator=g)
+        self.labels = ((self.ids == 7).sum(1) > (self.ids == 9).sum(1)).long()
+
+    def __len__(self):
+        return len(self.ids)
+
+    def __getitem__(self, i):
+        return {"input_ids": self.ids[i], "attention_mask": torch.ones(24, dtype=torch.long),
+                "labels": self.labels[i]}
+
+
+def compute_metrics(pred):
+    logits, labels = pred
+    return {"accuracy": float((np.argmax(logits, -1) == labels).mean())}
+
+
+hf_logging.set_verbosity_warning()
+torch.manual_seed(0)
+config = BertConfig(vocab_size=48, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                    intermediate_size=64, max_position_embeddings=32, num_labels=2)
+model = BertForSequenceClassification(config)
+args = TrainingArguments(
+    output_dir="hf_out",
+    num_train_epochs=EPOCHS,
+    per_device_train_batch_size=16,
+    per_device_eval_batch_size=64,
+    learning_rate=3e-3,
+    eval_strategy="epoch",
+    logging_strategy="epoch",
+    save_strategy="no",
+    report_to="none",
+    use_cpu=True,
+    seed=0,
+)
+trainer = Trainer(model=model, args=args, train_dataset=Tokens(480, 1), eval_dataset=Tokens(256, 2),
+                  compute_metrics=compute_metrics)
+trainer.train()
+
+evals = [e for e in trainer.state.log_history if "eval_accuracy" in e]
+write_truth(
+    history=[e["eval_accuracy"] for e in evals],
+    total_epochs=int(args.num_train_epochs),
+    epochs_done=round(trainer.state.epoch),
+    epoch_base=1,
+    accuracy_key="eval_accuracy",
+    accuracy_scale="fraction",
+    accuracy_stream="stdout",
+    source="trainer.state.log_history (eval_accuracy entries), args.num_train_epochs",
+    notes="eval dicts print string values ('0.5703'); the training bar (tqdm) is on stderr",
+    log_history=trainer.state.log_history,
+)
