@@ -79,7 +79,7 @@ write_truth(
     epoch_base=0,
     accuracy_key="val_acc",
     accuracy_scale="fraction",
-    accuracy_stream="stdout" if type(trainer.progress_bar_callback).__name__.startswith("Rich") else "stderr",
+    accuracy_stream="stdout",  # both bars write to stdout; Lightning's notices go to stderr
     source="trainer.callback_metrics['val_acc'] at each on_validation_end outside the sanity check",
     notes="train_acc_step/train_acc_epoch are training accuracies; the sanity check's val_acc is not an epoch",
     progress_bar=type(trainer.progress_bar_callback).__name__,
