@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 import json
 import math
@@ -50,7 +51,7 @@ def test_capture_loads_and_its_truth_is_complete(name):
 
     meta = cap.meta
     assert meta["name"] == name and meta["mode"] in ("pipe", "pty")
-    assert meta["exit_code"] == 0
+    assert meta["exit_code"] == t.get("expected_exit_code", 0)
     for stream in ("stdout", "stderr"):
         assert len(cap.stream_bytes(stream)) == meta["bytes"][stream]
     # The accuracy is printed where the truth says, under the name it gives.
@@ -101,3 +102,19 @@ def test_unknown_capture_is_a_one_line_error():
     )
     assert r.returncode == 2
     assert r.stderr.strip().count("\n") == 0 and "no-such-capture" in r.stderr
+
+
+def test_bytes_that_are_not_utf8_round_trip(tmp_path):
+    raw = b"epoch 1 \xff\xfe val_acc 0.5\r"
+    d = tmp_path / "odd"
+    d.mkdir()
+    recs = [
+        {"t": 0.0, "stream": "stderr", "b64": base64.b64encode(raw).decode()},
+        {"t": 0.25, "stream": "stdout", "data": "done\n"},
+    ]
+    (d / "output.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    (d / "truth.json").write_text("{}")
+    assert list_captures(tmp_path) == ["odd"]
+    cap = load_capture("odd", tmp_path)
+    assert cap.stderr_bytes() == raw and cap.stdout_bytes() == b"done\n"
+    assert cap.duration == 0.25

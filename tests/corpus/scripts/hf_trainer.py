@@ -6,16 +6,17 @@ from _truth import write_truth
 from transformers import BertConfig, BertForSequenceClassification, Trainer, TrainingArguments
 from transformers.utils import logging as hf_logging
 
-EPOCHS = 3
+EPOCHS = 4
 
 
 class Tokens(torch.utils.data.Dataset):
-    """Random token sequences; the label is whether token 7 appears more often than token 9."""
+    """Random token sequences; the label is whether the first token is below 22, 15 % flipped."""
 
     def __init__(self, n, seed):
         g = torch.Generator().manual_seed(seed)
         self.ids = torch.randint(5, 40, (n, 24), generator=g)
-        self.labels = ((self.ids == 7).sum(1) > (self.ids == 9).sum(1)).long()
+        flip = torch.rand(n, generator=g) < 0.15
+        self.labels = ((self.ids[:, 0] < 22) ^ flip).long()
 
     def __len__(self):
         return len(self.ids)
@@ -40,7 +41,8 @@ args = TrainingArguments(
     num_train_epochs=EPOCHS,
     per_device_train_batch_size=16,
     per_device_eval_batch_size=64,
-    learning_rate=3e-3,
+    learning_rate=1e-2,
+    lr_scheduler_type="constant",
     eval_strategy="epoch",
     logging_strategy="epoch",
     save_strategy="no",
@@ -48,7 +50,7 @@ args = TrainingArguments(
     use_cpu=True,
     seed=0,
 )
-trainer = Trainer(model=model, args=args, train_dataset=Tokens(480, 1), eval_dataset=Tokens(256, 2),
+trainer = Trainer(model=model, args=args, train_dataset=Tokens(192, 1), eval_dataset=Tokens(128, 2),
                   compute_metrics=compute_metrics)
 trainer.train()
 

@@ -2,10 +2,11 @@
 
 import sys
 
-import wattui.demo_train as demo
 from _truth import write_truth
 
-EPOCHS = 5
+import wattui.demo_train as demo
+
+EPOCHS = 8
 history = []
 _evaluate = demo.evaluate
 
@@ -17,7 +18,9 @@ def evaluate(*args, **kwargs):
 
 
 demo.evaluate = evaluate
-rc = demo.main(["--epochs", str(EPOCHS), "--train-size", "3000", "--val-size", "500", "--model", "cnn"])
+rc = demo.main(
+    ["--epochs", str(EPOCHS), "--train-size", "3000", "--val-size", "300", "--model", "mlp", "--lr", "0.01"]
+)
 write_truth(
     history=history,
     total_epochs=EPOCHS,
