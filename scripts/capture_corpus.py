@@ -59,6 +59,7 @@ PTY_SIZE = (30, 120)  # rows, columns of the capture's terminal
 CAPTURES: dict[str, dict] = {
     "hf_trainer": dict(script="hf_trainer.py", args=[], mode="pipe"),
     "hf_trainer_pty": dict(script="hf_trainer.py", args=[], mode="pty"),
+    "hf_trainer_eval_steps": dict(script="hf_trainer.py", args=["--eval-steps", "6"], mode="pipe"),
     # No bar given: Lightning's default, Rich's bar when rich is installed (as with wattui).
     "lightning_rich_pipe": dict(script="lightning_run.py", args=["--bar", "default"], mode="pipe"),
     "lightning_rich_pty": dict(script="lightning_run.py", args=["--bar", "default"], mode="pty"),
@@ -82,6 +83,10 @@ CAPTURES: dict[str, dict] = {
     "plain_print_unbuffered": dict(script="plain_print.py", args=[], mode="pipe"),
     "summary_line": dict(script="summary_line.py", args=[], mode="pipe"),
     "wattui_demo": dict(script="wattui_demo.py", args=[], mode="pipe"),
+    "lightning_callbacks_test": dict(script="lightning_callbacks_test.py", args=[], mode="pipe"),
+    "keras_callbacks_early_stop": dict(script="keras_callbacks.py", args=[], mode="pipe"),
+    "sklearn_hist_gradient_boosting": dict(script="sklearn_hist_gb.py", args=[], mode="pipe"),
+    "plain_percent_test_at_end": dict(script="plain_percent.py", args=[], mode="pipe"),
     "config_then_crash": dict(script="config_then_crash.py", args=[], mode="pipe", rc=1),
 }
 

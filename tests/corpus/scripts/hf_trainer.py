@@ -1,5 +1,7 @@
 """Hugging Face Trainer (transformers 5.x): a tiny BERT, eval every epoch, compute_metrics accuracy."""
 
+import argparse
+
 import numpy as np
 import torch
 from _truth import write_truth
@@ -31,6 +33,9 @@ def compute_metrics(pred):
     return {"accuracy": float((np.argmax(logits, -1) == labels).mean())}
 
 
+p = argparse.ArgumentParser()
+p.add_argument("--eval-steps", type=int, default=0, help="evaluate every N steps, not each epoch")
+eval_steps = p.parse_args().eval_steps
 hf_logging.set_verbosity_warning()
 torch.manual_seed(0)
 config = BertConfig(vocab_size=48, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
@@ -43,8 +48,10 @@ args = TrainingArguments(
     per_device_eval_batch_size=64,
     learning_rate=1e-2,
     lr_scheduler_type="constant",
-    eval_strategy="epoch",
-    logging_strategy="epoch",
+    eval_strategy="steps" if eval_steps else "epoch",
+    logging_strategy="steps" if eval_steps else "epoch",
+    eval_steps=eval_steps or None,
+    logging_steps=eval_steps // 2 if eval_steps else 500,
     save_strategy="no",
     report_to="none",
     use_cpu=True,
@@ -57,6 +64,7 @@ trainer.train()
 evals = [e for e in trainer.state.log_history if "eval_accuracy" in e]
 write_truth(
     history=[e["eval_accuracy"] for e in evals],
+    history_unit="eval" if eval_steps else "epoch",
     total_epochs=int(args.num_train_epochs),
     epochs_done=round(trainer.state.epoch),
     epoch_base=1,
@@ -64,6 +72,7 @@ write_truth(
     accuracy_scale="fraction",
     accuracy_stream="stdout",
     source="trainer.state.log_history (eval_accuracy entries), args.num_train_epochs",
-    notes="eval dicts print string values ('0.5703'); the training bar (tqdm) is on stderr",
+    notes="eval dicts print string values ('0.5703'); the training bar (tqdm) is on stderr"
+    + ("; evaluations every %d steps, so 'epoch' is fractional ('0.5')" % eval_steps if eval_steps else ""),
     log_history=trainer.state.log_history,
 )
