@@ -73,6 +73,6 @@ write_truth(
     accuracy_stream="stdout",
     source="trainer.state.log_history (eval_accuracy entries), args.num_train_epochs",
     notes="eval dicts print string values ('0.5703'); the training bar (tqdm) is on stderr"
-    + ("; evaluations every %d steps, so 'epoch' is fractional ('0.5')" % eval_steps if eval_steps else ""),
+    + (f"; evaluations every {eval_steps} steps, so 'epoch' is fractional ('0.5')" if eval_steps else ""),
     log_history=trainer.state.log_history,
 )

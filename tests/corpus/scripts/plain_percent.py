@@ -25,8 +25,7 @@ for epoch in range(num_epochs):
         loss.backward()
         optimizer.step()
         if (i + 1) % 50 == 0:
-            print("Epoch [{}/{}], Step [{}/{}], Loss: {:.4f}".format(
-                epoch + 1, num_epochs, i + 1, total_step, loss.item()))
+            print(f"Epoch [{epoch + 1}/{num_epochs}], Step [{i + 1}/{total_step}], Loss: {loss.item():.4f}")
 
 model.eval()
 with torch.no_grad():
@@ -37,7 +36,7 @@ with torch.no_grad():
         _, predicted = torch.max(outputs.data, 1)
         total += labels.size(0)
         correct += (predicted == labels).sum().item()
-    print("Accuracy of the network on the {} test images: {} %".format(total, 100 * correct / total))
+    print(f"Accuracy of the network on the {total} test images: {100 * correct / total} %")
 
 write_truth(
     history=[correct / total],
