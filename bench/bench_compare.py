@@ -77,6 +77,7 @@ def build_store(root: Path, n: int, rate_hz: float, gpus: int = 8) -> dict:
     import polars as pl
 
     from wattui.store import schema
+    from wattui.store.reader import conform_events, conform_samples
 
     sdir = root / "sessions"
     sdir.mkdir(parents=True, exist_ok=True)
@@ -112,6 +113,7 @@ def build_store(root: Path, n: int, rate_hz: float, gpus: int = 8) -> dict:
                 "power_method": ["simulated"] * (gpus * ticks),
             }
         )
+        df = conform_samples(df, sid)  # the store's current schema, whatever it adds
         df.write_parquet(d / "samples.parquet", compression="zstd", statistics=True)
         accs = [0.5 + 0.4 * (1 - 0.6**j) * (0.8 + 0.2 * scale) for j in range(1, 11)]
         ev = pl.DataFrame(
@@ -128,8 +130,8 @@ def build_store(root: Path, n: int, rate_hz: float, gpus: int = 8) -> dict:
                 "pid": [None] * 10,
                 "message": [None] * 10,
             },
-            schema=schema.event_schema(),
         )
+        ev = conform_events(ev, sid)
         ev.write_parquet(d / "events.parquet")
         devices = [
             {
@@ -160,7 +162,7 @@ def build_store(root: Path, n: int, rate_hz: float, gpus: int = 8) -> dict:
         energy = sum(v["energy_j"] for v in summary.values())
         interrupted = k % 100 == 99
         meta = {
-            "schema_version": 1,
+            "schema_version": schema.SCHEMA_VERSION,
             "id": sid,
             "name": f"run-{k:04d}",
             "tags": ["bench", f"lr{k % 5}"],

@@ -1,7 +1,7 @@
 """Benchmarks of the live screen. Prints medians.
 
     python bench/bench_live.py            # full: 3 x 20 s CPU runs, 72-h memory replay
-    python bench/bench_live.py --quick    # 1 x 5 s, for a smoke test
+    python bench/bench_live.py --quick    # 1 x 5 s and a 1-hour session: a smoke test
 
 1. CPU: a real background recorder (--simulate, default 0.2 s period) writes a session;
    a headless viewer at the default refresh (2 Hz) watches it. Its process CPU time
@@ -141,6 +141,7 @@ def write_72h(store: Path, running: bool, hours: float = 72.0) -> Path:
     from wattui.sources.simulated import SimulatedGPU, SimulatedSource
     from wattui.store import schema
     from wattui.store.paths import sessions_dir, write_json_atomic
+    from wattui.store.reader import conform_samples
 
     n = int(hours * 3600)
     t0 = 1_767_268_800.0
@@ -178,7 +179,7 @@ def write_72h(store: Path, running: bool, hours: float = 72.0) -> Path:
         energy_method=pl.lit("none"),
         power_method=pl.lit("none"),
     )
-    samples = pl.concat([gpu, proc]).sort("seq", "device").cast(schema.sample_schema())
+    samples = conform_samples(pl.concat([gpu, proc]).sort("seq", "device"), sid)
     epochs = 72
     ev = [
         {
@@ -212,7 +213,7 @@ def write_72h(store: Path, running: bool, hours: float = 72.0) -> Path:
         }
     }
     meta = {
-        "schema_version": 1,
+        "schema_version": schema.SCHEMA_VERSION,
         "id": sid,
         "command": ["python", "train.py"],
         "mode": "launch",
@@ -228,7 +229,7 @@ def write_72h(store: Path, running: bool, hours: float = 72.0) -> Path:
     }
     (d / schema.OUTPUT).write_bytes(b"".join(b"step %d loss 0.1\n" % i for i in range(20000)))
     if running:
-        samples.write_csv(d / schema.SAMPLES_LIVE)
+        samples.select(schema.SAMPLE_COLUMNS).write_csv(d / schema.SAMPLES_LIVE)
         (d / schema.EVENTS_LIVE).write_text("".join(json.dumps(e) + "\n" for e in ev))
         write_json_atomic(
             d / schema.LIVE, {"t_wall": t0 + n - 1, "devices": stats, "energy_j": e_total}
@@ -237,7 +238,7 @@ def write_72h(store: Path, running: bool, hours: float = 72.0) -> Path:
         samples.write_parquet(d / schema.SAMPLES_FINAL, compression="zstd")
         from wattui.store.reader import events_frame
 
-        events_frame(ev).write_parquet(d / schema.EVENTS_FINAL)
+        events_frame(ev, sid).write_parquet(d / schema.EVENTS_FINAL)
         meta.update(ended_at=t0 + n - 1, exit_code=0, summary=stats, energy_j=e_total)
     write_json_atomic(d / schema.META, meta)
     return d
@@ -275,7 +276,7 @@ def main() -> int:
 
         for running in (False, True):
             t = time.monotonic()
-            d = write_72h(store, running=running, hours=72.0)
+            d = write_72h(store, running=running, hours=1.0 if args.quick else 72.0)
             gen = time.monotonic() - t
             mem = [
                 headless(store, d, warm=4.0 if not args.quick else 3.0, window=2.0)
