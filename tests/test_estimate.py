@@ -33,8 +33,11 @@ def test_small_model_rows_macs_and_shares():
     assert pool.macs == 4 * 8 * 4 * 15 * 15 // 2
     assert lin.macs == 4 * (1800 * 10 + 10)
     assert relu.macs == 4 * 8 * 30 * 30
-    assert bn.energy_j == 0 and flat.energy_j == 0 and "no energy" in bn.predictor
+    # eager-mode BatchNorm is real work (not folded): priced by its own model
+    assert bn.energy_j > 0 and bn.ops == {"batch_norm": 1} and bn.predictor == "batch_norm"
+    assert flat.energy_j == 0 and flat.ops == {} and "no compute" in flat.predictor
     assert conv.energy_j > 0 and lin.energy_j > 0 and pool.energy_j > 0
+    assert conv.ops == {"conv2d": 1} and pool.ops == {"maxpool2d": 1}
     assert res.total_energy_j == pytest.approx(sum(la.energy_j for la in res.layers))
     assert sum(la.share for la in res.layers) == pytest.approx(1.0)
     assert res.per_sample_j == pytest.approx(res.total_energy_j / 4)
@@ -69,10 +72,15 @@ def test_transformer_block_attention_is_decomposed():
     res = estimate_model(models.block(), (16, 64), 2)
     by_name = {la.name: la for la in res.layers}
     attn = by_name["attn"]
-    assert attn.type == "MultiheadAttention" and attn.predictor.startswith("linear+softmax")
+    assert attn.type == "MultiheadAttention"
+    assert {"linear", "matmul", "softmax"} <= set(attn.ops) and attn.ops["softmax"] == 1
     rows, d, t, h = 2 * 16, 64, 16, 4
-    assert attn.macs == 4 * rows * (d * d + d) + 2 * (2 * h * t * t * (d // h))
-    assert by_name["mlp.1"].type == "GELU" and "relu" in by_name["mlp.1"].predictor
+    # Q/K/V/out projections (the out projection's bias counted as MACs, the packed in-proj
+    # bias is a separate add), then QK^T and scores@V
+    assert attn.macs == 4 * rows * d * d + rows * d + 2 * (2 * h * t * t * (d // h))
+    assert by_name["mlp.1"].type == "GELU" and by_name["mlp.1"].predictor == "gelu"
+    adds = [la for la in res.layers if la.type == "add"]
+    assert [la.name for la in adds] == ["Block", "Block"]  # the residual adds, functional
     assert by_name["ln1"].energy_j is not None and by_name["ln1"].energy_j > 0
     assert "attn.out_proj" not in by_name  # priced inside attention, not twice
     assert not res.unsupported and res.total_energy_j > 0
@@ -82,19 +90,89 @@ def test_functional_sdpa_and_embedding_with_token_ids():
     ids = torch.zeros(2, 12, dtype=torch.long)
     res = estimate_model(models.tokens(), ids, None)
     types = [la.type for la in res.layers]
-    assert types == ["Embedding", "Linear", "scaled_dot_product_attention", "Linear"]
+    # the reshape of the transposed attention output is a real copy
+    assert types == ["Embedding", "Linear", "scaled_dot_product_attention", "copy", "Linear"]
     sdpa = res.layers[2]
+    assert sdpa.name == "TokenModel.scaled_dot_product_attention"
     assert sdpa.macs == 2 * (2 * 4 * 12 * 12 * 8) and sdpa.energy_j > 0
+    assert sdpa.ops["matmul"] == 2 and sdpa.ops["softmax"] == 1
+    assert res.layers[0].predictor == "embedding"
     assert res.batch_size == 2
 
 
-def test_unsupported_layers_are_listed_not_dropped(capsys):
+def test_unpriced_ops_make_the_total_a_lower_bound(capsys):
     res = estimate_model(models.odd(), (5, 10), 2)
-    assert [la.type for la in res.unsupported] == ["Doubler", "LSTM"]
+    by_type = {la.type: la for la in res.layers}
+    assert by_type["Doubler"].energy_j > 0 and by_type["Doubler"].ops == {"mul": 1}
+    lstm = by_type["LSTM"]  # priced through its cell ops: matmuls, gates, adds
+    assert lstm.energy_j > 0 and not lstm.unpriced
+    assert lstm.ops["linear"] == 2 * 5 and lstm.ops["sigmoid"] == 3 * 5 and lstm.ops["tanh"] == 2 * 5
+    assert [la.type for la in res.unsupported] == ["RunningSum", "RunningSum", "ConvTranspose1d"]
     assert all(la.energy_j is None for la in res.unsupported)
+    assert res.partial and res.unpriced_ops == {"aten.cumsum": 2, "aten.convolution": 1}
+    assert res.total_energy_j == pytest.approx(sum(la.energy_j or 0 for la in res.layers))
     assert run_estimate([f"{MODELS}:odd", "--input-shape", "5,10", "--batch-size", "2"]) == 0
     out = capsys.readouterr().out
-    assert "UNSUPPORTED" in out and "LSTM" in out and "Doubler" in out
+    assert "estimated total per forward pass: LOWER BOUND" in out
+    assert "PARTIAL" in out and "aten.cumsum x2" in out and "aten.convolution x1" in out
+    assert run_estimate([f"{MODELS}:odd", "--input-shape", "5,10", "--batch-size", "2",
+                         "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["partial"] is True and doc["total_is"].startswith("lower bound")
+    assert doc["unpriced"] == [{"op": "aten.convolution", "count": 1},
+                               {"op": "aten.cumsum", "count": 2}]
+    assert [la["partial"] for la in doc["layers"]].count(True) == 3
+
+
+def test_complete_estimate_is_not_partial(capsys):
+    assert run_estimate([f"{MODELS}:small", "--input-shape", "3,32,32", "--batch-size", "2",
+                         "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["partial"] is False and doc["unpriced"] == [] and doc["total_is"] == "complete"
+
+
+def test_functional_calls_are_priced_like_modules():
+    """F.relu / F.max_pool2d / x + y cost what nn.ReLU / nn.MaxPool2d / an add module do."""
+    import torch.nn.functional as F
+    from torch import nn
+
+    class Mod(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.relu, self.pool = nn.Conv2d(3, 8, 3), nn.ReLU(), nn.MaxPool2d(2)
+
+        def forward(self, x):
+            y = self.conv(x)
+            return self.pool(self.relu(y) + y)
+
+    class Fun(Mod):
+        def forward(self, x):
+            y = self.conv(x)
+            return F.max_pool2d(F.relu(y) + y, 2)
+
+    a = estimate_model(Mod(), (3, 32, 32), 4, SHIPPED_SET)
+    b = estimate_model(Fun(), (3, 32, 32), 4, SHIPPED_SET)
+    assert [la.type for la in b.layers] == ["Conv2d", "relu", "add", "maxpool2d"]
+    assert [la.name for la in b.layers[1:]] == ["Fun"] * 3
+    assert b.total_energy_j == pytest.approx(a.total_energy_j, rel=1e-9)
+    assert not b.partial and b.total_energy_j > b.layers[0].energy_j
+
+
+def test_convolutions_are_split_by_groups():
+    from torch import nn
+
+    m = nn.Sequential(nn.Conv2d(32, 32, 3, padding=1), nn.Conv2d(32, 32, 3, padding=1, groups=4),
+                      nn.Conv2d(32, 32, 3, padding=1, groups=32))
+    res = estimate_model(m, (32, 28, 28), 8, SHIPPED_SET)
+    dense, grouped, dw = res.layers
+    assert (dense.ops, grouped.ops, dw.ops) == ({"conv2d": 1}, {"conv2d_grouped": 1},
+                                                {"conv2d_depthwise": 1})
+    assert dense.macs == 8 * 28 * 28 * 32 * (9 * 32 + 1)
+    assert dw.macs == 8 * 28 * 28 * 32 * (9 + 1)
+    # a depthwise conv runs far slower per MAC than a dense one: never the dense rate
+    per_mac = {la.type: la.energy_j / la.macs for la in res.layers}
+    assert dw.energy_j / dw.macs > 5 * dense.energy_j / dense.macs, per_mac
+    assert dw.predictor == "conv2d_depthwise" and grouped.predictor == "conv2d_grouped"
 
 
 def test_json_schema(capsys):
@@ -131,15 +209,29 @@ def test_real_model_is_left_untouched():
     assert all(torch.equal(a, b) for a, b in zip(before, m.parameters()))
 
 
-def test_training_mode_scales_inference_predictors(capsys):
-    inf = estimate_model(models.small(), (3, 32, 32), 4, mode="inference")
-    tr = estimate_model(models.small(), (3, 32, 32), 4, mode="training")
-    assert tr.training_factor == 3.0
-    assert tr.layers[0].energy_j == pytest.approx(3 * inf.layers[0].energy_j)
+def test_training_mode_prices_forward_and_backward_ops(capsys):
+    inf = estimate_model(models.small(), (3, 32, 32), 4, SHIPPED_SET, mode="inference")
+    tr = estimate_model(models.small(), (3, 32, 32), 4, SHIPPED_SET, mode="training")
+    back = {la.type: la for la in tr.layers if la.name == "(backward)"}
+    # the first conv needs no input gradient: one conv's worth (weights) plus the bias sum
+    assert back["conv2d backward"].ops == {"conv2d": 1, "reduce": 1}
+    assert back["conv2d backward"].macs == inf.layers[0].macs
+    assert back["linear backward"].macs == 2 * inf.layers[5].macs - 2 * 4 * 10  # no bias MACs
+    assert {"batch_norm backward", "relu backward", "maxpool2d backward"} <= set(back)
+    assert not tr.partial and "backward" in tr.training_method
+    assert 1.5 * inf.total_energy_j < tr.total_energy_j < 5 * inf.total_energy_j
     run_estimate([f"{MODELS}:small", "--input-shape", "3,32,32", "--batch-size", "4",
                   "--mode", "training"])
     out = capsys.readouterr().out
-    assert "ESTIMATED" in out and "training step" in out and "3 x inference" in out
+    assert "ESTIMATED" in out and "training step" in out and "convolution_backward" in out
+
+
+def test_training_with_a_training_calibrated_set_prices_forward_only(tmp_path):
+    pset = PredictorSet.load(SHIPPED["getzner-xeon-cpu"])
+    pset.mode = "training"
+    tr = estimate_model(models.small(), (3, 32, 32), 4, pset, mode="training")
+    assert not any(la.name == "(backward)" for la in tr.layers)
+    assert "calibrated in training mode" in tr.training_method
 
 
 @pytest.mark.parametrize("spec", [f"{MODELS}:small", "test_estimate_models:small"])

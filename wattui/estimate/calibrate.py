@@ -27,7 +27,17 @@ from wattui.estimate import macs as M
 from wattui.estimate.predictors import Predictor, PredictorSet
 
 LAYERS = ("conv2d", "maxpool2d", "linear", "relu", "sigmoid", "tanh", "softmax")
+# op kinds beyond the seed's (see wattui.estimate.ops): calibrated on request (--layers)
+OP_KINDS = ("conv2d_depthwise", "conv2d_grouped", "matmul", "reduce", "batch_norm",
+            "layer_norm", "group_norm", "gelu", "silu", "unary", "add", "mul", "copy",
+            "embedding")
+ALL_KINDS = LAYERS + OP_KINDS
 ACTIVATIONS = ("relu", "sigmoid", "tanh", "softmax")
+ELEMENTWISE = ACTIVATIONS + ("reduce", "batch_norm", "layer_norm", "group_norm", "gelu", "silu",
+                             "unary", "add", "mul", "copy", "embedding")
+METHODS = ("energy", "time")
+TIME_PROXY = ("time-proportional proxy: process CPU time per pass (time.process_time, "
+              "torch.set_num_threads(1)), NOT measured energy")
 
 # Known truth of the simulated device: (a [J], b [J per unit], c)
 SIMULATED_TRUTH: dict[str, tuple[float, float, float]] = {
@@ -40,14 +50,88 @@ SIMULATED_TRUTH: dict[str, tuple[float, float, float]] = {
     "tanh": (0.05, 5e-9, 0.91),
     "softmax": (0.1, 6e-9, 0.94),
 }
+# ... and of the op kinds beyond the seed's
+SIMULATED_TRUTH_OPS: dict[str, tuple[float, float, float]] = {
+    **{k: (0.03, 3e-9, 0.95) for k in OP_KINDS if k not in ("conv2d_depthwise",
+                                                           "conv2d_grouped", "matmul")},
+    "conv2d_depthwise": (0.05, 1e-7, 0.95),
+    "conv2d_grouped": (0.1, 2e-8, 0.97),
+    "matmul": (0.05, 3e-9, 1.0),
+}
 
 
 class CalibrationRefused(Exception):
     """No energy can be measured on the requested device (message: one line, why)."""
 
 
-def sample_config(kind: str, rng: random.Random, scale: float = 1.0) -> dict[str, int]:
-    """One random config in the seed's ranges (``scale`` < 1 shrinks sizes for quick runs)."""
+def _log_uniform(rng: random.Random, lo: float, hi: float) -> int:
+    return int(round(math.exp(rng.uniform(math.log(lo), math.log(hi)))))
+
+
+def sample_model_config(kind: str, rng: random.Random, scale: float = 1.0) -> dict[str, int]:
+    """One random config in ranges typical of real networks' layers (``--ranges models``):
+    tensor sizes log-uniform, at most ~``2e7 * scale`` elements per tensor. Used for the
+    op kinds beyond the seed's, and for the seed's kinds on request."""
+    cap = max(2e7 * scale, 2e4)
+    while True:
+        b = rng.choice((1, 2, 4, 8, 16, 32, 64))
+        c = _log_uniform(rng, 8, 1024)
+        h = _log_uniform(rng, 4, 112)
+        if kind in ("conv2d", "conv2d_depthwise", "conv2d_grouped", "maxpool2d"):
+            k = rng.choice((1, 3, 3, 5, 7)) if kind != "maxpool2d" else rng.choice((2, 3))
+            s = rng.choice((1, 1, 2)) if kind != "maxpool2d" else 2
+            cfg = {"batch_size": b, "image_size": h, "kernel_size": k, "in_channels": c,
+                   "stride": s, "padding": k // 2 if kind != "maxpool2d" else 0}
+            if kind == "conv2d":
+                cfg["out_channels"] = _log_uniform(rng, 8, 1024)
+            elif kind == "conv2d_depthwise":
+                cfg["out_channels"] = c
+            elif kind == "conv2d_grouped":
+                g = rng.choice((2, 4, 8, 32))
+                cfg["in_channels"] = cfg["out_channels"] = g * max(2, c // g)
+                cfg["groups"] = g
+            size = b * cfg["in_channels"] * h * h
+            work = size * k * k * (cfg.get("out_channels", 1) // cfg.get("groups", 1)
+                                   if kind in ("conv2d", "conv2d_grouped") else 1)
+            if size <= cap and work <= 300 * cap and h >= k:
+                return cfg
+        elif kind in ("linear", "matmul"):
+            cfg = {"batch_size": _log_uniform(rng, 1, 2048), "input_size": _log_uniform(rng, 8, 4096),
+                   "output_size": _log_uniform(rng, 8, 4096)}
+            if kind == "matmul":
+                cfg["matrices"] = _log_uniform(rng, 1, 256)
+                cfg["batch_size"] = _log_uniform(rng, 8, 512)
+                cfg["input_size"] = _log_uniform(rng, 8, 256)
+                cfg["output_size"] = _log_uniform(rng, 8, 512)
+            m = cfg.get("matrices", 1)
+            if m * cfg["batch_size"] * cfg["input_size"] * cfg["output_size"] <= 300 * cap:
+                return cfg
+        else:
+            n = _log_uniform(rng, 1e3, cap)
+            if kind in ("batch_norm", "group_norm", "reduce"):
+                c = rng.choice((8, 16, 32, 64, 128, 256, 512, 1024))
+                hw = max(1, int(math.sqrt(n / (b * c))))
+                return {"batch_size": b, "channels": c, "image_size": hw,
+                        "input_size": c * hw * hw}
+            if kind == "embedding":
+                d = rng.choice((32, 64, 128, 256, 512))
+                return {"batch_size": b, "input_size": max(1, n // (b * d)) * d,
+                        "embedding_dim": d, "vocab": _log_uniform(rng, 100, 50000)}
+            if kind == "layer_norm":
+                d = rng.choice((64, 128, 192, 256, 384, 512, 768, 1024))
+                return {"batch_size": b, "input_size": max(1, n // (b * d)) * d,
+                        "features": d}
+            return {"batch_size": b, "input_size": max(1, n // b)}
+
+
+def sample_config(kind: str, rng: random.Random, scale: float = 1.0,
+                  ranges: str = "seed") -> dict[str, int]:
+    """One random config in the seed's ranges (``scale`` < 1 shrinks sizes for quick runs);
+    op kinds the seed did not measure, and ``ranges="models"``, use
+    :func:`sample_model_config`."""
+    if ranges == "models" or kind not in LAYERS:
+        return sample_model_config(kind, rng, scale)
+
     def r(lo: int, hi: int) -> int:
         return rng.randint(lo, max(lo, int(lo + (hi - lo) * scale)))
 
@@ -69,11 +153,12 @@ def sample_config(kind: str, rng: random.Random, scale: float = 1.0) -> dict[str
 def features(kind: str, cfg: dict[str, int]) -> dict[str, Any]:
     """MACs (seed formulas) and element count of one config; ``x`` is the fitted variable."""
     b = cfg["batch_size"]
-    if kind in ("conv2d", "maxpool2d"):
+    if kind in ("conv2d", "maxpool2d", "conv2d_depthwise", "conv2d_grouped"):
         h = M.out_size(cfg["image_size"], cfg["kernel_size"], cfg["stride"], cfg["padding"])
         k = (cfg["kernel_size"],) * 2
-        if kind == "conv2d":
-            macs = M.conv2d_macs(b, cfg["in_channels"], cfg["out_channels"], k, (h, h))
+        if kind != "maxpool2d":
+            groups = cfg["in_channels"] if kind == "conv2d_depthwise" else cfg.get("groups", 1)
+            macs = M.conv2d_macs(b, cfg["in_channels"], cfg["out_channels"], k, (h, h), groups)
             elements = b * cfg["out_channels"] * h * h
         else:
             macs = M.maxpool2d_macs(b, cfg["in_channels"], k, (h, h))
@@ -81,15 +166,19 @@ def features(kind: str, cfg: dict[str, int]) -> dict[str, Any]:
     elif kind == "linear":
         macs = M.linear_macs(b, cfg["input_size"], cfg["output_size"])
         elements = b * cfg["output_size"]
+    elif kind == "matmul":
+        m = cfg["matrices"]
+        macs = m * b * cfg["input_size"] * cfg["output_size"]
+        elements = m * b * cfg["output_size"]
     else:
         elements = b * cfg["input_size"]
         macs = elements if kind == "relu" else 0
-    x = elements if kind in ACTIVATIONS else macs
+    x = elements if kind in ELEMENTWISE else macs
     return {"macs": macs, "elements": elements, "x": x}
 
 
 def _base(kind: str) -> str:
-    return "elements" if kind in ACTIVATIONS else "macs"
+    return "elements" if kind in ELEMENTWISE else "macs"
 
 
 # --- counters -------------------------------------------------------------------------------
@@ -102,7 +191,7 @@ class SimulatedDevice:
     name = "simulated device (E = a + b*X^c per layer type)"
 
     def __init__(self, truth=None, noise: float = 0.002, idle_w: float = 20.0, seed: int = 0):
-        self.truth = dict(truth or SIMULATED_TRUTH)
+        self.truth = dict(truth or {**SIMULATED_TRUTH, **SIMULATED_TRUTH_OPS})
         self.noise, self.idle_w = noise, idle_w
         self.rng = np.random.default_rng(seed)
         self.energy_j = 0.0
@@ -172,41 +261,92 @@ def open_counter(device: str, rapl_root: str = "/sys/class/powercap") -> SourceC
 # --- real layer runs --------------------------------------------------------------------------
 
 
-def make_runner(kind: str, cfg: dict[str, int], device: str, mode: str):
-    """A function ``run(passes)`` that runs the real layer on ``device``."""
+def _module_and_input(kind: str, cfg: dict[str, int]):
+    """The real layer (a module or a function) and its input shape and dtype for one config."""
     import torch
     from torch import nn
 
     b = cfg["batch_size"]
-    if kind == "conv2d":
-        layer = nn.Conv2d(cfg["in_channels"], cfg["out_channels"], cfg["kernel_size"],
-                          cfg["stride"], cfg["padding"])
-        shape = (b, cfg["in_channels"], cfg["image_size"], cfg["image_size"])
-    elif kind == "maxpool2d":
-        layer = nn.MaxPool2d(cfg["kernel_size"], cfg["stride"], cfg["padding"])
-        shape = (b, cfg["in_channels"], cfg["image_size"], cfg["image_size"])
-    elif kind == "linear":
-        layer = nn.Linear(cfg["input_size"], cfg["output_size"])
-        shape = (b, cfg["input_size"])
+    img = (b, cfg.get("in_channels", 1), cfg.get("image_size", 1), cfg.get("image_size", 1))
+    if kind in ("conv2d", "conv2d_depthwise", "conv2d_grouped"):
+        groups = cfg["in_channels"] if kind == "conv2d_depthwise" else cfg.get("groups", 1)
+        return nn.Conv2d(cfg["in_channels"], cfg["out_channels"], cfg["kernel_size"],
+                         cfg["stride"], cfg["padding"], groups=groups), img, None
+    if kind == "maxpool2d":
+        return nn.MaxPool2d(cfg["kernel_size"], cfg["stride"], cfg["padding"]), img, None
+    if kind == "linear":
+        return nn.Linear(cfg["input_size"], cfg["output_size"]), (b, cfg["input_size"]), None
+    if kind == "matmul":
+        m = cfg["matrices"]
+        w = torch.randn(m, cfg["input_size"], cfg["output_size"])
+        return (lambda x: torch.bmm(x, w)), (m, b, cfg["input_size"]), None
+    if kind in ("batch_norm", "group_norm", "reduce"):
+        c, hw = cfg["channels"], cfg["image_size"]
+        layer = {"batch_norm": lambda: nn.BatchNorm2d(c),
+                 "group_norm": lambda: nn.GroupNorm(min(32, c), c),
+                 "reduce": lambda: nn.AdaptiveAvgPool2d(1)}[kind]()
+        return layer, (b, c, hw, hw), None
+    if kind == "layer_norm":
+        d = cfg["features"]
+        return nn.LayerNorm(d), (b, cfg["input_size"] // d, d), None
+    if kind == "embedding":
+        d = cfg["embedding_dim"]
+        return nn.Embedding(cfg["vocab"], d), (b, cfg["input_size"] // d), torch.long
+    shape = (b, cfg["input_size"])
+    if kind in ("add", "mul", "copy"):
+        other = torch.randn(shape)
+        fn = {"add": lambda x: x + other, "mul": lambda x: x * other,
+              "copy": lambda x: x.clone()}[kind]
+        return fn, shape, None
+    layer = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh,
+             "softmax": lambda: nn.Softmax(dim=1), "gelu": nn.GELU, "silu": nn.SiLU,
+             "unary": nn.ReLU6}[kind]()
+    return layer, shape, None
+
+
+def make_runner(kind: str, cfg: dict[str, int], device: str, mode: str):
+    """A function ``run(passes)`` that runs the real layer on ``device``."""
+    import torch
+
+    layer, shape, dtype = _module_and_input(kind, cfg)
+    if isinstance(layer, torch.nn.Module):
+        layer = layer.to(device).train(mode == "training")
+    if dtype == torch.long:
+        x = torch.randint(0, cfg["vocab"], shape, device=device)
     else:
-        layer = {"relu": nn.ReLU(), "sigmoid": nn.Sigmoid(), "tanh": nn.Tanh(),
-                 "softmax": nn.Softmax(dim=1)}[kind]
-        shape = (b, cfg["input_size"])
-    layer = layer.to(device)
-    x = torch.randn(shape, device=device, requires_grad=(mode == "training"))
+        x = torch.randn(shape, device=device, requires_grad=(mode == "training"))
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    params = list(layer.parameters()) if isinstance(layer, torch.nn.Module) else []
 
     def run(passes: int) -> None:
         for _ in range(passes):
             if mode == "training":
-                layer.zero_grad(set_to_none=True)
-                layer(x).sum().backward()
+                for p in params:
+                    p.grad = None
+                y = layer(x)
+                if y.requires_grad:
+                    y.sum().backward()
             else:
                 with torch.no_grad():
-                    layer.eval()(x)
+                    layer(x)
         sync()
 
     return run
+
+
+class TimeCounter:
+    """Process CPU time as the "counter" of ``--method time``: a time-proportional proxy
+    where no energy counter exists, never energy. Single-threaded torch while in use."""
+
+    name = "process CPU time (time-proportional proxy)"
+
+    def __init__(self):
+        import torch
+
+        torch.set_num_threads(1)
+
+    def read(self) -> float:
+        return time.process_time()
 
 
 def measure(counter, run, window_s: float, reps: int,
@@ -263,18 +403,67 @@ def power_predictor(kind: str, a: float, b: float, c: float, info=None) -> Predi
     return Predictor("power", [_base(kind)], [a, b, c], info=dict(info or {}))
 
 
-def cross_validate(x: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0) -> dict:
-    """K-fold relative errors of the power-law fit."""
-    idx = np.random.default_rng(seed).permutation(len(x))
+# configuration values whose logs may change the cost per unit (the "rate" form)
+RATE_PARAMS = {
+    "conv2d": ["batch_size", "image_size", "kernel_size", "in_channels", "out_channels",
+               "stride"],
+    "conv2d_depthwise": ["batch_size", "image_size", "kernel_size", "in_channels", "stride"],
+    "conv2d_grouped": ["batch_size", "image_size", "kernel_size", "in_channels", "stride",
+                       "groups"],
+    "maxpool2d": ["batch_size", "image_size", "kernel_size", "in_channels", "stride"],
+    "linear": ["batch_size", "input_size", "output_size"],
+    "matmul": ["batch_size", "input_size", "output_size"],
+}
+
+
+def _rate_spec(kind: str):
+    from wattui.estimate import fit as F
+
+    params = RATE_PARAMS.get(kind, ["batch_size", "input_size"])
+    return F._rate(_base(kind), params)
+
+
+def _cv_errors(rows: list[dict], y: np.ndarray, fit_predict, folds: int = 5,
+               seed: int = 0) -> np.ndarray:
+    idx = np.random.default_rng(seed).permutation(len(rows))
     errs = []
     for k in range(folds):
         te = idx[k::folds]
         tr = np.setdiff1d(idx, te)
-        a, b, c = fit_power(x[tr], y[tr])
-        errs.extend(np.abs(a + b * x[te] ** c - y[te]) / y[te])
-    e = np.array(errs)
-    return {"folds": folds, "median_rel_err": float(np.median(e)),
-            "mean_rel_err": float(np.mean(e))}
+        pred = fit_predict([rows[i] for i in tr], y[tr], [rows[i] for i in te])
+        errs.extend(np.abs(pred - y[te]) / y[te])
+    return np.array(errs)
+
+
+def fit_rows(kind: str, rows: list[dict], y: np.ndarray) -> tuple[Predictor, dict]:
+    """The power law ``a + b X^c``, or the rate form ``c0 + X (c1 + sum ci log p_i)`` when
+    its 5-fold cross-validated median relative error is at least 20% lower."""
+    from wattui.estimate import fit as F
+
+    x = np.array([r["x"] for r in rows], float)
+
+    def power(tr, ytr, te):
+        a, b, c = fit_power(np.array([r["x"] for r in tr], float), ytr)
+        return a + b * np.array([r["x"] for r in te], float) ** c
+
+    def rate(tr, ytr, te):
+        return F.predict_rows(F.fit(_rate_spec(kind), tr, ytr), te)
+
+    e_pow = _cv_errors(rows, y, power)
+    cv = {"folds": 5, "median_rel_err": float(np.median(e_pow)),
+          "mean_rel_err": float(np.mean(e_pow)), "form": "power"}
+    best = power_predictor(kind, *fit_power(x, y))
+    if len(rows) >= 10:
+        try:
+            e_rate = _cv_errors(rows, y, rate)
+        except (np.linalg.LinAlgError, ValueError):
+            e_rate = None
+        if e_rate is not None and np.median(e_rate) < 0.8 * np.median(e_pow):
+            best = F.fit(_rate_spec(kind), rows, y)
+            cv = {"folds": 5, "median_rel_err": float(np.median(e_rate)),
+                  "mean_rel_err": float(np.mean(e_rate)), "form": "rate",
+                  "power_median_rel_err": float(np.median(e_pow))}
+    return best, cv
 
 
 @dataclass
@@ -286,40 +475,73 @@ class Calibration:
     idle_w: float | None = None
     fits: dict[str, tuple[float, float, float]] = field(default_factory=dict)
     cv: dict[str, dict] = field(default_factory=dict)
+    chosen: dict[str, Predictor] = field(default_factory=dict)  # the form kept per kind
+    method: str = "energy"  # "energy" (a hardware counter) or "time" (a proxy)
+    ranges: str = "seed"
+
+    @property
+    def unit(self) -> str:
+        return "s" if self.method == "time" else "J"
+
+    @property
+    def column(self) -> str:
+        """Data-set column of the measured cost per pass."""
+        return "time_s" if self.method == "time" else "energy_j"
 
     def predictor_set(self, name: str, parquet: str = "") -> PredictorSet:
-        models = {k: power_predictor(k, *abc, {"rows": sum(r["layer"] == k for r in self.rows),
-                                              "cv": self.cv.get(k, {})})
-                  for k, abc in self.fits.items()}
-        prov = {"dataset": parquet or "in memory", "measured": "wattui calibrate: "
-                + ("SIMULATED device" if self.simulated else "hardware energy counter")
-                + ", idle NOT subtracted (idle power recorded)",
-                "idle_w": self.idle_w, "simulated": self.simulated,
+        models = {}
+        for k, abc in self.fits.items():
+            info = {"rows": sum(r["layer"] == k for r in self.rows), "cv": self.cv.get(k, {})}
+            models[k] = self.chosen.get(k) or power_predictor(k, *abc)
+            models[k].info.update(info)
+        if self.method == "time":
+            measured = f"wattui calibrate --method time: {TIME_PROXY}"
+        else:
+            measured = ("wattui calibrate: " + ("SIMULATED device" if self.simulated
+                                                else "hardware energy counter")
+                        + ", idle NOT subtracted (idle power recorded)")
+        prov = {"dataset": parquet or "in memory", "measured": measured,
+                "method": self.method, "time_proportional_proxy": self.method == "time",
+                "idle_w": self.idle_w, "simulated": self.simulated, "ranges": self.ranges,
                 "fit_date": dt.datetime.now(dt.timezone.utc).date().isoformat(),
-                "fit_command": "wattui calibrate", "recipe": "E = a + b*X^c, relative loss"}
-        return PredictorSet(name, self.device, self.mode, models, prov)
+                "fit_command": "wattui calibrate",
+                "recipe": f"cost = a + b*X^c per op kind ({self.unit}), relative loss"}
+        return PredictorSet(name, self.device, self.mode, models, prov, unit=self.unit)
 
 
 def run_calibration(device: str, layers=LAYERS, configs: int = 20, mode: str = "inference",
                     simulate: bool = False, window_s: float = 2.0, reps: int = 3,
                     idle_s: float = 5.0, seed: int = 0, scale: float = 1.0,
-                    progress=None) -> Calibration:
+                    progress=None, method: str = "energy",
+                    ranges: str = "seed") -> Calibration:
     """Sample, measure and fit. Raises :class:`CalibrationRefused` where nothing can be
-    measured."""
+    measured. ``method="time"`` measures process CPU time instead of energy (CPU only):
+    the set is then a time-proportional proxy, in seconds."""
     if simulate:
         counter: Any = SimulatedDevice(seed=seed)
         dev_name = SimulatedDevice.name
+    elif method == "time":
+        if device != "cpu":
+            raise CalibrationRefused("--method time measures CPU time: use --device cpu")
+        counter = TimeCounter()
+        from wattui.estimate.devices import device_name
+
+        dev_name = device_name(device)
+        idle_s = 0.0
     else:
         counter = open_counter(device)
         from wattui.estimate.devices import device_name
 
         dev_name = device_name(device)
-    cal = Calibration(dev_name, mode, simulate)
+    cal = Calibration(dev_name, mode, simulate, method="energy" if simulate else method,
+                      ranges=ranges)
     # idle baseline
     e0 = counter.read()
     if simulate:
         counter.idle(idle_s)
         cal.idle_w = (counter.read() - e0) / idle_s
+    elif method == "time":
+        cal.idle_w = None
     else:
         t0 = time.monotonic()
         time.sleep(idle_s)
@@ -327,16 +549,18 @@ def run_calibration(device: str, layers=LAYERS, configs: int = 20, mode: str = "
     rng = random.Random(seed)
     for kind in layers:
         for i in range(configs):
-            cfg = sample_config(kind, rng, scale)
+            cfg = sample_config(kind, rng, scale, ranges)
             feat = features(kind, cfg)
             if simulate:
                 def run(passes, kind=kind, x=feat["x"]):
                     counter.run(kind, x, passes)
             else:
                 run = make_runner(kind, cfg, device, mode)
-            clock = (lambda: counter.t) if simulate else time.perf_counter
+            clock = (lambda: counter.t) if simulate else \
+                time.process_time if method == "time" else time.perf_counter
             energy, passes, per = measure(counter, run, window_s, reps, clock)
-            cal.rows.append({"layer": kind, **cfg, **feat, "energy_j": energy,
+            cal.rows.append({"layer": kind, **cfg, **feat, cal.column: energy,
+                             "unit": cal.unit, "method": cal.method,
                              "passes": int(np.median(passes)), "reps": reps, "rep_spread": float(
                                  (max(per) - min(per)) / energy) if energy else 0.0,
                              "idle_w": cal.idle_w, "mode": mode, "device": dev_name,
@@ -344,13 +568,13 @@ def run_calibration(device: str, layers=LAYERS, configs: int = 20, mode: str = "
             if progress:
                 progress(kind, i + 1, configs)
     for kind in layers:
-        rows = [r for r in cal.rows if r["layer"] == kind and r["energy_j"] > 0]
+        rows = [r for r in cal.rows if r["layer"] == kind and r[cal.column] > 0]
         if len(rows) < 5:
             continue
         x = np.array([r["x"] for r in rows], float)
-        y = np.array([r["energy_j"] for r in rows], float)
+        y = np.array([r[cal.column] for r in rows], float)
         cal.fits[kind] = fit_power(x, y)
-        cal.cv[kind] = cross_validate(x, y)
+        cal.chosen[kind], cal.cv[kind] = fit_rows(kind, rows, y)
     return cal
 
 

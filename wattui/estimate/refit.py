@@ -9,7 +9,7 @@ import re
 import sys
 from pathlib import Path
 
-from wattui.estimate import archeval, fit, seed_data
+from wattui.estimate import archeval, fit, opsets, seed_data
 from wattui.estimate.predictors import SHIPPED, PredictorSet
 
 REPO = Path(__file__).resolve().parents[2]
@@ -116,6 +116,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fit_predictors: {exc}", file=sys.stderr)
         return 2
     sets = {r: fit_recipe(r, args.data, args.date) for r in RECIPES}
+    date = args.date or dt.datetime.now(dt.timezone.utc).date().isoformat()
+    rows = opsets.load_rows()
+    here = opsets.time_set(rows, date)
+    opsets.transfer(sets["shipped"], here, rows)
+    path = Path(args.out_dir) / SHIPPED[here.name].name if args.out_dir else SHIPPED[here.name]
+    here.save(path)
+    print(f"wrote {path}")
     cache: dict = {}
     whole = {r: archeval.whole_model(s, args.data, cache) for r, s in sets.items()}
     layers = {r: archeval.layers_in_architectures(s, args.data, cache) for r, s in sets.items()}
