@@ -74,6 +74,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default=",".join(heldout.MODELS))
     ap.add_argument("--reps", type=int, default=7)
+    ap.add_argument("--sets", default=",".join(SETS), help="predictor sets to compare")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--docs", default=str(DOCS), help="markdown file to update, or 'none'")
     ap.add_argument("--save", metavar="JSON", help="also write the raw results here")
@@ -85,7 +86,7 @@ def main(argv=None) -> int:
     if bad:
         print(f"validate_estimates: unknown model(s) {', '.join(bad)}", file=sys.stderr)
         return 2
-    psets = [resolve(s) for s in SETS]
+    psets = [resolve(s) for s in ns.sets.split(",") if s]
 
     def progress(name, row):
         print(f"{name}: {1e3 * row['measured_s']:.1f} ms", file=sys.stderr, flush=True)

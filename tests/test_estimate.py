@@ -104,9 +104,9 @@ def test_unpriced_ops_make_the_total_a_lower_bound(capsys):
     res = estimate_model(models.odd(), (5, 10), 2)
     by_type = {la.type: la for la in res.layers}
     assert by_type["Doubler"].energy_j > 0 and by_type["Doubler"].ops == {"mul": 1}
-    lstm = by_type["LSTM"]  # priced through its cell ops: matmuls, gates, adds
-    assert lstm.energy_j > 0 and not lstm.unpriced
-    assert lstm.ops["linear"] == 2 * 5 and lstm.ops["sigmoid"] == 3 * 5 and lstm.ops["tanh"] == 2 * 5
+    lstm = by_type["LSTM"]  # one fused kernel on a CPU, priced by the lstm model
+    assert lstm.energy_j > 0 and not lstm.unpriced and lstm.ops == {"lstm": 1}
+    assert lstm.macs == 2 * 5 * 4 * 10 * (12 + 10)  # seq x batch x 4H x (input + H)
     assert [la.type for la in res.unsupported] == ["RunningSum", "RunningSum", "ConvTranspose1d"]
     assert all(la.energy_j is None for la in res.unsupported)
     assert res.partial and res.unpriced_ops == {"aten.cumsum": 2, "aten.convolution": 1}
@@ -122,6 +122,17 @@ def test_unpriced_ops_make_the_total_a_lower_bound(capsys):
     assert doc["unpriced"] == [{"op": "aten.convolution", "count": 1},
                                {"op": "aten.cumsum", "count": 2}]
     assert [la["partial"] for la in doc["layers"]].count(True) == 3
+
+
+def test_lstm_without_an_lstm_model_is_priced_by_its_cell_ops():
+    """A set with no lstm model prices the per-step ops the meta device decomposes it into."""
+    seed = PredictorSet.load(SHIPPED["getzner-seed-method"])
+    assert "lstm" not in seed.models
+    res = estimate_model(models.odd(), (5, 10), 2, seed)
+    lstm = {la.type: la for la in res.layers}["LSTM"]
+    steps = 2  # seq length (not batch_first)
+    assert lstm.ops["linear"] == 2 * steps and lstm.ops["sigmoid"] == 3 * steps
+    assert lstm.ops["tanh"] == 2 * steps and lstm.energy_j > 0 and not lstm.unpriced
 
 
 def test_complete_estimate_is_not_partial(capsys):
@@ -214,10 +225,10 @@ def test_training_mode_prices_forward_and_backward_ops(capsys):
     tr = estimate_model(models.small(), (3, 32, 32), 4, SHIPPED_SET, mode="training")
     back = {la.type: la for la in tr.layers if la.name == "(backward)"}
     # the first conv needs no input gradient: one conv's worth (weights) plus the bias sum
-    assert back["conv2d backward"].ops == {"conv2d": 1, "reduce": 1}
-    assert back["conv2d backward"].macs == inf.layers[0].macs
-    assert back["linear backward"].macs == 2 * inf.layers[5].macs - 2 * 4 * 10  # no bias MACs
-    assert {"batch_norm backward", "relu backward", "maxpool2d backward"} <= set(back)
+    assert back["conv2d_backward"].ops == {"conv2d": 1, "reduce": 1}
+    assert back["conv2d_backward"].macs == inf.layers[0].macs
+    assert back["linear_backward"].macs == 2 * inf.layers[5].macs - 2 * 4 * 10  # no bias MACs
+    assert {"batch_norm_backward", "relu_backward", "maxpool2d_backward"} <= set(back)
     assert not tr.partial and "backward" in tr.training_method
     assert 1.5 * inf.total_energy_j < tr.total_energy_j < 5 * inf.total_energy_j
     run_estimate([f"{MODELS}:small", "--input-shape", "3,32,32", "--batch-size", "4",

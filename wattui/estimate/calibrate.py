@@ -30,7 +30,7 @@ LAYERS = ("conv2d", "maxpool2d", "linear", "relu", "sigmoid", "tanh", "softmax")
 # op kinds beyond the seed's (see wattui.estimate.ops): calibrated on request (--layers)
 OP_KINDS = ("conv2d_depthwise", "conv2d_grouped", "matmul", "reduce", "batch_norm",
             "layer_norm", "group_norm", "gelu", "silu", "unary", "add", "mul", "copy",
-            "embedding")
+            "embedding", "lstm")
 ALL_KINDS = LAYERS + OP_KINDS
 ACTIVATIONS = ("relu", "sigmoid", "tanh", "softmax")
 ELEMENTWISE = ACTIVATIONS + ("reduce", "batch_norm", "layer_norm", "group_norm", "gelu", "silu",
@@ -57,6 +57,7 @@ SIMULATED_TRUTH_OPS: dict[str, tuple[float, float, float]] = {
     "conv2d_depthwise": (0.05, 1e-7, 0.95),
     "conv2d_grouped": (0.1, 2e-8, 0.97),
     "matmul": (0.05, 3e-9, 1.0),
+    "lstm": (0.1, 3e-9, 1.0),
 }
 
 
@@ -95,6 +96,12 @@ def sample_model_config(kind: str, rng: random.Random, scale: float = 1.0) -> di
                                    if kind in ("conv2d", "conv2d_grouped") else 1)
             if size <= cap and work <= 300 * cap and h >= k:
                 return cfg
+        elif kind == "lstm":
+            cfg = {"batch_size": rng.choice((1, 2, 4, 8, 16, 32, 64)),
+                   "seq_len": _log_uniform(rng, 4, 128), "input_size": _log_uniform(rng, 16, 512),
+                   "hidden_size": _log_uniform(rng, 16, 512)}
+            if _lstm_macs(cfg) <= 30 * cap:
+                return cfg
         elif kind in ("linear", "matmul"):
             cfg = {"batch_size": _log_uniform(rng, 1, 2048), "input_size": _log_uniform(rng, 8, 4096),
                    "output_size": _log_uniform(rng, 8, 4096)}
@@ -122,6 +129,13 @@ def sample_model_config(kind: str, rng: random.Random, scale: float = 1.0) -> di
                 return {"batch_size": b, "input_size": max(1, n // (b * d)) * d,
                         "features": d}
             return {"batch_size": b, "input_size": max(1, n // b)}
+
+
+def _lstm_macs(cfg: dict[str, int]) -> int:
+    from wattui.estimate.ops import lstm_cfg
+
+    return lstm_cfg(cfg["batch_size"], cfg["seq_len"], cfg["input_size"],
+                    cfg["hidden_size"])["macs"]
 
 
 def sample_config(kind: str, rng: random.Random, scale: float = 1.0,
@@ -156,25 +170,37 @@ def features(kind: str, cfg: dict[str, int]) -> dict[str, Any]:
     if kind in ("conv2d", "maxpool2d", "conv2d_depthwise", "conv2d_grouped"):
         h = M.out_size(cfg["image_size"], cfg["kernel_size"], cfg["stride"], cfg["padding"])
         k = (cfg["kernel_size"],) * 2
+        x_el = b * cfg["in_channels"] * cfg["image_size"] ** 2
         if kind != "maxpool2d":
             groups = cfg["in_channels"] if kind == "conv2d_depthwise" else cfg.get("groups", 1)
             macs = M.conv2d_macs(b, cfg["in_channels"], cfg["out_channels"], k, (h, h), groups)
             elements = b * cfg["out_channels"] * h * h
+            w_el = cfg["out_channels"] * cfg["in_channels"] // groups * k[0] * k[1]
+            nbytes = M.FLOAT_BYTES * (x_el + w_el + elements)
         else:
             macs = M.maxpool2d_macs(b, cfg["in_channels"], k, (h, h))
             elements = b * cfg["in_channels"] * h * h
+            nbytes = M.FLOAT_BYTES * (x_el + elements)
     elif kind == "linear":
         macs = M.linear_macs(b, cfg["input_size"], cfg["output_size"])
         elements = b * cfg["output_size"]
+        nbytes = M.matmul_bytes(1, b, cfg["input_size"], cfg["output_size"])
     elif kind == "matmul":
         m = cfg["matrices"]
         macs = m * b * cfg["input_size"] * cfg["output_size"]
         elements = m * b * cfg["output_size"]
+        nbytes = M.matmul_bytes(m, b, cfg["input_size"], cfg["output_size"])
+    elif kind == "lstm":
+        from wattui.estimate.ops import lstm_cfg
+
+        f = lstm_cfg(b, cfg["seq_len"], cfg["input_size"], cfg["hidden_size"])
+        macs, elements, nbytes = f["macs"], f["elements"], f["bytes"]
     else:
         elements = b * cfg["input_size"]
         macs = elements if kind == "relu" else 0
+        nbytes = M.FLOAT_BYTES * 2 * elements
     x = elements if kind in ELEMENTWISE else macs
-    return {"macs": macs, "elements": elements, "x": x}
+    return {"macs": macs, "elements": elements, "x": x, "bytes": nbytes}
 
 
 def _base(kind: str) -> str:
@@ -292,6 +318,9 @@ def _module_and_input(kind: str, cfg: dict[str, int]):
     if kind == "embedding":
         d = cfg["embedding_dim"]
         return nn.Embedding(cfg["vocab"], d), (b, cfg["input_size"] // d), torch.long
+    if kind == "lstm":
+        layer = nn.LSTM(cfg["input_size"], cfg["hidden_size"], batch_first=True)
+        return (lambda x: layer(x)[0]), (b, cfg["seq_len"], cfg["input_size"]), layer
     shape = (b, cfg["input_size"])
     if kind in ("add", "mul", "copy"):
         other = torch.randn(shape)
@@ -309,14 +338,16 @@ def make_runner(kind: str, cfg: dict[str, int], device: str, mode: str):
     import torch
 
     layer, shape, dtype = _module_and_input(kind, cfg)
-    if isinstance(layer, torch.nn.Module):
-        layer = layer.to(device).train(mode == "training")
+    owner = dtype if isinstance(dtype, torch.nn.Module) else layer
+    dtype = None if isinstance(dtype, torch.nn.Module) else dtype
+    if isinstance(owner, torch.nn.Module):
+        owner.to(device).train(mode == "training")
     if dtype == torch.long:
         x = torch.randint(0, cfg["vocab"], shape, device=device)
     else:
         x = torch.randn(shape, device=device, requires_grad=(mode == "training"))
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
-    params = list(layer.parameters()) if isinstance(layer, torch.nn.Module) else []
+    params = list(owner.parameters()) if isinstance(owner, torch.nn.Module) else []
 
     def run(passes: int) -> None:
         for _ in range(passes):
@@ -413,7 +444,12 @@ RATE_PARAMS = {
     "maxpool2d": ["batch_size", "image_size", "kernel_size", "in_channels", "stride"],
     "linear": ["batch_size", "input_size", "output_size"],
     "matmul": ["batch_size", "input_size", "output_size"],
+    "lstm": ["batch_size", "seq_len", "input_size", "hidden_size"],
 }
+
+
+# kinds that may be memory-bound (small batches, depthwise): also try a roofline-like sum
+ROOFLINE = ("conv2d", "conv2d_depthwise", "conv2d_grouped", "linear", "matmul", "lstm")
 
 
 def _rate_spec(kind: str):
@@ -436,8 +472,9 @@ def _cv_errors(rows: list[dict], y: np.ndarray, fit_predict, folds: int = 5,
 
 
 def fit_rows(kind: str, rows: list[dict], y: np.ndarray) -> tuple[Predictor, dict]:
-    """The power law ``a + b X^c``, or the rate form ``c0 + X (c1 + sum ci log p_i)`` when
-    its 5-fold cross-validated median relative error is at least 20% lower."""
+    """The power law ``a + b X^c``; or, where its 5-fold cross-validated median relative error
+    is at least 20% lower, the rate form ``c0 + X (c1 + sum ci log p_i)`` or (compute and
+    memory-traffic kinds) the roofline-like ``c0 + c1 MACs + c2 bytes``."""
     from wattui.estimate import fit as F
 
     x = np.array([r["x"] for r in rows], float)
@@ -446,22 +483,25 @@ def fit_rows(kind: str, rows: list[dict], y: np.ndarray) -> tuple[Predictor, dic
         a, b, c = fit_power(np.array([r["x"] for r in tr], float), ytr)
         return a + b * np.array([r["x"] for r in te], float) ** c
 
-    def rate(tr, ytr, te):
-        return F.predict_rows(F.fit(_rate_spec(kind), tr, ytr), te)
-
     e_pow = _cv_errors(rows, y, power)
     cv = {"folds": 5, "median_rel_err": float(np.median(e_pow)),
           "mean_rel_err": float(np.mean(e_pow)), "form": "power"}
     best = power_predictor(kind, *fit_power(x, y))
-    if len(rows) >= 10:
+    if len(rows) < 10:
+        return best, cv
+    specs = {"rate": _rate_spec(kind)}
+    if kind in ROOFLINE and all("bytes" in r for r in rows):
+        specs["roofline"] = F.Spec("poly", ("macs", "bytes"), loss="relative")
+    for form, spec in specs.items():
         try:
-            e_rate = _cv_errors(rows, y, rate)
+            e = _cv_errors(rows, y, lambda tr, ytr, te, spec=spec:
+                           F.predict_rows(F.fit(spec, tr, ytr), te))
         except (np.linalg.LinAlgError, ValueError):
-            e_rate = None
-        if e_rate is not None and np.median(e_rate) < 0.8 * np.median(e_pow):
-            best = F.fit(_rate_spec(kind), rows, y)
-            cv = {"folds": 5, "median_rel_err": float(np.median(e_rate)),
-                  "mean_rel_err": float(np.mean(e_rate)), "form": "rate",
+            continue
+        if np.median(e) < 0.8 * np.median(e_pow) and np.median(e) < cv["median_rel_err"]:
+            best = F.fit(spec, rows, y)
+            cv = {"folds": 5, "median_rel_err": float(np.median(e)),
+                  "mean_rel_err": float(np.mean(e)), "form": form,
                   "power_median_rel_err": float(np.median(e_pow))}
     return best, cv
 

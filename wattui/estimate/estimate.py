@@ -46,24 +46,31 @@ def estimate_model(model, example_input_shape_or_tensor, batch_size: int | None 
     x = trace.meta_input(example_input_shape_or_tensor, batch_size, dtype)
     layers = []
     by_type: dict[str, float] = {}
+    by_kind: dict[str, float] = {}
     unpriced: Counter = Counter()
     for r in records:
         energy, labels, kinds, missing = 0.0, [], Counter(), Counter()
-        for op in r.ops:
+        ops = r.ops
+        if r.fused and all(pricing.model_for(o.kind, pset) for o in r.fused):
+            ops = r.fused
+        for op in ops:
             kinds[op.kind if op.kind != O.UNPRICED else f"aten.{op.aten}"] += 1
             cost, label = pricing.price_op(op, pset)
             if cost is None:
                 missing[f"aten.{op.aten}" if op.kind == O.UNPRICED else op.kind] += 1
             else:
                 energy += cost
+                kind = f"{op.kind}_backward" if op.backward else op.kind
+                by_kind[kind] = by_kind.get(kind, 0.0) + cost
             if label not in labels:
                 labels.append(label)
         unpriced.update(missing)
-        priced = len(r.ops) - sum(missing.values())
-        value = energy if (priced or not r.ops) else None
+        priced = len(ops) - sum(missing.values())
+        value = energy if (priced or not ops) else None
         label = ", ".join(labels) if labels else "none (no compute)"
-        layers.append(LayerEstimate(r.name, r.type, r.params, r.macs, r.output_shape, value,
-                                    label, ops=dict(kinds), unpriced=dict(missing)))
+        layers.append(LayerEstimate(r.name, r.type, r.params, sum(o.macs for o in ops),
+                                    r.output_shape, value, label, ops=dict(kinds),
+                                    unpriced=dict(missing)))
         if value is not None:
             by_type[r.type] = by_type.get(r.type, 0.0) + value
     total = sum(by_type.values())
@@ -75,4 +82,4 @@ def estimate_model(model, example_input_shape_or_tensor, batch_size: int | None 
         predictors={"name": pset.name, "device": pset.device, "mode": pset.mode,
                     "path": pset.path, "provenance": pset.provenance, "unit": pset.unit},
         training_method=training_method(pset, mode), samples=samples, by_type=by_type,
-        unpriced_ops=dict(unpriced))
+        unpriced_ops=dict(unpriced), by_kind=by_kind)

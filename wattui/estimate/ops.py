@@ -137,7 +137,8 @@ def conv_cfg(x_shape, w_shape, out_shape, stride, padding, groups) -> dict[str, 
     return {"batch_size": batch, "image_size": x_shape[-2], "kernel_size": k[0],
             "in_channels": c_in, "out_channels": c_out, "stride": s[0], "padding": p[0],
             "groups": groups, "macs": M.conv2d_macs(batch, c_in, c_out, k, out_hw, groups),
-            "elements": prod(out_shape)}
+            "elements": prod(out_shape),
+            "bytes": M.FLOAT_BYTES * (prod(x_shape) + prod(w_shape) + prod(out_shape))}
 
 
 def pool_cfg(x_shape, out_shape, kernel, stride, padding) -> dict[str, Any]:
@@ -147,20 +148,22 @@ def pool_cfg(x_shape, out_shape, kernel, stride, padding) -> dict[str, Any]:
     return {"batch_size": batch, "image_size": x_shape[-2], "kernel_size": k[0],
             "in_channels": x_shape[-3], "stride": s[0], "padding": _ints(padding)[0],
             "macs": M.maxpool2d_macs(batch, x_shape[-3], k, out_shape[-2:]),
-            "elements": prod(out_shape)}
+            "elements": prod(out_shape),
+            "bytes": M.FLOAT_BYTES * (prod(x_shape) + prod(out_shape))}
 
 
 def linear_cfg(rows: int, n_in: int, n_out: int, bias: bool) -> dict[str, Any]:
     macs = M.linear_macs(rows, n_in, n_out) if bias else rows * n_in * n_out
     return {"macs": macs, "batch_size": rows, "input_size": n_in, "output_size": n_out,
-            "elements": rows * n_out}
+            "elements": rows * n_out, "bytes": M.matmul_bytes(1, rows, n_in, n_out)}
 
 
 def matmul_cfg(a_shape, b_shape) -> dict[str, Any]:
     batch = prod(a_shape[:-2]) if len(a_shape) > 2 else 1
     n, k, m = a_shape[-2], a_shape[-1], b_shape[-1]
     return {"macs": batch * n * k * m, "batch_size": batch * n, "input_size": k,
-            "output_size": m, "elements": batch * n * m, "matrices": batch}
+            "output_size": m, "elements": batch * n * m, "matrices": batch,
+            "bytes": M.matmul_bytes(batch, n, k, m)}
 
 
 def classify(name: str, args: tuple, kwargs: dict, out, backward: bool = False) -> list[OpCall]:
@@ -254,3 +257,31 @@ def sdpa_parts(q: tuple[int, ...], k: tuple[int, ...], v: tuple[int, ...],
             OpCall("softmax", _elements_cfg(scores), 1.0, aten),
             OpCall("matmul", matmul_cfg((*lead, q[-2], k[-2]), (*lead, k[-2], v[-1])), 1.0,
                    aten)] if mats else []
+
+
+def lstm_parts(module, x_shape: tuple[int, ...]) -> list[OpCall]:
+    """An ``nn.LSTM`` call as PyTorch's CPU runs it: one fused kernel per layer and direction
+    (oneDNN), not the per-step cell ops the meta device decomposes it into."""
+    if len(x_shape) == 3:
+        batch, seq = (x_shape[0], x_shape[1]) if module.batch_first else (x_shape[1], x_shape[0])
+    elif len(x_shape) == 2:
+        batch, seq = 1, x_shape[0]
+    else:
+        return []
+    h = module.hidden_size
+    dirs = 2 if module.bidirectional else 1
+    out: list[OpCall] = []
+    n_in = module.input_size
+    for _ in range(module.num_layers):
+        for _ in range(dirs):
+            out.append(OpCall("lstm", lstm_cfg(batch, seq, n_in, h), 1.0, "lstm"))
+        n_in = h * dirs
+    return out
+
+
+def lstm_cfg(batch: int, seq: int, n_in: int, hidden: int) -> dict[str, Any]:
+    """Gate matmuls of one LSTM layer: seq x batch x 4H x (input + H) MACs."""
+    return {"batch_size": batch, "seq_len": seq, "input_size": n_in, "hidden_size": hidden,
+            "macs": seq * batch * 4 * hidden * (n_in + hidden),
+            "elements": seq * batch * hidden,
+            "bytes": M.FLOAT_BYTES * (4 * hidden * (n_in + hidden) + seq * batch * (n_in + 2 * hidden))}

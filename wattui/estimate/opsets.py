@@ -1,11 +1,7 @@
 """Predictors for the op kinds the seed never measured, from this project's own calibration.
 
-The data (``calibration_amd_epyc_cpu_time.parquet``) is the output of
-
-    wattui calibrate --device cpu --method time --layers all --ranges models \\
-        --configs 20 --window 0.15 --reps 3 --seed 17
-
-on a shared 2-core AMD EPYC VM without RAPL: single-threaded process CPU time per pass, a
+The data (``calibration_amd_epyc_cpu_time.parquet``) is the output of two runs (``CALIBRATE``)
+of ``wattui calibrate --method time``, concatenated, on a shared 2-core AMD EPYC VM without RAPL: single-threaded process CPU time per pass, a
 *time-proportional proxy*, never energy. Two sets are built from it:
 
 - ``amd-epyc-cpu-time``: every kind fitted on that data (unit: seconds);
@@ -29,14 +25,22 @@ from wattui.estimate.predictors import PACKAGE_DIR, Predictor, PredictorSet
 TIME_SET = "amd-epyc-cpu-time"
 TIME_DATA = PACKAGE_DIR / "calibration_amd_epyc_cpu_time.parquet"
 ANCHORS = ("conv2d", "linear")  # dense work: the kinds that tie the two sets' scales
-CALIBRATE_COMMAND = ("wattui calibrate --device cpu --method time --layers all --ranges models"
-                     " --configs 20 --window 0.15 --reps 3 --seed 17")
+_CAL = "wattui calibrate --device cpu --method time --ranges models --window 0.15 --reps 3"
+CALIBRATE = (f"{_CAL} --layers all --configs 20 --seed 17",
+             f"{_CAL} --layers lstm,linear,matmul,conv2d_depthwise,conv2d,conv2d_grouped "
+             "--configs 20 --seed 18")
+CALIBRATE_COMMAND = "; ".join(CALIBRATE)
 
 
 def load_rows(path: str | Path = TIME_DATA) -> list[dict]:
+    """The measured rows, with the features recomputed from each config (``bytes`` too)."""
     import polars as pl
 
-    return pl.read_parquet(path).to_dicts()
+    rows = pl.read_parquet(path).to_dicts()
+    for r in rows:
+        cfg = {k: v for k, v in r.items() if v is not None}
+        r.update(C.features(r["layer"], cfg))
+    return rows
 
 
 def time_set(rows: list[dict], date: str | None = None) -> PredictorSet:

@@ -39,6 +39,7 @@ class EstimateResult:
     samples: int | None = None
     by_type: dict[str, float] = field(default_factory=dict)
     unpriced_ops: dict[str, int] = field(default_factory=dict)  # op -> calls not priced
+    by_kind: dict[str, float] = field(default_factory=dict)  # op kind -> cost
 
     @property
     def total_energy_j(self) -> float:
@@ -92,6 +93,7 @@ class EstimateResult:
             "total_macs": self.total_macs,
             "training_method": self.training_method,
             "by_type": self.by_type,
+            "by_kind": self.by_kind,
             "predictors": pred,
             "layers": [
                 {**asdict(la), "output_shape": list(la.output_shape), "partial": la.partial,
@@ -153,10 +155,11 @@ def format_table(res: EstimateResult) -> str:
         extra = f" ({res.per_epoch_j / 3.6e6:.3g} kWh)" if u == "J" else ""
         lines.append(f"estimated per epoch ({res.samples} samples): {bound}"
                      f"{_fmt_j(res.per_epoch_j, u)}{extra}")
-    if res.by_type:
+    if res.by_kind:
         split = ", ".join(f"{k} {100 * v / (res.total_energy_j or 1):.0f}%"
-                          for k, v in sorted(res.by_type.items(), key=lambda kv: -kv[1]) if v)
-        lines.append(f"estimated split by type: {split}")
+                          for k, v in sorted(res.by_kind.items(), key=lambda kv: -kv[1])
+                          if v >= 0.005 * (res.total_energy_j or 1))
+        lines.append(f"estimated split by op kind (>= 0.5%): {split}")
     if res.partial:
         ops = ", ".join(f"{k} x{v}" for k, v in sorted(res.unpriced_ops.items()))
         lines.append(f"PARTIAL: the total is a lower bound; unpriced ops (not in the total): "

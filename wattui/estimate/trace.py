@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from wattui.estimate.ops import UNPRICED, OpCall, classify
+from wattui.estimate.ops import UNPRICED, OpCall, classify, lstm_parts
 
 ATOMIC = ("MultiheadAttention",)  # modules with children that are priced as one unit
 BACKWARD_NAME = "(backward)"
@@ -34,6 +34,9 @@ class LayerRecord:
     input_shape: tuple[int, ...]
     output_shape: tuple[int, ...]
     ops: list[OpCall] = field(default_factory=list)
+    # the same work as the fused kernel(s) the real device runs instead (nn.LSTM): priced in
+    # place of ``ops`` when the set has models for them
+    fused: list[OpCall] = field(default_factory=list)
 
     @property
     def macs(self) -> int:
@@ -105,7 +108,7 @@ def trace_model(model, example, batch_size: int | None = None, dtype=None,
     records: list[LayerRecord] = []
     stack: list[Any] = []  # modules entered, innermost last
     unit: list[tuple[Any, LayerRecord]] = []  # the open unit row, if any (outermost only)
-    backward: dict[str, LayerRecord] = {}
+    back_rows: dict[str, LayerRecord] = {}
     phase = ["forward"]
     handles = []
 
@@ -125,7 +128,10 @@ def trace_model(model, example, batch_size: int | None = None, dtype=None,
         if stack and stack[-1] is m:
             stack.pop()
         if unit and unit[0][0] is m:
-            unit[0][1].output_shape = _shape(_first_tensor(out))
+            rec = unit[0][1]
+            rec.output_shape = _shape(_first_tensor(out))
+            if isinstance(m, torch.nn.LSTM) and not training and m.proj_size == 0:
+                rec.fused = lstm_parts(m, rec.input_shape)
             unit.clear()
 
     for m in model.modules():
@@ -142,9 +148,9 @@ def trace_model(model, example, batch_size: int | None = None, dtype=None,
                 return out
             if phase[0] == "backward":
                 kind = items[0].kind if items[0].kind != UNPRICED else f"aten.{name}"
-                rec = backward.get(kind)
+                rec = back_rows.get(kind)
                 if rec is None:
-                    rec = backward[kind] = LayerRecord(BACKWARD_NAME, f"{kind} backward", 0,
+                    rec = back_rows[kind] = LayerRecord(BACKWARD_NAME, f"{kind}_backward", 0,
                                                        (), ())
                 rec.ops.extend(items)
             elif unit:
@@ -198,4 +204,4 @@ def trace_model(model, example, batch_size: int | None = None, dtype=None,
         model.train(was_training)
         for h in handles:
             h.remove()
-    return records + list(backward.values())
+    return records + list(back_rows.values())
