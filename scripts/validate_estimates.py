@@ -21,8 +21,8 @@ from wattui.estimate import heldout, validation  # noqa: E402
 from wattui.estimate.predictors import resolve  # noqa: E402
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "estimation.md"
-BEGIN = "<!-- BEGIN validation-table (scripts/validate_estimates.py) -->"
-END = "<!-- END validation-table -->"
+BEGIN = "<!-- BEGIN validation-table{} (scripts/validate_estimates.py) -->"
+END = "<!-- END validation-table{} -->"
 SETS = ("getzner-xeon-cpu", "amd-epyc-cpu-time")
 NOTES = {"vgg11": "VGG family (the shipped form was chosen on VGG11/13)",
          "vgg16": "VGG family, never fitted on"}
@@ -30,14 +30,16 @@ NOTES = {"vgg11": "VGG family (the shipped form was chosen on VGG11/13)",
 
 def table(res: dict) -> str:
     (l0, l1) = res["load"]
-    lines = [f"Measured {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, batch "
-             f"{res['batch']}, `torch.set_num_threads(1)`, eval + no_grad, one warm-up pass, "
-             f"median process CPU time of up to 7 passes. Load average (1/5/15 min) "
+    what = ("eval + no_grad forward passes" if res.get("mode", "inference") == "inference"
+            else "training steps (train mode, forward + `sum()` + backward, no optimizer)")
+    lines = [f"Measured {res.get('when', '?')} UTC, batch "
+             f"{res['batch']}, `torch.set_num_threads(1)`, {what}, one warm-up, "
+             f"median process CPU time of up to 7. Load average (1/5/15 min) "
              f"{l0[0]:.1f}/{l0[1]:.1f}/{l0[2]:.1f} before, {l1[0]:.1f}/{l1[1]:.1f}/"
              f"{l1[2]:.1f} after, on 2 shared cores. Normalised = (estimate / measured) / "
              f"geometric mean of the same over the dense references "
              f"({', '.join(res['dense'])}); 1.00 is right, the target is 0.67-1.5.", "",
-             "| model | measured ms/pass (reps, spread) | " + " | ".join(
+             "| model | measured ms (reps, spread) | " + " | ".join(
                  f"{s}: estimate | normalised" for s in res["sets"]) + " | note |",
              "|---|---|" + "---|---|" * len(res["sets"]) + "---|"]
     for name, row in res["models"].items():
@@ -59,11 +61,13 @@ def table(res: dict) -> str:
     return "\n".join(lines)
 
 
-def write_docs(text: str, path: Path) -> None:
-    block = f"{BEGIN}\n{text}\n{END}"
+def write_docs(text: str, path: Path, mode: str) -> None:
+    tag = "" if mode == "inference" else "-training"
+    begin, end = BEGIN.format(tag), END.format(tag)
+    block = f"{begin}\n{text}\n{end}"
     doc = path.read_text()
-    if BEGIN in doc:
-        doc = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _m: block, doc,
+    if begin in doc:
+        doc = re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda _m: block, doc,
                      flags=re.S)
     else:
         doc += f"\n{block}\n"
@@ -75,6 +79,7 @@ def main(argv=None) -> int:
     ap.add_argument("--models", default=",".join(heldout.MODELS))
     ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--sets", default=",".join(SETS), help="predictor sets to compare")
+    ap.add_argument("--mode", choices=("inference", "training"), default="inference")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--docs", default=str(DOCS), help="markdown file to update, or 'none'")
     ap.add_argument("--save", metavar="JSON", help="also write the raw results here")
@@ -92,13 +97,15 @@ def main(argv=None) -> int:
         print(f"{name}: {1e3 * row['measured_s']:.1f} ms", file=sys.stderr, flush=True)
 
     old = json.loads(Path(ns.reuse).read_text()) if ns.reuse else None
-    res = validation.run(names, psets, ns.batch, ns.reps, progress, old)
+    res = validation.run(names, psets, ns.batch, ns.reps, progress, old, ns.mode)
+    res["when"] = old.get("when", "?") if old else \
+        f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M}"
     if ns.save:
         Path(ns.save).write_text(json.dumps(res, indent=1))
     text = table(res)
     print(text)
     if ns.docs != "none":
-        write_docs(text, Path(ns.docs))
+        write_docs(text, Path(ns.docs), ns.mode)
     return 0
 
 

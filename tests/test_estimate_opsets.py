@@ -136,3 +136,23 @@ def test_shipped_time_set_matches_its_data():
     assert set(fitted.models) == set(shipped.models)
     for kind, m in shipped.models.items():
         assert fitted.models[kind].coef == pytest.approx(m.coef, rel=1e-6, abs=1e-15), kind
+
+
+def test_cache_form_captures_the_last_level_cache_cliff():
+    """Past the cache, a memory-bound op costs several times more per element: the fit keeps
+    the form with memory traffic beyond the cache, and prediction derives that traffic."""
+    rng = np.random.default_rng(1)
+    cache = 32 * 1024 ** 2
+    rows = []
+    for _ in range(40):
+        n = float(np.exp(rng.uniform(np.log(1e4), np.log(6e7))))
+        rows.append({"x": n, "elements": n, "bytes": 8 * n, "batch_size": 8,
+                     "input_size": n / 8, "cache_bytes": cache})
+    y = np.array([5e-6 + 3e-10 * r["elements"] + 3e-10 * max(0.0, r["bytes"] - cache)
+                  for r in rows])
+    pred, cv = C.fit_rows("batch_norm", rows, y)
+    assert cv["form"] == "cache" and cv["median_rel_err"] < 0.02
+    assert pred.info["cache_bytes"] == cache
+    big = {"elements": 5e7, "bytes": 4e8}
+    assert pred.predict(big) == pytest.approx(5e-6 + 3e-10 * 5e7 + 3e-10 * (4e8 - cache),
+                                              rel=0.02)

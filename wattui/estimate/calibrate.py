@@ -69,11 +69,15 @@ def _log_uniform(rng: random.Random, lo: float, hi: float) -> int:
     return int(round(math.exp(rng.uniform(math.log(lo), math.log(hi)))))
 
 
-def sample_model_config(kind: str, rng: random.Random, scale: float = 1.0) -> dict[str, int]:
+def sample_model_config(kind: str, rng: random.Random, scale: float = 1.0,
+                        large: bool = False) -> dict[str, int]:
     """One random config in ranges typical of real networks' layers (``--ranges models``):
     tensor sizes log-uniform, at most ~``2e7 * scale`` elements per tensor. Used for the
-    op kinds beyond the seed's, and for the seed's kinds on request."""
-    cap = max(2e7 * scale, 2e4)
+    op kinds beyond the seed's, and for the seed's kinds on request. ``large``
+    (``--ranges large``): tensors of 2e6-6e7 elements, past the last-level cache, where
+    memory-bound ops slow down several-fold."""
+    cap = 6e7 * scale if large else max(2e7 * scale, 2e4)
+    low = min(2e6, cap / 2) if large else 1e3
     while True:
         b = rng.choice((1, 2, 4, 8, 16, 32, 64))
         c = _log_uniform(rng, 8, 1024)
@@ -94,7 +98,10 @@ def sample_model_config(kind: str, rng: random.Random, scale: float = 1.0) -> di
             size = b * cfg["in_channels"] * h * h
             work = size * k * k * (cfg.get("out_channels", 1) // cfg.get("groups", 1)
                                    if kind in ("conv2d", "conv2d_grouped") else 1)
-            if size <= cap and work <= 300 * cap and h >= k:
+            big = size >= low if large else True
+            out = b * cfg.get("out_channels", c) * (h // cfg["stride"]) ** 2
+            if size <= cap and out <= cap and work <= (3e9 if large else 300 * cap) \
+                    and h >= k and big:
                 return cfg
         elif kind == "lstm":
             cfg = {"batch_size": rng.choice((1, 2, 4, 8, 16, 32, 64)),
@@ -114,7 +121,7 @@ def sample_model_config(kind: str, rng: random.Random, scale: float = 1.0) -> di
             if m * cfg["batch_size"] * cfg["input_size"] * cfg["output_size"] <= 300 * cap:
                 return cfg
         else:
-            n = _log_uniform(rng, 1e3, cap)
+            n = _log_uniform(rng, low, cap)
             if kind in ("batch_norm", "group_norm", "reduce"):
                 c = rng.choice((8, 16, 32, 64, 128, 256, 512, 1024))
                 hw = max(1, int(math.sqrt(n / (b * c))))
@@ -143,8 +150,8 @@ def sample_config(kind: str, rng: random.Random, scale: float = 1.0,
     """One random config in the seed's ranges (``scale`` < 1 shrinks sizes for quick runs);
     op kinds the seed did not measure, and ``ranges="models"``, use
     :func:`sample_model_config`."""
-    if ranges == "models" or kind not in LAYERS:
-        return sample_model_config(kind, rng, scale)
+    if ranges in ("models", "large") or kind not in LAYERS:
+        return sample_model_config(kind, rng, scale, ranges == "large")
 
     def r(lo: int, hi: int) -> int:
         return rng.randint(lo, max(lo, int(lo + (hi - lo) * scale)))
@@ -448,6 +455,32 @@ RATE_PARAMS = {
 }
 
 
+def _cache_of(rows: list[dict]) -> float | None:
+    """The last-level cache size the rows were measured with, if all agree and it is known."""
+    sizes = {r.get("cache_bytes") for r in rows}
+    if len(sizes) == 1 and all(r.get("bytes") is not None for r in rows):
+        size = sizes.pop()
+        return float(size) if size else None
+    return None
+
+
+def cache_bytes() -> int | None:
+    """Size of this CPU's last-level cache (Linux sysfs), or None."""
+    base = Path("/sys/devices/system/cpu/cpu0/cache")
+    best = None
+    for d in sorted(base.glob("index*")) if base.exists() else ():
+        try:
+            text = (d / "size").read_text().strip().upper()
+            level = int((d / "level").read_text())
+        except (OSError, ValueError):
+            continue
+        mult = {"K": 1024, "M": 1024 ** 2}.get(text[-1:], 1)
+        size = int(text.rstrip("KM")) * mult
+        if best is None or level > best[0]:
+            best = (level, size)
+    return best[1] if best else None
+
+
 # kinds that may be memory-bound (small batches, depthwise): also try a roofline-like sum
 ROOFLINE = ("conv2d", "conv2d_depthwise", "conv2d_grouped", "linear", "matmul", "lstm")
 
@@ -492,6 +525,12 @@ def fit_rows(kind: str, rows: list[dict], y: np.ndarray) -> tuple[Predictor, dic
     specs = {"rate": _rate_spec(kind)}
     if kind in ROOFLINE and all("bytes" in r for r in rows):
         specs["roofline"] = F.Spec("poly", ("macs", "bytes"), loss="relative")
+    cache = _cache_of(rows)
+    if cache:
+        rows = [{**r, "dram_bytes": max(0.0, r["bytes"] - cache)} for r in rows]
+        feats = ("macs", "bytes", "dram_bytes") if kind in ROOFLINE else \
+            (_base(kind), "dram_bytes")
+        specs["cache"] = F.Spec("poly", feats, loss="relative")
     for form, spec in specs.items():
         try:
             e = _cv_errors(rows, y, lambda tr, ytr, te, spec=spec:
@@ -500,6 +539,8 @@ def fit_rows(kind: str, rows: list[dict], y: np.ndarray) -> tuple[Predictor, dic
             continue
         if np.median(e) < 0.8 * np.median(e_pow) and np.median(e) < cv["median_rel_err"]:
             best = F.fit(spec, rows, y)
+            if form == "cache":
+                best.info["cache_bytes"] = cache
             cv = {"folds": 5, "median_rel_err": float(np.median(e)),
                   "mean_rel_err": float(np.mean(e)), "form": form,
                   "power_median_rel_err": float(np.median(e_pow))}
@@ -587,6 +628,7 @@ def run_calibration(device: str, layers=LAYERS, configs: int = 20, mode: str = "
         time.sleep(idle_s)
         cal.idle_w = (counter.read() - e0) / (time.monotonic() - t0)
     rng = random.Random(seed)
+    llc = None if simulate or device != "cpu" else cache_bytes()
     for kind in layers:
         for i in range(configs):
             cfg = sample_config(kind, rng, scale, ranges)
@@ -600,7 +642,7 @@ def run_calibration(device: str, layers=LAYERS, configs: int = 20, mode: str = "
                 time.process_time if method == "time" else time.perf_counter
             energy, passes, per = measure(counter, run, window_s, reps, clock)
             cal.rows.append({"layer": kind, **cfg, **feat, cal.column: energy,
-                             "unit": cal.unit, "method": cal.method,
+                             "unit": cal.unit, "method": cal.method, "cache_bytes": llc,
                              "passes": int(np.median(passes)), "reps": reps, "rep_spread": float(
                                  (max(per) - min(per)) / energy) if energy else 0.0,
                              "idle_w": cal.idle_w, "mode": mode, "device": dev_name,

@@ -189,9 +189,10 @@ def calibrate_parser() -> argparse.ArgumentParser:
                     help="energy: read a hardware energy counter (default); time: process "
                          "CPU time, single-threaded, for a CPU without an energy counter. A "
                          "time set is a time-proportional proxy in seconds, never energy")
-    ap.add_argument("--ranges", choices=("seed", "models"), default="seed",
+    ap.add_argument("--ranges", choices=("seed", "models", "large"), default="seed",
                     help="config ranges of the seed kinds: the seed's random ranges, or "
-                         "sizes typical of real networks (new op kinds always use these)")
+                         "sizes typical of real networks (new op kinds use these by "
+                         "default), or 'large': tensors past the last-level cache")
     return ap
 
 

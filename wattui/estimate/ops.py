@@ -31,7 +31,8 @@ resolve_conj resolve_neg set_ dim size stride is_same_size _local_scalar_dense i
 COPY = frozenset("""
 clone copy_ _to_copy contiguous cat stack fill_ zero_ zeros ones full zeros_like ones_like
 full_like new_zeros new_ones new_full constant_pad_nd index_select gather repeat masked_fill
-masked_fill_ where scalar_tensor arange _unsafe_index
+masked_fill_ where scalar_tensor arange _unsafe_index select_backward slice_backward
+select_scatter slice_scatter index_put index_put_ index_add index_add_ scatter scatter_add
 """.split())
 ADD = frozenset("add add_ sub sub_ rsub addcmul addcmul_ addcdiv addcdiv_ lerp lerp_".split())
 MUL = frozenset("mul mul_ div div_ native_dropout bernoulli bernoulli_".split())
@@ -106,7 +107,8 @@ def _first_tensor(obj):
 def _elements_cfg(shape: tuple[int, ...], rows_first: bool = True) -> dict[str, Any]:
     n = prod(shape) if shape else 1
     batch = shape[0] if rows_first and len(shape) > 1 else 1
-    return {"elements": n, "batch_size": batch, "input_size": n // max(batch, 1), "macs": 0}
+    return {"elements": n, "batch_size": batch, "input_size": n // max(batch, 1), "macs": 0,
+            "bytes": M.FLOAT_BYTES * 2 * n}
 
 
 def _ints(v, n: int = 2) -> tuple[int, ...]:

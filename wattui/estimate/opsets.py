@@ -24,11 +24,16 @@ from wattui.estimate.predictors import PACKAGE_DIR, Predictor, PredictorSet
 
 TIME_SET = "amd-epyc-cpu-time"
 TIME_DATA = PACKAGE_DIR / "calibration_amd_epyc_cpu_time.parquet"
-ANCHORS = ("conv2d", "linear")  # dense work: the kinds that tie the two sets' scales
+ANCHORS = ("conv2d", "linear")
+LLC_BYTES = 32 * 1024 ** 2  # dense work: the kinds that tie the two sets' scales
+LARGE_KINDS = ("batch_norm", "conv2d_depthwise", "conv2d", "silu", "unary", "relu", "add",
+               "mul", "maxpool2d", "reduce", "layer_norm", "gelu", "copy")
 _CAL = "wattui calibrate --device cpu --method time --ranges models --window 0.15 --reps 3"
 CALIBRATE = (f"{_CAL} --layers all --configs 20 --seed 17",
              f"{_CAL} --layers lstm,linear,matmul,conv2d_depthwise,conv2d,conv2d_grouped "
-             "--configs 20 --seed 18")
+             "--configs 20 --seed 18",
+             f"{_CAL.replace('models', 'large')} --layers {','.join(LARGE_KINDS)} "
+             "--configs 12 --seed 19")
 CALIBRATE_COMMAND = "; ".join(CALIBRATE)
 
 
@@ -40,6 +45,8 @@ def load_rows(path: str | Path = TIME_DATA) -> list[dict]:
     for r in rows:
         cfg = {k: v for k, v in r.items() if v is not None}
         r.update(C.features(r["layer"], cfg))
+        # the first two runs predate the cache_bytes column: same VM, 32 MiB L3 (lscpu)
+        r["cache_bytes"] = r.get("cache_bytes") or LLC_BYTES
     return rows
 
 

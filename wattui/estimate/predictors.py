@@ -78,6 +78,9 @@ class Predictor:
             for key, (lo, hi) in ranges.items():
                 if key in cfg:
                     cfg[key] = min(max(float(cfg[key]), lo), hi)
+        cache = self.info.get("cache_bytes")
+        if cache:  # memory traffic past the last-level cache (the "cache" form)
+            cfg = {**cfg, "dram_bytes": max(0.0, float(cfg.get("bytes", 0)) - cache)}
         x = [base_feature(f, cfg) for f in self.features]
         if self.form == "power":  # E = a + b * x^c (calibrated sets)
             a, b, c = self.coef

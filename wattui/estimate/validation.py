@@ -40,20 +40,31 @@ def example(name: str, batch: int, device: str = "cpu"):
     return torch.randn(batch, *shape, device=device)
 
 
-def measure_cpu_time(name: str, batch: int = 8, reps: int = 7, budget_s: float = 20.0) -> dict:
-    """Median process CPU time of one forward pass, single-threaded (seconds)."""
+def measure_cpu_time(name: str, batch: int = 8, reps: int = 7, budget_s: float = 20.0,
+                     mode: str = "inference") -> dict:
+    """Median process CPU time of one forward pass (``training``: forward, ``sum()`` and
+    backward, in train mode), single-threaded (seconds)."""
     import torch
 
     torch.set_num_threads(1)
-    model = build(name).eval()
+    model = build(name).train(mode == "training")
     x = example(name, batch)
     times = []
-    with torch.no_grad():
-        model(x)  # warm-up
+
+    def step():
+        if mode == "training":
+            model.zero_grad(set_to_none=True)
+            out = model(x)
+            (out[0] if isinstance(out, tuple) else out).float().sum().backward()
+        else:
+            model(x)
+
+    with torch.set_grad_enabled(mode == "training"):
+        step()  # warm-up
         start = time.monotonic()
         for _ in range(reps):
             t0 = time.process_time()
-            model(x)
+            step()
             times.append(time.process_time() - t0)
             if time.monotonic() - start > budget_s and len(times) >= 3:
                 break
@@ -82,7 +93,7 @@ def normalise(est: dict[str, float], meas: dict[str, float], dense: list[str]) -
 
 
 def run(names=None, psets=(), batch: int = 8, reps: int = 7, progress=None,
-        measured: dict | None = None) -> dict:
+        measured: dict | None = None, mode: str = "inference") -> dict:
     """Measure (unless ``measured`` holds a previous run's rows) and estimate; returns per
     model: measured seconds, estimates, partial flags, normalised ratios per set, and the
     load average before/after."""
@@ -92,12 +103,12 @@ def run(names=None, psets=(), batch: int = 8, reps: int = 7, progress=None,
     for n in names:
         old = (measured or {}).get("models", {}).get(n)
         m = {"median_s": old["measured_s"], "n": old["reps"], "spread": old["spread"]} \
-            if old else measure_cpu_time(n, batch, reps)
+            if old else measure_cpu_time(n, batch, reps, mode=mode)
         meas[n] = m["median_s"]
         row = {"measured_s": m["median_s"], "reps": m["n"], "spread": m["spread"],
                "estimates": {}, "partial": {}}
         for p in psets:
-            r = estimate(n, p, batch)
+            r = estimate(n, p, batch, mode)
             row["estimates"][p.name] = r.total_energy_j
             row["partial"][p.name] = r.partial
         out["models"][n] = row
@@ -111,4 +122,5 @@ def run(names=None, psets=(), batch: int = 8, reps: int = 7, progress=None,
     out["load"] = measured["load"] if measured else (load0, os.getloadavg())
     out["dense"] = dense
     out["batch"] = batch
+    out["mode"] = mode
     return out
