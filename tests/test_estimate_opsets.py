@@ -60,7 +60,8 @@ def test_estimate_with_a_time_set_says_it_is_not_energy(tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.startswith("ESTIMATED CPU time (a time-proportional proxy for energy, NOT "
                           "energy)")
-    assert " ms" in out and " mJ" not in out and "kWh" not in out
+    assert "est. s/forward pass" in out and "J" not in out and "kWh" not in out
+    assert "estimated total per forward pass: " in out and " us" in out
     rc = run_estimate(["tests/test_estimate_models.py:small", "--input-shape", "3,32,32",
                        "--batch-size", "2", "--predictors", "amd-epyc-cpu-time",
                        "--format", "json"])

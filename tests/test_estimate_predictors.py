@@ -86,7 +86,8 @@ def test_fit_script_reproduces_shipped_json_and_docs(tmp_path):
         for kind, m in old.models.items():
             assert new.models[kind].features == m.features
             assert new.models[kind].coef == pytest.approx(m.coef, rel=1e-6, abs=1e-12), kind
-        assert new.provenance["architectures"] == old.provenance["architectures"]
+        assert new.provenance.get("architectures") == old.provenance.get("architectures")
+        assert new.unit == old.unit
     assert docs.read_text() == (REPO / "docs" / "estimation.md").read_text(), \
         "docs/estimation.md is stale: run python scripts/fit_predictors.py"
 

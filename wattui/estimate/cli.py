@@ -262,7 +262,7 @@ def run_calibrate(args: list[str]) -> int:
         cv = cal.cv[k]
         n = sum(r["layer"] == k for r in cal.rows)
         form = "" if cv.get("form", "power") == "power" else \
-            f"  (rate form kept; the power law's CV median: " \
+            f"  ({cv['form']} form kept; the power law's CV median: " \
             f"{100 * cv['power_median_rel_err']:.1f}%)"
         print(f"{k:<16} {n:>4} {a:>10.3g} {b:>10.3g} {c:>6.3f} "
               f"{100 * cv['median_rel_err']:>17.1f}% {100 * cv['mean_rel_err']:>15.1f}%{form}")

@@ -3,7 +3,8 @@
 Every traced aten op is one or more :class:`~wattui.estimate.ops.OpCall` items of a kind
 (``conv2d``, ``conv2d_depthwise``, ``conv2d_grouped``, ``linear``, ``matmul``, ``maxpool2d``,
 ``reduce``, ``batch_norm``, ``layer_norm``, ``group_norm``, ``relu``, ``gelu``, ``silu``,
-``sigmoid``, ``tanh``, ``softmax``, ``unary``, ``add``, ``mul``, ``copy``, ``embedding``).
+``sigmoid``, ``tanh``, ``softmax``, ``unary``, ``add``, ``mul``, ``copy``, ``embedding``,
+``lstm``).
 A kind is priced by the set's model of the same name. Where a set lacks it, a documented
 stand-in is used (``FALLBACK``): ``matmul`` by ``linear`` on its MACs, elementwise kinds by
 the ``relu`` model on their element count; depthwise and grouped convolutions have **no**
