@@ -237,6 +237,35 @@ def test_training_mode_prices_forward_and_backward_ops(capsys):
     assert "ESTIMATED" in out and "training step" in out and "convolution_backward" in out
 
 
+def test_lstm_training_backward_is_its_fused_kernel():
+    """The CPU runs an LSTM's backward as one fused kernel: the decomposed per-step backward
+    ops go to the LSTM row and are priced as two forward kernels, not as (backward) rows."""
+    from torch import nn
+
+    class Clf(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb, self.lstm, self.fc = nn.Embedding(50, 8), nn.LSTM(8, 16), nn.Linear(16, 3)
+
+        def forward(self, ids):
+            return self.fc(self.lstm(self.emb(ids))[0][-1])
+
+    ids = torch.zeros(6, 4, dtype=torch.long)
+    inf = estimate_model(Clf(), ids, None, SHIPPED_SET)
+    tr = estimate_model(Clf(), ids, None, SHIPPED_SET, mode="training")
+    lstm_inf = {la.type: la for la in inf.layers}["LSTM"]
+    lstm_tr = {la.type: la for la in tr.layers}["LSTM"]
+    assert lstm_inf.ops == {"lstm": 1} and lstm_tr.ops == {"lstm": 2}
+    assert lstm_tr.energy_j == pytest.approx(3 * lstm_inf.energy_j)
+    back = {la.type for la in tr.layers if la.name == "(backward)"}
+    assert "embedding_backward" in back  # the gradient still flows below the LSTM
+    assert not back & {"sigmoid_backward", "tanh_backward", "mul_backward"}
+    seed = PredictorSet.load(SHIPPED["getzner-seed-method"])  # no lstm model: decomposed
+    lstm_seed = {la.type: la for la in estimate_model(Clf(), ids, None, seed,
+                                                      mode="training").layers}["LSTM"]
+    assert lstm_seed.ops["linear"] > 2 * 6 and "lstm" not in lstm_seed.ops
+
+
 def test_training_with_a_training_calibrated_set_prices_forward_only(tmp_path):
     pset = PredictorSet.load(SHIPPED["getzner-xeon-cpu"])
     pset.mode = "training"

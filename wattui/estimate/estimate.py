@@ -50,7 +50,7 @@ def estimate_model(model, example_input_shape_or_tensor, batch_size: int | None 
     unpriced: Counter = Counter()
     for r in records:
         energy, labels, kinds, missing = 0.0, [], Counter(), Counter()
-        ops = r.ops
+        ops = r.ops + r.backward_ops
         if r.fused and all(pricing.model_for(o.kind, pset) for o in r.fused):
             ops = r.fused
         for op in ops:

@@ -37,6 +37,9 @@ class LayerRecord:
     # the same work as the fused kernel(s) the real device runs instead (nn.LSTM): priced in
     # place of ``ops`` when the set has models for them
     fused: list[OpCall] = field(default_factory=list)
+    # training: the backward ops run inside this call's backward (nn.LSTM), kept with the row
+    # so that they can be swapped for the fused backward kernel too
+    backward_ops: list[OpCall] = field(default_factory=list)
 
     @property
     def macs(self) -> int:
@@ -109,6 +112,7 @@ def trace_model(model, example, batch_size: int | None = None, dtype=None,
     stack: list[Any] = []  # modules entered, innermost last
     unit: list[tuple[Any, LayerRecord]] = []  # the open unit row, if any (outermost only)
     back_rows: dict[str, LayerRecord] = {}
+    in_backward_of: list[LayerRecord] = []  # the fused call whose backward is running
     phase = ["forward"]
     handles = []
 
@@ -130,9 +134,29 @@ def trace_model(model, example, batch_size: int | None = None, dtype=None,
         if unit and unit[0][0] is m:
             rec = unit[0][1]
             rec.output_shape = _shape(_first_tensor(out))
-            if isinstance(m, torch.nn.LSTM) and not training and m.proj_size == 0:
+            if isinstance(m, torch.nn.LSTM) and m.proj_size == 0:
                 rec.fused = lstm_parts(m, rec.input_shape)
+                if training:
+                    _track_backward(rec, _first_tensor(args), _first_tensor(out))
             unit.clear()
+
+    def _track_backward(rec, x, y):
+        """Attribute the backward ops between d(output) and d(input) to ``rec``; the fused
+        kernel's backward is priced as two forward passes (input and weight gradients)."""
+        if y is None or not getattr(y, "requires_grad", False):
+            return
+        rec.fused += [OpCall(o.kind, o.cfg, 2.0, "mkldnn_rnn_layer_backward", True)
+                      for o in list(rec.fused)]
+
+        def enter(grad):
+            in_backward_of[:] = [rec]
+
+        def leave(grad):
+            in_backward_of.clear()
+
+        y.register_hook(enter)
+        if x is not None and getattr(x, "requires_grad", False):
+            x.register_hook(leave)
 
     for m in model.modules():
         handles.append(m.register_forward_pre_hook(pre))
@@ -146,7 +170,9 @@ def trace_model(model, example, batch_size: int | None = None, dtype=None,
             items = classify(name, args, kwargs, out, backward=phase[0] == "backward")
             if not items:
                 return out
-            if phase[0] == "backward":
+            if phase[0] == "backward" and in_backward_of:
+                in_backward_of[0].backward_ops.extend(items)
+            elif phase[0] == "backward":
                 kind = items[0].kind if items[0].kind != UNPRICED else f"aten.{name}"
                 rec = back_rows.get(kind)
                 if rec is None:
