@@ -223,12 +223,20 @@ def test_real_model_is_left_untouched():
 def test_training_mode_prices_forward_and_backward_ops(capsys):
     inf = estimate_model(models.small(), (3, 32, 32), 4, SHIPPED_SET, mode="inference")
     tr = estimate_model(models.small(), (3, 32, 32), 4, SHIPPED_SET, mode="training")
-    back = {la.type: la for la in tr.layers if la.name == "(backward)"}
-    # the first conv needs no input gradient: one conv's worth (weights) plus the bias sum
-    assert back["conv2d_backward"].ops == {"conv2d": 1, "reduce": 1}
-    assert back["conv2d_backward"].macs == inf.layers[0].macs
-    assert back["linear_backward"].macs == 2 * inf.layers[5].macs - 2 * 4 * 10  # no bias MACs
-    assert {"batch_norm_backward", "relu_backward", "maxpool2d_backward"} <= set(back)
+    conv, bn, relu, pool, flat, lin, soft = tr.layers[:7]
+    # each layer's backward ops join its row; the first conv needs no input gradient: one
+    # conv's worth (weights) plus the bias sum
+    assert conv.ops == {"conv2d": 2, "reduce": 1} and conv.macs == 2 * inf.layers[0].macs
+    assert lin.ops == {"linear": 3, "reduce": 1}
+    assert lin.macs == inf.layers[5].macs + 2 * 4 * 1800 * 10  # two mm, no bias MACs
+    # train-mode BatchNorm: the batch statistics pass, the step counter add_, backward x2
+    assert bn.ops == {"add": 1, "batch_norm": 2} and bn.energy_j > 3 * inf.layers[1].energy_j
+    assert relu.energy_j == pytest.approx(2 * inf.layers[2].energy_j)
+    assert {"conv2d_backward", "batch_norm_backward", "relu_backward",
+            "maxpool2d_backward", "linear_backward"} <= set(tr.by_kind)
+    # what belongs to no layer (the loss's sum and its gradient seed) is grouped apart
+    assert {la.type for la in tr.layers[7:]} == {"reduce_backward", "copy_backward"}
+    assert all(la.name == "(backward)" for la in tr.layers[7:])
     assert not tr.partial and "backward" in tr.training_method
     assert 1.5 * inf.total_energy_j < tr.total_energy_j < 5 * inf.total_energy_j
     run_estimate([f"{MODELS}:small", "--input-shape", "3,32,32", "--batch-size", "4",
@@ -257,9 +265,10 @@ def test_lstm_training_backward_is_its_fused_kernel():
     lstm_tr = {la.type: la for la in tr.layers}["LSTM"]
     assert lstm_inf.ops == {"lstm": 1} and lstm_tr.ops == {"lstm": 2}
     assert lstm_tr.energy_j == pytest.approx(3 * lstm_inf.energy_j)
-    back = {la.type for la in tr.layers if la.name == "(backward)"}
-    assert "embedding_backward" in back  # the gradient still flows below the LSTM
-    assert not back & {"sigmoid_backward", "tanh_backward", "mul_backward"}
+    emb = {la.type: la for la in tr.layers}["Embedding"]
+    assert emb.ops == {"embedding": 2}  # the gradient still flows below the LSTM
+    assert not set(tr.by_kind) & {"sigmoid_backward", "tanh_backward", "mul_backward"}
+    assert tr.by_kind["lstm_backward"] == pytest.approx(2 * tr.by_kind["lstm"])
     seed = PredictorSet.load(SHIPPED["getzner-seed-method"])  # no lstm model: decomposed
     lstm_seed = {la.type: la for la in estimate_model(Clf(), ids, None, seed,
                                                       mode="training").layers}["LSTM"]

@@ -6,7 +6,9 @@ runs, whether it comes from a module or a functional call (``F.relu``, ``x + y``
 For reading, ops are grouped into rows: one per call of a leaf module (or of a module priced
 as one unit, ``nn.MultiheadAttention``), named by its path; ops outside any leaf get a row of
 their own, named by the module whose ``forward`` issued them. In training mode the backward
-pass is traced too (``loss = output.sum()``), its ops grouped by kind under ``(backward)``.
+pass is traced too (``loss = output.sum()``): the backward ops run between the gradients of
+a row's output and of its input join that row; the rest (backward of functional ops, bias
+sums of the loss...) are grouped by kind under ``(backward)``.
 
 Parameters and buffers are swapped for meta tensors with ``torch.func.functional_call``, so
 the caller's model is untouched and nothing is allocated. torch is imported inside functions.
@@ -136,26 +138,29 @@ def trace_model(model, example, batch_size: int | None = None, dtype=None,
             rec.output_shape = _shape(_first_tensor(out))
             if isinstance(m, torch.nn.LSTM) and m.proj_size == 0:
                 rec.fused = lstm_parts(m, rec.input_shape)
-                if training:
-                    _track_backward(rec, _first_tensor(args), _first_tensor(out))
+            if training:
+                track_backward(rec, _first_tensor(args), _first_tensor(out))
             unit.clear()
 
-    def _track_backward(rec, x, y):
-        """Attribute the backward ops between d(output) and d(input) to ``rec``; the fused
-        kernel's backward is priced as two forward passes (input and weight gradients)."""
-        if y is None or not getattr(y, "requires_grad", False):
+    def track_backward(rec, x, y):
+        """Attribute the backward ops run between the gradient of this call's output and
+        that of its input to its row (the innermost such call wins); a fused kernel's
+        backward is priced as two forward kernels (input and weight gradients)."""
+        if not (hasattr(y, "register_hook") and y.requires_grad):
             return
-        rec.fused += [OpCall(o.kind, o.cfg, 2.0, "mkldnn_rnn_layer_backward", True)
-                      for o in list(rec.fused)]
+        if rec.fused:
+            rec.fused += [OpCall(o.kind, o.cfg, 2.0, "mkldnn_rnn_layer_backward", True)
+                          for o in list(rec.fused)]
 
         def enter(grad):
-            in_backward_of[:] = [rec]
+            in_backward_of.append(rec)
 
         def leave(grad):
-            in_backward_of.clear()
+            if rec in in_backward_of:
+                in_backward_of.remove(rec)
 
         y.register_hook(enter)
-        if x is not None and getattr(x, "requires_grad", False):
+        if hasattr(x, "register_hook") and x.requires_grad:
             x.register_hook(leave)
 
     for m in model.modules():
@@ -171,7 +176,7 @@ def trace_model(model, example, batch_size: int | None = None, dtype=None,
             if not items:
                 return out
             if phase[0] == "backward" and in_backward_of:
-                in_backward_of[0].backward_ops.extend(items)
+                in_backward_of[-1].backward_ops.extend(items)
             elif phase[0] == "backward":
                 kind = items[0].kind if items[0].kind != UNPRICED else f"aten.{name}"
                 rec = back_rows.get(kind)
@@ -208,6 +213,8 @@ def trace_model(model, example, batch_size: int | None = None, dtype=None,
             finally:
                 unit.clear()
             rec.output_shape = _shape(_first_tensor(out))
+            if training:
+                track_backward(rec, _first_tensor(args), _first_tensor(out))
             return out
 
     was_training = model.training
