@@ -135,6 +135,19 @@ def test_lstm_without_an_lstm_model_is_priced_by_its_cell_ops():
     assert lstm.ops["tanh"] == 2 * steps and lstm.energy_j > 0 and not lstm.unpriced
 
 
+def test_names_from_the_model_are_sanitised_in_the_table():
+    from torch import nn
+
+    from wattui.estimate.result import format_table
+
+    m = nn.Sequential()
+    m.add_module("evil\x1b]0;pwned\x07\x1b[2J", nn.Linear(4, 4))
+    res = estimate_model(m, (4,), 2, SHIPPED_SET)
+    assert res.layers[0].name.startswith("evil\x1b")  # kept as is in the data
+    text = format_table(res)
+    assert "\x1b" not in text and "\x07" not in text and "evil" in text
+
+
 def test_complete_estimate_is_not_partial(capsys):
     assert run_estimate([f"{MODELS}:small", "--input-shape", "3,32,32", "--batch-size", "2",
                          "--format", "json"]) == 0

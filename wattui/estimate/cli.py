@@ -13,6 +13,8 @@ import json
 import sys
 from pathlib import Path
 
+from wattui.sanitize import clean_text
+
 TORCH_HINT = ("wattui {cmd} needs PyTorch, which is not installed: "
               "pip install 'wattui[torch]'")
 
@@ -148,7 +150,7 @@ def run_estimate(args: list[str]) -> int:
             raise InputError(f"tracing the model on input {(ns.batch_size, *ns.input_shape)} "
                              f"failed: {type(exc).__name__}: {first}") from None
     except InputError as exc:
-        print(f"wattui estimate: {exc}", file=sys.stderr)
+        print(f"wattui estimate: {clean_text(exc)}", file=sys.stderr)
         return 2
     if ns.format == "json":
         print(json.dumps(res.to_dict(), indent=1))

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from wattui.sanitize import clean_text
+
 
 @dataclass
 class LayerEstimate:
@@ -141,7 +143,8 @@ def format_table(res: EstimateResult) -> str:
     rows = [head]
     for la in res.layers:
         cost = _fmt_j(la.energy_j, u) + (" +?" if la.partial and la.energy_j is not None else "")
-        rows.append((la.name, la.type, _fmt_n(la.params), _fmt_n(la.macs), cost,
+        rows.append((clean_text(la.name), clean_text(la.type), _fmt_n(la.params),
+                     _fmt_n(la.macs), cost,
                      "-" if la.energy_j is None else f"{100 * la.share:.1f}%", la.predictor))
     widths = [min(max(len(r[i]) for r in rows), 40) for i in range(len(head))]
     for r in rows:
@@ -161,7 +164,7 @@ def format_table(res: EstimateResult) -> str:
                           if v >= 0.005 * (res.total_energy_j or 1))
         lines.append(f"estimated split by op kind (>= 0.5%): {split}")
     if res.partial:
-        ops = ", ".join(f"{k} x{v}" for k, v in sorted(res.unpriced_ops.items()))
+        ops = ", ".join(f"{clean_text(k)} x{v}" for k, v in sorted(res.unpriced_ops.items()))
         lines.append(f"PARTIAL: the total is a lower bound; unpriced ops (not in the total): "
                      f"{ops}")
     return "\n".join(lines)
