@@ -33,8 +33,11 @@ def test_small_model_rows_macs_and_shares():
     assert pool.macs == 4 * 8 * 4 * 15 * 15 // 2
     assert lin.macs == 4 * (1800 * 10 + 10)
     assert relu.macs == 4 * 8 * 30 * 30
-    assert bn.energy_j == 0 and flat.energy_j == 0 and "no energy" in bn.predictor
+    # eager-mode BatchNorm is real work (not folded): priced by its own model
+    assert bn.energy_j > 0 and bn.ops == {"batch_norm": 1} and bn.predictor == "batch_norm"
+    assert flat.energy_j == 0 and flat.ops == {} and "no compute" in flat.predictor
     assert conv.energy_j > 0 and lin.energy_j > 0 and pool.energy_j > 0
+    assert conv.ops == {"conv2d": 1} and pool.ops == {"maxpool2d": 1}
     assert res.total_energy_j == pytest.approx(sum(la.energy_j for la in res.layers))
     assert sum(la.share for la in res.layers) == pytest.approx(1.0)
     assert res.per_sample_j == pytest.approx(res.total_energy_j / 4)
@@ -69,10 +72,15 @@ def test_transformer_block_attention_is_decomposed():
     res = estimate_model(models.block(), (16, 64), 2)
     by_name = {la.name: la for la in res.layers}
     attn = by_name["attn"]
-    assert attn.type == "MultiheadAttention" and attn.predictor.startswith("linear+softmax")
+    assert attn.type == "MultiheadAttention"
+    assert {"linear", "matmul", "softmax"} <= set(attn.ops) and attn.ops["softmax"] == 1
     rows, d, t, h = 2 * 16, 64, 16, 4
-    assert attn.macs == 4 * rows * (d * d + d) + 2 * (2 * h * t * t * (d // h))
-    assert by_name["mlp.1"].type == "GELU" and "relu" in by_name["mlp.1"].predictor
+    # Q/K/V/out projections (the out projection's bias counted as MACs, the packed in-proj
+    # bias is a separate add), then QK^T and scores@V
+    assert attn.macs == 4 * rows * d * d + rows * d + 2 * (2 * h * t * t * (d // h))
+    assert by_name["mlp.1"].type == "GELU" and by_name["mlp.1"].predictor == "gelu"
+    adds = [la for la in res.layers if la.type == "add"]
+    assert [la.name for la in adds] == ["Block", "Block"]  # the residual adds, functional
     assert by_name["ln1"].energy_j is not None and by_name["ln1"].energy_j > 0
     assert "attn.out_proj" not in by_name  # priced inside attention, not twice
     assert not res.unsupported and res.total_energy_j > 0
@@ -82,19 +90,113 @@ def test_functional_sdpa_and_embedding_with_token_ids():
     ids = torch.zeros(2, 12, dtype=torch.long)
     res = estimate_model(models.tokens(), ids, None)
     types = [la.type for la in res.layers]
-    assert types == ["Embedding", "Linear", "scaled_dot_product_attention", "Linear"]
+    # the reshape of the transposed attention output is a real copy
+    assert types == ["Embedding", "Linear", "scaled_dot_product_attention", "copy", "Linear"]
     sdpa = res.layers[2]
+    assert sdpa.name == "TokenModel.scaled_dot_product_attention"
     assert sdpa.macs == 2 * (2 * 4 * 12 * 12 * 8) and sdpa.energy_j > 0
+    assert sdpa.ops["matmul"] == 2 and sdpa.ops["softmax"] == 1
+    assert res.layers[0].predictor == "embedding"
     assert res.batch_size == 2
 
 
-def test_unsupported_layers_are_listed_not_dropped(capsys):
+def test_unpriced_ops_make_the_total_a_lower_bound(capsys):
     res = estimate_model(models.odd(), (5, 10), 2)
-    assert [la.type for la in res.unsupported] == ["Doubler", "LSTM"]
+    by_type = {la.type: la for la in res.layers}
+    assert by_type["Doubler"].energy_j > 0 and by_type["Doubler"].ops == {"mul": 1}
+    lstm = by_type["LSTM"]  # one fused kernel on a CPU, priced by the lstm model
+    assert lstm.energy_j > 0 and not lstm.unpriced and lstm.ops == {"lstm": 1}
+    assert lstm.macs == 2 * 5 * 4 * 10 * (12 + 10)  # seq x batch x 4H x (input + H)
+    assert [la.type for la in res.unsupported] == ["RunningSum", "RunningSum", "ConvTranspose1d"]
     assert all(la.energy_j is None for la in res.unsupported)
+    assert res.partial and res.unpriced_ops == {"aten.cumsum": 2, "aten.convolution": 1}
+    assert res.total_energy_j == pytest.approx(sum(la.energy_j or 0 for la in res.layers))
     assert run_estimate([f"{MODELS}:odd", "--input-shape", "5,10", "--batch-size", "2"]) == 0
     out = capsys.readouterr().out
-    assert "UNSUPPORTED" in out and "LSTM" in out and "Doubler" in out
+    assert "estimated total per forward pass: LOWER BOUND" in out
+    assert "PARTIAL" in out and "aten.cumsum x2" in out and "aten.convolution x1" in out
+    assert run_estimate([f"{MODELS}:odd", "--input-shape", "5,10", "--batch-size", "2",
+                         "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["partial"] is True and doc["total_is"].startswith("lower bound")
+    assert doc["unpriced"] == [{"op": "aten.convolution", "count": 1},
+                               {"op": "aten.cumsum", "count": 2}]
+    assert [la["partial"] for la in doc["layers"]].count(True) == 3
+
+
+def test_lstm_without_an_lstm_model_is_priced_by_its_cell_ops():
+    """A set with no lstm model prices the per-step ops the meta device decomposes it into."""
+    seed = PredictorSet.load(SHIPPED["getzner-seed-method"])
+    assert "lstm" not in seed.models
+    res = estimate_model(models.odd(), (5, 10), 2, seed)
+    lstm = {la.type: la for la in res.layers}["LSTM"]
+    steps = 2  # seq length (not batch_first)
+    assert lstm.ops["linear"] == 2 * steps and lstm.ops["sigmoid"] == 3 * steps
+    assert lstm.ops["tanh"] == 2 * steps and lstm.energy_j > 0 and not lstm.unpriced
+
+
+def test_names_from_the_model_are_sanitised_in_the_table():
+    from torch import nn
+
+    from wattui.estimate.result import format_table
+
+    m = nn.Sequential()
+    m.add_module("evil\x1b]0;pwned\x07\x1b[2J", nn.Linear(4, 4))
+    res = estimate_model(m, (4,), 2, SHIPPED_SET)
+    assert res.layers[0].name.startswith("evil\x1b")  # kept as is in the data
+    text = format_table(res)
+    assert "\x1b" not in text and "\x07" not in text and "evil" in text
+
+
+def test_complete_estimate_is_not_partial(capsys):
+    assert run_estimate([f"{MODELS}:small", "--input-shape", "3,32,32", "--batch-size", "2",
+                         "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["partial"] is False and doc["unpriced"] == [] and doc["total_is"] == "complete"
+
+
+def test_functional_calls_are_priced_like_modules():
+    """F.relu / F.max_pool2d / x + y cost what nn.ReLU / nn.MaxPool2d / an add module do."""
+    import torch.nn.functional as F
+    from torch import nn
+
+    class Mod(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.relu, self.pool = nn.Conv2d(3, 8, 3), nn.ReLU(), nn.MaxPool2d(2)
+
+        def forward(self, x):
+            y = self.conv(x)
+            return self.pool(self.relu(y) + y)
+
+    class Fun(Mod):
+        def forward(self, x):
+            y = self.conv(x)
+            return F.max_pool2d(F.relu(y) + y, 2)
+
+    a = estimate_model(Mod(), (3, 32, 32), 4, SHIPPED_SET)
+    b = estimate_model(Fun(), (3, 32, 32), 4, SHIPPED_SET)
+    assert [la.type for la in b.layers] == ["Conv2d", "relu", "add", "maxpool2d"]
+    assert [la.name for la in b.layers[1:]] == ["Fun"] * 3
+    assert b.total_energy_j == pytest.approx(a.total_energy_j, rel=1e-9)
+    assert not b.partial and b.total_energy_j > b.layers[0].energy_j
+
+
+def test_convolutions_are_split_by_groups():
+    from torch import nn
+
+    m = nn.Sequential(nn.Conv2d(32, 32, 3, padding=1), nn.Conv2d(32, 32, 3, padding=1, groups=4),
+                      nn.Conv2d(32, 32, 3, padding=1, groups=32))
+    res = estimate_model(m, (32, 28, 28), 8, SHIPPED_SET)
+    dense, grouped, dw = res.layers
+    assert (dense.ops, grouped.ops, dw.ops) == ({"conv2d": 1}, {"conv2d_grouped": 1},
+                                                {"conv2d_depthwise": 1})
+    assert dense.macs == 8 * 28 * 28 * 32 * (9 * 32 + 1)
+    assert dw.macs == 8 * 28 * 28 * 32 * (9 + 1)
+    # a depthwise conv runs far slower per MAC than a dense one: never the dense rate
+    per_mac = {la.type: la.energy_j / la.macs for la in res.layers}
+    assert dw.energy_j / dw.macs > 5 * dense.energy_j / dense.macs, per_mac
+    assert dw.predictor == "conv2d_depthwise" and grouped.predictor == "conv2d_grouped"
 
 
 def test_json_schema(capsys):
@@ -131,15 +233,67 @@ def test_real_model_is_left_untouched():
     assert all(torch.equal(a, b) for a, b in zip(before, m.parameters()))
 
 
-def test_training_mode_scales_inference_predictors(capsys):
-    inf = estimate_model(models.small(), (3, 32, 32), 4, mode="inference")
-    tr = estimate_model(models.small(), (3, 32, 32), 4, mode="training")
-    assert tr.training_factor == 3.0
-    assert tr.layers[0].energy_j == pytest.approx(3 * inf.layers[0].energy_j)
+def test_training_mode_prices_forward_and_backward_ops(capsys):
+    inf = estimate_model(models.small(), (3, 32, 32), 4, SHIPPED_SET, mode="inference")
+    tr = estimate_model(models.small(), (3, 32, 32), 4, SHIPPED_SET, mode="training")
+    conv, bn, relu, pool, flat, lin, soft = tr.layers[:7]
+    # each layer's backward ops join its row; the first conv needs no input gradient: one
+    # conv's worth (weights) plus the bias sum
+    assert conv.ops == {"conv2d": 2, "reduce": 1} and conv.macs == 2 * inf.layers[0].macs
+    assert lin.ops == {"linear": 3, "reduce": 1}
+    assert lin.macs == inf.layers[5].macs + 2 * 4 * 1800 * 10  # two mm, no bias MACs
+    # train-mode BatchNorm: the batch statistics pass, the step counter add_, backward x2
+    assert bn.ops == {"add": 1, "batch_norm": 2} and bn.energy_j > 3 * inf.layers[1].energy_j
+    assert relu.energy_j == pytest.approx(2 * inf.layers[2].energy_j)
+    assert {"conv2d_backward", "batch_norm_backward", "relu_backward",
+            "maxpool2d_backward", "linear_backward"} <= set(tr.by_kind)
+    # what belongs to no layer (the loss's sum and its gradient seed) is grouped apart
+    assert {la.type for la in tr.layers[7:]} == {"reduce_backward", "copy_backward"}
+    assert all(la.name == "(backward)" for la in tr.layers[7:])
+    assert not tr.partial and "backward" in tr.training_method
+    assert 1.5 * inf.total_energy_j < tr.total_energy_j < 5 * inf.total_energy_j
     run_estimate([f"{MODELS}:small", "--input-shape", "3,32,32", "--batch-size", "4",
                   "--mode", "training"])
     out = capsys.readouterr().out
-    assert "ESTIMATED" in out and "training step" in out and "3 x inference" in out
+    assert "ESTIMATED" in out and "training step" in out and "convolution_backward" in out
+
+
+def test_lstm_training_backward_is_its_fused_kernel():
+    """The CPU runs an LSTM's backward as one fused kernel: the decomposed per-step backward
+    ops go to the LSTM row and are priced as two forward kernels, not as (backward) rows."""
+    from torch import nn
+
+    class Clf(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb, self.lstm, self.fc = nn.Embedding(50, 8), nn.LSTM(8, 16), nn.Linear(16, 3)
+
+        def forward(self, ids):
+            return self.fc(self.lstm(self.emb(ids))[0][-1])
+
+    ids = torch.zeros(6, 4, dtype=torch.long)
+    inf = estimate_model(Clf(), ids, None, SHIPPED_SET)
+    tr = estimate_model(Clf(), ids, None, SHIPPED_SET, mode="training")
+    lstm_inf = {la.type: la for la in inf.layers}["LSTM"]
+    lstm_tr = {la.type: la for la in tr.layers}["LSTM"]
+    assert lstm_inf.ops == {"lstm": 1} and lstm_tr.ops == {"lstm": 2}
+    assert lstm_tr.energy_j == pytest.approx(3 * lstm_inf.energy_j)
+    emb = {la.type: la for la in tr.layers}["Embedding"]
+    assert emb.ops == {"embedding": 2}  # the gradient still flows below the LSTM
+    assert not set(tr.by_kind) & {"sigmoid_backward", "tanh_backward", "mul_backward"}
+    assert tr.by_kind["lstm_backward"] == pytest.approx(2 * tr.by_kind["lstm"])
+    seed = PredictorSet.load(SHIPPED["getzner-seed-method"])  # no lstm model: decomposed
+    lstm_seed = {la.type: la for la in estimate_model(Clf(), ids, None, seed,
+                                                      mode="training").layers}["LSTM"]
+    assert lstm_seed.ops["linear"] > 2 * 6 and "lstm" not in lstm_seed.ops
+
+
+def test_training_with_a_training_calibrated_set_prices_forward_only(tmp_path):
+    pset = PredictorSet.load(SHIPPED["getzner-xeon-cpu"])
+    pset.mode = "training"
+    tr = estimate_model(models.small(), (3, 32, 32), 4, pset, mode="training")
+    assert not any(la.name == "(backward)" for la in tr.layers)
+    assert "calibrated in training mode" in tr.training_method
 
 
 @pytest.mark.parametrize("spec", [f"{MODELS}:small", "test_estimate_models:small"])

@@ -5,10 +5,17 @@ from torch import nn
 
 
 class Doubler(nn.Module):
-    """A custom leaf with no known energy model."""
+    """A custom leaf: its multiply is priced like any other (dispatch-level tracing)."""
 
     def forward(self, x):
         return x * 2
+
+
+class RunningSum(nn.Module):
+    """A custom leaf whose op (cumsum) has no energy model."""
+
+    def forward(self, x):
+        return x.cumsum(-1)
 
 
 def small():
@@ -22,7 +29,10 @@ def huge():
 
 
 def odd():
-    return nn.Sequential(nn.Linear(10, 10), Doubler(), nn.LSTM(10, 10))
+    """Priced (Linear, Doubler's multiply, LSTM's cell ops) and unpriced (cumsum, transposed
+    convolution) work side by side."""
+    return nn.Sequential(nn.Linear(10, 10), Doubler(), RunningSum(), RunningSum(),
+                         nn.ConvTranspose1d(5, 5, 3), nn.LSTM(12, 10))
 
 
 def alexnet_like():

@@ -13,19 +13,54 @@ REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "wattui" / "data" / "getzner"
 
 
-@pytest.mark.parametrize("name", sorted(SHIPPED))
+SEED_KINDS = {"conv2d", "maxpool2d", "linear", "relu", "sigmoid", "tanh", "softmax"}
+GETZNER = [n for n in sorted(SHIPPED) if n.startswith("getzner")]
+
+
+@pytest.mark.parametrize("name", GETZNER)
 def test_shipped_sets_carry_provenance(name):
     doc = json.loads(SHIPPED[name].read_text())
-    assert doc["name"] == name and doc["mode"] == "inference"
+    assert doc["name"] == name and doc["mode"] == "inference" and doc["unit"] == "J"
     assert "Xeon" in doc["device"]
     prov = doc["provenance"]
     for key in ("dataset", "device", "measured", "fit_date", "fit_command", "attribution"):
         assert prov.get(key), key
     assert "idle NOT subtracted" in prov["measured"]
-    assert set(doc["models"]) == {"conv2d", "maxpool2d", "linear", "relu", "sigmoid", "tanh",
-                                  "softmax"}
-    for m in doc["models"].values():
+    assert SEED_KINDS <= set(doc["models"])
+    for kind in SEED_KINDS:
+        m = doc["models"][kind]
         assert m["info"]["rows"] > 400 and "test" in m["info"]
+
+
+def test_op_kinds_in_the_default_set_are_transferred_time_proxies():
+    """Kinds the seed never measured come from this project's time calibration, scaled by
+    one factor, and say so; the seed kinds are untouched."""
+    from wattui.estimate.calibrate import OP_KINDS
+
+    doc = json.loads(SHIPPED["getzner-xeon-cpu"].read_text())
+    ops = doc["provenance"]["op_models"]
+    assert set(ops["kinds"]) == set(OP_KINDS) == set(doc["models"]) - SEED_KINDS
+    assert ops["source"] == "amd-epyc-cpu-time" and ops["k_j_per_s"] > 0
+    assert "proxy" in ops["source_measured"] and "NOT measured energy" in ops["source_measured"]
+    for kind in OP_KINDS:
+        info = doc["models"][kind]["info"]
+        assert info["transferred_from"] == "amd-epyc-cpu-time"
+        assert "not measured energy" in info["note"]
+
+
+def test_time_set_is_a_proxy_in_seconds_with_its_device_and_method():
+    from wattui.estimate.calibrate import ALL_KINDS
+
+    doc = json.loads(SHIPPED["amd-epyc-cpu-time"].read_text())
+    assert doc["unit"] == "s" and "NOT measured energy" in doc["energy_unit"]
+    assert "EPYC" in doc["device"]
+    prov = doc["provenance"]
+    assert prov["method"] == "time" and prov["time_proportional_proxy"] is True
+    assert "--method time" in prov["measured"] and "NOT measured energy" in prov["measured"]
+    assert set(doc["models"]) == set(ALL_KINDS)
+    for kind, m in doc["models"].items():
+        assert m["info"]["rows"] >= 15, kind
+        assert m["info"]["cv"]["median_rel_err"] < 0.5, kind
 
 
 def test_shipped_set_meets_the_architecture_target():
@@ -51,7 +86,8 @@ def test_fit_script_reproduces_shipped_json_and_docs(tmp_path):
         for kind, m in old.models.items():
             assert new.models[kind].features == m.features
             assert new.models[kind].coef == pytest.approx(m.coef, rel=1e-6, abs=1e-12), kind
-        assert new.provenance["architectures"] == old.provenance["architectures"]
+        assert new.provenance.get("architectures") == old.provenance.get("architectures")
+        assert new.unit == old.unit
     assert docs.read_text() == (REPO / "docs" / "estimation.md").read_text(), \
         "docs/estimation.md is stale: run python scripts/fit_predictors.py"
 

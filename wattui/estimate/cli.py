@@ -13,6 +13,8 @@ import json
 import sys
 from pathlib import Path
 
+from wattui.sanitize import clean_text
+
 TORCH_HINT = ("wattui {cmd} needs PyTorch, which is not installed: "
               "pip install 'wattui[torch]'")
 
@@ -148,7 +150,7 @@ def run_estimate(args: list[str]) -> int:
             raise InputError(f"tracing the model on input {(ns.batch_size, *ns.input_shape)} "
                              f"failed: {type(exc).__name__}: {first}") from None
     except InputError as exc:
-        print(f"wattui estimate: {exc}", file=sys.stderr)
+        print(f"wattui estimate: {clean_text(exc)}", file=sys.stderr)
         return 2
     if ns.format == "json":
         print(json.dumps(res.to_dict(), indent=1))
@@ -158,7 +160,7 @@ def run_estimate(args: list[str]) -> int:
 
 
 def calibrate_parser() -> argparse.ArgumentParser:
-    from wattui.estimate.calibrate import LAYERS
+    from wattui.estimate.calibrate import LAYERS, OP_KINDS
 
     ap = argparse.ArgumentParser(
         prog="wattui calibrate",
@@ -166,7 +168,8 @@ def calibrate_parser() -> argparse.ArgumentParser:
     ap.add_argument("--device", default=None, help="cuda:N or cpu (default: cuda:0 if "
                     "there is one, else cpu)")
     ap.add_argument("--layers", default=",".join(LAYERS),
-                    help=f"comma-separated layer types (default: {','.join(LAYERS)})")
+                    help=f"comma-separated layer/op kinds (default: {','.join(LAYERS)}; "
+                         f"also: {','.join(OP_KINDS)}, or 'all')")
     ap.add_argument("--configs", type=_positive, default=20,
                     help="random configs per layer type (default 20)")
     ap.add_argument("--mode", choices=("inference", "training"), default="inference")
@@ -184,6 +187,14 @@ def calibrate_parser() -> argparse.ArgumentParser:
     ap.add_argument("--scale", type=float, default=1.0,
                     help="shrink the sampled sizes (0-1] for a quicker real run")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--method", choices=("energy", "time"), default="energy",
+                    help="energy: read a hardware energy counter (default); time: process "
+                         "CPU time, single-threaded, for a CPU without an energy counter. A "
+                         "time set is a time-proportional proxy in seconds, never energy")
+    ap.add_argument("--ranges", choices=("seed", "models", "large"), default="seed",
+                    help="config ranges of the seed kinds: the seed's random ranges, or "
+                         "sizes typical of real networks (new op kinds use these by "
+                         "default), or 'large': tensors past the last-level cache")
     return ap
 
 
@@ -195,10 +206,12 @@ def run_calibrate(args: list[str]) -> int:
     ap = calibrate_parser()
     ns = ap.parse_args(args)
     layers = [s.strip().lower() for s in ns.layers.split(",") if s.strip()]
-    bad = [s for s in layers if s not in C.LAYERS]
+    if layers == ["all"]:
+        layers = list(C.ALL_KINDS)
+    bad = [s for s in layers if s not in C.ALL_KINDS]
     if bad or not layers:
         ap.error(f"unknown layer type(s) {', '.join(bad) or '(none)'}; "
-                 f"choose from {', '.join(C.LAYERS)}")
+                 f"choose from {', '.join(C.ALL_KINDS)}")
     if not 0 < ns.scale <= 1 or ns.window <= 0 or ns.idle < 0:
         ap.error("--scale must be in (0, 1], --window > 0, --idle >= 0")
     if not ns.simulate and not _have_torch():
@@ -220,33 +233,45 @@ def run_calibrate(args: list[str]) -> int:
 
     try:
         cal = C.run_calibration(device, layers, ns.configs, ns.mode, ns.simulate, ns.window,
-                                ns.reps, ns.idle, ns.seed, ns.scale, progress)
+                                ns.reps, ns.idle, ns.seed, ns.scale, progress,
+                                ns.method, ns.ranges)
     except C.CalibrationRefused as exc:
-        print(f"wattui calibrate: refused: {exc}", file=sys.stderr)
+        hint = "; on a CPU, --method time calibrates a time-proportional proxy" \
+            if device == "cpu" and ns.method == "energy" and not ns.simulate else ""
+        print(f"wattui calibrate: refused: {exc}{hint}", file=sys.stderr)
         return 3
     if not cal.fits:
         print("wattui calibrate: too few usable measurements to fit (need 5 per layer type)",
               file=sys.stderr)
         return 3
+    suffix = "" if cal.method == "energy" else f"-{cal.method}"
     out = Path(ns.out) if ns.out else calibrated_path(
-        "simulated" if ns.simulate else cal.device, ns.mode)
+        ("simulated" if ns.simulate else cal.device) + suffix, ns.mode)
     parquet = C.write_parquet(cal.rows, out.with_suffix(".parquet"))
-    name = out.stem if ns.out else device_slug("simulated" if ns.simulate else cal.device)
+    name = out.stem if ns.out else device_slug(
+        ("simulated" if ns.simulate else cal.device) + suffix)
     pset = cal.predictor_set(name, str(parquet))
     pset.save(out)
     kind = "SIMULATED device" if cal.simulated else cal.device
     print(f"calibrated {ns.mode} predictors for {kind}")
-    print(f"idle power (recorded, not subtracted): {cal.idle_w:.3g} W")
-    print(f"{'layer':<10} {'n':>4} {'a [J]':>10} {'b':>10} {'c':>6} "
+    if cal.method == "time":
+        print(f"method: {C.TIME_PROXY}")
+    else:
+        print(f"idle power (recorded, not subtracted): {cal.idle_w:.3g} W")
+    print(f"{'layer':<16} {'n':>4} {f'a [{cal.unit}]':>10} {'b':>10} {'c':>6} "
           f"{'CV median rel err':>18} {'CV mean rel err':>16}")
     for k, (a, b, c) in cal.fits.items():
         cv = cal.cv[k]
         n = sum(r["layer"] == k for r in cal.rows)
-        print(f"{k:<10} {n:>4} {a:>10.3g} {b:>10.3g} {c:>6.3f} "
-              f"{100 * cv['median_rel_err']:>17.1f}% {100 * cv['mean_rel_err']:>15.1f}%")
+        form = "" if cv.get("form", "power") == "power" else \
+            f"  ({cv['form']} form kept; the power law's CV median: " \
+            f"{100 * cv['power_median_rel_err']:.1f}%)"
+        print(f"{k:<16} {n:>4} {a:>10.3g} {b:>10.3g} {c:>6.3f} "
+              f"{100 * cv['median_rel_err']:>17.1f}% {100 * cv['mean_rel_err']:>15.1f}%{form}")
     if cal.simulated:
         print("truth of the simulated device (a, b, c): " + ", ".join(
-            f"{k}=({a:.3g}, {b:.3g}, {c:.3g})" for k, (a, b, c) in C.SIMULATED_TRUTH.items()
+            f"{k}=({a:.3g}, {b:.3g}, {c:.3g})"
+            for k, (a, b, c) in {**C.SIMULATED_TRUTH, **C.SIMULATED_TRUTH_OPS}.items()
             if k in cal.fits))
     print(f"data set: {parquet}")
     print(f"predictor set: {out}")

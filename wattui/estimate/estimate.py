@@ -1,10 +1,23 @@
-"""``estimate_model``: trace a model on the meta device and price every layer."""
+"""``estimate_model``: trace a model on the meta device and price every aten op."""
 
 from __future__ import annotations
 
+from collections import Counter
+
+from wattui.estimate import ops as O
 from wattui.estimate import pricing, trace
 from wattui.estimate.predictors import PredictorSet, resolve
 from wattui.estimate.result import EstimateResult, LayerEstimate
+
+
+def training_method(pset: PredictorSet, mode: str) -> str | None:
+    """How a training step is priced (None in inference)."""
+    if mode != "training":
+        return None
+    if pset.mode == "training":
+        return ("forward ops priced by predictors measured on forward+backward passes "
+                "(calibrated in training mode)")
+    return "forward and backward ops traced and priced; " + O.BACKWARD_NOTE
 
 
 def estimate_model(model, example_input_shape_or_tensor, batch_size: int | None = None,
@@ -17,6 +30,7 @@ def estimate_model(model, example_input_shape_or_tensor, batch_size: int | None 
     computed for real: the model runs on meta tensors. ``predictors`` is a
     :class:`PredictorSet`, a name or a path; ``None`` picks the calibrated set of this
     machine's device if there is one, else the shipped set (CPU inference, Getzner data).
+    A training step is forward + backward, traced op by op (no optimizer step).
     """
     if mode not in ("inference", "training"):
         raise ValueError(f"mode must be 'inference' or 'training', not {mode!r}")
@@ -26,24 +40,46 @@ def estimate_model(model, example_input_shape_or_tensor, batch_size: int | None 
         from wattui.estimate.devices import current_devices
 
         pset = resolve(predictors, [] if predictors else current_devices(), mode)
-    records = trace.trace_model(model, example_input_shape_or_tensor, batch_size, dtype)
+    trace_backward = mode == "training" and pset.mode != "training"
+    records = trace.trace_model(model, example_input_shape_or_tensor, batch_size, dtype,
+                                training=mode == "training", backward=trace_backward)
     x = trace.meta_input(example_input_shape_or_tensor, batch_size, dtype)
     layers = []
     by_type: dict[str, float] = {}
+    by_kind: dict[str, float] = {}
+    unpriced: Counter = Counter()
     for r in records:
-        priced = pricing.price(r.type, r.config, r.parts, pset, mode)
-        layers.append(LayerEstimate(r.name, r.type, r.params, r.macs, r.output_shape,
-                                    priced.energy_j, priced.predictor))
-        if priced.energy_j is not None:
-            by_type[r.type] = by_type.get(r.type, 0.0) + priced.energy_j
+        energy, labels, kinds, missing = 0.0, [], Counter(), Counter()
+        ops = r.ops + r.backward_ops
+        if r.fused and all(pricing.model_for(o.kind, pset) for o in r.fused):
+            ops = r.fused
+        for op in ops:
+            kinds[op.kind if op.kind != O.UNPRICED else f"aten.{op.aten}"] += 1
+            cost, label = pricing.price_op(op, pset)
+            if cost is None:
+                missing[f"aten.{op.aten}" if op.kind == O.UNPRICED else op.kind] += 1
+            else:
+                energy += cost
+                kind = f"{op.kind}_backward" if op.backward else op.kind
+                by_kind[kind] = by_kind.get(kind, 0.0) + cost
+            if label not in labels:
+                labels.append(label)
+        unpriced.update(missing)
+        priced = len(ops) - sum(missing.values())
+        value = energy if (priced or not ops) else None
+        label = ", ".join(labels) if labels else "none (no compute)"
+        layers.append(LayerEstimate(r.name, r.type, r.params, sum(o.macs for o in ops),
+                                    r.output_shape, value, label, ops=dict(kinds),
+                                    unpriced=dict(missing)))
+        if value is not None:
+            by_type[r.type] = by_type.get(r.type, 0.0) + value
     total = sum(by_type.values())
     for la in layers:
         la.share = (la.energy_j or 0.0) / total if total > 0 else 0.0
-    scaled = mode == "training" and pset.mode == "inference"
     return EstimateResult(
         layers=layers, batch_size=int(x.shape[0]) if x.dim() else 1,
         input_shape=tuple(int(s) for s in x.shape[1:]), mode=mode,
         predictors={"name": pset.name, "device": pset.device, "mode": pset.mode,
-                    "path": pset.path, "provenance": pset.provenance},
-        training_factor=pricing.TRAINING_FACTOR if scaled else None,
-        samples=samples, by_type=by_type)
+                    "path": pset.path, "provenance": pset.provenance, "unit": pset.unit},
+        training_method=training_method(pset, mode), samples=samples, by_type=by_type,
+        unpriced_ops=dict(unpriced), by_kind=by_kind)

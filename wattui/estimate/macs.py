@@ -44,3 +44,12 @@ def matmul_macs(a_shape: tuple[int, ...], b_shape: tuple[int, ...]) -> int:
     m = b_shape[-1]
     batch = prod(a_shape[:-2]) if len(a_shape) > 2 else 1
     return batch * n * k * m
+
+
+FLOAT_BYTES = 4  # float32: the memory traffic features assume it
+
+
+def matmul_bytes(matrices: int, n: int, k: int, m: int) -> int:
+    """Bytes read and written by ``matrices`` products (n, k) @ (k, m): both operands and the
+    result, once each (the memory-traffic side of a roofline)."""
+    return FLOAT_BYTES * matrices * (n * k + k * m + n * m)

@@ -32,6 +32,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 SHIPPED = {
     "getzner-xeon-cpu": PACKAGE_DIR / "predictors_getzner_xeon_cpu.json",
     "getzner-seed-method": PACKAGE_DIR / "predictors_getzner_seed_method.json",
+    # every op kind, measured on this project's CPU by time: a time-proportional proxy
+    "amd-epyc-cpu-time": PACKAGE_DIR / "predictors_amd_epyc_cpu_time.json",
 }
 DEFAULT_SHIPPED = "getzner-xeon-cpu"
 
@@ -76,6 +78,9 @@ class Predictor:
             for key, (lo, hi) in ranges.items():
                 if key in cfg:
                     cfg[key] = min(max(float(cfg[key]), lo), hi)
+        cache = self.info.get("cache_bytes")
+        if cache:  # memory traffic past the last-level cache (the "cache" form)
+            cfg = {**cfg, "dram_bytes": max(0.0, float(cfg.get("bytes", 0)) - cache)}
         x = [base_feature(f, cfg) for f in self.features]
         if self.form == "power":  # E = a + b * x^c (calibrated sets)
             a, b, c = self.coef
@@ -112,11 +117,15 @@ class PredictorSet:
     models: dict[str, Predictor]
     provenance: dict[str, Any] = field(default_factory=dict)
     path: str = ""
+    # "J": energy; "s": CPU/GPU time, a time-proportional proxy where no counter exists
+    unit: str = "J"
 
     def to_dict(self) -> dict[str, Any]:
+        per = "forward pass" if self.mode == "inference" else "forward+backward pass"
+        what = "J" if self.unit == "J" else \
+            "s of time (time-proportional proxy for energy, NOT measured energy)"
         return {"name": self.name, "device": self.device, "mode": self.mode,
-                "energy_unit": "J per forward pass" if self.mode == "inference"
-                else "J per forward+backward pass",
+                "unit": self.unit, "energy_unit": f"{what} per {per}",
                 "provenance": self.provenance,
                 "models": {k: m.to_dict() for k, m in sorted(self.models.items())}}
 
@@ -132,8 +141,11 @@ class PredictorSet:
             if key not in d:
                 raise ValueError(f"predictor file {path or '?'} has no '{key}'")
         models = {k: Predictor.from_dict(v) for k, v in d["models"].items()}
+        unit = d.get("unit", "J")
+        if unit not in ("J", "s"):
+            raise ValueError(f"predictor file {path or '?'} has unknown unit {unit!r}")
         return cls(d["name"], d["device"], d["mode"], models, dict(d.get("provenance", {})),
-                   path)
+                   path, unit)
 
     @classmethod
     def load(cls, path: str | Path) -> PredictorSet:

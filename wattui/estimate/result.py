@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from wattui.sanitize import clean_text
+
 
 @dataclass
 class LayerEstimate:
@@ -16,8 +18,14 @@ class LayerEstimate:
     macs: int
     output_shape: tuple[int, ...]
     energy_j: float | None
-    predictor: str  # the model that priced it, or why it costs nothing / is unsupported
+    predictor: str  # the model(s) that priced it, or why it costs nothing / is unpriced
     share: float = 0.0  # of the total
+    ops: dict[str, int] = field(default_factory=dict)  # op kind -> calls in this row
+    unpriced: dict[str, int] = field(default_factory=dict)  # of those, not priced
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.unpriced)
 
 
 @dataclass
@@ -28,15 +36,27 @@ class EstimateResult:
     batch_size: int
     input_shape: tuple[int, ...]
     mode: str
-    predictors: dict[str, Any]  # name, device, mode, provenance, path
-    training_factor: float | None = None  # set when training is scaled from inference
+    predictors: dict[str, Any]  # name, device, mode, provenance, path, unit
+    training_method: str | None = None  # how a training step is priced
     samples: int | None = None
     by_type: dict[str, float] = field(default_factory=dict)
+    unpriced_ops: dict[str, int] = field(default_factory=dict)  # op -> calls not priced
+    by_kind: dict[str, float] = field(default_factory=dict)  # op kind -> cost
 
     @property
     def total_energy_j(self) -> float:
-        """Estimated J per forward pass (per training step in training mode)."""
+        """Estimated J per forward pass (per training step in training mode); a lower bound
+        when :attr:`partial`. In the set's unit (seconds for a time-proxy set)."""
         return sum(la.energy_j or 0.0 for la in self.layers)
+
+    @property
+    def partial(self) -> bool:
+        """True when some op was not priced: the total is then a lower bound."""
+        return bool(self.unpriced_ops)
+
+    @property
+    def unit(self) -> str:
+        return self.predictors.get("unit") or "J"
 
     @property
     def per_sample_j(self) -> float:
@@ -48,7 +68,8 @@ class EstimateResult:
 
     @property
     def unsupported(self) -> list[LayerEstimate]:
-        return [la for la in self.layers if la.energy_j is None]
+        """Rows with at least one unpriced op."""
+        return [la for la in self.layers if la.unpriced]
 
     @property
     def total_macs(self) -> int:
@@ -61,32 +82,41 @@ class EstimateResult:
             "mode": self.mode,
             "batch_size": self.batch_size,
             "input_shape": list(self.input_shape),
-            "energy_unit": "J",
+            "energy_unit": UNITS.get(self.unit, self.unit),
             "per": "training step (forward+backward)" if self.mode == "training"
             else "forward pass",
             "total_energy_j": self.total_energy_j,
+            "partial": self.partial,
+            "total_is": "lower bound (some ops unpriced)" if self.partial else "complete",
+            "unpriced": [{"op": k, "count": v} for k, v in sorted(self.unpriced_ops.items())],
             "per_sample_j": self.per_sample_j,
             "samples": self.samples,
             "per_epoch_j": self.per_epoch_j,
             "total_macs": self.total_macs,
-            "training_factor": self.training_factor,
+            "training_method": self.training_method,
             "by_type": self.by_type,
+            "by_kind": self.by_kind,
             "predictors": pred,
             "layers": [
-                {**asdict(la), "output_shape": list(la.output_shape), "estimated": True}
+                {**asdict(la), "output_shape": list(la.output_shape), "partial": la.partial,
+                 "estimated": True}
                 for la in self.layers
             ],
-            "unsupported": [{"name": la.name, "type": la.type} for la in self.unsupported],
+            "unsupported": [{"name": la.name, "type": la.type, "unpriced": la.unpriced}
+                            for la in self.unsupported],
         }
 
 
-def _fmt_j(j: float | None) -> str:
+UNITS = {"J": "J", "s": "s of CPU time (time-proportional proxy, NOT energy)"}
+
+
+def _fmt_j(j: float | None, unit: str = "J") -> str:
     if j is None:
         return "n/a"
-    for unit, f in (("kJ", 1e3), ("J", 1.0), ("mJ", 1e-3), ("uJ", 1e-6)):
+    for prefix, f in (("k", 1e3), ("", 1.0), ("m", 1e-3), ("u", 1e-6)):
         if abs(j) >= f:
-            return f"{j / f:.3g} {unit}"
-    return f"{j:.3g} J"
+            return f"{j / f:.3g} {prefix}{unit}"
+    return f"{j:.3g} {unit}"
 
 
 def _fmt_n(n: int) -> str:
@@ -100,36 +130,41 @@ def format_table(res: EstimateResult) -> str:
     """Human-readable table; every figure says it is estimated and for which device."""
     p = res.predictors
     per = "training step" if res.mode == "training" else "forward pass"
+    u = res.unit
+    what = "energy" if u == "J" else "CPU time (a time-proportional proxy for energy, NOT energy)"
     lines = [
-        f"ESTIMATED energy ({res.mode}) for device: {p.get('device')}",
+        f"ESTIMATED {what} ({res.mode}) for device: {p.get('device')}",
         f"predictor set: {p.get('name')} (fitted for {p.get('mode')}; {p.get('path') or ''})",
     ]
-    if res.training_factor:
-        lines.append(f"training = {res.training_factor:g} x inference (rule of thumb: backward"
-                     " ~ 2 x forward); no training predictors for this device")
+    if res.training_method:
+        lines.append(f"training step = {res.training_method}")
     lines.append(f"input {tuple(res.input_shape)}, batch size {res.batch_size}")
-    head = ("layer", "type", "params", "MACs", f"est. J/{per}", "share", "priced by")
+    head = ("layer", "type", "params", "MACs", f"est. {u}/{per}", "share", "priced by")
     rows = [head]
     for la in res.layers:
-        rows.append((la.name, la.type, _fmt_n(la.params), _fmt_n(la.macs), _fmt_j(la.energy_j),
+        cost = _fmt_j(la.energy_j, u) + (" +?" if la.partial and la.energy_j is not None else "")
+        rows.append((clean_text(la.name), clean_text(la.type), _fmt_n(la.params),
+                     _fmt_n(la.macs), cost,
                      "-" if la.energy_j is None else f"{100 * la.share:.1f}%", la.predictor))
     widths = [min(max(len(r[i]) for r in rows), 40) for i in range(len(head))]
     for r in rows:
         lines.append("  ".join(c[:40].ljust(w) for c, w in zip(r, widths)).rstrip())
     lines.append("")
-    lines.append(f"estimated total per {per}: {_fmt_j(res.total_energy_j)}"
+    bound = "LOWER BOUND, " if res.partial else ""
+    lines.append(f"estimated total per {per}: {bound}{_fmt_j(res.total_energy_j, u)}"
                  f"  ({_fmt_n(res.total_macs)} MACs)")
-    lines.append(f"estimated per sample: {_fmt_j(res.per_sample_j)}")
+    lines.append(f"estimated per sample: {bound}{_fmt_j(res.per_sample_j, u)}")
     if res.per_epoch_j is not None:
-        kwh = res.per_epoch_j / 3.6e6
-        lines.append(f"estimated per epoch ({res.samples} samples): {_fmt_j(res.per_epoch_j)}"
-                     f" ({kwh:.3g} kWh)")
-    if res.by_type:
+        extra = f" ({res.per_epoch_j / 3.6e6:.3g} kWh)" if u == "J" else ""
+        lines.append(f"estimated per epoch ({res.samples} samples): {bound}"
+                     f"{_fmt_j(res.per_epoch_j, u)}{extra}")
+    if res.by_kind:
         split = ", ".join(f"{k} {100 * v / (res.total_energy_j or 1):.0f}%"
-                          for k, v in sorted(res.by_type.items(), key=lambda kv: -kv[1]) if v)
-        lines.append(f"estimated split by type: {split}")
-    if res.unsupported:
-        kinds = sorted({la.type for la in res.unsupported})
-        lines.append(f"UNSUPPORTED (not in the total): {len(res.unsupported)} layer(s) of type "
-                     + ", ".join(kinds))
+                          for k, v in sorted(res.by_kind.items(), key=lambda kv: -kv[1])
+                          if v >= 0.005 * (res.total_energy_j or 1))
+        lines.append(f"estimated split by op kind (>= 0.5%): {split}")
+    if res.partial:
+        ops = ", ".join(f"{clean_text(k)} x{v}" for k, v in sorted(res.unpriced_ops.items()))
+        lines.append(f"PARTIAL: the total is a lower bound; unpriced ops (not in the total): "
+                     f"{ops}")
     return "\n".join(lines)

@@ -1,42 +1,51 @@
-"""Trace a ``torch.nn.Module`` on the meta device: per-layer shapes and MACs, no real compute.
+"""Trace a ``torch.nn.Module`` on the meta device at the dispatcher level: every aten op.
 
-Every leaf module (no children), every module treated as one unit (``nn.MultiheadAttention``)
-and every functional ``scaled_dot_product_attention`` / ``matmul`` called outside a leaf
-becomes one :class:`LayerRecord`. Parameters and buffers are swapped for meta tensors with
-``torch.func.functional_call``, so the caller's model is untouched and nothing is allocated.
-torch is imported inside the functions only.
+A ``TorchDispatchMode`` (as ``torch.utils.flop_counter`` uses) sees every operator that
+runs, whether it comes from a module or a functional call (``F.relu``, ``x + y``,
+``F.max_pool2d``), and :func:`wattui.estimate.ops.classify` turns each into priced items.
+For reading, ops are grouped into rows: one per call of a leaf module (or of a module priced
+as one unit, ``nn.MultiheadAttention``), named by its path; ops outside any leaf get a row of
+their own, named by the module whose ``forward`` issued them. In training mode the backward
+pass is traced too (``loss = output.sum()``): the backward ops run between the gradients of
+a row's output and of its input join that row; the rest (backward of functional ops, bias
+sums of the loss...) are grouped by kind under ``(backward)``.
+
+Parameters and buffers are swapped for meta tensors with ``torch.func.functional_call``, so
+the caller's model is untouched and nothing is allocated. torch is imported inside functions.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from math import prod
 from typing import Any
 
-from wattui.estimate import macs as M
+from wattui.estimate.ops import UNPRICED, OpCall, classify, lstm_parts
 
 ATOMIC = ("MultiheadAttention",)  # modules with children that are priced as one unit
+BACKWARD_NAME = "(backward)"
 SDPA = "scaled_dot_product_attention"
-MATMUL = "matmul"
 
 
 @dataclass
 class LayerRecord:
-    """One traced layer call: what it is, its shapes and the features predictors need."""
+    """One row: a leaf-module call, a functional op, or backward ops of one kind."""
 
     name: str
     type: str
     params: int
     input_shape: tuple[int, ...]
     output_shape: tuple[int, ...]
-    macs: int
-    config: dict[str, Any] = field(default_factory=dict)
-    # attention is priced as parts: (predictor type, feature dict) pairs
-    parts: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    ops: list[OpCall] = field(default_factory=list)
+    # the same work as the fused kernel(s) the real device runs instead (nn.LSTM): priced in
+    # place of ``ops`` when the set has models for them
+    fused: list[OpCall] = field(default_factory=list)
+    # training: the backward ops run inside this call's backward (nn.LSTM), kept with the row
+    # so that they can be swapped for the fused backward kernel too
+    backward_ops: list[OpCall] = field(default_factory=list)
 
-
-def _pair(v) -> tuple[int, int]:
-    return (int(v[0]), int(v[1])) if isinstance(v, (tuple, list)) else (int(v), int(v))
+    @property
+    def macs(self) -> int:
+        return sum(o.macs for o in self.ops)
 
 
 def _shape(x) -> tuple[int, ...]:
@@ -56,117 +65,17 @@ def _first_tensor(obj):
     return None
 
 
-def _elementwise_config(shape: tuple[int, ...]) -> dict[str, Any]:
-    batch = shape[0] if len(shape) > 1 else 1
-    n = prod(shape)
-    return {"batch_size": batch, "input_size": n // max(batch, 1), "elements": n}
-
-
-def _attention_parts(batch: int, n_heads: int, q_len: int, k_len: int, e_qk: int, e_v: int):
-    """Matmul and softmax parts of attention: QK^T, softmax over scores, scores @ V."""
-    scores = batch * n_heads * q_len * k_len
-    rows = batch * n_heads * q_len
-    return [
-        ("matmul", {"macs": scores * e_qk, "elements": scores, "batch_size": rows,
-                    "input_size": e_qk, "output_size": k_len}),
-        ("softmax", {"elements": scores, "batch_size": batch, "input_size": scores // batch}),
-        ("matmul", {"macs": scores * e_v, "elements": rows * e_v, "batch_size": rows,
-                    "input_size": k_len, "output_size": e_v}),
-    ]
-
-
-def _linear_part(rows: int, n_in: int, n_out: int) -> tuple[str, dict[str, Any]]:
-    macs = M.linear_macs(rows, n_in, n_out)
-    return ("linear", {"macs": macs, "batch_size": rows, "input_size": n_in,
-                       "output_size": n_out, "elements": rows * n_out})
-
-
-def describe(module, name: str, inputs: tuple, output) -> LayerRecord:
-    """Build the record for one module call from its inputs and output."""
-    kind = type(module).__name__
-    x = _first_tensor(inputs)
-    y = _first_tensor(output)
-    in_shape, out_shape = _shape(x), _shape(y)
-    params = sum(int(p.numel()) for p in module.parameters())
-    rec = LayerRecord(name, kind, params, in_shape, out_shape, 0)
-    if kind == "Conv2d" and len(in_shape) in (3, 4):
-        batch = in_shape[0] if len(in_shape) == 4 else 1
-        k, s, p = _pair(module.kernel_size), _pair(module.stride), _pair(module.padding)
-        out_hw = out_shape[-2:]
-        rec.macs = M.conv2d_macs(batch, module.in_channels, module.out_channels, k, out_hw,
-                                 module.groups)
-        rec.config = {"batch_size": batch, "image_size": in_shape[-2], "kernel_size": k[0],
-                      "in_channels": module.in_channels, "out_channels": module.out_channels,
-                      "stride": s[0], "padding": p[0] if isinstance(p[0], int) else 0}
-    elif kind == "MaxPool2d" and len(in_shape) in (3, 4):
-        batch = in_shape[0] if len(in_shape) == 4 else 1
-        k, s, p = _pair(module.kernel_size), _pair(module.stride or module.kernel_size), \
-            _pair(module.padding)
-        rec.macs = M.maxpool2d_macs(batch, in_shape[-3], k, out_shape[-2:])
-        rec.config = {"batch_size": batch, "image_size": in_shape[-2], "kernel_size": k[0],
-                      "in_channels": in_shape[-3], "stride": s[0], "padding": p[0]}
-    elif kind == "Linear":
-        rows = prod(in_shape[:-1]) if len(in_shape) > 1 else 1
-        _, cfg = _linear_part(rows, module.in_features, module.out_features)
-        rec.macs, rec.config = cfg["macs"], cfg
-    elif kind == "MultiheadAttention":
-        rec.parts, rec.macs = _mha_parts(module, inputs)
-        rec.config = {"elements": prod(out_shape)}
-    else:
-        rec.config = _elementwise_config(out_shape or in_shape)
-        if kind in ("ReLU", "AdaptiveAvgPool2d"):
-            # the seed's ptflops-style counts: one per output element
-            rec.macs = prod(out_shape)
-    rec.config.setdefault("macs", rec.macs)
-    rec.config.setdefault("elements", prod(out_shape))
-    return rec
-
-
-def _mha_parts(module, inputs):
-    q = inputs[0]
-    k = inputs[1] if len(inputs) > 1 and inputs[1] is not None else q
-    qs, ks = _shape(q), _shape(k)
-    if len(qs) == 2:  # unbatched (L, E)
-        batch, q_len, k_len = 1, qs[0], ks[0]
-    elif module.batch_first:
-        batch, q_len, k_len = qs[0], qs[1], ks[1]
-    else:
-        batch, q_len, k_len = qs[1], qs[0], ks[0]
-    e, h = module.embed_dim, module.num_heads
-    parts = [
-        _linear_part(batch * q_len, e, e),
-        _linear_part(batch * k_len, module.kdim, e),
-        _linear_part(batch * k_len, module.vdim, e),
-        *_attention_parts(batch, h, q_len, k_len, e // h, e // h),
-        _linear_part(batch * q_len, e, e),
-    ]
-    return parts, sum(p[1].get("macs", 0) for p in parts)
-
-
-def _sdpa_record(name: str, args, kwargs) -> LayerRecord:
-    q, k, v = (list(args) + [kwargs.get(n) for n in ("query", "key", "value")])[:3]
-    qs, ks, vs = _shape(q), _shape(k), _shape(v)
-    lead = qs[:-2]
-    batch = lead[0] if lead else 1
-    heads = prod(lead[1:]) if len(lead) > 1 else 1
-    parts = _attention_parts(batch, heads, qs[-2], ks[-2], qs[-1], vs[-1])
-    macs = sum(p[1].get("macs", 0) for p in parts)
-    out = (*lead, qs[-2], vs[-1])
-    return LayerRecord(name, SDPA, 0, qs, out, macs, {"elements": prod(out)}, parts)
-
-
-def _matmul_record(name: str, a, b) -> LayerRecord:
-    a_s, b_s = _shape(a), _shape(b)
-    if len(a_s) < 2 or len(b_s) < 2:
-        n = prod(a_s) * (b_s[-1] if len(b_s) > 1 else 1)
-        macs, out = n, a_s[:-1]
-    else:
-        macs = M.matmul_macs(a_s, b_s)
-        out = (*a_s[:-1], b_s[-1])
-    rows = prod(out[:-1]) if len(out) > 1 else 1
-    cfg = {"macs": macs, "batch_size": rows, "elements": prod(out),
-           "input_size": a_s[-1] if a_s else 1, "output_size": out[-1] if out else 1}
-    return LayerRecord(name, MATMUL, 0, a_s, tuple(out), macs, cfg)
+def _float_output(obj):
+    """The first floating-point tensor of a model's output (what the traced loss sums)."""
+    if hasattr(obj, "is_floating_point"):
+        return obj if obj.is_floating_point() else None
+    items = obj.values() if isinstance(obj, dict) else obj if isinstance(obj, (tuple, list)) \
+        else ()
+    for o in items:
+        t = _float_output(o)
+        if t is not None:
+            return t
+    return None
 
 
 def meta_input(shape_or_tensor, batch_size: int | None = None, dtype=None):
@@ -184,63 +93,148 @@ def meta_input(shape_or_tensor, batch_size: int | None = None, dtype=None):
     return torch.empty(shape, dtype=dtype or torch.float32, device="meta")
 
 
-def trace_model(model, example, batch_size: int | None = None, dtype=None) -> list[LayerRecord]:
-    """Run ``model`` once on a meta input and return one record per priced call."""
+def op_name(func) -> str:
+    """``aten.add_.Tensor`` -> ``add_``."""
+    packet = getattr(func, "overloadpacket", None)
+    return getattr(packet, "__name__", None) or str(func).split(".")[-2]
+
+
+def trace_model(model, example, batch_size: int | None = None, dtype=None,
+                training: bool = False, backward: bool | None = None) -> list[LayerRecord]:
+    """Run ``model`` once on a meta input and return the rows with their priced op items.
+    ``training`` runs it in train mode with gradients and, unless ``backward`` is False,
+    traces the backward pass of ``output.sum()`` too."""
     import torch
     from torch.overrides import TorchFunctionMode
+    from torch.utils._python_dispatch import TorchDispatchMode
 
     x = meta_input(example, batch_size, dtype)
-    paths = {id(m): n for n, m in model.named_modules()}
-    names = {k: v or type(model).__name__ for k, v in paths.items()}
+    names = {id(m): n or type(model).__name__ for n, m in model.named_modules()}
     records: list[LayerRecord] = []
     stack: list[Any] = []  # modules entered, innermost last
+    unit: list[tuple[Any, LayerRecord]] = []  # the open unit row, if any (outermost only)
+    back_rows: dict[str, LayerRecord] = {}
+    in_backward_of: list[LayerRecord] = []  # the fused call whose backward is running
+    phase = ["forward"]
     handles = []
 
     def is_unit(m) -> bool:
         return type(m).__name__ in ATOMIC or not any(True for _ in m.children())
 
-    def inside_unit() -> bool:
-        return any(is_unit(m) for m in stack)
-
     def pre(m, args):
         stack.append(m)
+        if not unit and is_unit(m):
+            t = _first_tensor(args)
+            rec = LayerRecord(names.get(id(m), type(m).__name__), type(m).__name__,
+                              sum(int(p.numel()) for p in m.parameters()), _shape(t), ())
+            records.append(rec)
+            unit.append((m, rec))
 
     def post(m, args, out):
-        stack.pop()
-        if is_unit(m) and not inside_unit():
-            records.append(describe(m, names.get(id(m), type(m).__name__), args, out))
+        if stack and stack[-1] is m:
+            stack.pop()
+        if unit and unit[0][0] is m:
+            rec = unit[0][1]
+            rec.output_shape = _shape(_first_tensor(out))
+            if isinstance(m, torch.nn.LSTM) and m.proj_size == 0:
+                rec.fused = lstm_parts(m, rec.input_shape)
+            if training:
+                track_backward(rec, _first_tensor(args), _first_tensor(out))
+            unit.clear()
+
+    def track_backward(rec, x, y):
+        """Attribute the backward ops run between the gradient of this call's output and
+        that of its input to its row (the innermost such call wins); a fused kernel's
+        backward is priced as two forward kernels (input and weight gradients)."""
+        if not (hasattr(y, "register_hook") and y.requires_grad):
+            return
+        if rec.fused:
+            rec.fused += [OpCall(o.kind, o.cfg, 2.0, "mkldnn_rnn_layer_backward", True)
+                          for o in list(rec.fused)]
+
+        def enter(grad):
+            in_backward_of.append(rec)
+
+        def leave(grad):
+            if rec in in_backward_of:
+                in_backward_of.remove(rec)
+
+        y.register_hook(enter)
+        if hasattr(x, "register_hook") and x.requires_grad:
+            x.register_hook(leave)
 
     for m in model.modules():
         handles.append(m.register_forward_pre_hook(pre))
         handles.append(m.register_forward_hook(post))
 
-    matmuls = {torch.matmul, torch.bmm, torch.Tensor.matmul, torch.Tensor.__matmul__,
-               torch.Tensor.bmm}
+    class Dispatch(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            out = func(*args, **kwargs)
+            name = op_name(func)
+            items = classify(name, args, kwargs, out, backward=phase[0] == "backward")
+            if not items:
+                return out
+            if phase[0] == "backward" and in_backward_of:
+                in_backward_of[-1].backward_ops.extend(items)
+            elif phase[0] == "backward":
+                kind = items[0].kind if items[0].kind != UNPRICED else f"aten.{name}"
+                rec = back_rows.get(kind)
+                if rec is None:
+                    rec = back_rows[kind] = LayerRecord(BACKWARD_NAME, f"{kind}_backward", 0,
+                                                       (), ())
+                rec.ops.extend(items)
+            elif unit:
+                unit[0][1].ops.extend(items)
+            else:
+                owner = names.get(id(stack[-1]), "") if stack else type(model).__name__
+                kind = items[0].kind if items[0].kind != UNPRICED else f"aten.{name}"
+                t = _first_tensor(args)
+                records.append(LayerRecord(owner, kind, 0, _shape(t),
+                                           _shape(_first_tensor(out)), items))
+            return out
+
+    sdpa = torch.nn.functional.scaled_dot_product_attention
 
     class Functional(TorchFunctionMode):
+        """Groups the ops of one functional attention call into one row."""
+
         def __torch_function__(self, func, types, args=(), kwargs=None):
             kwargs = kwargs or {}
-            if not inside_unit():
-                owner = paths.get(id(stack[-1]), "") if stack else ""
-                prefix = f"{owner}." if owner else ""
-                if func is torch.nn.functional.scaled_dot_product_attention:
-                    records.append(_sdpa_record(prefix + SDPA, args, kwargs))
-                elif func in matmuls and len(args) >= 2:
-                    records.append(_matmul_record(prefix + MATMUL, args[0], args[1]))
-            return func(*args, **kwargs)
+            if func is not sdpa or unit or phase[0] == "backward":
+                return func(*args, **kwargs)
+            owner = names.get(id(stack[-1]), "") if stack else ""
+            rec = LayerRecord(f"{owner}.{SDPA}" if owner else SDPA, SDPA, 0,
+                              _shape(_first_tensor(args)), ())
+            records.append(rec)
+            unit.append((func, rec))
+            try:
+                out = func(*args, **kwargs)
+            finally:
+                unit.clear()
+            rec.output_shape = _shape(_first_tensor(out))
+            if training:
+                track_backward(rec, _first_tensor(args), _first_tensor(out))
+            return out
 
     was_training = model.training
     try:
-        model.eval()
-        with torch.no_grad(), Functional():
-            state = {k: torch.empty_like(v, device="meta") for k, v in
-                     list(model.named_parameters()) + list(model.named_buffers())}
-            if all(v.is_meta for v in list(model.parameters()) + list(model.buffers())):
-                model(x)
-            else:
-                torch.func.functional_call(model, state, (x,), strict=False, tie_weights=True)
+        model.train(training)
+        params = dict(model.named_parameters())
+        state = {k: torch.empty_like(v, device="meta").requires_grad_(
+            training and v.requires_grad) for k, v in params.items()}
+        state.update({k: torch.empty_like(v, device="meta")
+                      for k, v in model.named_buffers()})
+        grad = torch.enable_grad() if training else torch.no_grad()
+        with grad, Functional(), Dispatch():
+            out = torch.func.functional_call(model, state, (x,), strict=False,
+                                             tie_weights=True)
+            loss = _float_output(out) if training else None
+            if loss is not None and loss.requires_grad and backward is not False:
+                phase[0] = "backward"
+                loss.sum().backward()
     finally:
         model.train(was_training)
         for h in handles:
             h.remove()
-    return records
+    return records + list(back_rows.values())
