@@ -322,6 +322,8 @@ class Recorder:
         self._announce()
         env = dict(os.environ)
         env["WATTUI_SESSION"] = self.session_id
+        if self.opts.simulate:  # wattui.measure() in the run reads the same simulated GPUs
+            env["WATTUI_SIMULATE"] = str(self.opts.simulate)
         if self.intake is not None:
             env.update(self.intake.child_env())
         if env.get("WATTUI_CHANNEL_DIR"):
