@@ -108,8 +108,8 @@ def row_for(rec: dict, meta: dict, project_name: str | None = None, country: str
     kg = co2 / 1000.0 if isinstance(co2, (int, float)) else None
     end = rec.get("ended_at") or rec.get("started_at")
     settings = meta.get("metric_settings") if isinstance(meta.get("metric_settings"), dict) else {}
-    country, iso = "", ""
     code = country or settings.get("country")
+    country, iso = "", ""
     if code and rec.get("carbon_g_per_kwh") is not None:
         from wattui.metrics.carbon import lookup_country
 

@@ -208,6 +208,9 @@ def cmd_export(args) -> int:
                 from wattui import exitcodes
 
                 raise CliError(str(e), exitcodes.MISSING_DEPENDENCY) from None
+            except Exception as e:  # noqa: BLE001 - the tracker library's own error, in one line
+                first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+                raise CliError(f"{args.to} refused the export of {r['id']}: {first}") from None
             print(f"wattui: {r['id']} -> {args.to} {ref}: {len(points)} epoch point(s)", file=sys.stderr)
     if sim:
         print(f"wattui: {sim} of {len(records)} session(s) measured SIMULATED GPUs", file=sys.stderr)
