@@ -218,3 +218,24 @@ def test_under_wattui_record_the_window_is_a_session_event(store):
     # The recorder's own samples over the same window agree with the in-process figure.
     samples = s.samples()
     assert set(samples["device"].unique()) >= {"gpu0", "gpu1"}
+
+
+def test_under_the_report_shim_it_is_na_and_never_raises(tmp_path):
+    """A script run by another Python gets wattui through the stdlib-only shim: measure is
+    there, has no sources to read, says so once and gives n/a."""
+    from wattui.report_shim import ensure_shim
+
+    shim = ensure_shim(tmp_path)
+    code = (
+        "import wattui\n"
+        "for _ in range(2):\n"
+        "    with wattui.measure('eval') as m:\n"
+        "        pass\n"
+        "print(m.energy_j, m.gpus, m.duration_s is not None)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "WATTUI_"))}
+    env["PYTHONPATH"] = str(shim)
+    p = subprocess.run([sys.executable, "-S", "-c", code], env=env, capture_output=True, text=True, timeout=60, cwd="/")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "None [] True"
+    assert p.stderr.count("nothing to measure") == 1 and "not importable" in p.stderr

@@ -57,6 +57,8 @@ class _Meter:
         self._opened = True
         try:
             self._open_sources()
+        except ImportError as e:  # the report shim of another Python: no sources here
+            self.notes.append(f"wattui's sources are not importable in this Python ({e})")
         except Exception as e:  # noqa: BLE001 - never into the training loop
             self.notes.append(f"opening the sources failed: {type(e).__name__}: {e}")
         for src in self.sources:
@@ -215,6 +217,7 @@ class Measurement:
             if meter is None or not meter.devices:
                 self.ended_at = time.time()
                 self._e1 = {}
+                self._send()  # the window still reaches a recorder, which measures itself
                 return self
             self.ended_at, self._e1 = meter.read()
             meter.window_closed()
