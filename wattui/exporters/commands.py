@@ -198,12 +198,11 @@ def cmd_export(args) -> int:
                     rows, r.get("started_at"), alpha=r["sam_alpha"], beta=r["sam_beta"],
                     unit=r["sam_unit"], accuracy_key=args.accuracy_key,
                 )
-                if args.to == "mlflow":
-                    ref = trackers.to_mlflow(r, points, tracking_uri=args.tracking_uri, experiment=args.project)
-                elif args.to == "wandb":
-                    ref = trackers.to_wandb(r, points, project=args.project, mode=args.wandb_mode, directory=args.wandb_dir)
-                else:
-                    ref = trackers.to_tensorboard(r, points, args.output or "runs")
+                sink = trackers.make_sink(
+                    args.to, tracking_uri=args.tracking_uri, project=args.project,
+                    mode=args.wandb_mode, directory=args.wandb_dir, logdir=args.output,
+                )
+                ref = trackers.export_session(sink, r, points)
             except trackers.TrackerError as e:
                 from wattui import exitcodes
 

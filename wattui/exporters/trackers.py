@@ -156,65 +156,125 @@ def _import(name: str):
         raise TrackerError(f"--to {name.split('.')[0]} needs the library: {_INSTALL[name.split('.')[0]]}") from None
 
 
-# --------------------------------------------------------------------------- writers
-def to_mlflow(rec: dict, points: list[dict], *, tracking_uri=None, experiment=None, mlflow=None) -> str:
-    """One MLflow run per session; returns the run id."""
-    mlflow = mlflow or _import("mlflow")
-    if tracking_uri:
-        mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_experiment(experiment or "wattui")
-    with mlflow.start_run(run_name=rec.get("name") or rec.get("id")) as run:
-        mlflow.log_params({k: str(v) for k, v in run_params(rec).items()})
-        mlflow.set_tags({"wattui.session": str(rec.get("id")), "wattui.simulated": str(bool(rec.get("simulated")))})
-        for p in points:
-            m = _metrics_of(p)
-            if m:
-                mlflow.log_metrics(m, step=p["step"], timestamp=int(p["t_wall"] * 1000))
-        s = summary_metrics(rec)
-        if s:
-            mlflow.log_metrics(s)
-        return run.info.run_id
+# ----------------------------------------------------------------------------- sinks
+class Sink:
+    """One tracker run: :meth:`open`, :meth:`log` per epoch point, :meth:`finish`.
+    Used by ``wattui export`` (all points at once) and ``wattui record --log-to`` (live)."""
+
+    def open(self, name: str, params: dict) -> str:  # returns the run's reference
+        raise NotImplementedError
+
+    def log(self, point: dict) -> None:
+        raise NotImplementedError
+
+    def finish(self, summary: dict[str, float]) -> None:
+        raise NotImplementedError
 
 
-def to_wandb(rec: dict, points: list[dict], *, project=None, mode=None, directory=None, wandb=None) -> str:
-    """One W&B run per session (``mode="offline"`` writes it locally); returns the run id."""
-    wandb = wandb or _import("wandb")
-    run = wandb.init(
-        project=project or "wattui",
-        name=rec.get("name") or rec.get("id"),
-        config=run_params(rec),
-        mode=mode,
-        dir=directory,
-        reinit="create_new",
-    )
-    try:
-        for p in points:
-            m = _metrics_of(p)
-            if m:
-                run.log(m, step=p["step"])
-        for k, v in summary_metrics(rec).items():
-            run.summary[k] = v
-        return run.id
-    finally:
-        run.finish()
+class MlflowSink(Sink):
+    """An MLflow run through ``MlflowClient`` (explicit run, no global active-run state)."""
+
+    def __init__(self, tracking_uri: str | None = None, experiment: str | None = None):
+        mlflow = _import("mlflow")
+        self.client = mlflow.tracking.MlflowClient(tracking_uri=tracking_uri or None)
+        self.experiment = experiment or "wattui"
+        self.run_id = ""
+
+    def open(self, name: str, params: dict) -> str:
+        exp = self.client.get_experiment_by_name(self.experiment)
+        exp_id = exp.experiment_id if exp is not None else self.client.create_experiment(self.experiment)
+        tags = {"mlflow.runName": name, "wattui.session": str(params.get("wattui_session"))}
+        tags["wattui.simulated"] = str(bool(params.get("simulated")))
+        self.run_id = self.client.create_run(exp_id, tags=tags, run_name=name).info.run_id
+        for k, v in params.items():
+            self.client.log_param(self.run_id, k, str(v))
+        return self.run_id
+
+    def log(self, point: dict) -> None:
+        from mlflow.entities import Metric  # noqa: PLC0415 - optional extra
+
+        ts = int(point["t_wall"] * 1000)
+        ms = [Metric(k, v, ts, point["step"]) for k, v in _metrics_of(point).items()]
+        if ms:
+            self.client.log_batch(self.run_id, metrics=ms)
+
+    def finish(self, summary: dict[str, float]) -> None:
+        for k, v in summary.items():
+            self.client.log_metric(self.run_id, k, v)
+        self.client.set_terminated(self.run_id)
 
 
-def to_tensorboard(rec: dict, points: list[dict], logdir: str) -> str:
-    """Scalars under ``wattui/<name>`` in event files in ``logdir``; returns the directory."""
-    _import("tensorboard")
-    from tensorboard.summary import Writer  # noqa: PLC0415 - optional extra
+class WandbSink(Sink):
+    """A W&B run (``mode="offline"`` writes it under ``directory`` only)."""
 
-    w = Writer(str(logdir))
-    try:
-        params = run_params(rec)
-        text = ", ".join(f"{k}={v}" for k, v in params.items())
-        for p in points:
-            for k, v in _metrics_of(p).items():
-                w.add_scalar(f"wattui/{k}", v, step=p["step"], wall_time=p["t_wall"], description=text)
-        end = rec.get("ended_at")
-        for k, v in summary_metrics(rec).items():
-            w.add_scalar(f"wattui/summary/{k}", v, step=0, wall_time=end)
-        w.flush()
-    finally:
-        w.close()
-    return str(logdir)
+    def __init__(self, project: str | None = None, mode: str | None = None, directory: str | None = None):
+        self.wandb = _import("wandb")
+        self.project, self.mode, self.directory = project or "wattui", mode, directory
+        self.run = None
+
+    def open(self, name: str, params: dict) -> str:
+        self.run = self.wandb.init(
+            project=self.project, name=name, config=params, mode=self.mode, dir=self.directory,
+            reinit="create_new",
+        )
+        return self.run.id
+
+    def log(self, point: dict) -> None:
+        m = _metrics_of(point)
+        if m:
+            self.run.log(m, step=point["step"])
+
+    def finish(self, summary: dict[str, float]) -> None:
+        for k, v in summary.items():
+            self.run.summary[k] = v
+        self.run.finish()
+
+
+class TensorboardSink(Sink):
+    """Scalars ``wattui/<name>`` in TensorBoard event files under ``logdir``."""
+
+    def __init__(self, logdir: str | None = None):
+        _import("tensorboard")
+        self.logdir = str(logdir or "runs")
+        self.w = None
+        self.text = ""
+        self.last_t = None
+
+    def open(self, name: str, params: dict) -> str:
+        from tensorboard.summary import Writer  # noqa: PLC0415 - optional extra
+
+        self.w = Writer(self.logdir)
+        self.text = ", ".join(f"{k}={v}" for k, v in params.items())
+        return self.logdir
+
+    def log(self, point: dict) -> None:
+        for k, v in _metrics_of(point).items():
+            self.w.add_scalar(f"wattui/{k}", v, step=point["step"], wall_time=point["t_wall"], description=self.text)
+        self.w.flush()
+        self.last_t = point["t_wall"]
+
+    def finish(self, summary: dict[str, float]) -> None:
+        for k, v in summary.items():
+            self.w.add_scalar(f"wattui/summary/{k}", v, step=0, wall_time=self.last_t)
+        self.w.close()
+
+
+def make_sink(to: str, target: str | None = None, **opts) -> Sink:
+    """``to`` is mlflow, wandb or tensorboard; ``target`` the tracking URI, W&B directory or
+    TensorBoard log directory."""
+    if to == "mlflow":
+        return MlflowSink(opts.get("tracking_uri") or target, opts.get("project"))
+    if to == "wandb":
+        return WandbSink(opts.get("project"), opts.get("mode"), opts.get("directory") or target)
+    if to == "tensorboard":
+        return TensorboardSink(opts.get("logdir") or target)
+    raise TrackerError(f"unknown tracker {to!r}: use one of {', '.join(TRACKERS)}")
+
+
+def export_session(sink: Sink, rec: dict, points: list[dict]) -> str:
+    """A finished session to a tracker, after the fact; returns the run's reference."""
+    ref = sink.open(rec.get("name") or rec.get("id"), run_params(rec))
+    for p in points:
+        sink.log(p)
+    sink.finish(summary_metrics(rec))
+    return ref
