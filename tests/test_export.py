@@ -190,6 +190,17 @@ def test_wandb_offline_run_reads_back(recorded, tmp_path):
     assert [round(h["val_acc"], 6) for h in history if "val_acc" in h] == [0.6, 0.7, 0.8, 0.9]
 
 
+def _tb_series(ea, tag) -> list[tuple[int, float]]:
+    """(step, value) of a TensorBoard tag, whether written as a scalar or a scalar tensor."""
+    try:
+        return [(e.step, float(e.value)) for e in ea.Scalars(tag)]
+    except KeyError:
+        import numpy as np
+        from tensorboard.util import tensor_util
+
+        return [(e.step, float(np.asarray(tensor_util.make_ndarray(e.tensor_proto)))) for e in ea.Tensors(tag)]
+
+
 def test_tensorboard_event_files_read_back(recorded, tmp_path):
     pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -204,13 +215,7 @@ def test_tensorboard_event_files_read_back(recorded, tmp_path):
     assert {"wattui/energy_j", "wattui/power_w", "wattui/val_acc", "wattui/accuracy"} <= set(tags)
 
     def series(tag):
-        try:
-            return [(e.step, float(e.value)) for e in ea.Scalars(tag)]
-        except KeyError:
-            import numpy as np
-            from tensorboard.util import tensor_util
-
-            return [(e.step, float(np.asarray(tensor_util.make_ndarray(e.tensor_proto)))) for e in ea.Tensors(tag)]
+        return _tb_series(ea, tag)
 
     expected = _expected(store, rec)
     got = series("wattui/energy_j")
@@ -257,3 +262,54 @@ def test_epoch_series_energy_power_accuracy_and_sam_per_epoch():
     assert pts[0]["sam"] == pytest.approx(sam(0.61, 36_000.0, 3, 2, "Wh").value)
     assert pts[0]["sam"] == pytest.approx(2 * 0.61**3 / 1.0)  # log10(10 Wh) = 1
     assert pts[2]["sam"] == pytest.approx(2 * 0.72**3 / math.log10(35.0))
+
+
+# ----------------------------------------------------------------------------- live
+def test_record_log_to_tensorboard_and_mlflow_live(tmp_path, store, monkeypatch):
+    pytest.importorskip("tensorboard")
+    mlflow = pytest.importorskip("mlflow")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    logdir = tmp_path / "tb"
+    r = run_wattui(
+        store, "record", "--simulate", "2", "--log-to", f"tensorboard={logdir}", "--", sys.executable, "-c", CHILD
+    )
+    assert r.returncode == 0, r.stderr
+    ea = EventAccumulator(str(logdir))
+    ea.Reload()
+    got = _tb_series(ea, "wattui/energy_j")
+    rec = show_json(store)
+    expected = _expected(store, rec)
+    assert len(expected) == 4 and [s for s, _ in got] == [s for s, _ in expected]
+    assert [v for _, v in got] == pytest.approx([v for _, v in expected], rel=1e-6)
+    assert [round(v, 5) for _, v in _tb_series(ea, "wattui/val_acc")] == [0.6, 0.7, 0.8, 0.9]
+    assert _tb_series(ea, "wattui/summary/total_energy_j")[0][1] == pytest.approx(rec["energy_j"], rel=1e-6)
+    # the event file was opened while the run went on (after the fact it would be later)
+    assert rec["started_at"] - 5 < ea.FirstEventTimestamp() < rec["ended_at"] - 0.5
+
+    # A tracker that refuses: said once, the session is recorded as usual.
+    store2 = tmp_path / "store2"
+    store2.mkdir()
+    uri = (tmp_path / "mlruns").as_uri()
+    r = run_wattui(
+        store2, "record", "--simulate", "--log-to", f"mlflow={uri}", "--", sys.executable, "-c", CHILD,
+        MLFLOW_ALLOW_FILE_STORE="false",
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.count("--log-to mlflow: stopped logging") == 1 and "Traceback" not in r.stderr
+    assert show_json(store2)["status"] == "finished"
+    # ... and one that accepts.
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    r = run_wattui(store2, "record", "--simulate", "--name", "live", "--log-to", f"mlflow={uri}", "--", sys.executable, "-c", CHILD)
+    assert r.returncode == 0, r.stderr
+    client = mlflow.tracking.MlflowClient(tracking_uri=uri)
+    (exp,) = [e for e in client.search_experiments() if e.name == "wattui"]
+    (run,) = client.search_runs([exp.experiment_id])
+    assert run.info.run_name == "live" and run.info.status == "FINISHED"
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "energy_j")] == [1, 2, 3, 4]
+    assert len(client.get_metric_history(run.info.run_id, "val_acc")) == 4
+
+
+def test_record_log_to_bad_tracker_is_a_usage_error(store):
+    r = run_wattui(store, "record", "--simulate", "--log-to", "neptune", "--", "true")
+    assert r.returncode == 2 and "--log-to takes one of mlflow, wandb, tensorboard" in r.stderr

@@ -58,6 +58,16 @@ def _session_id_arg(value: str) -> str:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def _log_to_arg(value: str) -> str:
+    from .exporters.live_trackers import parse_spec
+
+    try:
+        parse_spec(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return value
+
+
 def add_record_options(p: argparse.ArgumentParser) -> None:
     """Options shared by `record`, `wattui -- CMD` and `attach`."""
     _add_store(p)
@@ -83,6 +93,13 @@ def add_record_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--session-reserved", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--prometheus-port", type=int, metavar="PORT", help="serve Prometheus /metrics on PORT while recording")
     p.add_argument("--prometheus-host", default="127.0.0.1", metavar="HOST", help="address for --prometheus-port (default 127.0.0.1)")
+    p.add_argument(
+        "--log-to",
+        type=_log_to_arg,
+        metavar="TRACKER[=TARGET]",
+        help="log each epoch's energy, power, accuracy and SAM live to mlflow[=URI], wandb[=DIR] "
+        "or tensorboard[=LOGDIR] (the library must be installed)",
+    )
     try:
         from .metrics.live import add_metric_options
     except ImportError:
@@ -126,6 +143,7 @@ def options_from_args(args) -> RecordOptions:  # noqa: F821 - imported lazily
         group=group,
         metrics=metrics,
         prometheus_port=args.prometheus_port,
+        log_to=getattr(args, "log_to", None),
         prometheus_host=args.prometheus_host,
     )
 
