@@ -239,3 +239,41 @@ def test_under_the_report_shim_it_is_na_and_never_raises(tmp_path):
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip() == "None [] True"
     assert p.stderr.count("nothing to measure") == 1 and "not importable" in p.stderr
+
+
+def test_the_live_screen_shows_the_latest_window(tmp_path):
+    """A real recording whose script measures two blocks: the live screen's energy panel shows
+    the latest window with its name (sanitised), energy and SIMULATED tag."""
+    from test_tui_live import make_app, run, wait_for
+
+    from wattui.store.paths import sessions_dir
+    from wattui.tui.widgets import EnergyPanel
+
+    store = tmp_path / "store"
+    code = (
+        "import time, wattui\n"
+        "with wattui.measure('warm'):\n"
+        "    time.sleep(0.2)\n"
+        "with wattui.measure('eval\\x1b[31m'):\n"
+        "    time.sleep(0.4)\n"
+    )
+    p = subprocess.run(
+        [sys.executable, "-m", "wattui", "record", "--store", str(store), "--simulate", "--", sys.executable, "-c", code],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert p.returncode == 0, p.stderr
+    (d,) = sessions_dir(store).iterdir()
+
+    async def go():
+        app = make_app(store, d)
+        async with app.run_test(size=(160, 48)) as pilot:
+            scr = app.live
+            await wait_for(pilot, lambda: scr.snapshot is not None and scr.snapshot.metrics.windows == 2)
+            name, e, dur, sim = scr.snapshot.metrics.window
+            assert name == "eval[31m" and sim is True and 0.35 < dur < 5 and e > 0
+            await pilot.pause(0.3)
+            text = str(scr.query_one(EnergyPanel).render())
+            assert "eval[31m x2" in text and "SIMULATED" in text and "\x1b" not in text
+            await pilot.press("q")
+
+    run(go())
