@@ -11,10 +11,11 @@ Inside the block the same properties give the running value (the counters read n
 It reads the counters in this process through wattui's own sources, opened once on first
 use: ``WATTUI_SIMULATE=N`` gives N simulated GPUs (``wattui record --simulate N`` sets it for
 the run), else NVML (the GPUs ``CUDA_VISIBLE_DEVICES`` selects) and RAPL. GPUs without an
-energy counter are integrated from power read every 100 ms by a daemon thread while a window
-is open. Under ``wattui record`` each finished window is also sent to the recorder
-(a ``kind: "measure"`` event in the session). With nothing to measure it says so once on
-stderr and every figure is ``None`` (n/a). It never raises into the training script.
+energy counter are integrated from power read every 100 ms (dithered, as the sampler does)
+by a daemon thread while a window is open. Under ``wattui record`` each finished window is
+also sent to the recorder (a ``kind: "measure"`` event in the session, shown on the live
+screen). With nothing to measure it says so once on stderr and every figure is ``None``
+(n/a). It never raises into the training script; ``WATTUI_RAPL_ROOT`` moves the RAPL tree.
 
 This module imports only the standard library; the sources are imported on first use.
 """
@@ -127,8 +128,16 @@ class _Meter:
             self.open_windows = max(0, self.open_windows - 1)
 
     def _poll(self) -> None:
+        import random  # noqa: PLC0415
+
+        from wattui.sampler import ReadSchedule  # noqa: PLC0415 - the sampler's dithered reads
+
+        # One read at a random moment of every 100 ms slot, as the sampler does, so a
+        # periodic load cannot phase-lock with the reads.
+        schedule = ReadSchedule(time.monotonic(), POLL_S, random.Random())
         while True:
-            time.sleep(POLL_S)
+            now = time.monotonic()
+            time.sleep(max(0.0, schedule.next_read(now) - now))
             with self.lock:
                 if self.open_windows == 0:
                     self._poller = None
