@@ -277,3 +277,25 @@ def test_the_live_screen_shows_the_latest_window(tmp_path):
             await pilot.press("q")
 
     run(go())
+
+
+def test_synchronize_waits_for_queued_gpu_work_at_both_edges(fresh, monkeypatch):
+    """synchronize=True calls torch.cuda.synchronize() at both edges, only for a script that
+    already imported torch (a stand-in torch module here: no GPU on this machine)."""
+    import types
+
+    calls = []
+    cuda = types.SimpleNamespace(is_available=lambda: True, synchronize=lambda: calls.append(time.time()))
+    monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(cuda=cuda))
+    monkeypatch.setenv("WATTUI_SIMULATE", "1")
+    with wattui.measure("sync", synchronize=True) as m:
+        assert len(calls) == 1 and calls[0] <= m.started_at
+        time.sleep(0.05)
+    assert len(calls) == 2 and calls[1] <= m.ended_at
+    with wattui.measure("nosync"):
+        pass
+    assert len(calls) == 2
+    cuda.synchronize = lambda: 1 / 0  # a failing synchronize never reaches the training loop
+    with wattui.measure("sync", synchronize=True) as m:
+        pass
+    assert m.energy_j is not None
