@@ -313,3 +313,16 @@ def test_record_log_to_tensorboard_and_mlflow_live(tmp_path, store, monkeypatch)
 def test_record_log_to_bad_tracker_is_a_usage_error(store):
     r = run_wattui(store, "record", "--simulate", "--log-to", "neptune", "--", "true")
     assert r.returncode == 2 and "--log-to takes one of mlflow, wandb, tensorboard" in r.stderr
+
+
+def test_export_bad_input_is_one_line(recorded, tmp_path):
+    store, _ = recorded
+    for args, says in (
+        (["nosuch", "--to", "codecarbon"], "no session matches"),
+        (["--to", "codecarbon", "-o", str(tmp_path)], "is not a regular file"),
+        (["--to", "excel"], "invalid choice"),
+        (["--to", "codecarbon", "--country", "XX"], "unknown country code"),
+    ):
+        r = run_wattui(store, "export", *args)
+        assert r.returncode == 2, (args, r.stderr)
+        assert says in r.stderr and "Traceback" not in r.stderr
