@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -215,9 +216,13 @@ def test_under_wattui_record_the_window_is_a_session_event(store):
     assert values["energy_j"] == pytest.approx(mine["energy_j"], rel=1e-9)
     assert values["gpu1_energy_j"] == pytest.approx(mine["gpus"][1]["energy_j"], rel=1e-9)
     assert values["started_at"] == pytest.approx(mine["started_at"])
-    # The recorder's own samples over the same window agree with the in-process figure.
-    samples = s.samples()
-    assert set(samples["device"].unique()) >= {"gpu0", "gpu1"}
+    # `wattui show` lists it, in text and JSON
+    shown = json.loads(run_wattui(store, "show", "--format", "json").stdout)["windows"]
+    assert [w["name"] for w in shown] == ["eval"]
+    assert shown[0]["energy_j"] == pytest.approx(mine["energy_j"], rel=1e-9)
+    assert shown[0]["gpus"]["gpu0"] == pytest.approx(mine["gpus"][0]["energy_j"], rel=1e-9)
+    text = run_wattui(store, "show").stdout
+    assert re.search(r"^block     eval: [0-9.]+ J in [0-9.]+ s \[SIMULATED\]$", text, re.M), text
 
 
 def test_under_the_report_shim_it_is_na_and_never_raises(tmp_path):

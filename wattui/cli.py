@@ -359,6 +359,7 @@ def cmd_show(args) -> int:
         raise CliError(str(e)) from None
     rec = session_record(s)
     _print_problems([f"{s.id}: {p}" for p in rec["problems"]])
+    rec["windows"] = _measure_windows(s)
     if args.format == "json":
         print(json.dumps(rec, indent=1))
         return 0
@@ -388,9 +389,50 @@ def cmd_show(args) -> int:
             print(f"SAM       undefined ({rec.get('sam_undefined_reason')}) [{params}]")
         else:
             print(f"SAM       {rec['sam']:.4f} [{params}]")
+    for w in rec["windows"][:SHOW_WINDOWS]:
+        fig = f"{w['energy_j']:.4g} J" if w.get("energy_j") is not None else "n/a"
+        dur = f" in {w['duration_s']:.3g} s" if w.get("duration_s") is not None else ""
+        tag = "SIMULATED" if w.get("simulated") else "measured in the run"
+        print(f"block     {w['name']}: {fig}{dur} [{tag}]")
+    if len(rec["windows"]) > SHOW_WINDOWS:
+        print(f"block     ... {len(rec['windows']) - SHOW_WINDOWS} more (--format json lists all)")
     for n in rec["notes"]:
         print(f"note      {n}")
     return 0
+
+
+SHOW_WINDOWS = 10
+
+
+def _measure_windows(session) -> list[dict]:
+    """The run's ``wattui.measure()`` windows (``measure`` events), oldest first."""
+    try:
+        rows = session.events().to_dicts()
+    except Exception:  # noqa: BLE001 - a torn events file must not break `show`
+        return []
+    out = []
+    for r in rows:
+        if r.get("kind") != "measure":
+            continue
+        try:
+            v = json.loads(r.get("values_json") or "{}")
+        except ValueError:
+            continue
+        if not isinstance(v, dict):
+            continue
+        name = v.get("name") if isinstance(v.get("name"), str) else ""
+        out.append(
+            {
+                "name": "".join(c for c in name if c.isprintable())[:60] or "block",
+                "energy_j": v.get("energy_j"),
+                "started_at": v.get("started_at"),
+                "ended_at": v.get("ended_at"),
+                "duration_s": v.get("duration_s"),
+                "simulated": bool(v.get("simulated")),
+                "gpus": {k[: -len("_energy_j")]: x for k, x in v.items() if k.startswith("gpu") and k.endswith("_energy_j")},
+            }
+        )
+    return out
 
 
 # -- doctor ---------------------------------------------------------------------------
