@@ -221,8 +221,10 @@ def test_under_wattui_record_the_window_is_a_session_event(store):
     assert [w["name"] for w in shown] == ["eval"]
     assert shown[0]["energy_j"] == pytest.approx(mine["energy_j"], rel=1e-9)
     assert shown[0]["gpus"]["gpu0"] == pytest.approx(mine["gpus"][0]["energy_j"], rel=1e-9)
+    # the recorder's own samples over the same window agree (0.2 s reads, interpolated)
+    assert shown[0]["recorder_energy_j"] == pytest.approx(mine["energy_j"], rel=0.05)
     text = run_wattui(store, "show").stdout
-    assert re.search(r"^block     eval: [0-9.]+ J in [0-9.]+ s \[SIMULATED\]$", text, re.M), text
+    assert re.search(r"^block     eval: [0-9.]+ J in [0-9.]+ s \[SIMULATED\]; recorder's samples [0-9.]+ J", text, re.M), text
 
 
 def test_under_the_report_shim_it_is_na_and_never_raises(tmp_path):
@@ -304,3 +306,21 @@ def test_synchronize_waits_for_queued_gpu_work_at_both_edges(fresh, monkeypatch)
     with wattui.measure("sync", synchronize=True) as m:
         pass
     assert m.energy_j is not None
+
+
+def test_a_script_without_wattui_still_gets_its_window_measured_by_the_recorder(store, tmp_path):
+    """Another Python (here: -S, no site-packages) gets the report shim: measure() cannot read
+    the GPUs there, but the window reaches the session and `show` gives the recorder's figure."""
+    child = "import time, wattui\nwith wattui.measure('eval') as m:\n    time.sleep(0.6)\nprint('SHIM', m.energy_j, wattui.__file__)\n"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    r = subprocess.run(
+        [sys.executable, "-m", "wattui", "record", "--simulate", "2", "--", sys.executable, "-S", "-c", child],
+        env={**env, "WATTUI_HOME": str(store)}, capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )
+    assert r.returncode == 0, r.stderr
+    (line,) = [x for x in r.stdout.splitlines() if x.startswith("SHIM")]
+    assert line.split()[1] == "None" and str(ROOT) not in line  # the shim, with nothing to read
+    (w,) = json.loads(run_wattui(store, "show", "--format", "json").stdout)["windows"]
+    assert w["name"] == "eval" and w["energy_j"] is None and w["duration_s"] >= 0.6
+    exact = energy_between(0, w["started_at"], w["ended_at"]) + energy_between(1, w["started_at"], w["ended_at"])
+    assert w["recorder_energy_j"] == pytest.approx(exact, rel=0.05)

@@ -393,7 +393,9 @@ def cmd_show(args) -> int:
         fig = f"{w['energy_j']:.4g} J" if w.get("energy_j") is not None else "n/a"
         dur = f" in {w['duration_s']:.3g} s" if w.get("duration_s") is not None else ""
         tag = "SIMULATED" if w.get("simulated") else "measured in the run"
-        print(f"block     {w['name']}: {fig}{dur} [{tag}]")
+        rec_j = w.get("recorder_energy_j")
+        also = f"; recorder's samples {rec_j:.4g} J [interpolated]" if rec_j is not None else ""
+        print(f"block     {w['name']}: {fig}{dur} [{tag}]{also}")
     if len(rec["windows"]) > SHOW_WINDOWS:
         print(f"block     ... {len(rec['windows']) - SHOW_WINDOWS} more (--format json lists all)")
     for n in rec["notes"]:
@@ -432,7 +434,46 @@ def _measure_windows(session) -> list[dict]:
                 "gpus": {k[: -len("_energy_j")]: x for k, x in v.items() if k.startswith("gpu") and k.endswith("_energy_j")},
             }
         )
+    if out:
+        _recorder_energy(session, out)
     return out
+
+
+def _recorder_energy(session, windows: list[dict]) -> None:
+    """Each window's GPU energy as the recorder's samples give it (cumulative energy
+    interpolated linearly at the window's edges): ``recorder_energy_j``, a cross-check, and
+    the only figure when the script could not read the GPUs itself."""
+    import bisect
+
+    try:
+        df = session.samples()
+        kinds = {d.get("key"): d.get("kind") for d in session.meta.get("devices", [])}
+        series: dict[str, tuple[list[float], list[float]]] = {}
+        for r in df.select("device", "t_wall", "energy_j").drop_nulls().sort("t_wall").iter_rows():
+            if kinds.get(r[0]) == "gpu":
+                ts, es = series.setdefault(r[0], ([], []))
+                ts.append(r[1])
+                es.append(r[2])
+    except Exception:  # noqa: BLE001
+        return
+
+    def at(ts: list[float], es: list[float], t: float) -> float | None:
+        if not ts or t < ts[0] or t > ts[-1]:
+            return None
+        i = bisect.bisect_left(ts, t)
+        if ts[i] == t or i == 0:
+            return es[i]
+        t0, t1, e0, e1 = ts[i - 1], ts[i], es[i - 1], es[i]
+        return e0 + (e1 - e0) * (t - t0) / (t1 - t0)
+
+    for w in windows:
+        t0, t1 = w.get("started_at"), w.get("ended_at")
+        if not isinstance(t0, (int, float)) or not isinstance(t1, (int, float)) or not series:
+            w["recorder_energy_j"] = None
+            continue
+        parts = [(at(ts, es, t1), at(ts, es, t0)) for ts, es in series.values()]
+        ok = [b - a for b, a in parts if a is not None and b is not None]
+        w["recorder_energy_j"] = sum(ok) if ok and len(ok) == len(parts) else None
 
 
 # -- doctor ---------------------------------------------------------------------------
