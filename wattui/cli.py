@@ -408,6 +408,7 @@ SHOW_WINDOWS = 10
 
 def _measure_windows(session) -> list[dict]:
     """The run's ``wattui.measure()`` windows (``measure`` events), oldest first."""
+    from .sanitize import clean_text
     try:
         rows = session.events().to_dicts()
     except Exception:  # noqa: BLE001 - a torn events file must not break `show`
@@ -425,7 +426,7 @@ def _measure_windows(session) -> list[dict]:
         name = v.get("name") if isinstance(v.get("name"), str) else ""
         out.append(
             {
-                "name": "".join(c for c in name if c.isprintable())[:60] or "block",
+                "name": clean_text(name, 60) or "block",
                 "energy_j": v.get("energy_j"),
                 "started_at": v.get("started_at"),
                 "ended_at": v.get("ended_at"),

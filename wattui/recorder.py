@@ -287,7 +287,10 @@ class Recorder:
         }
         settings = {k: params[k] for k in ("sam_alpha", "sam_beta", "sam_unit")}
         settings["accuracy_key"] = getattr(it, "accuracy_key", None)
-        self.tracker_log = LiveTrackerLog(self.opts.log_to, self.opts.name or self.session_id, params, settings)
+        from .sanitize import clean_text
+
+        name = clean_text(self.opts.name or self.session_id, 200)
+        self.tracker_log = LiveTrackerLog(self.opts.log_to, name, params, settings)
         self.tracker_log.start()
 
     def _create_writer(self, meta: dict) -> SessionWriter:

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from wattui import __version__
+from wattui.sanitize import clean_text
 
 # CodeCarbon's EmissionsData fields, in its order.
 COLUMNS = (
@@ -85,7 +86,7 @@ def _mean_w(j: float | None, duration: float | None):
 def _models(devs: list[dict]) -> str:
     names: dict[str, int] = {}
     for d in devs:
-        n = d.get("name") or "unknown"
+        n = clean_text(d.get("name")) or "unknown"
         names[n] = names.get(n, 0) + 1
     return ", ".join(f"{c} x {n}" for n, c in names.items())
 
@@ -120,9 +121,9 @@ def row_for(rec: dict, meta: dict, project_name: str | None = None, country: str
             pass
     return {
         "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(end)) if end else "",
-        "project_name": project_name or rec.get("name") or "wattui",
-        "run_id": rec.get("id", ""),
-        "experiment_id": rec.get("group") or "",
+        "project_name": clean_text(project_name or rec.get("name") or "wattui"),
+        "run_id": clean_text(rec.get("id", "")),
+        "experiment_id": clean_text(rec.get("group") or ""),
         "duration": _num(dur),
         "emissions": "" if kg is None else kg,
         "emissions_rate": "" if kg is None or not dur else kg / dur,

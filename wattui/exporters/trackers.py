@@ -21,6 +21,7 @@ import math
 from wattui.metrics.intake import event_from_row
 from wattui.metrics.sam import DEFAULT_ALPHA, DEFAULT_BETA, DEFAULT_UNIT, check_params, sam
 from wattui.metrics.session_metrics import epoch_marks_from_rows
+from wattui.sanitize import clean_text
 
 TRACKERS = ("mlflow", "wandb", "tensorboard")
 _INSTALL = {
@@ -108,7 +109,7 @@ def _metrics_of(p: dict) -> dict[str, float]:
         v = _num(p.get(k))
         if v is not None:
             out[k] = v
-    key = p.get("accuracy_key")
+    key = clean_text(p.get("accuracy_key"), 200)  # a name from the run
     if key and key != "accuracy" and _num(p.get("accuracy")) is not None:
         out[key] = float(p["accuracy"])  # the metric's own name, as the run reported it
     if "energy_j" in out:
@@ -273,7 +274,7 @@ def make_sink(to: str, target: str | None = None, **opts) -> Sink:
 
 def export_session(sink: Sink, rec: dict, points: list[dict]) -> str:
     """A finished session to a tracker, after the fact; returns the run's reference."""
-    ref = sink.open(rec.get("name") or rec.get("id"), run_params(rec))
+    ref = sink.open(clean_text(rec.get("name") or rec.get("id"), 200), run_params(rec))
     for p in points:
         sink.log(p)
     sink.finish(summary_metrics(rec))

@@ -239,8 +239,7 @@ class MetricTracker:
     def _add_measure(self, ev: Mapping) -> None:
         vals = _values(ev) or {}
         name = vals.get("name")
-        # from the run: printable characters only before it reaches the terminal
-        name = "".join(c for c in name if c.isprintable())[:40] if isinstance(name, str) else ""
+        name = clean_text(name, 40) if isinstance(name, str) else ""  # from the run
         name = name or "block"
         self.windows += 1
         self.window = (name, _finite(vals.get("energy_j")), _finite(vals.get("duration_s")), bool(vals.get("simulated")))
