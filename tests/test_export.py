@@ -326,3 +326,23 @@ def test_export_bad_input_is_one_line(recorded, tmp_path):
         r = run_wattui(store, "export", *args)
         assert r.returncode == 2, (args, r.stderr)
         assert says in r.stderr and "Traceback" not in r.stderr
+
+
+def test_record_log_to_wandb_offline_live(tmp_path, store):
+    pytest.importorskip("wandb")
+    r = run_wattui(
+        store, "record", "--simulate", "--name", "wb-live", "--log-to", f"wandb={tmp_path}", "--",
+        sys.executable, "-c", CHILD, WANDB_MODE="offline", WANDB_SILENT="true",
+    )
+    assert r.returncode == 0, r.stderr
+    (path,) = glob.glob(str(tmp_path / "wandb" / "offline-run-*" / "run-*.wandb"))
+    history = []
+    for x in _wandb_records(path):
+        if x.WhichOneof("record_type") == "history":
+            history.append({i.key or "/".join(i.nested_key): json.loads(i.value_json) for i in x.history.item})
+    rec = show_json(store)
+    expected = _expected(store, rec)
+    got = [(h["_step"], h["energy_j"]) for h in history if "energy_j" in h]
+    assert [s for s, _ in got] == [s for s, _ in expected] == [1, 2, 3, 4]
+    assert [v for _, v in got] == pytest.approx([v for _, v in expected], rel=1e-9)
+    assert [round(h["val_acc"], 6) for h in history if "val_acc" in h] == [0.6, 0.7, 0.8, 0.9]
