@@ -273,6 +273,7 @@ class Recorder:
 
     def _setup_tracker_log(self) -> None:
         from .exporters.live_trackers import LiveTrackerLog
+        from .sanitize import clean_text
 
         it = self.intake
         methods = sorted({d.energy_method for d in self.devices if d.kind == "gpu"})
@@ -287,8 +288,6 @@ class Recorder:
         }
         settings = {k: params[k] for k in ("sam_alpha", "sam_beta", "sam_unit")}
         settings["accuracy_key"] = getattr(it, "accuracy_key", None)
-        from .sanitize import clean_text
-
         name = clean_text(self.opts.name or self.session_id, 200)
         self.tracker_log = LiveTrackerLog(self.opts.log_to, name, params, settings)
         self.tracker_log.start()
