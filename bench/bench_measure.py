@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -79,6 +80,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--edges", type=int, default=200)
     args = ap.parse_args()
+    os.environ.pop("WATTUI_SIMULATE", None)  # the stand-in NVML, not simulated GPUs
     from nvml_stub.build import FakeNvml, StubUnavailable
 
     try:
