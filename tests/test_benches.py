@@ -20,6 +20,7 @@ BENCHES = [
     ("bench_sampler.py", ["--seconds", "1", "--runs", "1"], "%"),
     ("bench_report.py", ["--calls", "2000", "--runs", "1"], "us/call"),
     ("bench_output.py", ["--lines", "20000", "--runs", "1"], "output.log complete"),
+    ("bench_measure.py", ["--seconds", "1", "--runs", "1", "--edges", "20"], "us"),
     (
         "bench_integration.py",
         ["--seconds", "5", "--seeds", "2", "--real-seconds", "2", "--runs", "1"],

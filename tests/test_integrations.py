@@ -249,3 +249,79 @@ def test_pick_accuracy_prefers_validation_and_handles_tensors():
     assert pick_accuracy(m, "train_acc")[1] == pytest.approx(0.9)
     assert pick_accuracy({"loss": 1.0}) == (None, None)
     assert to_float(torch.ones(3)) is None and to_float(float("nan")) is None
+
+
+# -- names and ranks (issue 18) -------------------------------------------------------------
+KERAS_RANKS = """
+    import json, os
+    import numpy as np
+    import keras
+    from wattui.integrations.keras import WattuiCallback
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 4)).astype("float32")
+    y = (x[:, 0] > 0).astype("int64")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    rank0_only, per_node = WattuiCallback(), WattuiCallback(per_node=True)
+    for epochs in (2, 1):  # two fit() calls: each counts its own steps
+        model.fit(x, y, epochs=epochs, batch_size=16, verbose=0, validation_data=(x, y),
+                  callbacks=[rank0_only, per_node])
+    print(os.getpid())
+"""
+
+
+@pytest.mark.slow
+def test_keras_global_rank_per_node_own_name_and_steps_per_fit(tmp_path):
+    if importlib.util.find_spec("keras") is None:
+        pytest.skip("keras is not installed (pip install keras)")
+    pytest.importorskip("torch", reason="the Keras test uses the torch backend")
+    # The first process of the second node: global rank 4, local rank 0.
+    events, _ = _train(tmp_path, KERAS_RANKS, KERAS_BACKEND="torch", RANK="4", LOCAL_RANK="0")
+    epochs = [e for e in events if e.epoch is not None]
+    # only the per-node callback reported; the default one stays quiet off global rank 0
+    assert [(e.epoch, e.step) for e in epochs] == [(1, 4), (2, 8), (1, 4)]
+    assert all("val_accuracy" in e.values and e.accuracy_key == "val_accuracy" for e in epochs)
+    assert all("accuracy" not in e.values or e.values["accuracy"] != e.values["val_accuracy"] for e in epochs)
+
+
+def test_transformers_reports_from_the_world_main_process_only(tmp_path, monkeypatch):
+    transformers = pytest.importorskip("transformers", reason="transformers is not installed")
+    from wattui import _report
+    from wattui.integrations.transformers import WattuiCallback
+
+    chan = ensure_channel_dir(tmp_path / "chan")
+    monkeypatch.setenv("WATTUI_CHANNEL_DIR", str(chan))
+    _report._close()
+    _report._st.reset()
+    try:
+        args = transformers.TrainingArguments(output_dir=str(tmp_path / "o"), report_to=[], use_cpu=True)
+        node1 = transformers.TrainerState(is_world_process_zero=False, is_local_process_zero=True)
+        main = transformers.TrainerState(is_world_process_zero=True, is_local_process_zero=True)
+        control = transformers.TrainerControl()
+        metrics = {"eval_exact_match": 0.61, "eval_loss": 0.9}
+        WattuiCallback(metric="eval_exact_match").on_evaluate(args, node1, control, metrics=metrics)
+        WattuiCallback(metric="eval_exact_match", per_node=True).on_evaluate(args, node1, control, metrics=metrics)
+        WattuiCallback().on_evaluate(args, main, control, metrics={"eval_accuracy": 0.7})
+        events = ReportChannel(lambda: [os.getpid()], chan, mark=False).poll()
+    finally:
+        _report._close()
+        _report._st.reset()
+    assert [e.accuracy for e in events] == [0.61, 0.7]  # node 1 only when per_node
+    # The metric keeps its own name; a name the intake would not take for an accuracy
+    # also goes as `accuracy`.
+    assert events[0].values["eval_exact_match"] == 0.61 and events[0].values["accuracy"] == 0.61
+    assert events[1].values == {"eval_accuracy": 0.7, "step": 0, "total_epochs": 3}
+    assert events[1].accuracy_key == "eval_accuracy"
+
+
+def test_lightning_rank_rule():
+    from types import SimpleNamespace
+
+    pytest.importorskip("lightning.pytorch", reason="lightning is not installed")
+    from wattui.integrations.lightning import WattuiCallback
+
+    node1 = SimpleNamespace(global_rank=4, local_rank=0, sanity_checking=False)
+    main = SimpleNamespace(global_rank=0, local_rank=0, sanity_checking=False)
+    assert WattuiCallback()._reports(main) and not WattuiCallback()._reports(node1)
+    assert WattuiCallback(per_node=True)._reports(node1)
+    assert not WattuiCallback(per_node=True)._reports(SimpleNamespace(global_rank=5, local_rank=1))

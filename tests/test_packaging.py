@@ -183,7 +183,7 @@ def record_and_check(
     assert p.returncode == 0, p.stdout + p.stderr
     (child_line,) = [ln for ln in p.stdout.splitlines() if ln.startswith("CHILD")]
     assert str(channel) in child_line  # the shim, not some other wattui
-    assert "['CLIENT_MODULES', '_report', 'report', 'watch']" in child_line
+    assert "['CLIENT_MODULES', 'Measurement', '_measure', '_report', 'measure', 'report', 'watch']" in child_line
     assert "HEAVY []" in p.stdout
     show = subprocess.run(
         [py, *wattui_cmd, "show", "--format", "json"],

@@ -58,6 +58,16 @@ def _session_id_arg(value: str) -> str:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def _log_to_arg(value: str) -> str:
+    from .exporters.live_trackers import parse_spec
+
+    try:
+        parse_spec(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return value
+
+
 def add_record_options(p: argparse.ArgumentParser) -> None:
     """Options shared by `record`, `wattui -- CMD` and `attach`."""
     _add_store(p)
@@ -83,6 +93,13 @@ def add_record_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--session-reserved", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--prometheus-port", type=int, metavar="PORT", help="serve Prometheus /metrics on PORT while recording")
     p.add_argument("--prometheus-host", default="127.0.0.1", metavar="HOST", help="address for --prometheus-port (default 127.0.0.1)")
+    p.add_argument(
+        "--log-to",
+        type=_log_to_arg,
+        metavar="TRACKER[=TARGET]",
+        help="log each epoch's energy, power, accuracy and SAM live to mlflow[=URI], wandb[=DIR] "
+        "or tensorboard[=LOGDIR] (the library must be installed)",
+    )
     try:
         from .metrics.live import add_metric_options
     except ImportError:
@@ -126,6 +143,7 @@ def options_from_args(args) -> RecordOptions:  # noqa: F821 - imported lazily
         group=group,
         metrics=metrics,
         prometheus_port=args.prometheus_port,
+        log_to=getattr(args, "log_to", None),
         prometheus_host=args.prometheus_host,
     )
 
@@ -341,6 +359,7 @@ def cmd_show(args) -> int:
         raise CliError(str(e)) from None
     rec = session_record(s)
     _print_problems([f"{s.id}: {p}" for p in rec["problems"]])
+    rec["windows"] = _measure_windows(s)
     if args.format == "json":
         print(json.dumps(rec, indent=1))
         return 0
@@ -370,9 +389,92 @@ def cmd_show(args) -> int:
             print(f"SAM       undefined ({rec.get('sam_undefined_reason')}) [{params}]")
         else:
             print(f"SAM       {rec['sam']:.4f} [{params}]")
+    for w in rec["windows"][:SHOW_WINDOWS]:
+        fig = f"{w['energy_j']:.4g} J" if w.get("energy_j") is not None else "n/a"
+        dur = f" in {w['duration_s']:.3g} s" if w.get("duration_s") is not None else ""
+        tag = "SIMULATED" if w.get("simulated") else "measured in the run"
+        rec_j = w.get("recorder_energy_j")
+        also = f"; recorder's samples {rec_j:.4g} J [interpolated]" if rec_j is not None else ""
+        print(f"block     {w['name']}: {fig}{dur} [{tag}]{also}")
+    if len(rec["windows"]) > SHOW_WINDOWS:
+        print(f"block     ... {len(rec['windows']) - SHOW_WINDOWS} more (--format json lists all)")
     for n in rec["notes"]:
         print(f"note      {n}")
     return 0
+
+
+SHOW_WINDOWS = 10
+
+
+def _measure_windows(session) -> list[dict]:
+    """The run's ``wattui.measure()`` windows (``measure`` events), oldest first."""
+    from .sanitize import clean_text
+    try:
+        rows = session.events().to_dicts()
+    except Exception:  # noqa: BLE001 - a torn events file must not break `show`
+        return []
+    out = []
+    for r in rows:
+        if r.get("kind") != "measure":
+            continue
+        try:
+            v = json.loads(r.get("values_json") or "{}")
+        except ValueError:
+            continue
+        if not isinstance(v, dict):
+            continue
+        name = v.get("name") if isinstance(v.get("name"), str) else ""
+        out.append(
+            {
+                "name": clean_text(name, 60) or "block",
+                "energy_j": v.get("energy_j"),
+                "started_at": v.get("started_at"),
+                "ended_at": v.get("ended_at"),
+                "duration_s": v.get("duration_s"),
+                "simulated": bool(v.get("simulated")),
+                "gpus": {k[: -len("_energy_j")]: x for k, x in v.items() if k.startswith("gpu") and k.endswith("_energy_j")},
+            }
+        )
+    if out:
+        _recorder_energy(session, out)
+    return out
+
+
+def _recorder_energy(session, windows: list[dict]) -> None:
+    """Each window's GPU energy as the recorder's samples give it (cumulative energy
+    interpolated linearly at the window's edges): ``recorder_energy_j``, a cross-check, and
+    the only figure when the script could not read the GPUs itself."""
+    import bisect
+
+    try:
+        df = session.samples()
+        kinds = {d.get("key"): d.get("kind") for d in session.meta.get("devices", [])}
+        series: dict[str, tuple[list[float], list[float]]] = {}
+        for r in df.select("device", "t_wall", "energy_j").drop_nulls().sort("t_wall").iter_rows():
+            if kinds.get(r[0]) == "gpu":
+                ts, es = series.setdefault(r[0], ([], []))
+                ts.append(r[1])
+                es.append(r[2])
+    except Exception:  # noqa: BLE001
+        return
+
+    def at(ts: list[float], es: list[float], t: float) -> float | None:
+        if not ts or t < ts[0] or t > ts[-1]:
+            return None
+        i = bisect.bisect_left(ts, t)
+        if ts[i] == t or i == 0:
+            return es[i]
+        t0, t1, e0, e1 = ts[i - 1], ts[i], es[i - 1], es[i]
+        return e0 + (e1 - e0) * (t - t0) / (t1 - t0)
+
+    for w in windows:
+        t0, t1 = w.get("started_at"), w.get("ended_at")
+        if not isinstance(t0, (int, float)) or not isinstance(t1, (int, float)) or not series:
+            w["recorder_energy_j"] = None
+            continue
+        parts = [(at(ts, es, t1), at(ts, es, t0)) for ts, es in series.values()]
+        ok = [b - a for b, a in parts if a is not None and b is not None]
+        w["recorder_energy_j"] = sum(ok) if ok and len(ok) == len(parts) else None
 
 
 # -- doctor ---------------------------------------------------------------------------

@@ -57,6 +57,7 @@ class RecordOptions:
     group: str | None = None
     metrics: dict = field(default_factory=dict)  # options for the metrics intake
     prometheus_port: int | None = None  # serve /metrics while recording
+    log_to: str | None = None  # mlflow|wandb|tensorboard[=TARGET]: per-epoch figures, live
     prometheus_host: str = "127.0.0.1"
     extra_meta: dict = field(default_factory=dict)
 
@@ -167,6 +168,7 @@ class Recorder:
         self.output_stats: dict = {}
         self._intake_ok = True  # False: the intake hung at the end and is left behind
         self.exporter = None  # Prometheus endpoint, when asked for
+        self.tracker_log = None  # --log-to: an experiment tracker fed at every epoch end
 
     # -- sampling -----------------------------------------------------------------
     def _on_sample(self, sample) -> None:
@@ -266,6 +268,29 @@ class Recorder:
                 self, self.opts.prometheus_host, self.opts.prometheus_port
             )
             self.exporter.start()
+        if self.opts.log_to:
+            self._setup_tracker_log()
+
+    def _setup_tracker_log(self) -> None:
+        from .exporters.live_trackers import LiveTrackerLog
+        from .sanitize import clean_text
+
+        it = self.intake
+        methods = sorted({d.energy_method for d in self.devices if d.kind == "gpu"})
+        params = {
+            "wattui_session": self.session_id,
+            "sam_alpha": getattr(it, "alpha", 5.0),
+            "sam_beta": getattr(it, "beta", 5.0),
+            "sam_unit": getattr(it, "unit", "kWh"),
+            "energy_method": ",".join(methods) or "n/a",
+            "simulated": self.simulated,
+            "gpu_count": sum(1 for d in self.devices if d.kind == "gpu"),
+        }
+        settings = {k: params[k] for k in ("sam_alpha", "sam_beta", "sam_unit")}
+        settings["accuracy_key"] = getattr(it, "accuracy_key", None)
+        name = clean_text(self.opts.name or self.session_id, 200)
+        self.tracker_log = LiveTrackerLog(self.opts.log_to, name, params, settings)
+        self.tracker_log.start()
 
     def _create_writer(self, meta: dict) -> SessionWriter:
         """A new session folder; a generated id that is taken is replaced by a fresh one."""
@@ -294,6 +319,8 @@ class Recorder:
         first = self.sampler.sample_once()
         with self._lock:
             self.writer.update_meta(started_at=first.t_wall)
+        if self.tracker_log is not None:
+            self.tracker_log.settings["started_at"] = first.t_wall
         self.sampler.start()
 
     def _announce(self) -> None:
@@ -322,6 +349,8 @@ class Recorder:
         self._announce()
         env = dict(os.environ)
         env["WATTUI_SESSION"] = self.session_id
+        if self.opts.simulate:  # wattui.measure() in the run reads the same simulated GPUs
+            env["WATTUI_SIMULATE"] = str(self.opts.simulate)
         if self.intake is not None:
             env.update(self.intake.child_env())
         if env.get("WATTUI_CHANNEL_DIR"):
@@ -482,6 +511,8 @@ class Recorder:
         with self._lock:
             if self.writer is not None:
                 self.writer.add_event(event)
+        if self.tracker_log is not None:
+            self.tracker_log.on_event(event)
 
     def energy_now(self) -> float | None:
         with self._lock:
@@ -598,10 +629,23 @@ class Recorder:
         if self.intake is not None and self._intake_ok:
             fields.update(self.intake.final_meta())
         saved = w.finish(**fields)
+        if self.tracker_log is not None:
+            self._close_tracker_log(w.meta)
         if saved and not self.opts.quiet:
             print(format_summary(w.meta), file=sys.stderr)
         elif not saved:  # say what the files say, not what they would have said
             print(format_unsaved(w, status), file=sys.stderr)
+
+    def _close_tracker_log(self, meta: dict) -> None:
+        from .exporters.trackers import summary_metrics
+
+        rec = dict(meta)
+        started, ended = meta.get("started_at"), meta.get("ended_at")
+        rec["duration_s"] = (ended - started) if started and ended else None
+        try:
+            self.tracker_log.close(summary_metrics(rec))
+        except Exception:  # noqa: BLE001 - the session is written already; never fail here
+            pass
 
 
 def format_unsaved(w: SessionWriter, status: str) -> str:

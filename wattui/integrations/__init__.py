@@ -5,8 +5,11 @@ to a watching wattui with no other code in the training script:
 - Hugging Face Transformers: ``from wattui.integrations.transformers import WattuiCallback``
 - Keras 3: ``from wattui.integrations.keras import WattuiCallback``
 
-Each calls :func:`wattui.report` (``accuracy``, ``epoch``, ``step``, ``total_epochs``), which
-never blocks and never raises; outside a wattui recording the events are only buffered.
+Each calls :func:`wattui.report` (the accuracy under the metric's own name, ``epoch``,
+``step``, ``total_epochs``), which never blocks and never raises; outside a wattui recording
+the events are only buffered. In a multi-node run only global rank 0 reports (as the
+cluster docs say); ``per_node=True`` makes the first process of every node report, for a
+recorder per node.
 Importing this package imports no framework; each module imports only its own.
 """
 
@@ -14,7 +17,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["pick_accuracy", "to_float", "send"]
+__all__ = ["pick_accuracy", "accuracy_values", "reports", "env_rank", "to_float", "send"]
 
 # The names a framework's logs commonly use, best first, when the intake's own list is
 # not importable. Validation beats training accuracy.
@@ -63,6 +66,39 @@ def pick_accuracy(metrics, key: str | None = None) -> tuple[str | None, float | 
     if name is None:
         return None, None
     return name, numbers[name]
+
+
+def accuracy_values(name: str | None, value: float | None) -> dict:
+    """The accuracy under the metric's own name (``val_acc`` stays ``val_acc``), plus
+    ``accuracy`` only when the intake would not take that name for an accuracy."""
+    if name is None or value is None:
+        return {}
+    try:
+        from wattui.metrics.intake import is_accuracy_key
+    except ImportError:
+        known = name in _FALLBACK_KEYS
+    else:
+        known = is_accuracy_key(name)
+    return {name: value} if known else {name: value, "accuracy": value}
+
+
+def env_rank(*names: str) -> int | None:
+    """The first of the environment variables ``names`` that holds an integer."""
+    import os
+
+    for n in names:
+        try:
+            return int(os.environ[n])
+        except (KeyError, ValueError):
+            continue
+    return None
+
+
+def reports(global_rank, local_rank, per_node: bool = False) -> bool:
+    """Whether this process reports: global rank 0 only, or with ``per_node`` the first
+    process of each node. An unknown rank counts as 0 (a single-process run)."""
+    rank = local_rank if per_node else global_rank
+    return not isinstance(rank, int) or rank == 0
 
 
 def send(**values) -> None:

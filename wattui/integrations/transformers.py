@@ -2,8 +2,9 @@
 
 Reports the evaluation accuracy (``eval_accuracy`` from ``compute_metrics``, or the name
 given as ``metric=``) after every evaluation, ``epoch``/``step``/``total_epochs`` at every
-epoch end, and the step on every log (``logging_steps``). Only the first process of each
-node (``is_local_process_zero``) reports.
+epoch end, and the step on every log (``logging_steps``). The accuracy keeps its own name
+(``eval_accuracy``). Only the main process (``is_world_process_zero``) reports;
+``per_node=True``: the first process of each node (``is_local_process_zero``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import math
 
 from transformers import TrainerCallback
 
-from . import pick_accuracy, send, to_float
+from . import accuracy_values, pick_accuracy, send, to_float
 
 __all__ = ["WattuiCallback"]
 
@@ -35,23 +36,21 @@ def _epoch(state):
 
 
 class WattuiCallback(TrainerCallback):
-    def __init__(self, metric: str | None = None) -> None:
+    def __init__(self, metric: str | None = None, per_node: bool = False) -> None:
         self.metric = metric
+        self.per_node = bool(per_node)
 
-    @staticmethod
-    def _reports(state) -> bool:
-        return bool(getattr(state, "is_local_process_zero", True))
+    def _reports(self, state) -> bool:
+        attr = "is_local_process_zero" if self.per_node else "is_world_process_zero"
+        return bool(getattr(state, attr, True))
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
         if not self._reports(state):
             return
-        acc = pick_accuracy(metrics, self.metric)[1]
-        if acc is not None:
-            send(
-                accuracy=acc,
-                step=getattr(state, "global_step", None),
-                total_epochs=_total(args, state),
-            )
+        acc = accuracy_values(*pick_accuracy(metrics, self.metric))
+        if acc:
+            acc.update(step=getattr(state, "global_step", None), total_epochs=_total(args, state))
+            send(**acc)
 
     def on_epoch_end(self, args, state, control, **kwargs):
         if not self._reports(state):
@@ -69,7 +68,5 @@ class WattuiCallback(TrainerCallback):
         loss = to_float((logs or {}).get("loss"))
         if loss is not None:
             values["loss"] = loss
-        acc = pick_accuracy(logs, self.metric)[1]
-        if acc is not None:
-            values["accuracy"] = acc
+        values.update(accuracy_values(*pick_accuracy(logs, self.metric)))
         send(**values)

@@ -286,7 +286,7 @@ class ReportChannel:
         ):
             self.rejections.add("bad_record")
             return None
-        kind = rec.get("kind") if rec.get("kind") in ("metric", "watch") else "metric"
+        kind = rec.get("kind") if rec.get("kind") in ("metric", "watch", "measure") else "metric"
         return make_event(
             values,
             float(t),

@@ -85,6 +85,7 @@ def sample_schema():
 #                                     (source, epoch, step, total_epochs, accuracy, values_json, pid)
 #   epoch_end                         an epoch boundary (epoch, energy_j at that moment)
 #   watch                             an architecture estimate sent by wattui.watch()
+#   measure                           a wattui.measure() window (name, times, its energy)
 EVENT_COLUMNS = (
     "t_wall",
     "kind",

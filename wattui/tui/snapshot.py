@@ -197,6 +197,10 @@ class MetricsSummary:
     est_step_j: float | None = None
     est_split: tuple[tuple[str, float], ...] = ()
     measured_step_j: float | None = None
+    # wattui.measure("name"): the latest finished window (name, energy J or None, duration s,
+    # simulated) and how many windows there were
+    window: tuple[str, float | None, float | None, bool] | None = None
+    windows: int = 0
 
 
 def _values(ev: Mapping) -> dict | None:
@@ -229,6 +233,16 @@ class MetricTracker:
         self.est_split: tuple[tuple[str, float], ...] = ()
         self.measured_step_j: float | None = None
         self._step_mark: tuple[float, float] | None = None  # (step, energy) of a report
+        self.window: tuple[str, float | None, float | None, bool] | None = None
+        self.windows = 0
+
+    def _add_measure(self, ev: Mapping) -> None:
+        vals = _values(ev) or {}
+        name = vals.get("name")
+        name = clean_text(name, 40) if isinstance(name, str) else ""  # from the run
+        name = name or "block"
+        self.windows += 1
+        self.window = (name, _finite(vals.get("energy_j")), _finite(vals.get("duration_s")), bool(vals.get("simulated")))
 
     def _add_watch(self, ev: Mapping) -> None:
         vals = _values(ev) or {}
@@ -261,6 +275,9 @@ class MetricTracker:
     def add(self, ev: Mapping) -> None:
         if ev.get("kind") == "watch":
             self._add_watch(ev)
+            return
+        if ev.get("kind") == "measure":
+            self._add_measure(ev)
             return
         if ev.get("kind") != "metric":
             return
@@ -313,6 +330,8 @@ class MetricTracker:
             est_step_j=self.est_step_j,
             est_split=self.est_split,
             measured_step_j=self.measured_step_j,
+            window=self.window,
+            windows=self.windows,
         )
 
 

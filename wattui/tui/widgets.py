@@ -447,6 +447,15 @@ class EnergyPanel(_Panel):
                 t.append("\n")
                 split = " ".join(f"{k} {v:.0%}" for k, v in metrics.est_split[:3])
                 t.append(split, style="dim")
+        if metrics is not None and metrics.window is not None:
+            # wattui.measure("name"): the latest finished block, as the script measured it
+            name, e, dur, sim = metrics.window
+            t.append("\n")
+            label = f"{name[:16]}" + (f" x{metrics.windows}" if metrics.windows > 1 else "")
+            fig = fmt_joules(e) if e is not None else "n/a"
+            if dur is not None:
+                fig += f" in {dur:.3g} s"
+            _kv(t, label, fig, "SIMULATED" if sim else "measured")
         self.set_text(t)
 
 
