@@ -100,8 +100,12 @@ def main() -> None:
         f"runs: {', '.join(f'{x:.2f}' for x in busy)}"
     )
     print(f"  reader received {got} of {total} events")
-    ok = med_idle < 5 and med_busy < 50 and got == total
-    sys.exit(0 if ok else 1)
+    if got != total:
+        print(f"LOST EVENTS: {total - got}")
+        sys.exit(2)
+    if not (med_idle < 5 and med_busy < 50):
+        print("SLOWER THAN TARGET")
+        sys.exit(1)
 
 
 if __name__ == "__main__":
