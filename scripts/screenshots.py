@@ -62,8 +62,15 @@ async def _help(pilot) -> None:
     await pilot.pause()
 
 
+async def _quit(pilot) -> None:
+    await wait_live(pilot)
+    await pilot.press("q")  # the run is going: the viewer asks what to do with it
+    await pilot.pause()
+
+
 SHOTS: list[Shot] = [
     Shot("live-80x24", live_app, (80, 24), wait_live),
+    Shot("live-quit-80x24", live_app, (80, 24), _quit),
     Shot("live-160x48", live_app, (160, 48), wait_live),
     Shot("live-replay-120x36", lambda tmp: live_app(tmp, running=False), (120, 36), _replay),
     Shot("live-help-80x24", live_app, (80, 24), _help),
@@ -94,6 +101,7 @@ def _keys(*keys: str):
 
 SHOTS += [
     Shot("compare-table-160x45", lambda tmp: compare_app(tmp, sort="-sam"), (160, 45), _keys()),
+    Shot("compare-table-80x24", compare_app, (80, 24), _keys()),
     Shot(
         "compare-plot-120x36",
         compare_app,

@@ -316,7 +316,7 @@ def test_cli_compare_formats(store, capsys):
     )
     assert rc == 0 and "alpha=2, beta=1" in out and "energy in Wh" in out
     body = [x for x in out.splitlines() if x.startswith("| ")][1:]
-    assert body[0].startswith("| vit-h14")
+    assert body[0].split(" | ")[1].startswith("vit-h14")  # Rank first, then Name
 
 
 def test_cli_compare_errors(store, capsys):

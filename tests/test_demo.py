@@ -160,6 +160,9 @@ def test_demo_headless_end_to_end(tmp_path):
     assert rec["accuracy"] is not None and 0.0 <= rec["accuracy"] <= 1.0
     assert rec["name"] == "demo mlp"
     assert any("train.py" in part for part in rec["command"])
+    # a demo run uses a few Wh: it picks a unit in which SAM is defined, and says so
+    assert "SAM in J" in p.stderr
+    assert rec["sam_unit"] == "J" and rec["sam"] is not None and not rec["sam_flag"]
 
 
 def test_sample_sessions_are_readable():

@@ -195,3 +195,9 @@ def test_cli_manages_a_group_as_one_run(tmp_path):
     assert list_sessions(root)[0] == []
     r = w("rm", "--yes", "group:nope")
     assert r.returncode == 2 and "no sessions in group 'nope'" in r.stderr
+
+
+def test_cli_rm_of_nothing_that_matches_says_so_before_asking(store, capsys, monkeypatch):
+    rc, _, err = cli(["rm", "--store", str(store), "nosuchid"], capsys, monkeypatch, stdin_tty=False)
+    assert rc == 2 and "no session matches 'nosuchid'" in err and "--yes" not in err
+    assert (sessions_dir(store) / A).exists()

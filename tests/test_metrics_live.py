@@ -71,7 +71,7 @@ def test_options_roundtrip_and_validation(capsys):
         ["--metric", "acc"],
         ["--country", "XX"],
         ["--pue", "0.5"],
-        ["--sam-unit", "J"],
+        ["--sam-unit", "MJ"],
         ["--data-fraction", "0"],
     ):
         with pytest.raises(SystemExit):

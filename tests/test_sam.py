@@ -62,7 +62,7 @@ def test_alpha_beta_change_ranking():
     assert sam(*cheap, alpha=5).value < sam(*big, alpha=5).value
 
 
-@pytest.mark.parametrize("kw", [{"alpha": -1}, {"beta": 0}, {"beta": math.inf}, {"unit": "J"}])
+@pytest.mark.parametrize("kw", [{"alpha": -1}, {"beta": 0}, {"beta": math.inf}, {"unit": "MJ"}])
 def test_bad_parameters(kw):
     with pytest.raises(ValueError):
         sam(0.9, 10 * KWH, **kw)
@@ -72,3 +72,32 @@ def test_format_always_states_parameters():
     assert format_sam(sam(0.9, 100 * KWH)) == "SAM 1.48 (alpha=5, beta=5, kWh)"
     s = format_sam(sam(0.9, 0.5 * KWH, alpha=2, beta=1.5))
     assert s.startswith("SAM n/a (alpha=2, beta=1.5, kWh): energy 0.5 kWh")
+
+
+def test_near_the_singularity_is_flagged_with_a_unit_that_makes_sense():
+    """Just above 1 unit 1/log10 explodes: cnn at 1.31 Wh scored 25.9 beside wide-cnn's 2.79
+    at 19.3 Wh. The value stays, flagged, naming the unit in which the log no longer rules."""
+    cnn = sam(0.65, 1.31 * 3600, unit="Wh")
+    wide = sam(0.70, 19.3 * 3600, unit="Wh")
+    assert cnn.value > 5 * wide.value  # the artefact itself
+    assert cnn.flag and "under 2 Wh" in cnn.flag and "--sam-unit J" in cnn.flag
+    assert wide.flag is None and sam(0.7, 2.0 * 3600, unit="Wh").flag is None
+    assert "near the singularity" in format_sam(cnn)
+    assert cnn.to_dict()["sam_flag"] == cnn.flag
+    # in joules the same two runs are far from it: both defined, neither flagged
+    j1, j2 = sam(0.65, 1.31 * 3600, unit="J"), sam(0.70, 19.3 * 3600, unit="J")
+    assert j1.flag is None and j2.flag is None and j2.value > j1.value
+
+
+def test_meaningful_unit_is_the_largest_with_every_energy_at_least_ten_units():
+    from wattui.metrics.sam import meaningful_unit
+
+    assert meaningful_unit([50 * KWH, 12 * KWH]) == "kWh"
+    assert meaningful_unit([50 * KWH, 0.5 * KWH]) == "Wh"  # 500 Wh
+    assert meaningful_unit([19.3 * 3600, 1.31 * 3600]) == "J"
+    assert meaningful_unit([None, float("nan")]) == "J"
+    # below 1 kWh the undefined result names the unit that works
+    r = sam(0.9, 0.42 * KWH)
+    assert r.value is None and "--sam-unit Wh" in r.undefined_reason
+    r = sam(0.9, 0.5 * 3600, unit="Wh")
+    assert r.value is None and "--sam-unit J" in r.undefined_reason

@@ -39,6 +39,46 @@ def _add_store(p: argparse.ArgumentParser) -> None:
 
 
 
+def _add_sam(p: argparse.ArgumentParser) -> None:
+    """SAM's parameters for a listing: default, the ones each session was recorded with."""
+    g = p.add_argument_group("SAM (default: as each session was recorded)")
+    g.add_argument(
+        "--alpha", "--sam-alpha", dest="sam_alpha", type=float, metavar="A", help="SAM's alpha"
+    )
+    g.add_argument(
+        "--beta", "--sam-beta", dest="sam_beta", type=float, metavar="B", help="SAM's beta"
+    )
+    g.add_argument("--sam-unit", metavar="kWh|Wh|J", help="SAM's electricity unit")
+
+
+def _sam_opts(args) -> dict:
+    """The SAM options given (checked), as ``session_record`` keywords."""
+    opts = {k: getattr(args, k, None) for k in ("sam_alpha", "sam_beta", "sam_unit")}
+    opts = {k: v for k, v in opts.items() if v is not None}
+    if opts:
+        from .metrics.sam import check_params
+
+        try:
+            checked = check_params(
+                opts.get("sam_alpha", 5.0), opts.get("sam_beta", 5.0), opts.get("sam_unit", "kWh")
+            )
+        except ValueError as e:
+            raise CliError(str(e)) from None
+        keys = ("sam_alpha", "sam_beta", "sam_unit")
+        opts = {k: v for k, v in zip(keys, checked) if k in opts}
+    return opts
+
+
+def _fmt_sam(rec: dict) -> str:
+    """SAM with its unit, ``*`` when the log dominates it, n/a when undefined."""
+    if "sam" not in rec:
+        return ""
+    sam = rec.get("sam")
+    if sam is None:
+        return "n/a" if rec.get("accuracy") is not None else ""
+    return f"{sam:.3f} {rec.get('sam_unit') or ''}".rstrip() + ("*" if rec.get("sam_flag") else "")
+
+
 def _simulate_arg(value: str) -> int:
     try:
         n = int(value)
@@ -172,15 +212,30 @@ def cmd_record(args) -> int:
         raise CliError(str(e), e.exit_code) from None
 
 
-def detach(argv: list[str], opts, wait_s: float = 15.0, quiet: bool = False) -> int:
+def detach(
+    argv: list[str], opts, wait_s: float = 15.0, quiet: bool = False, fail_early: bool = True
+) -> int:
     """Start the same recording as a background process in its own session (immune to
-    the terminal hanging up), print its session id and return. The session's folder is
-    made here first (a fresh id if one is taken); ``opts.session_id`` is set to it."""
+    the terminal hanging up), print its session id and return once the run has started.
+    The session's folder is made here first (a fresh id if one is taken);
+    ``opts.session_id`` is set to it.
+
+    A run that cannot start (``cannot start pythn: No such file or directory``) is a
+    CliError naming the reason, with the shell's code (127 not found, 126 not
+    executable), unless ``fail_early`` is False (the live screen shows the reason)."""
     import os
     import subprocess
     import time
 
-    from .store.paths import create_file, make_private_dir, sessions_dir, store_root
+    from .store.paths import (
+        create_file,
+        make_private_dir,
+        recorder_log_path,
+        recorder_logs_dir,
+        sessions_dir,
+        store_root,
+    )
+    from .store.reader import CorruptSession, Session
     from .store.schema import META
 
     root = store_root(opts.store)
@@ -188,11 +243,11 @@ def detach(argv: list[str], opts, wait_s: float = 15.0, quiet: bool = False) -> 
     if argv and argv[0] == "record":
         argv = argv[1:]
     argv = _without_session_id(argv)
-    logs = root / "recorder-logs"
+    logs = recorder_logs_dir(root)
     sid = _reserve_session(root, opts.session_id)
     opts.session_id = sid  # the caller (the live screen) opens this session
     sdir = sessions_dir(root) / sid
-    log_path = logs / f"{sid}.log"
+    log_path = recorder_log_path(root, sid)
     try:
         make_private_dir(logs)
         log_file = create_file(log_path, append=True)  # 0600: the run's messages
@@ -214,18 +269,42 @@ def detach(argv: list[str], opts, wait_s: float = 15.0, quiet: bool = False) -> 
     except OSError as e:
         _release_session(sdir)
         raise CliError(f"cannot start the background recorder: {e.strerror or e}") from None
-    meta = sdir / META
-    deadline = time.monotonic() + wait_s
+    # The baseline is measured before the run starts: wait for it too.
+    deadline = time.monotonic() + wait_s + float(getattr(opts, "baseline_s", 0.0) or 0.0)
     while time.monotonic() < deadline:
-        if meta.exists():
-            if not quiet:
-                print(sid)
-            return 0
-        if proc.poll() is not None:
+        exited = proc.poll() is not None
+        session = None
+        if (sdir / META).exists():
+            try:
+                session = Session.open(sdir)
+            except CorruptSession:
+                session = None  # half written: look again
+        if session is not None:
+            meta = session.meta
+            started = meta.get("pid") is not None or meta.get("status") != "running"
+            if started or exited:
+                never_ran = meta.get("mode") == "launch" and meta.get("pid") is None
+                if fail_early and never_ran and session.status in ("failed", "interrupted"):
+                    from .sessions import failure_reason
+
+                    code = meta.get("exit_code")
+                    raise CliError(
+                        f"{failure_reason(session) or 'the run could not start'} "
+                        f"(session {sid}; details: wattui show {sid})",
+                        code if code in (exitcodes.NOT_EXECUTABLE, exitcodes.NOT_FOUND) else exitcodes.USAGE,
+                    )
+                if not quiet:
+                    print(sid)
+                return 0
+        elif exited:
             _release_session(sdir)
             tail = log_path.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
             raise CliError(f"the background recorder stopped at once: {tail[0]}")
         time.sleep(0.05)
+    if (sdir / META).exists():  # the recorder is up; the run is slow to start
+        if not quiet:
+            print(sid)
+        return 0
     raise CliError(f"the background recorder did not start within {wait_s:.0f} s (log: {log_path})")
 
 
@@ -299,12 +378,13 @@ def _print_problems(problems: list[str]) -> None:
 
 def cmd_sessions(args) -> int:
     from .recorder import format_energy
-    from .sessions import records_of
+    from .sessions import command_label, records_of
     from .store.paths import store_root
     from .store.reader import list_sessions
 
+    sam_opts = _sam_opts(args)  # checked before anything is read
     sessions, problems = list_sessions(store_root(args.store))
-    recs = records_of(sessions, problems)
+    recs = records_of(sessions, problems, **sam_opts)
     _print_problems(problems)
     if args.format == "json":
         print(json.dumps(recs, indent=1))
@@ -312,24 +392,27 @@ def cmd_sessions(args) -> int:
     cols = ["id", "name", "status", "started", "duration_s", "energy", "method", "accuracy", "sam"]
     rows = []
     for r in recs:
-        sam = r.get("sam")
         rows.append(
             {
                 "id": r["id"],
-                "name": r.get("name") or " ".join(r.get("command") or [])[:30],
+                "name": r.get("name") or command_label(r.get("command"))[:30],
                 "status": r["status"],
                 "started": _fmt_time(r["started_at"]),
                 "duration_s": f"{r['duration_s']:.1f}" if r["duration_s"] is not None else "",
                 "energy": format_energy(r["energy_j"]),
                 "method": _method_of(r) + (" SIMULATED" if r["simulated"] and "simulated" not in _method_of(r) else ""),
                 "accuracy": f"{r['accuracy']:.4f}" if r.get("accuracy") is not None else "",
-                "sam": f"{sam:.3f}" if sam is not None else "",
+                "sam": _fmt_sam(r),
             }
         )
-    if args.format == "csv":
+    if args.format == "csv":  # SAM as a number, its unit and flag in columns of their own
         import csv
 
-        w = csv.DictWriter(sys.stdout, fieldnames=cols)
+        for row, r in zip(rows, recs):
+            row["sam"] = f"{r['sam']:.4f}" if r.get("sam") is not None else ""
+            row["sam_unit"] = r.get("sam_unit") or ""
+            row["sam_flag"] = r.get("sam_flag") or ""
+        w = csv.DictWriter(sys.stdout, fieldnames=[*cols, "sam_unit", "sam_flag"])
         w.writeheader()
         w.writerows(rows)
         return 0
@@ -337,7 +420,30 @@ def cmd_sessions(args) -> int:
         print("no sessions yet: record one with `wattui record -- CMD` or `wattui -- CMD`")
         return 0
     _print_table(cols, rows)
+    _sam_footnotes(recs)
     return 0
+
+
+def _sam_footnotes(recs: list[dict]) -> None:
+    """Under a listing: which SAM values the log dominates, and the unit that would do."""
+    flagged = [r for r in recs if r.get("sam_flag")]
+    undefined = [
+        r for r in recs if "sam" in r and r.get("sam") is None and r.get("accuracy") is not None
+    ]
+    if not flagged and not undefined:
+        return
+    from .metrics.sam import meaningful_unit
+
+    unit = meaningful_unit([r.get("energy_j") for r in recs if r.get("accuracy") is not None])
+    if flagged:
+        units = sorted({str(r.get("sam_unit")) for r in flagged})
+        print(
+            f"* energy under 2 {'/'.join(units)}: SAM is dominated by 1/log10(energy), not by "
+            f"accuracy ({len(flagged)} session(s))"
+        )
+    if undefined:
+        print(f"SAM n/a: energy at or below 1 unit ({len(undefined)} session(s))")
+    print(f"to compare these sessions meaningfully: --sam-unit {unit}")
 
 
 def _print_table(cols: list[str], rows: list[dict]) -> None:
@@ -357,7 +463,7 @@ def cmd_show(args) -> int:
         s = find_session(store_root(args.store), args.id)
     except LookupError as e:
         raise CliError(str(e)) from None
-    rec = session_record(s)
+    rec = session_record(s, **_sam_opts(args))
     _print_problems([f"{s.id}: {p}" for p in rec["problems"]])
     rec["windows"] = _measure_windows(s)
     if args.format == "json":
@@ -368,6 +474,8 @@ def cmd_show(args) -> int:
     print(f"name      {rec.get('name') or '-'}")
     print(f"command   {' '.join(rec.get('command') or []) or '-'}")
     print(f"status    {rec['status']}" + (f" (exit {rec['exit_code']})" if rec["exit_code"] is not None else ""))
+    if rec.get("reason"):
+        print(f"reason    {rec['reason']}")
     print(f"started   {_fmt_time(rec['started_at'])}   ended {_fmt_time(rec['ended_at'])}")
     if rec["duration_s"] is not None:
         print(f"duration  {rec['duration_s']:.1f} s")
@@ -381,14 +489,18 @@ def cmd_show(args) -> int:
     if rec.get("energy_above_idle_j") is not None:
         print(f"above idle {format_energy(rec['energy_above_idle_j'])}")
     for key in ("accuracy", "best_accuracy", "epochs_done"):
-        if rec.get(key) is not None:
-            print(f"{key:<9} {rec[key]}")
+        v = rec.get(key)
+        if v is not None:
+            v = f"{v:.4f}" if key != "epochs_done" and isinstance(v, float) else v
+            print(f"{key:<9} {v}")
     if "sam" in rec:
         params = f"alpha={rec.get('sam_alpha')}, beta={rec.get('sam_beta')}, unit={rec.get('sam_unit')}"
         if rec["sam"] is None:
             print(f"SAM       undefined ({rec.get('sam_undefined_reason')}) [{params}]")
         else:
             print(f"SAM       {rec['sam']:.4f} [{params}]")
+            if rec.get("sam_flag"):
+                print(f"          near the singularity: {rec['sam_flag']}")
     for w in rec["windows"][:SHOW_WINDOWS]:
         fig = f"{w['energy_j']:.4g} J" if w.get("energy_j") is not None else "n/a"
         dur = f" in {w['duration_s']:.3g} s" if w.get("duration_s") is not None else ""
@@ -548,12 +660,14 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sessions", help="list recorded sessions")
     _add_store(s)
     s.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    _add_sam(s)
     s.set_defaults(func=cmd_sessions)
 
     sh = sub.add_parser("show", help="show one session")
     _add_store(sh)
     sh.add_argument("id", nargs="?", default=None, help="session id or unique prefix (default: newest)")
     sh.add_argument("--format", choices=("text", "json"), default="text")
+    _add_sam(sh)
     sh.set_defaults(func=cmd_show)
 
     d = sub.add_parser("doctor", help="what this machine can measure, and how to fix what it cannot")

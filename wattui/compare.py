@@ -91,12 +91,59 @@ class SamParams:
 
 def sam_value(accuracy, energy_j, params: SamParams) -> tuple[float | None, str | None]:
     """SAM and, when undefined, why (never raises for bad data; bad params raise ValueError)."""
-    try:
-        from .metrics.sam import sam
-    except ImportError:  # pragma: no cover - the metrics module ships with wattui
-        return None, "SAM module unavailable"
-    r = sam(accuracy, energy_j, params.alpha, params.beta, params.unit)
+    r = sam_result(accuracy, energy_j, params)
     return r.value, r.undefined_reason
+
+
+def sam_result(accuracy, energy_j, params: SamParams):
+    """:class:`wattui.metrics.sam.SamResult` under ``params`` (with its near-singularity flag)."""
+    from .metrics.sam import sam
+
+    return sam(accuracy, energy_j, params.alpha, params.beta, params.unit)
+
+
+PARAM_KEYS = ("alpha", "beta", "unit")
+
+
+def resolve_params(
+    rows: list[dict], alpha: float | None = None, beta: float | None = None, unit: str | None = None
+) -> tuple[SamParams, list[str]]:
+    """SAM's parameters for comparing ``rows``: each one given wins; else the one every
+    session was recorded with, when they agree; else the default, and a line that says
+    they disagree. Returns the parameters and the lines to show the user."""
+    given = {"alpha": alpha, "beta": beta, "unit": unit}
+    default = SamParams()
+    recorded = [r["rec_sam"] for r in rows if isinstance(r.get("rec_sam"), list | tuple)]
+    out: dict = {}
+    notes: list[str] = []
+    from_sessions = []
+    for i, k in enumerate(PARAM_KEYS):
+        if given[k] is not None:
+            out[k] = given[k]
+            continue
+        vals = [str(r[i]) if k == "unit" else float(r[i]) for r in recorded if r[i] is not None]
+        distinct = sorted(set(vals), key=vals.index)  # in the order the sessions came
+        if len(distinct) == 1:
+            out[k] = distinct[0]
+            if out[k] != getattr(default, k):
+                from_sessions.append(k)
+        else:
+            out[k] = getattr(default, k)
+            if len(distinct) > 1:
+                counts = ", ".join(
+                    f"{v if k == 'unit' else format(v, 'g')}: {vals.count(v)}" for v in distinct
+                )
+                flag = "--sam-unit" if k == "unit" else f"--{k}"
+                notes.append(
+                    f"the sessions were recorded with different SAM {k}s ({counts}); all are "
+                    f"compared with {k} {getattr(default, k)} here ({flag} to choose)"
+                )
+    params = SamParams(float(out["alpha"]), float(out["beta"]), str(out["unit"])).checked()
+    if from_sessions:
+        notes.insert(
+            0, f"SAM {params.label(greek=False)}: as the sessions were recorded ({', '.join(from_sessions)})"
+        )
+    return params, notes
 
 
 # -- loading ----------------------------------------------------------------------------
@@ -203,6 +250,7 @@ FRAME_SCHEMA = {
     "best_accuracy": pl.Float64,
     "sam": pl.Float64,
     "sam_reason": pl.String,
+    "sam_flag": pl.String,
     "projected_energy_j": pl.Float64,
     "co2_g": pl.Float64,
     "cost": pl.Float64,
@@ -247,10 +295,9 @@ def _display_name(rec: dict) -> str:
     n = rec.get("name") or rec.get("model")
     if n:
         return str(n)
-    cmd = rec.get("command")
-    if isinstance(cmd, list):
-        cmd = " ".join(str(c) for c in cmd)
-    return cmd or rec.get("id", "?")
+    from .sessions import command_label
+
+    return command_label(rec.get("command")) or rec.get("id", "?")
 
 
 def row_of(rec: dict) -> dict:
@@ -296,6 +343,7 @@ def row_of(rec: dict) -> dict:
         "best_accuracy": _num(rec.get("best_accuracy")),
         "sam": None,
         "sam_reason": None,
+        "sam_flag": None,
         "projected_energy_j": proj,
         "co2_g": _num(rec.get("co2_g")),
         "cost": _num(rec.get("cost")),
@@ -304,15 +352,20 @@ def row_of(rec: dict) -> dict:
         "simulated": bool(rec.get("simulated")),
         "command": cmd or "",
         "model": rec.get("model"),
+        # the SAM settings the session was recorded with (compare uses them when all agree)
+        "rec_sam": [rec.get("sam_alpha"), rec.get("sam_beta"), rec.get("sam_unit")]
+        if rec.get("sam_unit") is not None
+        else None,
     }
 
 
 def build_frame(rows: list[dict], params: SamParams = SamParams()) -> pl.DataFrame:
     """The table: one row per session with SAM, its rank and the Pareto front under ``params``."""
     cols = {k: [r.get(k) for r in rows] for k in FRAME_SCHEMA}
-    sams = [sam_value(a, e, params) for a, e in zip(cols["accuracy"], cols["energy_j"])]
-    cols["sam"] = [v for v, _ in sams]
-    cols["sam_reason"] = [why for _, why in sams]
+    sams = [sam_result(a, e, params) for a, e in zip(cols["accuracy"], cols["energy_j"])]
+    cols["sam"] = [r.value for r in sams]
+    cols["sam_reason"] = [r.undefined_reason for r in sams]
+    cols["sam_flag"] = [r.flag for r in sams]
     df = pl.DataFrame(cols, schema=FRAME_SCHEMA)
     front = pareto_front(df["energy_j"].to_list(), df["accuracy"].to_list())
     return df.with_columns(
@@ -394,7 +447,7 @@ class Table:
 # A finished session's row never changes until its meta.json does, so rows are cached in
 # <store>/.cache/ keyed by meta.json's mtime and size. Bump the version when rows change.
 # Sessions of a group are never cached: their row is the group's, merged at every load.
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 CACHEABLE = ("finished", "failed")
 
 
@@ -613,16 +666,25 @@ class Column:
     numeric: bool = False
 
 
+def fmt_sam(r: dict) -> str:
+    """SAM to 3 decimals; ``*`` when the log dominates it (energy just above 1 unit)."""
+    if r["sam"] is None:
+        return "n/a"
+    return format(r["sam"], ".3f") + ("*" if r.get("sam_flag") else "")
+
+
+# The columns that matter first (rank, name, accuracy, energy, SAM): at 80 columns they
+# are what the screen shows, and the screen keeps the first ones pinned when it scrolls.
 COLUMNS: tuple[Column, ...] = (
-    Column("name", "Name", lambda r: r["name"] + (" [SIM]" if r["simulated"] else "")),
-    Column("tags", "Tags", lambda r: r["tags"]),
-    Column("status", "Status", lambda r: r["status"]),
-    Column("accuracy", "Acc", lambda r: fmt_acc(r["accuracy"]), True),
-    Column("best_accuracy", "Best", lambda r: fmt_acc(r["best_accuracy"]), True),
-    Column("energy_j", "Energy", lambda r: fmt_energy(r["energy_j"]), True),
-    Column("method", "Method", lambda r: r["method"]),
-    Column("sam", "SAM", lambda r: _f(r["sam"], ".3f") if r["sam"] is not None else "n/a", True),
     Column("sam_rank", "Rank", lambda r: _f(r["sam_rank"], "d"), True),
+    Column("name", "Name", lambda r: r["name"] + (" [SIM]" if r["simulated"] else "")),
+    Column("accuracy", "Acc", lambda r: fmt_acc(r["accuracy"]), True),
+    Column("energy_j", "Energy", lambda r: fmt_energy(r["energy_j"]), True),
+    Column("sam", "SAM", fmt_sam, True),
+    Column("status", "Status", lambda r: r["status"]),
+    Column("best_accuracy", "Best", lambda r: fmt_acc(r["best_accuracy"]), True),
+    Column("method", "Method", lambda r: r["method"]),
+    Column("tags", "Tags", lambda r: r["tags"]),
     Column("projected_energy_j", "Projected", lambda r: fmt_energy(r["projected_energy_j"]), True),
     Column("duration_s", "Duration", lambda r: fmt_duration(r["duration_s"]), True),
     Column("mean_w", "Mean W", lambda r: _f(r["mean_w"], ".0f"), True),
@@ -687,6 +749,15 @@ def _caption(params: SamParams, df: pl.DataFrame) -> str:
         "(counter | integrated | simulated | estimated). Rank: by SAM, 1 = best; "
         "SAM n/a where undefined (energy <= 1 unit or no accuracy)."
     )
+    flagged = [r for r in df.to_dicts() if r.get("sam_flag")] if df.height else []
+    if flagged:
+        from .metrics.sam import meaningful_unit
+
+        unit = meaningful_unit(df["energy_j"].to_list())
+        s += (
+            f" SAM* ({len(flagged)} row(s)): energy under 2 {params.unit}, where 1/log10(energy)"
+            f" dominates SAM; a meaningful comparison needs --sam-unit {unit}."
+        )
     if sim:
         s += f" {sim} row(s) marked [SIM] are SIMULATED GPUs, not measurements."
     return s
@@ -714,6 +785,7 @@ def _machine_row(r: dict, params: SamParams) -> dict:
         "best_accuracy": r["best_accuracy"],
         "sam": r["sam"],
         "sam_undefined_reason": r["sam_reason"],
+        "sam_near_singularity": r.get("sam_flag"),
         "sam_rank": r["sam_rank"],
         "sam_alpha": params.alpha,
         "sam_beta": params.beta,

@@ -24,25 +24,29 @@ def _root(args) -> Path:
     return store_root(args.store)
 
 
-def _params(args):
-    from .compare import SamParams
+def _table_and_params(args):
+    """The store's table under SAM parameters: those given, else the ones the sessions
+    were recorded with when they agree (``compare.resolve_params``), and the notes."""
+    from . import compare as cmp
 
     try:
-        return SamParams(args.alpha, args.beta, args.sam_unit).checked()
+        table = cmp.load_table(_root(args))
+        params, notes = cmp.resolve_params(table.rows, args.alpha, args.beta, args.sam_unit)
     except ValueError as e:
         raise _cli().CliError(str(e)) from None
+    return table.with_params(params), params, notes
 
 
 def cmd_compare(args) -> int:
     from . import compare as cmp
 
     CliError = _cli().CliError
-    params = _params(args)
     if args.sort:
         try:
             cmp.resolve_sort(args.sort)
         except ValueError as e:
             raise CliError(str(e)) from None
+    table, params, notes = _table_and_params(args)
     if args.format is None:
         # A browser tab (wattui serve) has no tty but sets TEXTUAL_DRIVER for its driver.
         if not sys.stdout.isatty() and not os.environ.get("TEXTUAL_DRIVER"):
@@ -55,11 +59,13 @@ def cmd_compare(args) -> int:
             filter_text=args.filter or "",
             sort=args.sort,
             reverse=args.reverse,
+            param_notes=notes,
         ).run()
         return 0
-    table = cmp.load_table(_root(args), params)
     for p in table.problems:
         print(f"wattui: warning: {p}", file=sys.stderr)
+    for n in notes:
+        print(f"wattui: {n}", file=sys.stderr)
     try:
         df = table.view(args.filter or "", args.sort or "started_at", args.reverse)
     except cmp.FilterError as e:
@@ -104,6 +110,13 @@ def cmd_rm(args) -> int:
     except ManageError as e:
         raise CliError(str(e)) from None
     if not args.yes:
+        from .store.reader import find_session
+
+        for ref in args.ids:  # say what does not match before asking for anything
+            try:
+                find_session(root, ref)
+            except LookupError as e:
+                raise CliError(f"{e}; nothing deleted (list them: wattui sessions)") from None
         if not sys.stdin.isatty():
             raise CliError("refusing to delete without --yes when stdin is not a terminal")
         names = ", ".join(args.ids)
@@ -150,10 +163,17 @@ def register(sub) -> None:
         "--sort", metavar="COL", help="column to sort by (e.g. sam, energy; --sort=-sam descends)"
     )
     c.add_argument("--reverse", action="store_true", help="sort in descending order")
-    c.add_argument("--alpha", type=float, default=5.0, help="SAM alpha (default 5)")
-    c.add_argument("--beta", type=float, default=5.0, help="SAM beta (default 5)")
     c.add_argument(
-        "--sam-unit", choices=("kWh", "Wh"), default="kWh", help="SAM energy unit (default kWh)"
+        "--alpha", type=float, default=None, help="SAM alpha (default: as recorded, else 5)"
+    )
+    c.add_argument(
+        "--beta", type=float, default=None, help="SAM beta (default: as recorded, else 5)"
+    )
+    c.add_argument(
+        "--sam-unit",
+        choices=("kWh", "Wh", "J"),
+        default=None,
+        help="SAM energy unit (default: the one the sessions were recorded with, else kWh)",
     )
     c.set_defaults(func=cmd_compare)
 

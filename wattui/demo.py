@@ -22,6 +22,9 @@ from .argtypes import positive_int
 
 DEMO_MODELS = ("mlp", "cnn", "wide-cnn")  # the same as wattui.demo_train.MODELS (no torch here)
 EXIT_CHECK_FAILED = exitcodes.CHECK_FAILED
+# A demo run uses a few Wh: SAM in kWh is undefined (log10 < 0) and in Wh it sits near its
+# singularity at 1 Wh, where 1/log10 rules the score. In joules it is defined and fair.
+DEMO_SAM_UNIT = "J"
 
 
 class DemoError(Exception):
@@ -172,7 +175,12 @@ def run_demo(args) -> int:
         simulate=simulate,
         name=args.name or f"demo {args.model}",
         tags=["demo"],
+        metrics={"sam_unit": DEMO_SAM_UNIT},
         extra_meta={"demo": {"model": args.model, "gpu": "simulated" if simulate else "nvml"}},
+    )
+    _say(
+        f"SAM in {DEMO_SAM_UNIT} (--sam-unit {DEMO_SAM_UNIT}): a demo run uses a few Wh, where "
+        "SAM in kWh is undefined and in Wh is dominated by log10 near 1 Wh"
     )
     headless = args.headless
     if not headless:
@@ -238,7 +246,12 @@ def check_session(root: Path, session_id: str) -> list[str]:
     if not problems:
         sim = " [SIMULATED]" if rec.get("simulated") else ""
         sam = rec.get("sam")
-        sam_s = f", SAM {sam:.3f}" if isinstance(sam, (int, float)) else ""
+        sam_s = ""
+        if isinstance(sam, (int, float)):
+            sam_s = (
+                f", SAM {sam:.3f} (alpha={rec.get('sam_alpha'):g}, beta={rec.get('sam_beta'):g},"
+                f" {rec.get('sam_unit')})"
+            )
         _say(
             f"ok: session {rec['id']}{sim}: {rec['duration_s']:.1f} s, "
             f"{rec['energy_j'] / 3600:.3f} Wh, accuracy {rec['accuracy']:.4f}{sam_s}"

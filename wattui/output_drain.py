@@ -26,6 +26,7 @@ import time
 from collections import deque
 from pathlib import Path
 
+from .store.schema import OUTPUT_STREAMS
 from .store.writer import write_whole
 
 OUTPUT_BACKLOG_BYTES = 32 << 20  # output kept in memory while output.log cannot be written
@@ -57,11 +58,22 @@ def widen_pipe(fd: int) -> None:
             continue
 
 
+STREAM_NAMES = ("stdout", "stderr")  # pump's stream numbers, as output.streams names them
+
+
 class OutputLog:
-    """Appends bytes to ``output.log`` from its own thread. :meth:`write` never blocks."""
+    """Appends bytes to ``output.log`` from its own thread. :meth:`write` never blocks.
+
+    Where the bytes switch between the run's stdout and stderr is appended to
+    ``output.streams`` (``OFFSET stdout|stderr`` lines) before the bytes themselves, so a
+    viewer keeps the two streams' lines apart as a terminal would."""
 
     def __init__(self, path: str | os.PathLike, backlog_bytes: int = OUTPUT_BACKLOG_BYTES):
         self.path = Path(path)
+        self.streams_path = self.path.with_name(OUTPUT_STREAMS)
+        self._stream = 0  # the stream at output.log's end (0: stdout, needs no mark)
+        self._size: int | None = None  # output.log's size, once opened
+        self._pending_streams: list[int] = []  # the stream of each pending chunk
         self.backlog_bytes = backlog_bytes
         self.written_bytes = 0
         self.dropped_bytes = 0
@@ -76,7 +88,7 @@ class OutputLog:
         self._thread = threading.Thread(target=self._run, name="wattui-output-log", daemon=True)
         self._thread.start()
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes, stream: int = 0) -> None:
         if not data:
             return
         with self._cond:
@@ -85,13 +97,14 @@ class OutputLog:
                 self._gap += len(data)
                 return
             if self._gap:
-                self._queue(self._marker(self._gap))
+                self._queue(self._marker(self._gap), stream)
                 self._gap = 0
-            self._queue(data)
+            self._queue(data, stream)
             self._cond.notify()
 
-    def _queue(self, data: bytes) -> None:
+    def _queue(self, data: bytes, stream: int = 0) -> None:
         self._pending.append(data)
+        self._pending_streams.append(stream)
         self._pending_bytes += len(data)
 
     @staticmethod
@@ -109,28 +122,46 @@ class OutputLog:
                 if not self._pending and self._closing:
                     return
                 chunks, self._pending = self._pending, []
+                streams, self._pending_streams = self._pending_streams, []
                 n = self._pending_bytes
                 self._pending_bytes = 0
             data = b"".join(chunks)
-            if self._append(data):
+            if self._append(data, list(zip(streams, map(len, chunks)))):
                 self.written_bytes += n
                 if not self._closing:  # let a flood gather: fewer writes, fewer GIL hand-offs
                     time.sleep(GATHER_S)
                 continue
             with self._cond:  # put it back in front and wait before trying again
                 self._pending.insert(0, data)
+                self._pending_streams.insert(0, self._stream)  # its switches are marked
                 self._pending_bytes += n
                 if self._closing:
                     return
                 self._cond.wait(RETRY_WRITE_S)
 
-    def _append(self, data: bytes) -> bool:
-        """Write all of ``data`` or none of it (a partial write is cut off again)."""
+    def _append(self, data: bytes, runs: list[tuple[int, int]] = ()) -> bool:
+        """Write all of ``data`` or none of it (a partial write is cut off again).
+        ``runs``: (stream, length) of its parts, for output.streams."""
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
         try:
             if self._fd is None:
-                flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
                 self._fd = os.open(self.path, flags, 0o600)
+                self._size = os.fstat(self._fd).st_size
+            marks, pos, stream = [], self._size or 0, self._stream
+            for s, n in runs:
+                if s != stream and n:
+                    marks.append(f"{pos} {STREAM_NAMES[s] if s < len(STREAM_NAMES) else s}\n")
+                    stream = s
+                pos += n
+            if marks:  # first: a reader that sees the bytes must see where they switch
+                fd = os.open(self.streams_path, flags, 0o600)
+                try:
+                    write_whole(fd, "".join(marks).encode())
+                finally:
+                    os.close(fd)
+                self._stream = stream
             write_whole(self._fd, data)
+            self._size = (self._size or 0) + len(data)
         except OSError as e:
             self._failed(e)
             return False
@@ -153,6 +184,7 @@ class OutputLog:
             pending = self._pending_bytes
             gap = self._gap + pending
             self._pending, self._pending_bytes, self._gap = [], 0, 0
+            self._pending_streams = []
         self.dropped_bytes += pending
         if gap:
             self._append(self._marker(gap))  # best effort: the file says where it ends
@@ -337,7 +369,7 @@ def pump(pipe, terminal, log: OutputLog, worker: IntakeWorker | None, stream: in
                 out.flush()
             except (OSError, ValueError):
                 out = None  # the terminal went away (SSH dropped): keep recording
-        log.write(chunk)
+        log.write(chunk, stream)
         if worker is not None:
             worker.put(stream, chunk, time.time())
     with contextlib.suppress(OSError):

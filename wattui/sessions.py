@@ -4,11 +4,73 @@ screen and exports all agree on: one flat dictionary per session."""
 from __future__ import annotations
 
 import os
+import re
+from pathlib import Path
 
 from .sanitize import clean_text
+from .store.paths import recorder_log_path
 from .store.reader import Session
-from .store.schema import SAMPLES_FINAL, SAMPLES_LIVE
+from .store.schema import OUTPUT, SAMPLES_FINAL, SAMPLES_LIVE
 from .store.summary import stats_from_samples
+
+TAIL_BYTES = 8192
+
+
+def command_label(command) -> str:
+    """A command for a name column: the program's base name, not its path (an attached
+    run's argv[0] is often ``/home/u/project/.venv/bin/python``)."""
+    if isinstance(command, list | tuple):
+        parts = [str(c) for c in command]
+    else:
+        parts = str(command or "").split(" ")
+    if parts and "/" in parts[0]:
+        parts[0] = parts[0].rstrip("/").rsplit("/", 1)[-1] or parts[0]
+    return " ".join(parts).strip()
+
+
+def _last_line(path: Path) -> str | None:
+    """The last non-empty line of a file (read from its end), printable, or None."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            size = f.tell()
+            f.seek(max(0, size - TAIL_BYTES))
+            data = f.read()
+    except OSError:
+        return None
+    for raw in reversed(re.split(rb"\r\n|\r|\n", data)):
+        line = clean_text(raw.decode("utf-8", "replace"), max_len=300).strip()
+        if line:
+            return line
+    return None
+
+
+def failure_reason(session: Session) -> str | None:
+    """Why a session failed or was interrupted, in one line, or None when it did not.
+
+    The recorder's own note (``cannot start 'pythn': No such file or directory``) first;
+    for a run that exited non-zero, its exit code and last line of output; for a
+    recorder that died without finishing the session, the last line of its background
+    log (``record --detach``).
+    """
+    status = session.status
+    if status in ("running", "finished"):
+        return None
+    meta = session.meta
+    note = meta.get("end_note")
+    if isinstance(note, str) and note.strip():
+        return clean_text(note).strip()
+    code = meta.get("exit_code")
+    if status == "failed" and isinstance(code, int):
+        last = _last_line(session.dir / OUTPUT)
+        return f"the run exited with code {code}" + (f"; its last output: {last}" if last else "")
+    if meta.get("status") == "running":  # the recorder died without finishing the session
+        log = recorder_log_path(session.dir.parent.parent, session.id)
+        last = _last_line(log)
+        if last:
+            return f"the recorder stopped without finishing the session: {last} (log: {log})"
+        return "the recorder stopped without finishing the session (killed, or the machine went down)"
+    return None
 
 
 def _device_stats(session: Session) -> dict:
@@ -105,6 +167,7 @@ def session_record(session: Session, metrics: bool = True, **metric_opts) -> dic
         "gpus": gpus,
         "cpu": cpu,
         "notes": meta.get("notes") or [],
+        "reason": failure_reason(session),
         "baseline": baseline,
     }
     if metrics:

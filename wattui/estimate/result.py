@@ -156,7 +156,9 @@ def format_table(res: EstimateResult) -> str:
     lines.append(f"estimated per sample: {bound}{_fmt_j(res.per_sample_j, u)}")
     if res.per_epoch_j is not None:
         extra = f" ({res.per_epoch_j / 3.6e6:.3g} kWh)" if u == "J" else ""
-        lines.append(f"estimated per epoch ({res.samples} samples): {bound}"
+        # an inference estimate over N samples is one pass over them, not a training epoch
+        what = "per epoch" if res.mode == "training" else "per inference pass over"
+        lines.append(f"estimated {what} ({res.samples} samples): {bound}"
                      f"{_fmt_j(res.per_epoch_j, u)}{extra}")
     if res.by_kind:
         split = ", ".join(f"{k} {100 * v / (res.total_energy_j or 1):.0f}%"

@@ -167,7 +167,7 @@ def register(sub) -> None:
         help="project a session's final electricity, SAM, CO2 and cost from its first epochs",
         description="Electricity grows linearly with epochs and with the data fraction "
         "(Gowda et al.): the final figure is projected from the epochs done, leaving a "
-        "warm-up epoch out, with a 95%% band.",
+        "warm-up epoch out, with a 95% band.",
     )
     from wattui.cli import _add_store
 

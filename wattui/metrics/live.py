@@ -173,7 +173,8 @@ def add_metric_options(p: argparse.ArgumentParser) -> None:
         help="SAM's beta (default 5)",
     )
     g.add_argument(
-        "--sam-unit", type=_unit_arg, metavar="kWh|Wh", help="electricity unit (default kWh)"
+        "--sam-unit", type=_unit_arg, metavar="kWh|Wh|J",
+        help="electricity unit of SAM (default kWh; Wh or J for runs of a few Wh)",
     )
     g.add_argument(
         "--carbon-intensity",

@@ -2,9 +2,11 @@
 
     SAM = beta * accuracy**alpha / log10(electricity)
 
-accuracy is a fraction in [0, 1]; electricity is in kWh by default (``unit="Wh"`` for short
-runs). The formula is undefined at 1 unit of electricity and negative below it, so there the
-result carries no value and a reason instead. The published alpha/beta could not be found;
+accuracy is a fraction in [0, 1]; electricity is in kWh by default (``unit="Wh"`` or ``"J"``
+for short runs). The formula is undefined at 1 unit of electricity and negative below it, so
+there the result carries no value and a reason instead. Just above 1 unit (under
+``NEAR_SINGULARITY`` units) 1/log10 explodes: the value is given with a ``flag`` saying that
+the log dominates it and which unit would make a comparison meaningful. The published alpha/beta could not be found;
 wattui defaults to alpha = beta = 5 ("SAM5") and always prints what it used.
 """
 
@@ -15,9 +17,19 @@ from dataclasses import dataclass
 
 from wattui.metrics.intake import validate_accuracy
 
-__all__ = ["SamResult", "sam", "format_sam", "energy_in_unit", "UNITS", "check_params"]
+__all__ = [
+    "SamResult",
+    "sam",
+    "format_sam",
+    "energy_in_unit",
+    "UNITS",
+    "check_params",
+    "meaningful_unit",
+]
 
-UNITS = {"kWh": 3.6e6, "Wh": 3600.0}  # joules per unit
+UNITS = {"kWh": 3.6e6, "Wh": 3600.0, "J": 1.0}  # joules per unit, largest first
+NEAR_SINGULARITY = 2.0  # units: below this, 1/log10(energy) dominates SAM (1/log10(2) = 3.3)
+MEANINGFUL_UNITS = 10.0  # a unit in which every energy is at least this is a fair scale
 DEFAULT_ALPHA = 5.0
 DEFAULT_BETA = 5.0
 DEFAULT_UNIT = "kWh"
@@ -32,11 +44,13 @@ class SamResult:
     unit: str
     accuracy: float | None = None  # the fraction used
     electricity: float | None = None  # energy in ``unit``
+    flag: str | None = None  # a value dominated by the log (energy just above 1 unit)
 
     def to_dict(self) -> dict:
         return {
             "sam": self.value,
             "sam_undefined_reason": self.undefined_reason,
+            "sam_flag": self.flag,
             "sam_alpha": self.alpha,
             "sam_beta": self.beta,
             "sam_unit": self.unit,
@@ -47,7 +61,7 @@ def _unit(unit: str) -> str:
     for u in UNITS:
         if unit.lower() == u.lower():
             return u
-    raise ValueError(f"SAM unit must be kWh or Wh, not {unit!r}")
+    raise ValueError(f"SAM unit must be one of {', '.join(UNITS)}, not {unit!r}")
 
 
 def check_params(alpha: float, beta: float, unit: str) -> tuple[float, float, str]:
@@ -65,6 +79,16 @@ def check_params(alpha: float, beta: float, unit: str) -> tuple[float, float, st
 
 def energy_in_unit(energy_j: float, unit: str = DEFAULT_UNIT) -> float:
     return float(energy_j) / UNITS[_unit(unit)]
+
+
+def meaningful_unit(energies_j) -> str:
+    """The largest unit in which every energy given is at least 10 units (log10 >= 1, far
+    from the singularity at 1 unit), else the smallest unit."""
+    vals = [float(e) for e in energies_j if isinstance(e, (int, float)) and math.isfinite(e) and e > 0]
+    for u, j in UNITS.items():
+        if vals and min(vals) / j >= MEANINGFUL_UNITS:
+            return u
+    return list(UNITS)[-1]
 
 
 def _fmt_energy(x: float) -> str:
@@ -100,8 +124,9 @@ def sam(
     ):
         return undefined(f"no valid energy figure ({energy_j!r})", acc)
     el = energy_j / UNITS[u]
+    better = meaningful_unit([energy_j])
     if el <= 1.0:
-        hint = "; try --sam-unit Wh" if u == "kWh" and energy_j > UNITS["Wh"] else ""
+        hint = f"; try --sam-unit {better}" if better != u and energy_j > UNITS[better] else ""
         return undefined(
             f"energy {_fmt_energy(el)} {u} is at or below 1 {u}: log10 <= 0, "
             f"SAM is undefined{hint}",
@@ -114,7 +139,14 @@ def sam(
     value = b * acc**a / lg
     if not math.isfinite(value) or value < 0:
         return undefined(f"SAM overflowed for energy {el!r} {u}", acc, el)
-    return SamResult(value, None, a, b, u, acc, el)
+    flag = None
+    if el < NEAR_SINGULARITY:
+        flag = (
+            f"energy {_fmt_energy(el)} {u} is under {NEAR_SINGULARITY:g} {u}: SAM is dominated "
+            f"by 1/log10(energy), not by accuracy"
+            + (f"; compare in {better} (--sam-unit {better})" if better != u else "")
+        )
+    return SamResult(value, None, a, b, u, acc, el, flag)
 
 
 def _num(x: float) -> str:
@@ -127,4 +159,5 @@ def format_sam(result: SamResult, digits: int = 3) -> str:
     params = f"(alpha={_num(result.alpha)}, beta={_num(result.beta)}, {result.unit})"
     if result.value is None:
         return f"SAM n/a {params}: {result.undefined_reason}"
-    return f"SAM {result.value:.{digits}g} {params}"
+    flag = f" (near the singularity: {result.flag})" if result.flag else ""
+    return f"SAM {result.value:.{digits}g} {params}{flag}"

@@ -105,6 +105,7 @@ def summarize_metrics(
         "energy_j": energy_j,
         "sam": s.value,
         "sam_undefined_reason": s.undefined_reason,
+        "sam_flag": s.flag,
         "sam_alpha": s.alpha,
         "sam_beta": s.beta,
         "sam_unit": s.unit,

@@ -29,6 +29,15 @@ def sessions_dir(root: Path) -> Path:
     return Path(root) / SESSIONS_DIR
 
 
+def recorder_logs_dir(root: Path) -> Path:
+    return Path(root) / "recorder-logs"
+
+
+def recorder_log_path(root: Path, session_id: str) -> Path:
+    """Where a background recorder (``record --detach``) writes its own stdout and stderr."""
+    return recorder_logs_dir(root) / f"{session_id}.log"
+
+
 # 32 random bits: 512 recorders starting in one second (one per GPU on a big Slurm job)
 # collide with odds of about 3e-5, and the writer retries with a new id on EEXIST anyway.
 ID_RANDOM_HEX = 8

@@ -6,6 +6,7 @@
         samples.csv        append-only while live: one row per device per tick
         events.ndjson      append-only while live: metrics, epochs, lifecycle
         output.log         the launched run's stdout and stderr, as bytes
+        output.streams     where output.log switches stream: "OFFSET stdout|stderr" lines
         samples.parquet    written at the end (compaction), then samples.csv is removed
         events.parquet     likewise for events.ndjson
 
@@ -33,6 +34,7 @@ LIVE = "live.json"
 SAMPLES_LIVE = "samples.csv"
 EVENTS_LIVE = "events.ndjson"
 OUTPUT = "output.log"
+OUTPUT_STREAMS = "output.streams"
 SAMPLES_FINAL = "samples.parquet"
 EVENTS_FINAL = "events.parquet"
 

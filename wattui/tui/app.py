@@ -8,11 +8,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
+from textual.app import SystemCommand
 from textual.binding import Binding
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Input, TextArea
 
-from .live import DEFAULT_REFRESH_S, LiveScreen
+from .live import DEFAULT_REFRESH_S, LiveScreen, QuitScreen
 from .textual_compat import SafeApp
 
 
@@ -40,7 +41,12 @@ class WattuiApp(SafeApp[str]):
     # Not a priority binding: a widget or screen that uses `c` itself keeps it. It works on
     # the live screen and on the comparison screen (to come back), nowhere else: not in an
     # input, a dialog, or a screen pushed over either (details, help).
-    BINDINGS = [Binding("c", "toggle_compare", "Compare")]
+    # Two bindings of `c`, one shown at a time: "Compare" on the live screen, "Back" on
+    # the comparison screen (where "Compare" read as if it did something else).
+    BINDINGS = [
+        Binding("c", "toggle_compare", "Compare"),
+        Binding("c", "back_to_live", "Back"),
+    ]
 
     def __init__(
         self,
@@ -83,13 +89,19 @@ class WattuiApp(SafeApp[str]):
         return self._live_screen
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
-        if action == "toggle_compare":
+        if action in ("toggle_compare", "back_to_live"):
             if self.compare_class is None:
                 return False
             if isinstance(self.focused, Input | TextArea) or isinstance(self.screen, ModalScreen):
                 return False  # the key goes to the input / dialog instead
-            return isinstance(self.screen, LiveScreen | self.compare_class)
+            if action == "back_to_live":
+                return isinstance(self.screen, self.compare_class)
+            return isinstance(self.screen, LiveScreen)
         return True
+
+    def action_back_to_live(self) -> None:
+        if self.current_mode == "compare":
+            self.switch_mode("live")
 
     def quit_viewer(self) -> None:
         """``q`` anywhere in the app: the live screen's quit, which asks whether to stop the
@@ -99,6 +111,58 @@ class WattuiApp(SafeApp[str]):
             self.live.action_quit_viewer()
         else:
             self.exit(result="closed")
+
+    # Ctrl+Q, Ctrl+C and the command palette's Quit all ask, like `q`: none of them is a
+    # quiet way to close the viewer without saying what happens to the run.
+    async def action_quit(self) -> None:
+        if isinstance(self.screen, QuitScreen):
+            return  # the question is on screen already
+        self.quit_viewer()
+
+    def action_help_quit(self) -> None:
+        if isinstance(self.screen, QuitScreen):
+            self.screen.dismiss("cancel")  # a second Ctrl+C: back to the screen
+            return
+        self.quit_viewer()
+
+    def get_system_commands(self, screen: Screen):
+        """The palette (Ctrl+P): wattui's own commands first, then Textual's."""
+        live = self.live if isinstance(screen, LiveScreen) else None
+        if live is not None:
+            if live.running_snapshot() is not None:
+                yield SystemCommand(
+                    "Stop the run",
+                    "Stop the run (Ctrl+C to it) and close the viewer",
+                    live.action_stop_run,
+                )
+                yield SystemCommand(
+                    "Leave the run running",
+                    "Close the viewer; the run and its recording go on",
+                    live.action_leave_run,
+                )
+            for name, label in (("1m", "1 min"), ("10m", "10 min"), ("1h", "1 h"), ("all", "whole run")):
+                yield SystemCommand(
+                    f"Power window: {label}",
+                    f"The power chart over {'the whole run' if name == 'all' else 'the last ' + label}",
+                    lambda n=name: live.action_window(n),
+                )
+            yield SystemCommand(
+                "Search the output", "Find text in the run's output (n/N: next/previous)",
+                live.action_search,
+            )
+        if self.compare_class is not None and isinstance(screen, LiveScreen | self.compare_class):
+            yield SystemCommand(
+                "Back to the live screen" if self.current_mode == "compare" else "Compare sessions",
+                "Switch between the live and the comparison screen",
+                self.action_toggle_compare,
+            )
+        for cmd in super().get_system_commands(screen):
+            if cmd.title == "Quit":  # through the question, not around it
+                yield SystemCommand(
+                    "Quit", "Quit the viewer (asks what to do with a running run)", self.quit_viewer
+                )
+            else:
+                yield cmd
 
     def action_toggle_compare(self) -> None:
         if self.compare_class is None:

@@ -112,6 +112,10 @@ def record_args_from_options(opts) -> list[str]:
         out += ["--group", opts.group]
     if opts.rapl_root and opts.rapl_root != "/sys/class/powercap":
         out += ["--rapl-root", opts.rapl_root]
+    metrics = opts.metrics or {}
+    for key, flag in (("sam_alpha", "--alpha"), ("sam_beta", "--beta"), ("sam_unit", "--sam-unit")):
+        if metrics.get(key) is not None:
+            out += [flag, str(metrics[key])]
     return out
 
 
@@ -127,7 +131,7 @@ def _starter(argv: list[str], opts):
 
     def start() -> Path:
         try:
-            detach(argv, opts, quiet=True)
+            detach(argv, opts, quiet=True, fail_early=False)
         except CliError as e:
             raise RuntimeError(str(e)) from None
         return sessions_dir(store_root(opts.store)) / opts.session_id
@@ -179,6 +183,10 @@ def _after(result: str | None, sdir: Path | None, rc: int, launched: bool = True
         return 0
     code = s.meta.get("exit_code")
     status = s.status + (f" (exit {code})" if code is not None else "")
+    from ..sessions import failure_reason
+
+    reason = failure_reason(s)
+    status += f": {reason}" if reason else ""
     print(f"wattui: session {sid} {status}; details: wattui show {sid}", file=sys.stderr)
     if launched and s.meta.get("mode") == "launch" and isinstance(code, int):
         return code

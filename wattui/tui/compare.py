@@ -170,6 +170,7 @@ class SessionTable(ScrollView, can_focus=True):
 
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
+        self.pinned = 0  # leading columns that stay put when the rest scrolls sideways
         self.columns: list[TableColumn] = []
         self.row_keys: list[str] = []
         self._cells: list[list[tuple[str, str]]] = []
@@ -181,15 +182,22 @@ class SessionTable(ScrollView, can_focus=True):
     def row_count(self) -> int:
         return len(self.row_keys)
 
-    def set_rows(self, columns: list[TableColumn], keys: list[str], cells) -> None:
-        """``cells[i][j]``: (text, rich style) of row i, column j (text already fitted)."""
+    def set_rows(self, columns: list[TableColumn], keys: list[str], cells, pinned: int = 0) -> None:
+        """``cells[i][j]``: (text, rich style) of row i, column j (text already fitted).
+        The first ``pinned`` columns never scroll; the others scroll a column at a time."""
+        self.pinned = min(pinned, len(columns))
         self.columns = columns
         self.row_keys = list(keys)
         self._cells = cells
         self._index = {k: i for i, k in enumerate(self.row_keys)}
         self._cache.clear()
-        width = sum(c.width + 2 * self.PAD for c in columns)
-        self.virtual_size = Size(width, len(keys) + 1)
+        widths = [self.col_width(c) for c in columns]
+        self._stops = [0]
+        for w in widths[self.pinned :]:
+            self._stops.append(self._stops[-1] + w)
+        # room to scroll until the last column is the first one shown (whole columns only)
+        slack = max(widths[self.pinned :], default=0)
+        self.virtual_size = Size(sum(widths) + slack, len(keys) + 1)
         self.cursor_row = min(self.cursor_row, max(0, len(keys) - 1))
         self.refresh()
 
@@ -227,10 +235,41 @@ class SessionTable(ScrollView, can_focus=True):
         self.refresh()
 
     # -- drawing --------------------------------------------------------------------------
-    def _line(self, cells, style: Style) -> Strip:
+    def col_width(self, c: TableColumn) -> int:
+        return c.width + 2 * self.PAD
+
+    @property
+    def pinned_width(self) -> int:
+        return sum(self.col_width(c) for c in self.columns[: self.pinned])
+
+    _stops: list[int] = [0]
+
+    def scroll_stops(self) -> list[int]:
+        """The scroll offsets at which an unpinned column starts (and where the last ends)."""
+        return self._stops
+
+    def _line(self, cells, style: Style, scroll_x: int = 0, width: int | None = None) -> Strip:
+        """The pinned columns, then the others from ``scroll_x`` on, ``width`` cells."""
+        p = self.pinned
+        left = self._segments(self.columns[:p], cells[:p], style)
+        right = self._segments(self.columns[p:], cells[p:], style)
+        if width is None:
+            return Strip(left + right)
+        lstrip = Strip(left)
+        lw = min(lstrip.cell_length, width)
+        avail = width - lw
+        # whole columns only: a column that does not fit is left out, not cut at the edge
+        # (one wider than the whole view is cut, or it could never be read)
+        end = max((s for s in self.scroll_stops() if s <= scroll_x + avail), default=0)
+        if end <= scroll_x:
+            end = scroll_x + avail
+        rstrip = Strip(right).crop_extend(scroll_x, end, style).extend_cell_length(avail, style)
+        return Strip.join([lstrip.crop_extend(0, lw, style), rstrip])
+
+    def _segments(self, columns, cells, style: Style) -> list[Segment]:
         segs = []
         pad = " " * self.PAD
-        for c, (text, st) in zip(self.columns, cells):
+        for c, (text, st) in zip(columns, cells):
             w = c.width
             n = cell_len(text)
             if n > w:
@@ -241,7 +280,7 @@ class SessionTable(ScrollView, can_focus=True):
             segs.append(Segment(pad, style))
             segs.append(Segment(body, style + Style.parse(st) if st else style))
             segs.append(Segment(pad, style))
-        return Strip(segs)
+        return segs
 
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
@@ -252,8 +291,7 @@ class SessionTable(ScrollView, can_focus=True):
             if key not in self._cache:
                 hs = self.get_component_rich_style("sessiontable--header")
                 cells = [(c.label.plain, str(c.label.style or "")) for c in self.columns]
-                strip = self._line(cells, base + hs)
-                self._cache[key] = strip.crop_extend(scroll_x, scroll_x + width, base + hs)
+                self._cache[key] = self._line(cells, base + hs, scroll_x, width)
             return self._cache[key]
         i = scroll_y + y - 1
         if i >= len(self.row_keys):
@@ -266,8 +304,7 @@ class SessionTable(ScrollView, can_focus=True):
                 st = self.get_component_rich_style(
                     "sessiontable--even" if i % 2 else "sessiontable--odd"
                 )
-            strip = self._line(self._cells[i], base + st)
-            self._cache[key] = strip.crop_extend(scroll_x, scroll_x + width, base + st)
+            self._cache[key] = self._line(self._cells[i], base + st, scroll_x, width)
         return self._cache[key]
 
     def on_focus(self) -> None:
@@ -288,13 +325,46 @@ class SessionTable(ScrollView, can_focus=True):
 
     # -- input -------------------------------------------------------------------------
     def column_at(self, x: int) -> str | None:
-        x += int(self.scroll_x)
+        pw = self.pinned_width
+        if x >= pw:
+            x += int(self.scroll_x)
         edge = 0
-        for c in self.columns:
-            edge += c.width + 2 * self.PAD
-            if x < edge:
+        for i, c in enumerate(self.columns):
+            edge += self.col_width(c)
+            if x < edge and (i < self.pinned or x >= pw):
                 return c.key
         return None
+
+    def action_scroll_right(self) -> None:
+        """One whole column to the right (the pinned ones stay)."""
+        x = int(self.scroll_x)
+        stops = self.scroll_stops()
+        nxt = next((s for s in stops[:-1] if s > x), None)  # never past the last column
+        if nxt is not None and nxt <= self.max_scroll_x:
+            self.scroll_to(x=nxt, animate=False)
+
+    def action_scroll_left(self) -> None:
+        x = int(self.scroll_x)
+        prev = [s for s in self.scroll_stops() if s < x]
+        self.scroll_to(x=prev[-1] if prev else 0, animate=False)
+
+    def show_column(self, key: str) -> None:
+        """Scroll so that column ``key`` is in view (a pinned one always is)."""
+        keys = [c.key for c in self.columns]
+        if key not in keys or keys.index(key) < self.pinned:
+            return
+        i = keys.index(key) - self.pinned
+        stops = self.scroll_stops()
+        left, right = stops[i], stops[i + 1]
+        if self.scrollable_content_region.width <= self.pinned_width:
+            return  # not laid out yet
+        view = self.scrollable_content_region.width - self.pinned_width
+        x = int(self.scroll_x)
+        if left < x:
+            self.scroll_to(x=left, animate=False)
+        elif right > x + view:
+            fit = next((s for s in stops if s >= right - view), left)
+            self.scroll_to(x=min(fit, left), animate=False)
 
     def on_click(self, event: events.Click) -> None:
         if event.y == 0:
@@ -334,7 +404,10 @@ class CompareScreen(Screen):
     CompareScreen #cmp-table { height: 1fr; }
     CompareScreen #cmp-bottom { height: 45%; min-height: 10; }
     CompareScreen #cmp-plot { width: 2fr; padding: 0 1; border: round $panel; }
-    CompareScreen #cmp-ranking { width: 1fr; min-width: 30; padding: 0 1; border: round $panel; }
+    CompareScreen #cmp-ranking {
+        width: 1fr; min-width: 30; padding: 0 1; border: round $panel;
+        text-wrap: nowrap; text-overflow: ellipsis;
+    }
     CompareScreen.plot-max #cmp-table { display: none; }
     CompareScreen.plot-max #cmp-bottom { height: 1fr; }
     """
@@ -368,14 +441,20 @@ class CompareScreen(Screen):
         reverse: bool = False,
         refresh_s: float = 5.0,
         store_label: str | None = None,
+        param_notes: list[str] | None = None,
         **kw,
     ) -> None:
         super().__init__(**kw)
         self.store_root = Path(store_root)
         self.store_label = store_label or str(self.store_root)
+        # None: the parameters the sessions were recorded with, when they agree
+        self._resolve_params = params is None
         self.params = (params or DEFAULT_PARAMS).checked()
+        self.start_params = self.params
+        self.param_notes = list(param_notes or [])
         self.filter_text = filter_text
-        self.sort_key, desc = cmp.resolve_sort(sort) if sort else ("started_at", False)
+        # by SAM rank (the leftmost column): what a comparison is for, and visible at 80x24
+        self.sort_key, desc = cmp.resolve_sort(sort) if sort else ("sam_rank", False)
         self.sort_desc = desc ^ reverse
         self.selected: set[str] = set()
         self.table_data: cmp.Table | None = None
@@ -402,7 +481,13 @@ class CompareScreen(Screen):
 
     def on_mount(self) -> None:
         t = self.query_one(SessionTable)
-        self._set_table(cmp.load_table(self.store_root, self.params))
+        table = cmp.load_table(self.store_root, self.params)
+        if self._resolve_params:
+            params, self.param_notes = cmp.resolve_params(table.rows)
+            if params != self.params:
+                table = table.with_params(params)
+            self.params = self.start_params = params
+        self._set_table(table)
         t.focus()
         self.call_after_refresh(self.on_resize)
         if self.refresh_s:
@@ -413,7 +498,8 @@ class CompareScreen(Screen):
             self._render_ranking(self._ranked)
 
     def _label(self, c: cmp.Column) -> Text:
-        text = cmp.sam_label(self.params) if c.key == "sam" else c.label
+        # SAM's α, β and unit are on the notice line above: the header stays narrow
+        text = c.label
         if c.key == self.sort_key:
             text += " ▼" if self.sort_desc else " ▲"
         return Text(text, justify="right" if c.numeric else "left")
@@ -456,16 +542,21 @@ class CompareScreen(Screen):
         rows = df.to_dicts()
         texts = {c.key: [c.fmt(r) for r in rows] for c in cmp.COLUMNS}
         cols = [TableColumn("sel", Text("✓"), 1)]
+        # the name is pinned with the rank: narrower on a narrow screen, so the figures fit
+        name_cap = max(12, min(MAX_COL_W, (self.app.size.width or 80) // 4))
         for c in cmp.COLUMNS:
             label = self._label(c)
-            w = max(max(map(len, texts[c.key]), default=0), label.cell_len)
-            cols.append(TableColumn(c.key, label, min(w, MAX_COL_W), c.numeric))
+            w = max(max(map(cell_len, texts[c.key]), default=0), label.cell_len)
+            cap = name_cap if c.key == "name" else MAX_COL_W
+            cols.append(TableColumn(c.key, label, min(w, cap), c.numeric))
         cells = [
             self._cells(r, {k: v[i] for k, v in texts.items()}, cols) for i, r in enumerate(rows)
         ]
-        t.set_rows(cols, [r["id"] for r in rows], cells)
+        pinned = 1 + next((i + 1 for i, c in enumerate(cmp.COLUMNS) if c.key == "name"), 0)
+        t.set_rows(cols, [r["id"] for r in rows], cells, pinned=pinned)
         if cur is not None and t.row_index(cur) is not None:
             t.move_cursor(t.row_index(cur))
+        t.show_column(self.sort_key)
         self._render_notice(df)
         self._render_plot(df)
 
@@ -490,13 +581,29 @@ class CompareScreen(Screen):
         n_all = tb.frame.height
         t = Text()
         t.append(f"{df.height} of {n_all} sessions", style="bold")
-        t.append(f"  ·  {self.store_label}")
+        if self.app.size.width >= 100:  # at 80 columns the figures matter more than the path
+            t.append(f"  ·  {self.store_label}")
         t.append(f"  ·  SAM {self.params.label()}", style="bold #4fc1ff")
+        col = cmp.COLUMN_BY_KEY.get(self.sort_key)
+        if col is not None:
+            t.append(f"  ·  sort {col.label} {'▼' if self.sort_desc else '▲'} (s/S)")
         nsim = int(df["simulated"].sum()) if df.height else 0
         if nsim:
             t.append(f"  ·  {nsim} SIMULATED [SIM]", style="bold #c792ea")
         if self.selected:
             t.append(f"  ·  {len(self.selected)} selected", style="bold #ffb454")
+        flagged = int(df["sam_flag"].is_not_null().sum()) if df.height else 0
+        if flagged:
+            from ..metrics.sam import meaningful_unit
+
+            unit = meaningful_unit(df["energy_j"].to_list())
+            t.append(
+                f"\nSAM* ({flagged}): energy under 2 {self.params.unit}, SAM dominated by the log;"
+                f" compare in {unit} (u)",
+                style="#ffb454",
+            )
+        for n in self.param_notes:
+            t.append(f"\n{n}", style="italic")
         if self._filter_error:
             t.append(f"\nfilter: {self._filter_error}", style="bold #f07178")
         if tb.problems:
@@ -550,7 +657,7 @@ class CompareScreen(Screen):
         self._render_ranking(ranked)
 
     def _render_ranking(self, ranked: list[dict]) -> None:
-        t = Text()
+        t = Text(no_wrap=True, overflow="ellipsis")  # a narrow panel cuts, never wraps, a row
         t.append("SAM ranking", style="bold")
         t.append(f"  {self.params.label()}\n", style="bold #4fc1ff")
         rows = sorted(
@@ -560,8 +667,8 @@ class CompareScreen(Screen):
         if not rows:
             t.append("no session has a defined SAM under these settings\n", style="italic")
         box = self.query_one("#cmp-ranking", Static).content_size
-        width = max(30, box.width or 40)
-        name_w = max(8, width - 18)
+        width = box.width or 40
+        name_w = max(6, width - 18)
         room = max(5, (box.height or 20) - 4)
         if len(rows) > room:
             rest = len(rows) - room + 1
@@ -581,7 +688,7 @@ class CompareScreen(Screen):
             t.append(f"{delta:<3}", style=dst)
             name = r["name"][: name_w - 1] + ("*" if r["simulated"] else "")
             t.append(f"{name:<{name_w}}", style="bold #8ae234" if r["sub_front"] else "")
-            t.append(f"{r['sam']:>9.3f}\n")
+            t.append(f"{r['sam']:>9.3f}{'*' if r.get('sam_flag') else ''}\n")
         if rest:
             t.append(f"    … {rest} more (sort the table by Rank)\n", style="#808080")
         undefined = [r for r in ranked if r["sub_rank"] is None]
@@ -721,6 +828,8 @@ class CompareScreen(Screen):
             self.notify(str(e), severity="warning")
             return
         self.prev_ranks = self._sub_ranks()
+        if params != self.params:
+            self.param_notes = []  # they were about the parameters the screen opened with
         self.params = params
         self.table_data = self.table_data.with_params(params)
         self._render_all()
@@ -734,11 +843,15 @@ class CompareScreen(Screen):
         self.set_params(cmp.SamParams(p.alpha, max(1.0, p.beta + step), p.unit))
 
     def action_unit(self) -> None:
+        from ..metrics.sam import UNITS
+
         p = self.params
-        self.set_params(cmp.SamParams(p.alpha, p.beta, "Wh" if p.unit == "kWh" else "kWh"))
+        units = list(UNITS)
+        nxt = units[(units.index(p.unit) + 1) % len(units)] if p.unit in units else units[0]
+        self.set_params(cmp.SamParams(p.alpha, p.beta, nxt))
 
     def action_reset_params(self) -> None:
-        self.set_params(DEFAULT_PARAMS)
+        self.set_params(self.start_params)
 
     def action_toggle_plot(self) -> None:
         self.toggle_class("plot-max")

@@ -435,8 +435,9 @@ class DetailsScreen(Screen):
         self.timeline = tl
         rec = self.record
         t = Text()
-        t.append(f"{rec.get('name') or rec.get('model') or rec['id']}", style="bold")
-        t.append(f"  {rec['id']}  {rec.get('status')}")
+        name = rec.get("name") or rec.get("model")
+        t.append(f"{name or rec['id']}", style="bold")
+        t.append((f"  {rec['id']}" if name and name != rec["id"] else "") + f"  {rec.get('status')}")
         if rec.get("kind") == "group":
             t.append(f"  {len(rec.get('nodes') or [])} nodes")
         if rec.get("simulated"):

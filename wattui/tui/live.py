@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -71,6 +72,7 @@ class QuitScreen(ModalScreen[str]):
         Binding("s", "choose('stop')", "Stop the run"),
         Binding("l", "choose('leave')", "Leave it running"),
         Binding("escape", "choose('cancel')", "Cancel"),
+        Binding("ctrl+c", "choose('cancel')", "Cancel", show=False),  # a second Ctrl+C
     ]
 
     def __init__(self, what: str, mode: str | None = None) -> None:
@@ -80,11 +82,19 @@ class QuitScreen(ModalScreen[str]):
 
     def compose(self) -> ComposeResult:
         target = "the process" if self.mode == "attach" else "it"
+
+        def choice(key: str, what: str) -> Text:
+            # Rich Text, not markup: "[s]" as markup would be strikethrough and "[l]" nothing.
+            t = Text()
+            t.append(f"[{key}]", style="bold reverse")
+            t.append(f" {what}")
+            return t
+
         with Vertical(id="quit-dialog"):
-            yield Label(f"Quit the viewer. The run ({self.what[:40]}) is still going.")
-            yield Label(f"[s] stop the run (Ctrl+C to {target}; SIGTERM after 10 s)")
-            yield Label("[l] leave it running (recording goes on; `wattui view` to return)")
-            yield Label("[Esc] cancel")
+            yield Label(Text(f"Quit the viewer. The run ({self.what[:40]}) is still going."))
+            yield Label(choice("s", f"stop the run (Ctrl+C to {target}; SIGTERM after 10 s)"))
+            yield Label(choice("l", "leave it running (recording goes on; `wattui view` to return)"))
+            yield Label(choice("Esc", "cancel"))
 
     def action_choose(self, choice: str) -> None:
         self.dismiss(choice)
@@ -136,6 +146,7 @@ class LiveScreen(Screen):
         self._snap_applied = threading.Event()
         self._snap_applied.set()
         self._viewer_closing = threading.Event()
+        self._reason_shown = False
 
     # -- layout -------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -240,26 +251,46 @@ class LiveScreen(Screen):
         caption = gpu_caption(s.gpus)
         if running:
             caption = f"run CPU {fmt_pct(s.proc_cpu_pct)} RSS {fmt_bytes(s.proc_rss_b)} · {caption}"
-        set_if_changed(self.query_one("#gpu-caption", Label), caption)
-        self.query_one(PowerChart).set_points(
-            s.history, now=s.now if running else None, method=s.power_method
+        set_if_changed(self.query_one("#gpu-caption", Label), Text(caption))  # not markup
+        chart = self.query_one(PowerChart)
+        chart.set_points(
+            s.history,
+            now=s.now if running else None,
+            method=s.power_method,
+            latest=s.total_w if running else None,
         )
+        if not running and s.status != "starting" and not s.history:
+            chart.empty_message = "no samples: " + (
+                "the run did not start" if s.reason and s.pid is None else f"the run {s.status}"
+            )
+        elif running and not s.gpus and not s.cpus:
+            # nothing here has a power reading (no GPU, no RAPL): say so, don't wait forever
+            chart.empty_message = "nothing here has a power reading (see wattui doctor)"
         self.query_one(EnergyPanel).update_energy(s.record, s.total_w, s.power_method, s.metrics)
         self.query_one(AccuracyPanel).update_metrics(s.metrics)
         self.query_one(SamPanel).update_sam(s.record)
         self.query_one(ProcessPanel).update_process(s.proc_cpu_pct, s.proc_rss_b, s.cpus, running)
         notes = " · ".join(s.notes[-2:])
+        failure = s.error or s.reason
         if s.error:
             notes = f"error: {s.error}"
+        elif s.reason:  # why the run failed: where the user looks, not in a log file
+            notes = f"{s.status}: {s.reason}"
         if self.stopping:
             notes = "stopping the run..." + (f" {notes}" if notes else "")
-        set_if_changed(self.query_one("#notes", Static), notes)
+        # Text, not markup: a reason or a note may hold "[...]" (a path, a command)
+        set_if_changed(self.query_one("#notes", Static), Text(notes))
         if self.has_class("-has-notes") != bool(notes):
             self.set_class(bool(notes), "-has-notes")
+        self.set_class(bool(failure), "-failure")
         out = self.query_one(OutputPanel)
         if out.display != s.has_output:
             out.display = s.has_output
         out.append(s.output_lines)
+        out.set_live(s.output_live)
+        if s.reason and not self._reason_shown and out.display:
+            self._reason_shown = True
+            out.append([f"[wattui] {s.status}: {s.reason}"])
 
     @on(ViewerError)
     def _error(self, message: ViewerError) -> None:
@@ -300,25 +331,48 @@ class LiveScreen(Screen):
 
         self.app.push_screen(HelpScreen())
 
-    def action_quit_viewer(self) -> None:
+    def running_snapshot(self) -> LiveSnapshot | None:
+        """The snapshot of a run this viewer could stop or leave, else None."""
         s = self.snapshot
         if s is None or s.status != "running" or self.stopping:
+            return None
+        return s
+
+    def action_quit_viewer(self) -> None:
+        """``q``, Ctrl+C, Ctrl+Q and the palette's Quit: ask whether to stop the run or
+        leave it running, when there is a run to ask about."""
+        s = self.running_snapshot()
+        if s is None:
             self.app.exit(result="closed")
             return
         if s.group is not None:  # the nodes' recorders run on their nodes: nothing to stop
             self.app.exit(result="left-running")
             return
+        if any(isinstance(scr, QuitScreen) for scr in self.app.screen_stack):
+            return  # already asking
 
         def chosen(choice: str | None) -> None:
             if choice == "leave":
-                self.app.exit(result="left-running")
+                self.action_leave_run()
             elif choice == "stop":
-                self.stopping = True
-                self.notify("stopping the run (SIGINT to its recorder)...", timeout=3)
-                attached = s.pid if s.mode == "attach" else None
-                self._stop(s.recorder_pid, s.recorder_started, attached)
+                self.action_stop_run()
 
         self.app.push_screen(QuitScreen(s.command or s.session_id, s.mode), chosen)
+
+    def action_leave_run(self) -> None:
+        """Close the viewer; the run and its recording go on."""
+        self.app.exit(result="left-running" if self.running_snapshot() else "closed")
+
+    def action_stop_run(self) -> None:
+        """Stop the run the way Ctrl+C would (its recorder finishes the session), then exit."""
+        s = self.running_snapshot()
+        if s is None or s.group is not None:
+            self.notify("no run to stop from here", timeout=2)
+            return
+        self.stopping = True
+        self.notify("stopping the run (SIGINT to its recorder)...", timeout=3)
+        attached = s.pid if s.mode == "attach" else None
+        self._stop(s.recorder_pid, s.recorder_started, attached)
 
     @work(thread=True, exclusive=True, group="live-stop")
     def _stop(self, pid: int | None, started: float | None, attached: int | None) -> None:

@@ -51,6 +51,20 @@ def _decades(lo: float, hi: float) -> list[float]:
     return [10.0**k for k in range(math.floor(lo), math.ceil(hi) + 1)]
 
 
+def energy_ticks(lo: float, hi: float) -> list[float]:
+    """Tick values (Wh) for a log axis over [lo, hi] (log10 Wh): the decades, and when
+    fewer than two of them fall inside, 2x and 5x, then every integer multiple, so a range
+    inside one decade still has ticks to read it by."""
+    inside = [d for d in _decades(lo, hi) if lo <= math.log10(d) <= hi]
+    for mults in ((1, 2, 5), (1, 2, 3, 4, 5, 6, 7, 8, 9)):
+        if len(inside) >= 2:
+            break
+        inside = sorted(
+            d * m for d in _decades(lo - 1, hi) for m in mults if lo <= math.log10(d * m) <= hi
+        )
+    return inside
+
+
 def _energy_tick(j: float) -> str:
     wh = j / 3600
     if wh >= 1000:
@@ -169,7 +183,7 @@ def scatter_lines(points: list[Point], width: int, height: int, title: str = "")
         lines.append(t)
     axis = Text(" " * ylab_w + "└" + "─" * plot_w, style=AXIS_STYLE)
     ticks = [" "] * (plot_w + ylab_w + 1)
-    for d in _decades(x0, x1):
+    for d in energy_ticks(x0, x1):
         lx = math.log10(d)
         if x0 <= lx <= x1:
             s = _energy_tick(d * 3600)

@@ -16,9 +16,11 @@ the group's total.
 
 from __future__ import annotations
 
+import codecs
 import json
 import math
 import os
+import re
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -406,10 +408,12 @@ class LiveSnapshot:
     record: Mapping = field(default_factory=lambda: MappingProxyType({}))
     notes: tuple[str, ...] = ()
     output_lines: tuple[str, ...] = ()  # new lines of output.log since the last snapshot
+    output_live: tuple[str, ...] = ()  # each stream's unfinished line (a progress bar), now
     has_output: bool = False
     recorder_pid: int | None = None
     recorder_started: float | None = None
     error: str | None = None
+    reason: str | None = None  # why the run failed or was interrupted (sessions.failure_reason)
     seq: int = 0  # snapshot number
     group: str | None = None  # a multi-node run: its group id (session_id is "group:<ID>")
     node_count: int = 0  # a multi-node run: how many nodes' sessions it merges
@@ -417,18 +421,104 @@ class LiveSnapshot:
 
 # -- output.log -------------------------------------------------------------------------------
 def clean_line(raw: str) -> str:
-    """A line of the run's output for the pane: colours kept, every other escape and
-    control dropped (:func:`wattui.sanitize.clean_output`)."""
+    """The one place where a line of the run's output is made safe for the screen (every
+    line the output pane shows, finished or live, passes here once): colours kept, every
+    other escape and control dropped (:func:`wattui.sanitize.clean_output`)."""
     return clean_output(raw)
 
 
+_BREAK = re.compile(r"(\r\n|\n|\r)")
+STREAMS = ("stdout", "stderr")
+
+
+class TerminalLine:
+    """One stream's current line, as a terminal shows it: text is appended, a ``\r``
+    makes the next text replace the line (a progress bar's redraw), a newline ends it."""
+
+    def __init__(self, skip_first: bool = False):
+        self.text = ""
+        self._cr = False
+        self._skip = skip_first  # opened mid-file: the first line is a fragment
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+
+    def feed(self, data: bytes) -> list[str]:
+        """The lines ``data`` finishes (raw text, not yet cleaned)."""
+        done: list[str] = []
+        for piece in _BREAK.split(self._decoder.decode(data)):
+            if piece in ("\n", "\r\n"):
+                if not self._skip:
+                    done.append(self.text)
+                self._skip = False
+                self.text, self._cr = "", False
+            elif piece == "\r":
+                self._cr = True
+            elif piece:
+                self.text = piece if self._cr else self.text + piece
+                self._cr = False
+                if len(self.text) > OUTPUT_MAX_LINE:  # a huge line with no end: show it cut
+                    done.append(self.text[:OUTPUT_MAX_LINE])
+                    self.text = ""
+        return done
+
+
 class OutputTail:
-    """Follows output.log from its end (at most the last 256 KB on opening)."""
+    """Follows output.log from its end (at most the last 256 KB on opening), keeping
+    stdout and stderr apart (``output.streams`` says where output.log switches stream).
+
+    ``poll()`` returns the lines finished since the last poll, in the order they were
+    finished; ``live`` holds each stream's unfinished line (a progress bar mid-epoch), as
+    a terminal would show it at its cursor. A stderr redraw never overwrites a stdout
+    line, and lines of the two streams never merge into one."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
+        self.streams_path = self.path.with_name(schema.OUTPUT_STREAMS)
         self.offset: int | None = None
-        self.partial = b""
+        self.lines: dict[str, TerminalLine] = {}
+        self._marks: list[tuple[int, str]] = []  # (offset, stream), trimmed as we read
+        self._marks_off = 0
+        self._skip = False
+
+    @property
+    def partial(self) -> bytes:  # compatibility: the unfinished stdout line
+        line = self.lines.get("stdout")
+        return line.text.encode() if line else b""
+
+    @property
+    def live(self) -> tuple[str, ...]:
+        """Each stream's unfinished line (cleaned), stdout first; empty ones left out."""
+        out = []
+        for name in STREAMS:
+            line = self.lines.get(name)
+            if line is not None and line.text and not line._skip:
+                text = clean_line(line.text)
+                if text.strip():
+                    out.append(text)
+        return tuple(out)
+
+    def _read_marks(self) -> None:
+        try:
+            with open_regular(self.streams_path) as f:  # never a FIFO, a device or a symlink
+                f.seek(self._marks_off)
+                data = f.read()
+        except OSError:
+            return
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            return
+        self._marks_off += cut + 1
+        for row in data[: cut + 1].split(b"\n"):
+            parts = row.split()
+            if len(parts) == 2 and parts[0].isdigit():
+                mark = (int(parts[0]), parts[1].decode("ascii", "replace"))
+                if not self._marks or mark[0] > self._marks[-1][0]:  # a retried write repeats
+                    self._marks.append(mark)
+
+    def _line(self, stream: str) -> TerminalLine:
+        line = self.lines.get(stream)
+        if line is None:
+            line = self.lines[stream] = TerminalLine(skip_first=self._skip)
+        return line
 
     def poll(self) -> list[str]:
         try:
@@ -437,11 +527,10 @@ class OutputTail:
             return []
         if self.offset is None:
             self.offset = max(0, size - OUTPUT_FIRST_READ)
-            skip_first = self.offset > 0
-        else:
-            skip_first = False
+            self._skip = self.offset > 0
         if size < self.offset:  # truncated or replaced
-            self.offset, self.partial = 0, b""
+            self.offset, self.lines, self._marks, self._marks_off = 0, {}, [], 0
+            self._skip = False
         if size == self.offset:
             return []
         try:
@@ -450,16 +539,29 @@ class OutputTail:
                 data = f.read(min(size - self.offset, OUTPUT_MAX_READ))
         except OSError:
             return []
-        self.offset += len(data)
-        data = self.partial + data
-        lines = data.split(b"\n")
-        self.partial = lines.pop()
-        if len(self.partial) > OUTPUT_MAX_LINE:
-            lines.append(self.partial)
-            self.partial = b""
-        if skip_first and lines:
-            lines = lines[1:]
-        return [clean_line(x.decode("utf-8", "replace")) for x in lines]
+        self._read_marks()
+        start, end = self.offset, self.offset + len(data)
+        self.offset = end
+        marks = self._marks
+        # the stream at ``start``: the last switch at or before it (stdout if none)
+        i = 0
+        while i + 1 < len(marks) and marks[i + 1][0] <= start:
+            i += 1
+        stream = marks[i][1] if marks and marks[i][0] <= start else "stdout"
+        del marks[:i]  # earlier switches are behind us: bounded memory
+        done: list[str] = []
+        pos = start
+        for off, name in marks:
+            if off <= pos:
+                stream = name
+                continue
+            if off >= end:
+                break
+            done += self._line(stream).feed(data[pos - start : off - start])
+            pos, stream = off, name
+        done += self._line(stream).feed(data[pos - start :])
+        self._skip = False  # a stream first heard of later starts with a whole line
+        return [clean_line(x) for x in done]
 
 
 # -- following the session's samples in bounded memory -----------------------------------------
@@ -791,12 +893,17 @@ class SnapshotBuilder:
                     )
                 )
         proc = self.latest.get("proc", {}) if status == "running" else {}
-        cmd = meta.get("command")
-        command = " ".join(cmd) if isinstance(cmd, list) else (cmd or "")
-        command = clean_text(" ".join(command.split()))  # one line, no escapes
+        from ..sessions import command_label
+
+        command = clean_text(" ".join(command_label(meta.get("command")).split()))  # one line
         if meta.get("mode") == "attach" and meta.get("pid"):
             command = f"PID {meta['pid']}" + (f" ({command})" if command else "")
         power_methods.discard(None)
+        reason = None
+        if status not in ("running", "finished"):
+            from ..sessions import failure_reason
+
+            reason = failure_reason(session)
         return LiveSnapshot(
             session_id=session.id,
             now=now,
@@ -820,9 +927,11 @@ class SnapshotBuilder:
             record=MappingProxyType(dict(rec)),
             notes=tuple(clean_text(n, 300) for n in list(self.notes)[-5:]),
             output_lines=tuple(lines),
+            output_live=self.output.live,
             has_output=meta.get("mode") == "launch" or os.path.lexists(self.dir / schema.OUTPUT),
             recorder_pid=meta.get("recorder_pid"),
             recorder_started=meta.get("recorder_started"),
+            reason=reason,
             seq=self._seq,
         )
 
@@ -910,10 +1019,13 @@ def merge_snapshots(
     with_output = [(s, label) for s, label in zip(snaps, labels) if s.has_output]
     if len(with_output) > 1:  # several nodes print: say which line is whose
         lines = tuple(f"[{label}] {x}" for s, label in with_output for x in s.output_lines)
+        live = tuple(f"[{label}] {x}" for s, label in with_output for x in s.output_live)
     else:
         lines = tuple(x for s, _ in with_output for x in s.output_lines)
+        live = tuple(x for s, _ in with_output for x in s.output_live)
     if errors and len(errors) < len(snaps):
         notes += errors
+    reasons = [f"{label}: {s.reason}" for s, label in zip(snaps, labels) if s.reason]
     n = len(snaps)
     return LiveSnapshot(
         session_id=sid,
@@ -938,10 +1050,12 @@ def merge_snapshots(
         record=MappingProxyType(merged),
         notes=tuple(notes)[-5:],
         output_lines=lines,
+        output_live=live,
         has_output=bool(with_output),
         recorder_pid=None,  # the nodes' recorders run elsewhere: the viewer stops none
         recorder_started=None,
         error="; ".join(errors) if errors and len(errors) == len(snaps) else None,
+        reason="; ".join(reasons) or None,
         seq=seq,
         group=group_id,
         node_count=n,

@@ -87,6 +87,51 @@ def _nice_max(v: float) -> float:
     return 10 * exp
 
 
+def resample(
+    pts: Sequence[tuple[float, float]],
+    start: float,
+    end: float,
+    width: int,
+    live_end: float | None = None,
+) -> list[float | None]:
+    """``width`` columns over [start, end]: each the time-weighted mean of the intervals
+    of ``pts`` (sorted ``(t, watts)``) it overlaps; None where no interval reaches.
+
+    A point's interval reaches half-way to its nearer neighbour on both sides (a lone
+    point is an instant). The newest point of a live run (``live_end``) is held up to
+    ``live_end`` when that is less than one sampling interval away."""
+    dt = (end - start) / width
+    sums = [0.0] * width
+    cover = [0.0] * width
+    n = len(pts)
+    eps = dt * 1e-6
+    for i, (t, w) in enumerate(pts):
+        prev_gap = t - pts[i - 1][0] if i > 0 else math.inf
+        next_gap = pts[i + 1][0] - t if i + 1 < n else math.inf
+        half = min(prev_gap, next_gap) / 2
+        if not math.isfinite(half):
+            half = 0.0
+        a, b = t - half, t + half
+        if i + 1 == n and live_end is not None and half > 0 and live_end - t <= 4 * half:
+            b = max(b, live_end)
+        if b < start or a > end:
+            continue
+        if b - a <= eps:  # an instant: it counts in its column only
+            k = min(width - 1, max(0, int((t - start) / dt)))
+            sums[k] += w * eps
+            cover[k] += eps
+            continue
+        k0 = max(0, int((max(a, start) - start) / dt))
+        k1 = min(width - 1, int((min(b, end) - start) / dt))
+        for k in range(k0, k1 + 1):
+            c0 = start + k * dt
+            ov = min(b, c0 + dt) - max(a, c0)
+            if ov > 0:
+                sums[k] += w * ov
+                cover[k] += ov
+    return [s / c if c > 0 else None for s, c in zip(sums, cover, strict=True)]
+
+
 def _span_label(seconds: float) -> str:
     if seconds >= 2 * 3600:
         return f"{seconds / 3600:.0f}h"
@@ -115,6 +160,8 @@ class PowerChart(Widget):
         self._now: float | None = None
         self._method: str | None = None
         self._end_label: str | None = None
+        self._latest: float | None = None
+        self.empty_message = "waiting for samples..."  # drawn while there is nothing to draw
         self.title = title
         self.set_window(window)
 
@@ -125,13 +172,17 @@ class PowerChart(Widget):
         now: float | None = None,
         method: str | None = None,
         end_label: str | None = None,
+        latest: float | None = None,
     ) -> None:
         """``now``: the window's right edge (None: the last point). The footer names that
-        edge ``end_label``, else "now" when ``now`` is given (a live run), else "end"."""
+        edge ``end_label``, else "now" when ``now`` is given (a live run), else "end".
+        ``latest``: the newest reading (a live run's watts now), which the header's max
+        and the scale include."""
         self._points = tuple(points)
         self._now = now
         self._method = method
         self._end_label = end_label
+        self._latest = latest if latest is not None and math.isfinite(latest) else None
         self.refresh()
 
     def set_window(self, name: str) -> None:
@@ -149,8 +200,14 @@ class PowerChart(Widget):
 
     # -- drawing ------------------------------------------------------------------------
     def columns(self, width: int) -> tuple[list[float | None], float, float]:
-        """Mean watts per column for the current window, and the window's start and end."""
-        pts = self._points
+        """Mean watts per column for the current window, and the window's start and end.
+
+        Each point stands for the interval around it (half-way to its nearer neighbour:
+        a one-second bucket covers its second), and a column is the time-weighted mean
+        of the intervals it overlaps. So a column narrower than the sampling is never
+        drawn empty between two samples, and only a real hole in the measurements (a
+        gap longer than the sampling on both sides) leaves columns blank."""
+        pts = [(t, w) for t, w in self._points if w is not None]
         if not pts:
             return [None] * width, 0.0, 0.0
         end = self._now if self._now is not None else pts[-1][0]
@@ -158,24 +215,24 @@ class PowerChart(Widget):
         start = pts[0][0] if secs is None else end - secs
         if end <= start:
             end = start + 1.0
-        dt = (end - start) / width
-        sums = [0.0] * width
-        ns = [0] * width
-        for t, w in pts:
-            if t < start or w is None:
-                continue
-            i = int((t - start) / dt)
-            if i >= width:
-                i = width - 1
-            sums[i] += w
-            ns[i] += 1
-        return [s / n if n else None for s, n in zip(sums, ns, strict=True)], start, end
+        return resample(pts, start, end, width, live_end=self._now), start, end
+
+    def latest_watts(self) -> float | None:
+        return self._latest
+
+    def _window_peak(self, start: float, end: float) -> float | None:
+        vals = [w for t, w in self._points if w is not None and start <= t <= end]
+        if self._latest is not None and self._now is not None:
+            vals.append(self._latest)
+        return max(vals) if vals else None
 
     AXIS_W = 7  # at least: "600 W ┤"; wider when the top label is ("1200 W", "12.5 kW")
 
     def axis_width(self) -> int:
         """Columns left of the plot: the widest y label, a space and the axis line."""
         vals = [w for _, w in self._points if w is not None]
+        if self._latest is not None:
+            vals.append(self._latest)
         top = _nice_max(max(vals)) if vals else 1.0
         return max(self.AXIS_W, len(fmt_watts(top)) + 2)
 
@@ -186,7 +243,8 @@ class PowerChart(Widget):
         rows = max(1, height - 2)
         cols, start, end = self.columns(plot_w)
         vals = [c for c in cols if c is not None]
-        top = _nice_max(max(vals)) if vals else 1.0
+        peak = self._window_peak(start, end)
+        top = _nice_max(peak) if peak is not None else 1.0
         label_w = max(axis_w - 2, len(fmt_watts(top)))
         if label_w + 2 != axis_w:  # the window's top label is wider than the run's: make room
             axis_w = label_w + 2
@@ -199,8 +257,10 @@ class PowerChart(Widget):
         if method:
             head.append(f"[{method}] ", style="bold" if method == "SIMULATED" else "")
         head.append(f"window {self.window} (w)", style="dim")
-        if vals and head.cell_len + 12 <= width:
-            head.append(f"  max {fmt_watts(max(vals))}", style="dim")
+        if peak is not None and head.cell_len + 12 <= width:
+            # the highest reading in the window (its per-second means and the newest one),
+            # not the highest column: averaging columns must not hide the peak
+            head.append(f"  max {fmt_watts(peak)}", style="dim")
         head.truncate(width)
         lines = [head]
         for r in range(rows):
@@ -224,8 +284,9 @@ class PowerChart(Widget):
             line.append("".join(chars))
             lines.append(line)
         if not vals:
-            msg = "waiting for samples..."
+            msg = self.empty_message
             mid = Text(f"{'':>{axis_w - 2}} ┤ {msg}", style="dim")
+            mid.truncate(width, overflow="ellipsis")  # one row, never wrapped
             if len(lines) > 1:
                 lines[min(len(lines) - 1, 1 + rows // 2)] = mid
         span = _span_label(end - start) if vals else self.window
@@ -392,6 +453,11 @@ def energy_methods_tag(record: Mapping) -> str | None:
     return "+".join(method_label(m) for m in methods) or None
 
 
+def fmt_acc(x: float | None) -> str:
+    """Accuracy as everywhere else (sessions, show, compare): a fraction to 4 decimals."""
+    return "n/a" if x is None or not math.isfinite(x) else f"{x:.4f}"
+
+
 def fmt_joules(j: float | None) -> str:
     """Small energies (per training step) in J, mJ or kJ."""
     if j is None or not math.isfinite(j):
@@ -470,9 +536,9 @@ class AccuracyPanel(_Panel):
             t.append(" (no metrics reported yet)", style="dim")
             self.set_text(t)
             return
-        _kv(t, "Accuracy", fmt_num(m.latest_accuracy))
+        _kv(t, "Accuracy", fmt_acc(m.latest_accuracy))
         t.append("  ")
-        best = fmt_num(m.best_accuracy)
+        best = fmt_acc(m.best_accuracy)
         if m.best_epoch is not None:
             best += f" @ep {fmt_num(m.best_epoch, 3)}"
         _kv(t, "best", best)
@@ -515,13 +581,22 @@ class SamPanel(_Panel):
         sam = record.get("sam")
         _kv(t, "SAM", fmt_num(sam) if sam is not None else "n/a")
         t.append(f"  {params}", style="dim")
+        note = None
         if sam is None:
-            reason = str(record.get("sam_undefined_reason") or "undefined")
+            note = str(record.get("sam_undefined_reason") or "undefined")
+        elif record.get("sam_flag"):  # just above 1 unit: the log, not accuracy, rules it
+            from ..metrics.sam import meaningful_unit
+
+            t.append("*", style="bold")
+            unit = record.get("sam_unit") or ""
+            better = meaningful_unit([record.get("energy_j")])
+            note = f"* under 2 {unit}: log10 dominates; --sam-unit {better} to compare"
+        if note:
             room = max(16, (self.size.width or 40) - 2)
-            if len(reason) > room:
-                reason = reason[: room - 1] + "…"
+            if len(note) > room:
+                note = note[: room - 1] + "…"
             t.append("\n")
-            t.append(reason, style="dim italic")
+            t.append(note, style="dim italic")
         t.append("\n")
         _kv(t, "projected SAM", fmt_num(record.get("projected_sam")))
         t.append("\n")
@@ -583,7 +658,9 @@ class SessionHeader(Horizontal):
         padding: 0 1; display: none; width: auto;
     }
     SessionHeader.-simulated > #sim-badge { display: block; }
-    SessionHeader > #hdr-text { width: 1fr; padding: 0 1; }
+    SessionHeader > #hdr-text {
+        width: 1fr; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis;
+    }
     SessionHeader > #hdr-status {
         width: 30; padding: 0 1; text-style: bold; text-align: right;
     }
@@ -637,7 +714,16 @@ class OutputPanel(Vertical):
 
     DEFAULT_CSS = """
     OutputPanel { height: 1fr; min-height: 3; }
-    OutputPanel > Log { height: 1fr; }
+    /* Log's own overflow: scroll keeps an empty scrollbar row under the last line and a
+       column of scrollbar blocks at the right edge: show a bar only when a line is wider */
+    OutputPanel > Log {
+        height: 1fr; overflow-x: auto; overflow-y: auto; scrollbar-size-vertical: 0;
+    }
+    OutputPanel > #output-live {
+        height: auto; max-height: 2; color: $text-muted; display: none;
+        text-wrap: nowrap; text-overflow: ellipsis;
+    }
+    OutputPanel.-has-live > #output-live { display: block; }
     OutputPanel > #search { display: none; height: 1; border: none; padding: 0 1; }
     OutputPanel.-searching > #search { display: block; }
     OutputPanel > #search-status { height: 1; color: $text-muted; display: none; }
@@ -653,6 +739,7 @@ class OutputPanel(Vertical):
 
     def compose(self) -> ComposeResult:
         yield AnsiLog(max_lines=self.max_lines, id="output-log", highlight=False, auto_scroll=True)
+        yield Static("", id="output-live")
         yield Input(placeholder="search the output (Enter: find, Esc: close)", id="search")
         yield Label("", id="search-status")
 
@@ -661,8 +748,24 @@ class OutputPanel(Vertical):
         return self.query_one("#output-log", Log)
 
     def append(self, lines: Sequence[str]) -> None:
+        """Finished lines (already cleaned by ``snapshot.clean_line``), one per row: each
+        is cut at the pane's edge (scroll sideways to read on), never wrapped or merged."""
         if lines:
-            self.log_widget.write_lines(lines)
+            log = self.log_widget
+            log.write_lines(lines)
+            if log.auto_scroll:  # also when written before the pane had its size
+                log.call_after_refresh(log.scroll_end, animate=False, x_axis=False)
+
+    def set_live(self, lines: Sequence[str]) -> None:
+        """Each stream's unfinished line (a progress bar mid-epoch), under the finished
+        ones, as the terminal's cursor line would show it."""
+        # lines keep the run's colours (clean_output leaves SGR sequences only)
+        t = Text("\n", no_wrap=True, overflow="ellipsis").join(
+            Text.from_ansi(x, no_wrap=True, overflow="ellipsis") for x in lines
+        )
+        set_if_changed(self.query_one("#output-live", Static), t)
+        if self.has_class("-has-live") != bool(lines):
+            self.set_class(bool(lines), "-has-live")
 
     def open_search(self) -> None:
         self.add_class("-searching")
@@ -703,7 +806,7 @@ class OutputPanel(Vertical):
         status = self.query_one("#search-status", Label)
         self.add_class("-has-status")
         if not self.matches:
-            status.update(f"no match for {self.query_text!r}")
+            status.update(Text(f"no match for {self.query_text!r}"))  # not markup
             return
         log = self.log_widget
         line_no = self.matches[self.match_index]
