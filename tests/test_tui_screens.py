@@ -165,32 +165,51 @@ def test_output_keeps_stdout_and_stderr_lines_apart_as_a_terminal_would(tmp_path
     assert "done" in lines  # (across streams, order is as the two pipes deliver it)
 
 
+class _Output:
+    """The recorder's own output writer (OutputLog: stream 0 stdout, 1 stderr), waited on
+    until what was written is in output.log."""
+
+    def __init__(self, d: Path):
+        from wattui.output_drain import OutputLog
+
+        d.mkdir(parents=True, exist_ok=True)
+        self.path = d / "output.log"
+        self.log = OutputLog(self.path)
+        self.n = 0
+
+    def write(self, *parts: tuple[int, bytes]) -> None:
+        for stream, data in parts:
+            self.log.write(data, stream)
+            self.n += len(data)
+        end = time.monotonic() + 10
+        while time.monotonic() < end:
+            if self.path.exists() and self.path.stat().st_size >= self.n:
+                return
+            time.sleep(0.005)
+        raise AssertionError("output.log was not written")
+
+
 def test_output_tail_shows_the_current_progress_line_mid_epoch(tmp_path):
-    """Bytes as a recorder writes them (SessionWriter, both streams): a poll mid-epoch
+    """Bytes as the recorder writes them (OutputLog, both streams): a poll mid-epoch
     shows the bar's latest redraw as the live line, and the half-written stdout line."""
-    from wattui.store.writer import SessionWriter
     from wattui.tui.snapshot import OutputTail
 
-    w = SessionWriter(tmp_path, "20261201-000000-aaaa", {"mode": "launch"})
-    tail = OutputTail(w.dir / "output.log")
-    w.add_output(b"Epoch 1/8 - loss: 0.9", "stdout")
-    w.add_output(b"\r 10%|\xe2\x96\x88         | 1/10", "stderr")
-    w.flush()
+    out = _Output(tmp_path / "s")
+    tail = OutputTail(out.path)
+    out.write((0, b"Epoch 1/8 - loss: 0.9"), (1, b"\r 10%|\xe2\x96\x88         | 1/10"))
     assert tail.poll() == []
     assert tail.live == ("Epoch 1/8 - loss: 0.9", " 10%|█         | 1/10")
-    w.add_output(b" - val_acc: 0.6020\n", "stdout")
-    w.add_output(b"\r 20%|\xe2\x96\x88\xe2", "stderr")  # a character cut between writes
-    w.flush()
+    # a stdout line ends; a character of the bar is cut between two writes
+    out.write((0, b" - val_acc: 0.6020\n"), (1, b"\r 20%|\xe2\x96\x88\xe2"))
     assert tail.poll() == ["Epoch 1/8 - loss: 0.9 - val_acc: 0.6020"]
-    w.add_output(b"\x96\x88        | 2/10", "stderr")
-    w.flush()
+    out.write((1, b"\x96\x88        | 2/10"))
     assert tail.poll() == [] and tail.live == (" 20%|██        | 2/10",)
-    w.add_output(b"\r100%|\xe2\x96\x88| 10/10\n", "stderr")
-    w.flush()
+    out.write((1, b"\r100%|\xe2\x96\x88| 10/10\n"))
     assert tail.poll() == ["100%|█| 10/10"] and tail.live == ()
+    out.log.close()
     # a session written before output.streams existed reads as one stream
-    (w.dir / "output.streams").unlink()
-    old = OutputTail(w.dir / "output.log")
+    (out.path.parent / "output.streams").unlink()
+    old = OutputTail(out.path)
     assert "100%|█| 10/10" in old.poll()
 
 
@@ -306,19 +325,16 @@ def test_compare_screen_at_80x24_shows_what_matters_and_scrolls_by_column(tmp_pa
 
 
 def test_output_tail_opened_mid_file_skips_one_fragment_only(tmp_path, monkeypatch):
-    from wattui.store.writer import SessionWriter
     from wattui.tui import snapshot
 
     monkeypatch.setattr(snapshot, "OUTPUT_FIRST_READ", 12)
-    w = SessionWriter(tmp_path, "20261201-000000-cccc", {"mode": "launch"})
-    w.add_output(b"first line\nsecond line\nthird\n", "stdout")
-    w.flush()
-    tail = snapshot.OutputTail(w.dir / "output.log")
+    out = _Output(tmp_path / "s")
+    out.write((0, b"first line\nsecond line\nthird\n"))
+    tail = snapshot.OutputTail(out.path)
     assert tail.poll() == ["third"]  # "ne\nthird\n": the fragment before it is dropped
-    w.add_output(b"an error\n", "stderr")  # a stream first heard of later: whole lines
-    w.add_output(b"fourth\n", "stdout")
-    w.flush()
+    out.write((1, b"an error\n"), (0, b"fourth\n"))  # stderr first heard of now: whole lines
     assert tail.poll() == ["an error", "fourth"]
+    out.log.close()
 
 
 def test_output_pane_lines_are_one_row_each_at_any_width():
