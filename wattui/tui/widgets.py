@@ -714,10 +714,10 @@ class OutputPanel(Vertical):
 
     DEFAULT_CSS = """
     OutputPanel { height: 1fr; min-height: 3; }
-    /* Log's own overflow: scroll keeps an empty scrollbar row under the last line and a
-       column of scrollbar blocks at the right edge: show a bar only when a line is wider */
+    /* Log's scrollbars drew an empty row under the last line and a column of blocks at
+       the right edge: none (the keys and the mouse wheel still scroll, f follows) */
     OutputPanel > Log {
-        height: 1fr; overflow-x: auto; overflow-y: auto; scrollbar-size-vertical: 0;
+        height: 1fr; scrollbar-size-vertical: 0; scrollbar-size-horizontal: 0;
     }
     OutputPanel > #output-live {
         height: auto; max-height: 2; color: $text-muted; display: none;
@@ -756,9 +756,17 @@ class OutputPanel(Vertical):
             if log.auto_scroll:  # also when written before the pane had its size
                 log.call_after_refresh(log.scroll_end, animate=False, x_axis=False)
 
+    def on_resize(self, _event=None) -> None:
+        """A pane that grew or shrank (a notes line came or went) still shows the end."""
+        log = self.log_widget
+        if log.auto_scroll:
+            log.call_after_refresh(log.scroll_end, animate=False, x_axis=False)
+
     def set_live(self, lines: Sequence[str]) -> None:
         """Each stream's unfinished line (a progress bar mid-epoch), under the finished
         ones, as the terminal's cursor line would show it."""
+        if not lines and not self.has_class("-has-live"):
+            return  # nothing shown, nothing to lay out
         # lines keep the run's colours (clean_output leaves SGR sequences only)
         t = Text("\n", no_wrap=True, overflow="ellipsis").join(
             Text.from_ansi(x, no_wrap=True, overflow="ellipsis") for x in lines
