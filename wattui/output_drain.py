@@ -154,7 +154,7 @@ class OutputLog:
                     stream = s
                 pos += n
             if marks:  # first: a reader that sees the bytes must see where they switch
-                fd = os.open(self.streams_path, flags, 0o600)
+                fd = os.open(self.streams_path, flags | getattr(os, "O_NOFOLLOW", 0), 0o600)
                 try:
                     write_whole(fd, "".join(marks).encode())
                 finally:
