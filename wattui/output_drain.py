@@ -13,7 +13,11 @@ and after that drops output, counted, with a marker line in the file where the g
 when the run prints faster than lines can be parsed the oldest waiting output is shed
 (lines counted) rather than the run being made to wait. The same thread polls the
 intake's other inputs (report channel, metrics file), so nothing there can block the
-recorder's main thread, which must always answer signals.
+recorder's main thread, which must always answer signals. It wakes on data: output put
+to it, or a change in the directories of those files (:mod:`wattui.dirwatch`, Linux);
+without a change it polls them only every :data:`IDLE_POLL_S` (new processes' markers,
+file systems whose remote writes inotify cannot see). Where directories cannot be
+watched it polls every :data:`POLL_EVERY_S`.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import time
 from collections import deque
 from pathlib import Path
 
+from .dirwatch import open_dir_watch
 from .store.schema import OUTPUT_STREAMS
 from .store.writer import write_whole
 
@@ -36,7 +41,8 @@ PARSE_BATCH_LINES = 256  # lines parsed between chances for the pumps to take th
 PARSE_CPU_SHARE = 0.2  # of one core, at most, for parsing while the run is going
 MAX_LINE_BYTES = 1 << 20  # a line with no newline longer than this is given up on
 PIPE_BYTES = 1 << 20  # asked-for pipe capacity (Linux): the run can write ahead of us
-POLL_EVERY_S = 0.2  # report channel and metrics file
+POLL_EVERY_S = 0.2  # report channel and metrics file: at most this often
+IDLE_POLL_S = 2.0  # ... and, where a change wakes the worker, at least this often
 RETRY_WRITE_S = 0.5
 GATHER_S = 0.005  # output.log is written at most this much after the run wrote it
 
@@ -217,14 +223,30 @@ class IntakeWorker:
         self._abandon = False  # the end's time is up: stop parsing between batches
         self._errors = 0
         self._rest = 1.0 / PARSE_CPU_SHARE - 1.0  # seconds of rest per second of parsing
+        self._poll_due = True  # a watched file changed (or new pids to follow) since the last poll
+        dirs = getattr(intake, "watch_dirs", None)
+        self._watch = open_dir_watch(dirs(), self._changed) if callable(dirs) else None
+        self.poll_every_s = (
+            IDLE_POLL_S if self._watch is not None and self._watch.complete else POLL_EVERY_S
+        )
+        self.polls = 0
         self._thread = threading.Thread(target=self._run, name="wattui-intake", daemon=True)
         self._thread.start()
+
+    def _changed(self) -> None:
+        with self._cond:
+            self._poll_due = True
+            self._cond.notify()
 
     def follow(self, pids) -> None:
         """Also follow these processes' report() events (taken up at the next poll, in
         the worker's thread: the intake is only ever driven from one thread)."""
         with self._cond:
-            self._to_follow |= set(pids)
+            new = set(pids) - self._followed
+            if new - self._to_follow:
+                self._to_follow |= new
+                self._poll_due = True
+                self._cond.notify()
 
     def put(self, stream: int, data: bytes, t_wall: float) -> None:
         if not self.parse or not data:
@@ -248,11 +270,13 @@ class IntakeWorker:
                 self._midline.add(stream)
 
     def _run(self) -> None:
-        next_poll = 0.0
+        last_poll = -float("inf")
         while True:
             with self._cond:
                 if not self._queue and not self._closing:
-                    self._cond.wait(max(0.0, min(POLL_EVERY_S, next_poll - time.monotonic())))
+                    wait = POLL_EVERY_S if self._poll_due else self.poll_every_s
+                    self._cond.wait(max(0.0, last_poll + wait - time.monotonic()))
+                due = last_poll + (POLL_EVERY_S if self._poll_due else self.poll_every_s)
                 item = self._queue.popleft() if self._queue else None
                 cut = midline = False
                 if item is not None:
@@ -264,15 +288,19 @@ class IntakeWorker:
             if item is not None and self._feed(*item, cut, midline):
                 with self._cond:
                     self._midline.add(item[0])
-            if time.monotonic() >= next_poll:
+            if time.monotonic() >= due:
                 with self._cond:
                     new, self._to_follow = self._to_follow - self._followed, set()
                     self._followed |= new
+                    self._poll_due = False
                 for pid in sorted(new):
                     self._call(self.intake.follow_pid, pid)
                 self._call(self.intake.poll, time.time())
-                next_poll = time.monotonic() + POLL_EVERY_S
+                self.polls += 1
+                last_poll = time.monotonic()
             if item is None and closing:
+                if self._watch is not None:
+                    self._watch.close()
                 return
 
     def _feed(self, stream: int, data: bytes, t_wall: float, cut: bool, midline: bool) -> bool:

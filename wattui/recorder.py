@@ -8,6 +8,7 @@ Viewers never talk to the recorder: they read the files it writes.
 from __future__ import annotations
 
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -385,7 +386,7 @@ class Recorder:
             widen_pipe(pipe.fileno())
         from .sources.process import ProcessTreeSource
 
-        proc_src = ProcessTreeSource(child.pid)
+        proc_src = self._proc_src = ProcessTreeSource(child.pid)
         self.sampler.sources.append(proc_src)
         _follow_run(self.sampler.sources, proc_src, self.baseline)
         self.devices = self.sampler.devices()
@@ -410,9 +411,7 @@ class Recorder:
             t.start()
         # The main thread only waits and answers signals; output, parsing and the
         # metrics file are other threads' work.
-        while child.poll() is None:
-            self._log_signals()
-            time.sleep(0.1)
+        self._wait_for(child)
         for t in pumps:
             t.join(timeout=5)
         self._log_signals()
@@ -425,7 +424,40 @@ class Recorder:
         self._finish(status, code)
         return code
 
+    def _wait_for(self, child: subprocess.Popen) -> None:
+        """Sleep until the run ends or a signal comes (logged at once), without waking
+        on a timer where Linux gives a descriptor for the child (pidfd); else poll at 10 Hz."""
+        try:
+            pidfd = os.pidfd_open(child.pid)
+            wake_r, wake_w = os.pipe()
+        except (AttributeError, OSError):
+            while child.poll() is None:
+                self._log_signals()
+                time.sleep(0.1)
+            return
+        os.set_blocking(wake_w, False)
+        self._wake_fd = wake_w
+        try:
+            while child.poll() is None:
+                self._log_signals()
+                ready, _, _ = select.select([pidfd, wake_r], [], [], 5.0)
+                if wake_r in ready:
+                    os.read(wake_r, 512)
+        finally:
+            self._wake_fd = None
+            for fd in (pidfd, wake_r, wake_w):
+                os.close(fd)
+
+    def _wake_main(self) -> None:
+        fd = self._wake_fd
+        if fd is not None:
+            try:
+                os.write(fd, b"s")
+            except OSError:  # full (already awake) or closed
+                pass
+
     # -- signals ------------------------------------------------------------------
+    _wake_fd: int | None = None  # written by signal handlers: wakes the main thread's wait
     _forwarded = 0  # signals already sent on to the run
     _logged_signals = 0  # signals already written as events
     _finishing = False
@@ -439,6 +471,7 @@ class Recorder:
         if self._child is not None and not self._finishing:
             self._forwarded = len(self.signals_received)
             self._killpg(signum)
+        self._wake_main()
 
     def _second_while_finishing(self, signum: int) -> bool:
         """While the session is being closed (a few seconds) one signal is noted; a second
@@ -514,6 +547,13 @@ class Recorder:
         if self.tracker_log is not None:
             self.tracker_log.on_event(event)
 
+    _proc_src = None  # the run's process tree (ProcessTreeSource), once it is known
+
+    def run_pids(self) -> tuple[int, ...]:
+        """The run's processes as the sampler last saw them (for the metrics intake)."""
+        src = self._proc_src
+        return src.pids if src is not None else ()
+
     def energy_now(self) -> float | None:
         with self._lock:
             return self._total_energy()
@@ -555,7 +595,7 @@ class Recorder:
         from .sources.process import ProcessTreeSource
 
         srcset = build_sources(self.opts, attach_pids=tree)
-        proc_src = ProcessTreeSource(pid)
+        proc_src = self._proc_src = ProcessTreeSource(pid)
         srcset.sources.append(proc_src)
         _follow_run(srcset.sources, proc_src, None)
         self._start(cmd, "attach", pid, srcset)

@@ -391,7 +391,17 @@ class RecorderIntake:
         except (OSError, UnsafeChannelDir) as e:
             self._refuse(f"wattui.report() not followed: {e}")
 
+    def watch_dirs(self) -> list[str]:
+        """Directories whose changes mean new input for :meth:`poll`."""
+        dirs = [str(self.channel.directory)]
+        if self.follower is not None:
+            dirs.append(os.path.dirname(os.path.abspath(self.follower.path)))
+        return dirs
+
     def _pids_now(self) -> set[int]:
+        tree = getattr(self.recorder, "run_pids", None)
+        if callable(tree):  # the recorder follows the run's tree already: no second scan
+            return self._pids | set(tree())
         now = time.monotonic()
         if now - self._desc_at >= DESCENDANTS_EVERY_S and self._pids:
             self._desc_at = now

@@ -166,7 +166,9 @@ class SessionWriter:
             self._last_fsync = now
         if live is not None:
             try:
-                write_json_atomic(self.dir / schema.LIVE, live)
+                # a hint for viewers, rewritten every second: no fsync (meta.json and the
+                # rows above keep theirs)
+                write_json_atomic(self.dir / schema.LIVE, live, durable=False)
                 self.saved_live = live
             except OSError as e:
                 self._warn(e)

@@ -1,0 +1,298 @@
+"""The whole `wattui record` process's steady CPU, side by side with CodeCarbon's.
+
+    python bench/bench_recorder.py [--seconds 20] [--runs 3] [--gpus 8]
+    python bench/bench_recorder.py --seconds 2 --warmup 1 --runs 1 --profile-seconds 2  # short
+
+Both measure the same GPUs at the same time on the same machine: N GPUs served by the
+test suite's stand-in NVML library (tests/nvml_stub; the real pynvml binding and ctypes
+calls, loaded by both through LD_LIBRARY_PATH; a real driver's own cost comes on top and
+is not measured). wattui records a run (`wattui record -- python -c 'sleep'`) at its
+default period; CodeCarbon (``OfflineEmissionsTracker``, ``measure_power_secs=1``, its
+shortest documented interval, in a process of its own) tracks the machine. Each figure is
+the process's own CPU time (all its threads; /proc/PID/stat) over a window that starts
+after a warm-up, as % of one core. Prints the medians of several runs, the ratio
+wattui / CodeCarbon, and the load average during the runs.
+
+Then one more recording with every thread named and profiled: the CPU of each part
+(sampler, intake, pumps, output log, main) over a steady window, and the top cProfile
+entries of the whole recording (start-up excluded). CodeCarbon is optional
+(`pip install codecarbon`): without it the bench prints wattui's figures and says so.
+
+Target: wattui <= CodeCarbon (ratio <= 1.0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(REPO / "tests"))
+
+RUN = [sys.executable, "-c", "import time; time.sleep(1e6)"]
+
+PEER = r"""
+import logging, sys, time
+logging.disable(logging.WARNING)
+from codecarbon import OfflineEmissionsTracker
+t = OfflineEmissionsTracker(country_iso_code="USA", measure_power_secs=1, save_to_file=False,
+                            log_level="error", tracking_mode="machine")
+t.start()
+print("READY", flush=True)
+time.sleep(1e6)
+"""
+
+# Runs `wattui record` in this process with every thread named (Linux: /proc shows the
+# name) and profiled from its start; the main thread is profiled from the first sample.
+PROFILED = r"""
+import cProfile, ctypes, pstats, sys, threading, time
+libc = ctypes.CDLL(None)
+out, argv = sys.argv[1], sys.argv[2:]
+profiles = []
+def named(name):
+    libc.prctl(15, name.encode()[:15], 0, 0, 0)  # PR_SET_NAME
+orig_run = threading.Thread.run
+def run(self):
+    named(self.name)
+    pr = cProfile.Profile(time.thread_time)  # CPU time, not time spent waiting
+    profiles.append(pr)
+    pr.enable()
+    try:
+        orig_run(self)
+    finally:
+        pr.disable()
+threading.Thread.run = run
+named("main")
+from wattui import cli, recorder
+orig_begin = recorder.Recorder._begin_sampling
+orig_finish = recorder.Recorder._finish
+main_pr = cProfile.Profile(time.thread_time)
+def begin(self):
+    orig_begin(self)
+    main_pr.enable()
+def finish(self, *a, **k):
+    main_pr.disable()  # the end (compaction) is not steady state
+    return orig_finish(self, *a, **k)
+recorder.Recorder._begin_sampling = begin
+recorder.Recorder._finish = finish
+try:
+    code = cli.main(argv)
+finally:
+    main_pr.disable()
+    st = pstats.Stats(main_pr)
+    for pr in profiles:
+        try:
+            st.add(pr)
+        except Exception:
+            pass
+    st.dump_stats(out)
+sys.exit(code)
+"""
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds of a process (all its threads, also those that ended; not its
+    children): Linux's per-process CPU clock (ns), else /proc/PID/stat (10 ms ticks)."""
+    try:
+        return time.clock_gettime(((~pid) << 3) | 2)  # MAKE_PROCESS_CPUCLOCK(pid, SCHED)
+    except OSError:
+        pass
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        fields = f.read().rsplit(b")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds per thread name."""
+    out: dict[str, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat", "rb") as f:
+                raw = f.read()
+        except OSError:
+            continue
+        name = raw[raw.index(b"(") + 1 : raw.rindex(b")")].decode(errors="replace")
+        fields = raw.rsplit(b")", 1)[1].split()
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def peer_available() -> bool:
+    try:
+        import codecarbon  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def wait_for(cond, timeout: float, what: str) -> None:
+    end = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > end:
+            raise RuntimeError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def start_wattui(env: dict, store: Path, sid: str, argv_prefix: list[str] | None = None):
+    args = ["record", "--session-id", sid, "--", *RUN]
+    cmd = (argv_prefix or [sys.executable, "-m", "wattui"]) + args
+    p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                         cwd=REPO)
+    live = store / "sessions" / sid / "live.json"
+    try:
+        wait_for(lambda: live.exists() or p.poll() is not None, 60, "the recorder's first flush")
+    except RuntimeError:
+        p.kill()
+        raise
+    if p.poll() is not None:
+        raise RuntimeError(f"wattui record exited: {p.stderr.read().decode()[-2000:]}")
+    return p
+
+
+def stop_wattui(p: subprocess.Popen) -> None:
+    p.send_signal(signal.SIGINT)  # forwarded to the run; the session is finished
+    try:
+        p.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+
+
+def start_peer(env: dict):
+    p = subprocess.Popen([sys.executable, "-c", PEER], env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    line = p.stdout.readline()
+    if "READY" not in line:
+        p.kill()
+        err = p.stderr.read()[-1500:]
+        raise RuntimeError(f"CodeCarbon did not start: {err}")
+    return p
+
+
+def one_run(env: dict, store: Path, k: int, warmup: float, seconds: float, peer: bool):
+    w = start_wattui(env, store, f"bench-{k}")
+    c = None
+    try:
+        if peer:
+            c = start_peer(env)
+        time.sleep(warmup)
+        t0 = time.monotonic()
+        w0 = cpu_s(w.pid)
+        c0 = cpu_s(c.pid) if c else None
+        time.sleep(seconds)
+        t1 = time.monotonic()
+        w1 = cpu_s(w.pid)
+        c1 = cpu_s(c.pid) if c else None
+        load = os.getloadavg()[0]
+    finally:
+        stop_wattui(w)
+        if c is not None:
+            c.kill()
+            c.wait()
+    wall = t1 - t0
+    return 100 * (w1 - w0) / wall, (100 * (c1 - c0) / wall if c else None), load
+
+
+def profile_run(env: dict, store: Path, warmup: float, seconds: float, top: int) -> None:
+    out = store / "recorder.prof"
+    p = start_wattui(env, store, "bench-profile",
+                     [sys.executable, "-c", PROFILED, str(out)])
+    try:
+        time.sleep(warmup)
+        t0, a = time.monotonic(), thread_cpu(p.pid)
+        time.sleep(seconds)
+        t1, b = time.monotonic(), thread_cpu(p.pid)
+    finally:
+        stop_wattui(p)
+    wall = t1 - t0
+    print(f"profile: CPU per thread over {wall:.0f} s of steady recording (the profiler's "
+          "own cost inflates it: read the shares)")
+    parts = {n: 100 * (b[n] - a.get(n, 0.0)) / wall for n in b}
+    total = sum(parts.values()) or 1e-9
+    for n, pct in sorted(parts.items(), key=lambda x: -x[1]):
+        print(f"  thread {n:<16} {pct:6.3f}% of a core ({100 * pct / total:4.1f}%)")
+    if not out.exists():
+        print("  (no cProfile output: the recorder did not finish cleanly)")
+        return
+    import io
+    import pstats
+
+    buf = io.StringIO()
+    pstats.Stats(str(out), stream=buf).sort_stats("tottime").print_stats(top)
+    text = buf.getvalue()
+    start = text.find("   ncalls")
+    print(f"profile: top {top} functions by own CPU time, the recording from its first sample to its end")
+    for line in text[start:].splitlines():
+        if line.strip():
+            print("  " + line.replace(str(REPO) + "/", "")[:150])
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=20.0, help="measured window per run")
+    ap.add_argument("--warmup", type=float, default=4.0)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--gpus", type=int, default=8)
+    ap.add_argument("--profile-seconds", type=float, default=10.0, help="0: no profile")
+    ap.add_argument("--top", type=int, default=15)
+    ap.add_argument("--no-peer", action="store_true", help="do not run CodeCarbon")
+    args = ap.parse_args()
+
+    from nvml_stub.build import FakeNvml, StubUnavailable
+
+    from wattui.sampler import DEFAULT_PERIOD_S
+
+    with tempfile.TemporaryDirectory() as d:
+        d = Path(d)
+        try:
+            fake = FakeNvml.create(d, count=args.gpus)
+        except StubUnavailable as e:
+            print(f"cannot build the stand-in NVML: {e}")
+            return 0
+        store = d / "store"
+        env = fake.subprocess_env()
+        env.update(WATTUI_HOME=str(store), WATTUI_CHANNEL_DIR=str(d / "channel"),
+                   PYTHONPATH=str(REPO) + os.pathsep + env.get("PYTHONPATH", ""))
+        peer = not args.no_peer and peer_available()
+        print(f"recorder steady CPU, {args.gpus} GPUs on the stand-in NVML, wattui at its "
+              f"default period ({DEFAULT_PERIOD_S} s), CodeCarbon at 1 s; "
+              f"{args.runs} x {args.seconds:g} s after {args.warmup:g} s warm-up, "
+              f"{os.cpu_count()} CPUs")
+        if not peer:
+            print("  CodeCarbon: " + ("not run (--no-peer)" if args.no_peer else
+                                      "not installed (pip install codecarbon): no ratio"))
+        ws, cs, loads = [], [], []
+        for k in range(args.runs):
+            w, c, load = one_run(env, store, k, args.warmup, args.seconds, peer)
+            ws.append(w)
+            loads.append(load)
+            if c is not None:
+                cs.append(c)
+            print(f"  run {k + 1}: wattui {w:.3f}%"
+                  + (f", CodeCarbon {c:.3f}%, ratio {w / c:.2f}" if c else "")
+                  + f", load {load:.2f}")
+        wm = statistics.median(ws)
+        print(f"wattui record: median {wm:.3f}% of one core "
+              f"(runs: {', '.join(f'{x:.3f}' for x in ws)})")
+        if cs:
+            cm = statistics.median(cs)
+            print(f"CodeCarbon (1 s): median {cm:.3f}% of one core "
+                  f"(runs: {', '.join(f'{x:.3f}' for x in cs)})")
+            print(f"ratio wattui/CodeCarbon: {wm / cm:.2f} (target <= 1.0)")
+        print(f"load average (1 min) during the runs: median {statistics.median(loads):.2f}")
+        if args.profile_seconds > 0:
+            profile_run(env, store, args.warmup, args.profile_seconds, args.top)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
