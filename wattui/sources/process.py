@@ -1,12 +1,12 @@
-"""CPU and memory of the run's process tree (psutil). No energy: CPU energy comes
-from RAPL, and this source says so with method ``none``.
+"""CPU and memory of the run's process tree. No energy: CPU energy comes from RAPL,
+and this source says so with method ``none``.
 
-The tree is followed incrementally: each refresh reads the children of the processes
-already known (Linux ``/proc/PID/task/PID/children``: a few small reads), not every
-process on the machine. A full scan (psutil walks all processes) runs only at the
-start, every :data:`RESCAN_S`, and wherever the children files cannot be read; it finds
-what the children files miss (a child forked by a thread other than a process's main
-one) and drops processes that left the tree.
+On Linux the tree is followed incrementally: each refresh reads, for each process
+already known, its ``/proc/PID/stat`` (CPU time, RSS, start time) and the children of its
+main thread (``/proc/PID/task/PID/children``), not every process on the machine. A full
+scan (psutil walks all processes) runs only at the start and every :data:`RESCAN_S`: it
+finds what the children files miss (a child forked by a thread other than a process's
+main one) and drops processes that left the tree. Elsewhere psutil does all of it.
 """
 
 from __future__ import annotations
@@ -36,6 +36,25 @@ def _children(pid: int) -> list[int]:
         return []
 
 
+def _stat(pid: int) -> tuple[int, float, float] | None:
+    """(start time in ticks, CPU seconds, RSS bytes) of a live process, from one read of
+    ``/proc/PID/stat``; None if it is gone or a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read()
+        fields = raw[raw.rindex(b")") + 2 :].split()
+        if fields[0] == b"Z":
+            return None
+        cpu = (int(fields[11]) + int(fields[12])) / _TICK  # utime + stime
+        return int(fields[19]), cpu, int(fields[21]) * _PAGE  # starttime, rss pages
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
 class ProcessTreeSource(PowerSource):
     """CPU % (sum over the tree, 100 = one core) and RSS of a process and its descendants,
     refreshed at most once a second."""
@@ -49,12 +68,12 @@ class ProcessTreeSource(PowerSource):
         self.pid = pid
         self.refresh_s = refresh_s
         self.rescan_s = rescan_s
-        self._procs: dict[int, object] = {}
+        self._procs: dict = {}  # pid -> (start, CPU s, when) on Linux, else psutil.Process
         self._last_t = 0.0
         self._last_scan = -float("inf")
         self._last: tuple[float | None, float | None] = (None, None)
         self.full_scans = 0  # how many times every process on the machine was read
-        self._incremental = _kernel_lists_children()  # else: a full scan every refresh
+        self._incremental = _kernel_lists_children()  # else: psutil, a full scan each refresh
         self.pids: tuple[int, ...] = (pid,)
 
     def devices(self) -> list[DeviceInfo]:
@@ -80,7 +99,7 @@ class ProcessTreeSource(PowerSource):
 
     def _tree(self, now: float) -> list[int]:
         """The tree's pids: the known ones and their children, or a full scan."""
-        if not self._incremental or now - self._last_scan >= self.rescan_s:
+        if now - self._last_scan >= self.rescan_s:
             self._last_scan = now
             return self._full_scan()
         pids = list(self._procs) or [self.pid]
@@ -93,11 +112,32 @@ class ProcessTreeSource(PowerSource):
         return pids
 
     def _refresh(self, now: float) -> None:
+        if not self._incremental:
+            self._refresh_psutil(now)
+            return
+        cpu = 0.0
+        rss = 0.0
+        seen: dict[int, tuple[int, float, float]] = {}
+        for pid in self._tree(now):
+            st = _stat(pid)
+            if st is None:
+                continue
+            start, cpu_s, mem = st
+            last = self._procs.get(pid)
+            if last is not None and last[0] == start and now > last[2]:  # same process
+                cpu += 100.0 * max(cpu_s - last[1], 0.0) / (now - last[2])
+            seen[pid] = (start, cpu_s, now)
+            rss += mem
+        self._procs = seen
+        self.pids = tuple(seen) or (self.pid,)
+        self._last = (cpu if seen else None, rss if seen else None)
+
+    def _refresh_psutil(self, now: float) -> None:
         ps = self._psutil
         cpu = 0.0
         rss = 0.0
         seen = {}
-        for pid in self._tree(now):
+        for pid in self._full_scan():
             known = self._procs.get(pid)
             try:
                 if known is None:

@@ -26,13 +26,17 @@ MAX_BACKLOG_ROWS = 200_000  # rows kept in memory while the disk refuses writes
 FINISH_META_TRIES = 3  # the final meta.json is worth a short wait for the disk
 
 
+_NOT_FINITE = (math.inf, -math.inf)
+
+
 def _fmt(v) -> str:
+    """A CSV field: '' for None, NaN and infinities; floats exactly (repr)."""
     if v is None:
         return ""
+    if v.__class__ is float:
+        return "" if v != v or v in _NOT_FINITE else repr(v)
     if isinstance(v, float):
-        if math.isnan(v) or math.isinf(v):
-            return ""
-        return repr(v)
+        return "" if math.isnan(v) or math.isinf(v) else repr(v)
     return str(v)
 
 
@@ -72,6 +76,7 @@ class SessionWriter:
         self.meta.setdefault("status", "running")
         self.flush_every_s = flush_every_s
         self._samples: deque[str] = deque()
+        self._pids_text: dict[tuple, str] = {}
         self._events: deque[str] = deque()
         self._output: deque[bytes] = deque()
         self._last_flush = time.monotonic()
@@ -101,26 +106,26 @@ class SessionWriter:
 
     # -- live data --------------------------------------------------------------
     def add_sample(self, sample: Sample) -> None:
+        # Runs every tick for every device: the shared head is formatted once, and the
+        # pids column (it changes about once a second) comes from a small cache.
+        head = f"{_fmt(sample.t_wall)},{_fmt(sample.t_mono)},{sample.seq},"
+        f = _fmt
+        pids_text = self._pids_text
+        append = self._samples.append
         for r in sample.readings:
-            self._samples.append(
-                ",".join(
-                    (
-                        _fmt(sample.t_wall),
-                        _fmt(sample.t_mono),
-                        str(sample.seq),
-                        r.key,
-                        _fmt(r.energy_j),
-                        _fmt(r.power_w),
-                        _fmt(r.util_pct),
-                        _fmt(r.mem_used_b),
-                        _fmt(r.temp_c),
-                        r.energy_method,
-                        r.power_method,
-                        _fmt(r.mem_total_b),
-                        "" if r.pids is None else (";".join(map(str, r.pids)) or "-"),
-                    )
-                )
-                + "\n"
+            pids = r.pids
+            if pids is None:
+                pt = ""
+            else:
+                pt = pids_text.get(pids)
+                if pt is None:
+                    if len(pids_text) > 256:
+                        pids_text.clear()
+                    pt = pids_text[pids] = ";".join(map(str, pids)) or "-"
+            append(
+                f"{head}{r.key},{f(r.energy_j)},{f(r.power_w)},{f(r.util_pct)},"
+                f"{f(r.mem_used_b)},{f(r.temp_c)},{r.energy_method},{r.power_method},"
+                f"{f(r.mem_total_b)},{pt}\n"
             )
         self._bound(self._samples)
 
