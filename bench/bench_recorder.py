@@ -111,18 +111,24 @@ def cpu_s(pid: int) -> float:
 
 
 def thread_cpu(pid: int) -> dict[str, float]:
-    """CPU seconds per thread name."""
+    """CPU seconds per thread name (schedstat: ns; else /proc stat ticks)."""
     out: dict[str, float] = {}
     tick = os.sysconf("SC_CLK_TCK")
     for tid in os.listdir(f"/proc/{pid}/task"):
+        base = f"/proc/{pid}/task/{tid}"
         try:
-            with open(f"/proc/{pid}/task/{tid}/stat", "rb") as f:
+            with open(f"{base}/stat", "rb") as f:
                 raw = f.read()
+            try:
+                with open(f"{base}/schedstat", "rb") as f:
+                    secs = int(f.read().split()[0]) / 1e9
+            except OSError:
+                fields = raw.rsplit(b")", 1)[1].split()
+                secs = (int(fields[11]) + int(fields[12])) / tick
         except OSError:
             continue
         name = raw[raw.index(b"(") + 1 : raw.rindex(b")")].decode(errors="replace")
-        fields = raw.rsplit(b")", 1)[1].split()
-        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+        out[name] = out.get(name, 0.0) + secs
     return out
 
 

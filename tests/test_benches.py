@@ -18,6 +18,11 @@ BENCHES = [
     ("bench_compare.py", ["--quick", "--sessions", "20", "--runs", "1"], "compare --format csv"),
     ("bench_live.py", ["--quick"], "first_frame_view_s_median"),
     ("bench_sampler.py", ["--seconds", "1", "--runs", "1"], "%"),
+    (
+        "bench_recorder.py",
+        ["--seconds", "2", "--warmup", "1", "--runs", "1", "--profile-seconds", "2", "--top", "5"],
+        "wattui record: median",
+    ),
     ("bench_report.py", ["--calls", "2000", "--runs", "1"], "us/call"),
     ("bench_output.py", ["--lines", "20000", "--runs", "1"], "output.log complete"),
     ("bench_measure.py", ["--seconds", "1", "--runs", "1", "--edges", "20"], "us"),

@@ -1,0 +1,178 @@
+"""The recorder's fixed costs follow what changed, not a timer: the process tree is
+followed through the children of known processes (a full scan of the machine only
+rarely), the metrics intake sleeps until a watched file changes, and live.json (a hint for
+viewers, rewritten every second) is not fsynced while meta.json still is. Real processes,
+real files, real inotify; CPU figures live in bench/bench_recorder.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from wattui.output_drain import IDLE_POLL_S, POLL_EVERY_S, IntakeWorker
+from wattui.sources.process import ProcessTreeSource, _kernel_lists_children
+from wattui.store.writer import SessionWriter
+
+linux_children = pytest.mark.skipif(
+    not _kernel_lists_children(), reason="the kernel lists no /proc/PID/task/TID/children"
+)
+
+# The parent forks a child from its main thread; the child forks a grandchild; later the
+# parent forks one more from another thread (not in its main thread's children file).
+TREE = r"""
+import subprocess, sys, threading, time, pathlib
+out = pathlib.Path(sys.argv[1])
+sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
+child = subprocess.Popen([sys.executable, "-c",
+    "import subprocess, sys, time; p = subprocess.Popen(%r); print(p.pid, flush=True); time.sleep(60)"
+    % (sleeper,)], stdout=subprocess.PIPE, text=True)
+grandchild = int(child.stdout.readline())
+(out / "tree").write_text(f"{child.pid} {grandchild}")
+while not (out / "go").exists():
+    time.sleep(0.02)
+box = []
+t = threading.Thread(target=lambda: box.append(subprocess.Popen(sleeper)))
+t.start(); t.join()
+(out / "threaded").write_text(str(box[0].pid))
+time.sleep(60)
+"""
+
+
+def _wait(cond, timeout: float = 20.0):
+    end = time.monotonic() + timeout
+    while True:
+        got = cond()
+        if got:
+            return got
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.02)
+
+
+@linux_children
+def test_the_tree_is_followed_through_children_and_scanned_whole_only_rarely(tmp_path):
+    p = subprocess.Popen([sys.executable, "-c", TREE, str(tmp_path)], start_new_session=True)
+    try:
+        src = ProcessTreeSource(p.pid, refresh_s=0.0, rescan_s=3600)
+        src.read(0.0)
+        assert src.full_scans == 1  # the start
+        child, grandchild = map(int, _wait(lambda: (tmp_path / "tree").exists()
+                                           and (tmp_path / "tree").read_text().split()))
+
+        def sees(*pids):
+            src.read(0.0)
+            return set(pids) <= set(src.pids)
+
+        _wait(lambda: sees(p.pid, child, grandchild))
+        assert src.full_scans == 1  # found through the children files alone
+        (reading,) = src.read(0.0)
+        assert reading.mem_used_b > 3 * 5_000_000  # three Python processes' RSS
+        assert reading.util_pct is not None and reading.util_pct >= 0
+
+        (tmp_path / "go").write_text("")
+        threaded = int(_wait(lambda: (tmp_path / "threaded").exists()
+                             and (tmp_path / "threaded").read_text()))
+        for _ in range(5):  # forked by a non-main thread: the children file cannot show it
+            src.read(0.0)
+        assert src.full_scans == 1
+        src.rescan_s = 0.0  # ... the rare full scan finds it
+        assert sees(threaded) and src.full_scans >= 2
+
+        os.kill(grandchild, 9)
+        src.rescan_s = 3600
+        _wait(lambda: (src.read(0.0), grandchild not in src.pids)[1])
+    finally:
+        os.killpg(p.pid, 9)
+        p.wait()
+
+
+@linux_children
+def test_cpu_of_the_tree_is_measured_from_proc(tmp_path):
+    busy = [sys.executable, "-c", "import time\nend = time.time() + 30\nwhile time.time() < end: pass"]
+    p = subprocess.Popen(busy)
+    try:
+        src = ProcessTreeSource(p.pid, refresh_s=0.0)
+        src.read(0.0)
+        time.sleep(1.0)
+        (r,) = src.read(0.0)
+        assert 20.0 < r.util_pct <= 105.0  # one busy loop: up to one core (shared machine)
+    finally:
+        p.kill()
+        p.wait()
+
+
+class _ChannelIntake:
+    """An intake whose input is a directory: poll() counts, and reads what is new."""
+
+    parser = None
+
+    def __init__(self, d: Path):
+        self.d = d
+        self.polls: list[float] = []
+        self.seen: list[str] = []
+
+    def watch_dirs(self):
+        return [str(self.d)]
+
+    def follow_pid(self, pid):
+        pass
+
+    def poll(self, t_wall):
+        self.polls.append(time.monotonic())
+        self.seen = sorted(p.name for p in self.d.iterdir())
+
+    def close(self):
+        pass
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify is Linux's")
+def test_the_intake_sleeps_until_a_watched_file_changes(tmp_path):
+    intake = _ChannelIntake(tmp_path)
+    w = IntakeWorker(intake)
+    try:
+        assert w.poll_every_s == IDLE_POLL_S > POLL_EVERY_S
+        _wait(lambda: intake.polls)  # the first poll, at once
+        time.sleep(1.0)
+        # a 5 Hz timer would have polled 5 more times; without changes at most one idle poll
+        assert len(intake.polls) <= 2, intake.polls
+        t0 = time.monotonic()
+        (tmp_path / "123.ndjson").write_text('{"x": 1}\n')
+        _wait(lambda: "123.ndjson" in intake.seen, timeout=IDLE_POLL_S * 0.9)
+        assert time.monotonic() - t0 < IDLE_POLL_S  # woken by the change, not by the timer
+    finally:
+        assert w.finish()
+
+
+def test_an_intake_without_watchable_files_keeps_its_timer(tmp_path):
+    intake = _ChannelIntake(tmp_path / "not-yet")
+    w = IntakeWorker(intake)
+    try:
+        assert w.poll_every_s == POLL_EVERY_S
+        _wait(lambda: len(intake.polls) >= 3, timeout=10)
+    finally:
+        assert w.finish()
+
+
+def test_live_json_is_rewritten_without_fsync_and_meta_json_with_it(tmp_path, monkeypatch):
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def spy(fd):
+        synced.append(os.readlink(f"/proc/self/fd/{fd}") if os.path.exists("/proc/self/fd") else "?")
+        return real_fsync(fd)
+
+    w = SessionWriter(tmp_path, "s1", {"name": "x"})
+    monkeypatch.setattr(os, "fsync", spy)
+    live = {"t_wall": 1.5, "devices": {"gpu0": {"energy_j": 2.0}}, "energy_j": 2.0}
+    for _ in range(3):
+        w.flush(fsync=False, live=live)
+    assert json.loads((w.dir / "live.json").read_text()) == live
+    assert not [p for p in synced if "live" in p], synced
+    w.update_meta(name="y")
+    assert any("meta" in p for p in synced), synced
+    assert json.loads((w.dir / "meta.json").read_text())["name"] == "y"
