@@ -148,8 +148,11 @@ def wait_for(cond, timeout: float, what: str) -> None:
         time.sleep(0.05)
 
 
+PERIOD: list[str] = []  # --period S, when asked for
+
+
 def start_wattui(env: dict, store: Path, sid: str, argv_prefix: list[str] | None = None):
-    args = ["record", "--session-id", sid, "--", *RUN]
+    args = ["record", "--session-id", sid, *PERIOD, "--", *RUN]
     cmd = (argv_prefix or [sys.executable, "-m", "wattui"]) + args
     p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                          cwd=REPO)
@@ -251,7 +254,10 @@ def main() -> int:
     ap.add_argument("--profile-seconds", type=float, default=10.0, help="0: no profile")
     ap.add_argument("--top", type=int, default=15)
     ap.add_argument("--no-peer", action="store_true", help="do not run CodeCarbon")
+    ap.add_argument("--period", type=float, help="wattui's sampling period (default: its own)")
     args = ap.parse_args()
+    if args.period:
+        PERIOD[:] = ["--period", str(args.period)]
 
     from nvml_stub.build import FakeNvml, StubUnavailable
 
@@ -269,8 +275,9 @@ def main() -> int:
         env.update(WATTUI_HOME=str(store), WATTUI_CHANNEL_DIR=str(d / "channel"),
                    PYTHONPATH=str(REPO) + os.pathsep + env.get("PYTHONPATH", ""))
         peer = not args.no_peer and peer_available()
-        print(f"recorder steady CPU, {args.gpus} GPUs on the stand-in NVML, wattui at its "
-              f"default period ({DEFAULT_PERIOD_S} s), CodeCarbon at 1 s; "
+        period = f"--period {args.period:g} s" if args.period else f"its default period ({DEFAULT_PERIOD_S} s)"
+        print(f"recorder steady CPU, {args.gpus} GPUs on the stand-in NVML, wattui at "
+              f"{period}, CodeCarbon at 1 s; "
               f"{args.runs} x {args.seconds:g} s after {args.warmup:g} s warm-up, "
               f"{os.cpu_count()} CPUs")
         if not peer:
