@@ -229,7 +229,6 @@ class IntakeWorker:
         self.poll_every_s = (
             IDLE_POLL_S if self._watch is not None and self._watch.complete else POLL_EVERY_S
         )
-        self.polls = 0
         self._thread = threading.Thread(target=self._run, name="wattui-intake", daemon=True)
         self._thread.start()
 
@@ -296,7 +295,6 @@ class IntakeWorker:
                 for pid in sorted(new):
                     self._call(self.intake.follow_pid, pid)
                 self._call(self.intake.poll, time.time())
-                self.polls += 1
                 last_poll = time.monotonic()
             if item is None and closing:
                 if self._watch is not None:
