@@ -103,6 +103,30 @@ def read_samples_live(path: Path):
     )
 
 
+def read_samples_chunks(path: Path, chunk_bytes: int = 8 << 20):
+    """A live samples.csv as a sequence of frames of about ``chunk_bytes`` of CSV each:
+    together the rows :func:`read_samples_live` returns, in memory bounded by the chunk
+    whatever the length of the file (compaction streams them into Parquet)."""
+    path = Path(path)
+    with open_regular(path, MAX_SAMPLES) as f:
+        first = f.readline(1 << 16)
+        if not first.endswith(b"\n"):
+            return
+        header = first.decode("ascii", "replace").strip().split(",")
+        rest = b""
+        while True:
+            buf = f.read(chunk_bytes)
+            if not buf:
+                return  # bytes after the last newline: a torn last line, left out
+            buf = rest + buf
+            cut = buf.rfind(b"\n") + 1
+            rest = buf[cut:]
+            if cut:
+                yield _samples_from_csv_bytes(
+                    buf[:cut], with_header=False, columns=header, session_id=path.parent.name
+                )
+
+
 def parse_event_lines(data: bytes) -> list[dict]:
     """Event rows from NDJSON bytes; junk and torn lines are skipped."""
     out = []
