@@ -9,6 +9,10 @@
    on a real GPU comes on top and is not measured here).
 2. Store: writing one hour of 8-GPU samples at the default period, and compacting
    it to Parquet.
+3. Compaction memory: the peak RSS (VmHWM, Linux) of a fresh process compacting a 1-hour
+   and a 72-hour 8-GPU session at the default period (the 1-hour CSV written by the
+   writer above, repeated; about 1.1 GB of CSV for 72 h). Target: under 300 MB whatever
+   the length.
 
 Prints medians of several runs. Target: under 1% of one core with 8 GPUs.
 """
@@ -87,7 +91,56 @@ def nvml_stub_factory(n: int, workdir: str):
     return fake, make
 
 
-def bench_store(runs: int) -> None:
+CHILD_COMPACT = r"""
+import sys, time
+from pathlib import Path
+import polars  # noqa: F401 - imported before the baseline: it is not compaction's cost
+from wattui.store.writer import compact
+def hwm():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+base = hwm()
+t0 = time.perf_counter()
+compact(Path(sys.argv[1]))
+print(base, hwm(), time.perf_counter() - t0)
+"""
+
+
+def bench_compaction_memory(block: bytes, hours: list[float]) -> None:
+    """Peak RSS of a fresh process compacting sessions of ``hours`` (1 h = ``block``)."""
+    import os
+    import subprocess
+
+    if not os.path.exists("/proc/self/status"):
+        print("compaction memory: VmHWM is Linux's; skipped")
+        return
+    from wattui.store import schema
+
+    print(f"compaction memory (fresh process, peak RSS = VmHWM; machine load "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs):")
+    for h in hours:
+        with tempfile.TemporaryDirectory() as d:
+            w = SessionWriter(Path(d), f"compact-{h:g}h", {})
+            with open(w.dir / schema.SAMPLES_LIVE, "ab") as f:
+                whole, part = divmod(h, 1)
+                for _ in range(int(whole)):
+                    f.write(block)
+                f.write(block[: block.rfind(b"\n", 0, int(len(block) * part)) + 1])
+            size = (w.dir / schema.SAMPLES_LIVE).stat().st_size
+            r = subprocess.run([sys.executable, "-c", CHILD_COMPACT, str(w.dir)],
+                               capture_output=True, text=True,
+                               cwd=Path(__file__).resolve().parent.parent)
+            if r.returncode != 0:
+                raise SystemExit(f"compaction child failed:\n{r.stderr[-2000:]}")
+            base, peak, secs = r.stdout.split()
+            print(f"  {h:g} h: {size / 1e6:,.0f} MB of CSV -> "
+                  f"{(w.dir / schema.SAMPLES_FINAL).stat().st_size / 1e6:,.1f} MB Parquet in "
+                  f"{float(secs):.1f} s; peak RSS {int(peak) / 1e6:.0f} MB "
+                  f"(polars imported: {int(base) / 1e6:.0f} MB)  target < 300 MB")
+
+
+def bench_store(runs: int) -> bytes:
     n_ticks = int(3600 / DEFAULT_PERIOD_S)
     t = [1_700_000_000.0]
     src = SimulatedSource(8, clock=lambda: t[0])
@@ -107,6 +160,8 @@ def bench_store(runs: int) -> None:
                     w.flush()
             w.flush()
             c1 = time.perf_counter()
+            block = (w.dir / "samples.csv").read_bytes()
+            block = block[block.index(b"\n") + 1 :]  # one hour of rows, no header
             from wattui.store.writer import compact
 
             compact(w.dir)
@@ -121,12 +176,15 @@ def bench_store(runs: int) -> None:
           f"({100 * statistics.median(writes) / 3600:.4f}% of a core)")
     print(f"  compaction to Parquet: median {statistics.median(compacts):.2f} s, "
           f"{statistics.median(sizes) / 1e6:.2f} MB")
+    return block
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--compact-hours", default="1,72",
+                    help="session lengths whose compaction memory is measured (default 1,72)")
     args = ap.parse_args()
     print(f"sampling at the default period ({DEFAULT_PERIOD_S} s), {args.seconds:.0f} s x {args.runs} runs")
     cases = [
@@ -152,7 +210,10 @@ def main() -> None:
         med = statistics.median(pct)
         print(f"  {name:<36} median {med:6.3f}% of one core = {med * 36:6.1f} CPU s per hour "
               f"(runs: {', '.join(f'{p:.3f}' for p in pct)})")
-    bench_store(args.runs)
+    block = bench_store(args.runs)
+    hours = [float(h) for h in args.compact_hours.split(",") if h.strip()]
+    if hours:
+        bench_compaction_memory(block, hours)
 
 
 if __name__ == "__main__":

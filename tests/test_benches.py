@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parent.parent
 BENCHES = [
     ("bench_compare.py", ["--quick", "--sessions", "20", "--runs", "1"], "compare --format csv"),
     ("bench_live.py", ["--quick"], "first_frame_view_s_median"),
-    ("bench_sampler.py", ["--seconds", "1", "--runs", "1"], "%"),
+    ("bench_sampler.py", ["--seconds", "1", "--runs", "1", "--compact-hours", "0.1"], "peak RSS"),
     (
         "bench_recorder.py",
         ["--seconds", "2", "--warmup", "1", "--runs", "1", "--profile-seconds", "2", "--top", "5"],

@@ -377,18 +377,20 @@ def _print_problems(problems: list[str]) -> None:
 
 
 def cmd_sessions(args) -> int:
-    from .recorder import format_energy
-    from .sessions import command_label, records_of
+    from .sessions import list_records
     from .store.paths import store_root
-    from .store.reader import list_sessions
 
     sam_opts = _sam_opts(args)  # checked before anything is read
-    sessions, problems = list_sessions(store_root(args.store))
-    recs = records_of(sessions, problems, **sam_opts)
+    recs, problems = list_records(
+        store_root(args.store), as_json=args.format == "json", **sam_opts
+    )
     _print_problems(problems)
-    if args.format == "json":
-        print(json.dumps(recs, indent=1))
+    if args.format == "json":  # one session a line, as the record cache holds them
+        print("[\n" + ",\n".join(recs) + ("\n]" if recs else "]"))
         return 0
+    from .recorder import format_energy
+    from .sessions import command_label
+
     cols = ["id", "name", "status", "started", "duration_s", "energy", "method", "accuracy", "sam"]
     rows = []
     for r in recs:
@@ -455,7 +457,7 @@ def _print_table(cols: list[str], rows: list[dict]) -> None:
 
 def cmd_show(args) -> int:
     from .recorder import format_energy
-    from .sessions import session_record
+    from .sessions import cached_record, session_record
     from .store.paths import store_root
     from .store.reader import find_session
 
@@ -463,7 +465,9 @@ def cmd_show(args) -> int:
         s = find_session(store_root(args.store), args.id)
     except LookupError as e:
         raise CliError(str(e)) from None
-    rec = session_record(s, **_sam_opts(args))
+    sam_opts = _sam_opts(args)
+    # the stored record when it is current (no events read), else from the files
+    rec = session_record(s, **sam_opts) if sam_opts else cached_record(s)
     _print_problems([f"{s.id}: {p}" for p in rec["problems"]])
     rec["windows"] = _measure_windows(s)
     if args.format == "json":

@@ -444,68 +444,42 @@ class Table:
         return sort_frame(df, sort, descending) if sort else df
 
 
-# A finished session's row never changes until its meta.json does, so rows are cached in
-# <store>/.cache/ keyed by meta.json's mtime and size. Bump the version when rows change.
-# Sessions of a group are never cached: their row is the group's, merged at every load.
-CACHE_VERSION = 3
-CACHEABLE = ("finished", "failed")
+# A finished session's row never changes until one of its files does, so rows are cached
+# in <store>/.cache/ by the store's record cache (wattui.store.record_cache), which also
+# serves `wattui sessions` and `show`. Sessions of a group are never cached: their row is
+# the group's, merged at every load. Bump the number when rows change.
+ROWS_VIEW = "compare-rows.3"
 
 
 def cache_path(root: Path) -> Path:
-    return Path(root) / ".cache" / f"compare-rows-v{CACHE_VERSION}.json"
+    from .store.record_cache import cache_path as path
 
-
-def _read_cache(root: Path) -> dict:
-    try:
-        from .store.safeio import MAX_EVENTS, read_json
-
-        doc = read_json(cache_path(root), MAX_EVENTS)
-        rows = doc["rows"] if doc.get("version") == CACHE_VERSION else {}
-        return rows if isinstance(rows, dict) else {}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return {}
-
-
-def _write_cache(root: Path, rows: dict) -> None:
-    from .store.paths import make_private_dir, write_json_atomic
-
-    path = cache_path(root)
-    try:
-        make_private_dir(path.parent)
-        write_json_atomic(path, {"version": CACHE_VERSION, "rows": rows})
-    except (OSError, TypeError, ValueError):
-        pass  # a read-only store is listed every time in full
+    return path(root, ROWS_VIEW)
 
 
 def load_table(root: Path, params: SamParams = SamParams(), cache: bool = True) -> Table:
-    """Every session of the store as a :class:`Table`. Reads each meta.json (and
-    live.json for running sessions) unless ``cache`` has its unchanged row. The sessions
+    """Every session of the store as a :class:`Table`. Reads each session (meta.json, and
+    live.json for running ones) unless the record cache has its unchanged row. The sessions
     of a multi-node group (``group`` in meta.json) make one row, ``group:<ID>``, where the
     group's first session would be: energy summed, hosts counted, SAM on the total."""
-    import os
-
     from .groups import merge_group
     from .store.reader import CorruptSession, scan_store
+    from .store.record_cache import CACHEABLE, RecordCache, session_stamp
 
     params = params.checked()
     root = Path(root)
-    old = _read_cache(root) if cache else {}
-    new: dict[str, dict] = {}
+    rcache = RecordCache(root, ROWS_VIEW, enabled=cache)
     rows: list[dict] = []
     recs: dict[str, dict] = {}
     groups: dict[str, list[dict]] = {}  # group id -> its parts' records
     slots: dict[str, int] = {}  # group id -> index of its row in ``rows``
     entries, problems = scan_store(root)
     for e in entries:
-        try:
-            st = os.lstat(os.path.join(e.path, "meta.json"))
-            stamp = [st.st_mtime_ns, st.st_size]
-        except OSError:
-            stamp = None
-        hit = old.get(e.name) if stamp else None
-        if isinstance(hit, dict) and hit.get("stamp") == stamp and isinstance(hit.get("row"), dict):
-            rows.append(hit["row"])
-            new[e.name] = hit
+        stamp = session_stamp(e.path)
+        text = rcache.get_text(e.name, stamp)
+        row = _cached_row(text) if text is not None else None
+        if row is not None:
+            rows.append(row)
             continue
         try:
             s = Session.open(Path(e.path))
@@ -529,16 +503,57 @@ def load_table(root: Path, params: SamParams = SamParams(), cache: bool = True) 
         row = row_of(rec)
         rows.append(row)
         recs[row["id"]] = rec
-        if stamp and s.meta.get("status") in CACHEABLE:
-            new[e.name] = {"stamp": stamp, "row": row}
+        if s.status in CACHEABLE:
+            rcache.put(e.name, stamp, row)
     for g, parts in groups.items():
         merged = merge_group(g, parts)
         rows[slots[g]] = row_of(merged)
         recs[merged["id"]] = merged
-    if cache and (new.keys() != old.keys() or any(old[k] is not v for k, v in new.items())):
-        _write_cache(root, new)
+    rcache.save()
     problems = [clean_text(p) for p in problems]  # directory names are anyone's
     return Table(root, rows, recs, problems, params, build_frame(rows, params))
+
+
+_NONE = type(None)
+_CELL_TYPES = {
+    k: {pl.String: (str, _NONE), pl.Float64: (int, float, _NONE), pl.Int64: (int, _NONE)}.get(
+        t, (bool, _NONE) if t == pl.Boolean else (list,)
+    )
+    for k, t in FRAME_SCHEMA.items()
+}
+
+
+def _row_ok(row: dict) -> bool:
+    """``row`` has every column of the frame, each of its type (tag_list: strings)."""
+    get = row.get
+    rec_sam = get("rec_sam")
+    return (
+        all(k in row and type(get(k)) in ok for k, ok in _CELL_TYPES.items())
+        and all(type(x) is str for x in row["tag_list"])
+        and (
+            rec_sam is None
+            or type(rec_sam) is list
+            and len(rec_sam) == 3
+            and all(type(x) in (int, float, str, _NONE) for x in rec_sam)
+        )
+    )
+
+
+def _cached_row(text: str) -> dict | None:
+    """A row from the cache, sanitised again unless it is all printable, or None when it
+    does not have the frame's columns and types: the cache is a file in the store, trusted
+    no further than the session files it was made from (a bad row is read again)."""
+    from .sessions import clean_record
+    from .store.record_cache import all_printable
+
+    try:
+        row = json.loads(text)
+    except ValueError:
+        return None
+    if type(row) is not dict or not _row_ok(row):
+        return None
+    row = {k: row[k] for k in (*FRAME_SCHEMA, "rec_sam") if k in row}
+    return row if all_printable(text) else clean_record(row)
 
 
 # -- filtering ---------------------------------------------------------------------------

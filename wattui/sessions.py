@@ -229,3 +229,107 @@ def records_of(sessions: list[Session], problems: list[str], **opts) -> list[dic
         problems.extend(f"{s.id}: {p}" for p in rec["problems"])
         out.append(rec)
     return out
+
+
+RECORDS_VIEW = "records.1"  # bump the number when records change
+
+
+def list_records(
+    root, cache: bool = True, as_json: bool = False, **opts
+) -> tuple[list, list[str]]:
+    """``session_record`` of every readable session of the store at ``root``, oldest
+    first (each as JSON text with ``as_json``), and one line per thing skipped or not
+    fully read. Sessions whose files are unchanged come from the store's record cache
+    (see :mod:`wattui.store.record_cache`); every other one is read and validated. With
+    ``opts`` (SAM alpha, beta, unit) every record is computed afresh."""
+    import json
+    from pathlib import Path
+
+    from .store.reader import CorruptSession, scan_store
+    from .store.record_cache import CACHEABLE, RecordCache, all_printable, session_stamp
+
+    rcache = RecordCache(Path(root), RECORDS_VIEW, enabled=cache and not opts)
+    entries, problems = scan_store(Path(root))
+    out: list = []
+    for e in entries:
+        stamp = session_stamp(e.path)
+        text = rcache.get_text(e.name, stamp)
+        if text is not None and as_json and _NO_PROBLEMS in text and all_printable(text):
+            out.append(text)  # whole (its digest), clean, nothing to report: as it is
+            continue
+        rec = _cached_record(text) if text is not None else None
+        if rec is not None:
+            if not all_printable(text):
+                rec = clean_record(rec)
+                text = None
+            problems.extend(f"{rec['id']}: {p}" for p in rec["problems"])
+            out.append((text or json.dumps(rec)) if as_json else rec)
+            continue
+        try:
+            s = Session.open(Path(e.path))
+        except CorruptSession as err:
+            problems.append(f"{err} (skipped)")
+            continue
+        got = records_of([s], problems, **opts)
+        if not got:
+            continue
+        text = None
+        if got[0]["status"] in CACHEABLE:
+            text = rcache.put(e.name, stamp, got[0])
+        out.append((text or json.dumps(got[0])) if as_json else got[0])
+    rcache.save()
+    return out, [clean_text(p) for p in problems]  # directory names are anyone's
+
+
+_NO_PROBLEMS = '"problems": []'
+
+
+def cached_record(session: Session) -> dict:
+    """``session_record(session)``, from the store's record cache when it holds this
+    session unchanged (no events or samples read), else from its files."""
+    from .store.record_cache import CACHEABLE, all_printable, lookup, session_stamp
+
+    if session.status in CACHEABLE:
+        text = lookup(session.dir.parent.parent, RECORDS_VIEW, session.dir.name, session_stamp(session.dir))
+        rec = _cached_record(text) if text is not None else None
+        if rec is not None:
+            return rec if all_printable(text) else clean_record(rec)
+    return session_record(session)
+
+
+def _cached_record(text: str) -> dict | None:
+    import json
+
+    try:
+        rec = json.loads(text)
+    except ValueError:
+        return None
+    return rec if isinstance(rec, dict) and _record_ok(rec) else None
+
+
+_NUM = (int, float, type(None))
+_RECORD_NUMS = ("started_at", "ended_at", "duration_s", "energy_j", "gpu_energy_j")
+_DEVICE_NUMS = ("energy_j", "mean_w", "peak_w", "last_w")
+
+
+def _record_ok(rec: dict) -> bool:
+    """A cached record has the shape every view of a record reads (else it is read again
+    from the session's files)."""
+    if not (
+        type(rec.get("id")) is str
+        and type(rec.get("status")) is str
+        and type(rec.get("simulated")) is bool
+        and type(rec.get("problems")) is list
+        and all(type(rec.get(k)) in _NUM for k in _RECORD_NUMS)
+        and type(rec.get("gpus")) is list
+        and type(rec.get("cpu")) is list
+    ):
+        return False
+    return all(
+        type(d) is dict
+        and type(d.get("key")) is str
+        and type(d.get("name")) is str
+        and type(d.get("method", "")) in (str, type(None))
+        and all(type(d.get(k)) in _NUM for k in _DEVICE_NUMS)
+        for d in rec["gpus"] + rec["cpu"]
+    )
