@@ -190,7 +190,8 @@ def test_show_reads_the_cached_record_and_never_a_stale_one(tmp_path, monkeypatc
     assert json.loads(run_wattui(tmp_path, "show", "--format", "json", FINISHED).stdout) == fresh
     s = reader.Session.open(tmp_path / "sessions" / FINISHED)
     monkeypatch.setattr(reader.Session, "events", lambda self: pytest.fail("events read"))
-    assert json.loads(json.dumps(cached_record(s))) == fresh  # from the cache alone
+    record = {k: v for k, v in fresh.items() if k != "windows"}  # show adds its windows
+    assert json.loads(json.dumps(cached_record(s))) == record  # from the cache alone
     monkeypatch.undo()
     manage.rename(tmp_path, FINISHED, "renamed-since")
     s = reader.Session.open(tmp_path / "sessions" / FINISHED)
