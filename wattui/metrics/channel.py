@@ -131,7 +131,9 @@ class ReportChannel:
         mark: bool = True,
         accuracy_key: str | None = None,
         rejections: Rejections | None = None,
+        percent=None,
     ) -> None:
+        self.percent = percent
         self.pids_provider = pids_provider
         self.directory = Path(directory) if directory is not None else channel_dir()
         self.mark = mark
@@ -222,6 +224,17 @@ class ReportChannel:
             events.extend(self._read(pid, f))
         return events
 
+    def pending(self) -> bool:
+        """True while a followed file holds bytes not read yet."""
+        for pid, f in self._follow.items():
+            try:
+                st = os.stat(self.directory / f"{pid}.ndjson", follow_symlinks=False)
+            except OSError:
+                continue
+            if st.st_size > f.offset and (f.ino is None or f.ino == (st.st_dev, st.st_ino)):
+                return True
+        return False
+
     def _read(self, pid: int, f: _Follow) -> list[MetricEvent]:
         path = self.directory / f"{pid}.ndjson"
         try:
@@ -286,6 +299,13 @@ class ReportChannel:
         ):
             self.rejections.add("bad_record")
             return None
+        if rec.get("kind") == "stats":  # what report() itself dropped, sent at exit
+            for name, n in values.items():
+                if name in ("buffer_overflow", "dropped_values", "write_errors") and (
+                    type(n) is int and 0 < n < 2**53
+                ):
+                    self.rejections.add(f"report_{name}", n)
+            return None
         kind = rec.get("kind") if rec.get("kind") in ("metric", "watch", "measure") else "metric"
         return make_event(
             values,
@@ -295,4 +315,5 @@ class ReportChannel:
             kind=kind,
             accuracy_key=self.accuracy_key,
             rejections=self.rejections,
+            percent=self.percent,
         )

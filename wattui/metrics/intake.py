@@ -14,7 +14,6 @@ values are counted in a :class:`Rejections` object.
 
 from __future__ import annotations
 
-import ast
 import csv
 import json
 import math
@@ -23,6 +22,8 @@ import re
 import stat
 from collections import Counter
 from dataclasses import dataclass, field
+
+from wattui.metrics.lineformats import Parsed, parse_segment
 
 __all__ = [
     "MetricEvent",
@@ -38,6 +39,7 @@ __all__ = [
     "MAX_LINE_CHARS",
 ]
 
+MAX_EPOCH = 1_000_000  # an epoch (or total) above this is no real run's
 MAX_LINE_CHARS = 4096  # longer segments of a log line are not parsed (counted as too long)
 MAX_RAW_CHARS = 1 << 16  # a raw line beyond this is cut before splitting on \r
 MAX_DICT_CHARS = 4096  # dict-looking lines up to this length go to ast.literal_eval
@@ -64,9 +66,29 @@ ACCURACY_PREFERENCE = (
     "top1",
     "top1_accuracy",
 )
-_ACC_KEY = re.compile(r"(^|[_/.\- ])(acc|accuracy|acc1|top1|top_1)([_/.\- ]|$)", re.I)
-_NOT_TOP1 = re.compile(r"top5|top_5|acc5|balanced", re.I)
-_TRAIN = re.compile(r"(^|[_/.\- ])train", re.I)
+_ACC_TOKENS = frozenset(("acc", "accuracy", "acc1", "top1"))
+_VAL_TOKENS = frozenset(
+    ("val", "valid", "validation", "eval", "evaluation", "test", "testing", "dev")
+)
+_SCORE_TOKENS = frozenset(("score",))  # scikit-learn's "Validation score" of a classifier
+# Words that make an accuracy-looking name something else: a goal, a statistic of the
+# accuracy, a difference, an error rate, a summary of the run, another top-k.
+_NOT_ACC_TOKENS = frozenset(
+    (
+        "target", "baseline", "threshold", "thresh", "min", "max", "minimum", "maximum",
+        "required", "req", "goal", "std", "stddev", "var", "variance", "sem", "ci",
+        "drop", "delta", "diff", "gap", "change", "gain", "improvement", "ratio", "loss",
+        "err", "error", "best", "final", "prev", "previous", "top5", "acc5", "top_5",
+        "balanced", "per", "class", "weighted", "macro", "micro", "expected", "random",
+        "chance", "majority", "lr", "time", "count", "n", "num", "samples", "tol",
+    )
+)
+_TRAIN_TOKENS = frozenset(("train", "training", "trn"))
+_STEP_SUFFIX = ("_step", "/step", ".step", "_batch")
+
+
+def _tokens(name: str) -> list[str]:
+    return [t for t in re.split(r"[_/.\-\s@:]+", name.lower()) if t]
 
 
 class Rejections:
@@ -125,8 +147,74 @@ def validate_accuracy(x, rejections: Rejections | None = None) -> float | None:
 
 
 def is_accuracy_key(name: str) -> bool:
-    """True for names that denote a top-1 style accuracy (``val_acc``, ``eval_accuracy``...)."""
-    return bool(_ACC_KEY.search(name)) and not _NOT_TOP1.search(name)
+    """True for names that denote a top-1 style accuracy (``val_acc``, ``eval_accuracy``...).
+
+    Not: goals and statistics of an accuracy (``target_accuracy``, ``val_acc_std``,
+    ``max_acc``, ``accuracy_drop``, ``acc_loss_ratio``), error rates (``top1_err``), top-5."""
+    if not isinstance(name, str):
+        return False
+    t = _tokens(name)
+    if not t or any(x in _NOT_ACC_TOKENS for x in t):
+        return False
+    if any(x in _ACC_TOKENS for x in t):
+        return True
+    return any(x in _SCORE_TOKENS for x in t) and any(x in _VAL_TOKENS for x in t)
+
+
+def accuracy_rank(name: str | None) -> int:
+    """0: an epoch-level validation/eval/test (or plainly named) accuracy; 1: a training
+    accuracy; 2: a per-batch one (``_step``). Lower wins in a run."""
+    if not name:
+        return 2
+    low = name.lower()
+    if low.endswith(_STEP_SUFFIX):
+        return 2
+    t = _tokens(name)
+    if any(x in _TRAIN_TOKENS for x in t) and not any(x in _VAL_TOKENS for x in t):
+        return 1
+    return 0
+
+
+ACCURACY_KINDS = ("validation", "training", "training (per batch)")
+
+
+class PercentJudge:
+    """Percent or fraction, decided per (source, key) and kept: a key printed with ``%`` or in
+    a percent format (``Acc@1``), or that ever showed a value above 1, is a percentage from
+    then on, so a later ``0.78`` of it is 0.78 %, not 78 %."""
+
+    def __init__(self) -> None:
+        self._percent: set[tuple[str, str]] = set()
+
+    def is_percent(self, source: str, key: str) -> bool:
+        return (source, _unstep(key)) in self._percent
+
+    def fraction(self, source: str, key: str, value: float, printed_percent: bool = False,
+                 rejections: Rejections | None = None) -> float | None:
+        f = _finite_number(value)
+        reason = None
+        if f is None:
+            reason = "accuracy_not_finite_number"
+        elif f < 0:
+            reason = "accuracy_negative"
+        elif f > 100:
+            reason = "accuracy_above_100"
+        if reason is not None:
+            if rejections is not None:
+                rejections.add(reason)
+            return None
+        k = (source, _unstep(key))
+        if printed_percent or f > 1.0:
+            self._percent.add(k)
+        return f / 100.0 if k in self._percent else f
+
+
+def _unstep(key: str) -> str:
+    low = key.lower()
+    for suf in _STEP_SUFFIX:
+        if low.endswith(suf):
+            return key[: -len(suf)]
+    return key
 
 
 def choose_accuracy(values: dict, accuracy_key: str | None = None) -> str | None:
@@ -145,11 +233,15 @@ def choose_accuracy(values: dict, accuracy_key: str | None = None) -> str | None
     for k in ACCURACY_PREFERENCE:
         if k in lower:
             return lower[k]
+    for k in ACCURACY_PREFERENCE:  # the same names with a prefix: "test_acc1", "val/acc"
+        for low, orig in lower.items():
+            if low.endswith(("_" + k, "/" + k, "." + k)) and is_accuracy_key(orig):
+                if accuracy_rank(orig) == 0:
+                    return orig
     candidates = [k for k in values if isinstance(k, str) and is_accuracy_key(k)]
     if not candidates:
         return None
-    non_train = [k for k in candidates if not _TRAIN.search(k)]
-    return (non_train or candidates)[0]
+    return min(candidates, key=accuracy_rank)
 
 
 @dataclass(frozen=True)
@@ -238,13 +330,24 @@ def make_event(
     kind: str = "metric",
     accuracy_key: str | None = None,
     rejections: Rejections | None = None,
+    percent: PercentJudge | None = None,
+    printed_percent: frozenset | set = frozenset(),
 ) -> MetricEvent | None:
     """Validate a name -> value mapping into an event (None when nothing usable is left).
 
     Non-finite or non-numeric values are dropped (strings kept only for ``model``/``name``);
     accuracy-named values that fail :func:`validate_accuracy` are dropped from ``values``
     too, so a rejected figure is never stored where an accuracy could be read back from it.
+    With ``percent`` the percent-or-fraction decision is made per source and key (keys in
+    ``printed_percent`` were printed as percentages); without it, per value.
+    An epoch or total beyond any real run (``1e308``) is refused and counted.
     """
+
+    def frac(k: str, f: float, rej) -> float | None:
+        if percent is None:
+            return validate_accuracy(f, rej)
+        return percent.fraction(source, k, f, k in printed_percent, rej)
+
     values: dict[str, float] = {}
     text: dict[str, str] = {}
     for k, v in raw.items():
@@ -263,13 +366,20 @@ def make_event(
             if rejections is not None:
                 rejections.add("not_finite" if isinstance(v, (int, float)) else "not_a_number")
             continue
-        if (accuracy_key == k or is_accuracy_key(k)) and validate_accuracy(f, rejections) is None:
+        if (accuracy_key == k or is_accuracy_key(k)) and (
+            _finite_number(f) is None or f < 0 or f > 100
+        ):
+            validate_accuracy(f, rejections)
+            continue
+        if k in ("epoch", "total_epochs") and abs(f) > MAX_EPOCH:
+            if rejections is not None:
+                rejections.add(f"{k}_absurd")
             continue
         values[k] = int(f) if isinstance(v, int) and not isinstance(v, bool) else f
     if not values and not text:
         return None
     key = choose_accuracy(values, accuracy_key)
-    acc = validate_accuracy(values[key], rejections) if key is not None else None
+    acc = frac(key, values[key], rejections) if key is not None else None
     epoch = values.get("epoch")
     if epoch is not None and epoch < 0:
         epoch = None
@@ -294,26 +404,6 @@ def make_event(
 
 # ---------------------------------------------------------------------------- log lines
 
-_NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf(?:inity)?)\b"
-# name: value / name=value, for metric-looking names (Keras, Lightning, generic loggers)
-_KV = re.compile(r"(?<![\w/.\-])([A-Za-z][\w/.\-]{0,63})\s*[:=]\s*(" + _NUM + r")(\s*%)?", re.I)
-_METRIC_NAME = re.compile(
-    r"acc|accuracy|loss|top\d|f1|precision|recall|auc|map|iou|bleu|rouge|ppl|perplexity"
-    r"|^lr$|learning_rate|^epoch$|^step$|^global_step$|^total_epochs$",
-    re.I,
-)
-# "accuracy 91.2%", "Test accuracy 0.9", "acc 0.91" (no separator)
-_PLAIN_ACC = re.compile(
-    r"(?<![\w/.\-])((?:(?:val|valid|validation|test|eval|train)[ _])?(?:accuracy|acc))"
-    r"\s+(?:of\s+|is\s+)?(" + _NUM + r")(\s*%)?",
-    re.I,
-)
-# PyTorch tutorial style: "Accuracy of the network on the 10000 test images: 54 %"
-_LOOSE_ACC = re.compile(r"\b(accuracy)\b[^:=\n]{0,60}?[:=]\s*(" + _NUM + r")(\s*%)?", re.I)
-_EPOCH_OF = re.compile(r"\bepoch\s*[:#]?\s*(\d{1,7})\s*(?:/|of)\s*(\d{1,7})\b", re.I)
-_EPOCH_ALONE = re.compile(r"\bepoch\s+(\d{1,7})\s*:", re.I)  # Lightning "Epoch 3: 100%|..."
-_DICT_LINE = re.compile(r"^\s*\{.*\}\s*$", re.S)
-
 
 def compile_extra_patterns(extra: dict[str, str] | None) -> dict[str, re.Pattern]:
     """Compile ``--metric NAME=REGEX`` patterns; a bad one raises ValueError (one line)."""
@@ -336,24 +426,29 @@ def compile_extra_patterns(extra: dict[str, str] | None) -> dict[str, re.Pattern
 
 def _to_float(s: str) -> float | None:
     try:
-        f = float(s)
+        return float(s)
     except (ValueError, OverflowError):
         return None
-    return f
+
+
+_RICH_KEY = re.compile(r"(?<![\w/.\-])[A-Za-z][\w/.\-]*:(?=\s|$)")
 
 
 class LineParser:
     """Turns lines of a training script's output into metric events.
 
-    Built in: Keras (``- val_accuracy: 0.9120``), Hugging Face Trainer dict lines
-    (``{'eval_accuracy': 0.91, 'epoch': 3.0}``, read with ``ast.literal_eval`` only when the
-    line looks like a dict and is short), Lightning progress bars (``val_acc=0.912``), plain
-    ``accuracy 91.2%`` / ``acc: 0.91``, epochs ``Epoch 3/10``, ``epoch=3``, ``'epoch': 3.0``.
-    ``extra_patterns`` maps a metric name to a regex with one group capturing the number.
+    The formats are in :mod:`wattui.metrics.lineformats`. Across lines it keeps the current
+    epoch (carried to later lines: Keras prints ``Epoch 3/10`` before that epoch's metrics),
+    whether each epoch counter is 0- or 1-based (events carry 1-based epochs: the counter of
+    a format whose first value is 0, or that is 0-based by design, is shifted), the largest
+    total seen, and percent or fraction per key (:class:`PercentJudge`). Metric names are
+    made to say what they are: a bar's own accuracy becomes ``train_acc``, a per-batch one
+    ``..._step``, a ``Test:`` line's ``acc1`` ``test_acc1``, a summary's ``best_val_acc``.
 
-    ``feed`` returns at most one event per segment (a line split on carriage returns);
-    a segment whose values repeat the previous event exactly (progress-bar redraws) is
-    not emitted again.
+    ``feed`` returns the events of a line (one per segment split on carriage returns); a
+    segment whose values repeat the previous event exactly (progress-bar redraws) is not
+    emitted again. Lightning's Rich bar, printed on a pipe with its metrics column wrapped
+    over several lines, is held until the block ends (or :meth:`flush`).
     """
 
     def __init__(
@@ -361,18 +456,37 @@ class LineParser:
         extra_patterns: dict[str, str] | None = None,
         accuracy_key: str | None = None,
         rejections: Rejections | None = None,
+        percent: PercentJudge | None = None,
     ) -> None:
         self.extra = compile_extra_patterns(extra_patterns)
         self.accuracy_key = accuracy_key
         self.rejections = rejections if rejections is not None else Rejections()
+        self.percent = percent if percent is not None else PercentJudge()
         self._last: dict | None = None
-        self._epoch: float | None = None  # the last epoch seen, carried to later lines
+        self._epoch: float | None = None  # the current epoch (1-based), carried to later lines
         self._total: int | None = None
+        self._shift: dict[str, int] = {}
+        self._rich: list | None = None  # [text, metrics column, t_wall] of a wrapped Rich bar
+        self._in_eval = False
+        # called with (epoch, t_wall) when a validation/test phase starts (its first line)
+        self.on_eval_start = None
 
     def feed(self, line: str | bytes, t_wall: float) -> list[MetricEvent]:
         try:
             return self._feed(line, t_wall)
         except Exception:  # noqa: BLE001 - a parser must never take the recorder down
+            self.rejections.add("parser_error")
+            return []
+
+    def flush(self, t_wall: float | None = None) -> list[MetricEvent]:
+        """The end of the output: emit what a wrapped block still holds."""
+        if self._rich is None:
+            return []
+        text, _col, t = self._rich
+        self._rich = None
+        try:
+            return self._segment(text, t if t_wall is None else t_wall)
+        except Exception:  # noqa: BLE001
             self.rejections.add("parser_error")
             return []
 
@@ -384,105 +498,102 @@ class LineParser:
         if len(line) > MAX_RAW_CHARS:
             line = line[:MAX_RAW_CHARS]
             self.rejections.add("line_too_long")
-        events = []
+        events: list[MetricEvent] = []
         for seg in line.replace("\x00", "").split("\r"):
-            if not seg.strip():
-                continue
             if len(seg) > MAX_LINE_CHARS:
                 self.rejections.add("line_too_long")
                 continue
-            raw = self._parse_segment(seg)
-            if not raw:
+            if self._rich is not None:
+                text, col, t = self._rich
+                if seg[:1].isspace() and len(seg) > col and "━" not in seg[:col]:
+                    self._rich[0] = text + " " + seg[col:].strip()
+                    continue
+                events.extend(self.flush(t))
+            if not seg.strip():
                 continue
-            if "epoch" in raw:
-                self._epoch = raw["epoch"]
-                self._total = raw.get("total_epochs", self._total)
-            elif self._epoch is not None:
-                # Keras prints "Epoch 3/10" on its own line before that epoch's metrics
-                raw["epoch"] = self._epoch
-                if self._total is not None:
-                    raw.setdefault("total_epochs", self._total)
-            if raw == self._last:
-                continue
-            self._last = dict(raw)
-            ev = make_event(
-                raw, t_wall, "log", accuracy_key=self.accuracy_key, rejections=self.rejections
-            )
-            if ev is not None:
-                events.append(ev)
+            if "━" in seg:
+                bar_end = seg.rfind("━")
+                m = _RICH_KEY.search(seg, bar_end)
+                if m is not None:
+                    self._rich = [seg, m.start(), t_wall]
+                    continue
+            events.extend(self._segment(seg, t_wall))
         return events
 
-    def _put(self, raw: dict, key: str, num: str, pct: str | None) -> None:
-        f = _to_float(num)
-        if f is None or not math.isfinite(f):
-            self.rejections.add("not_finite")
-            return
-        if pct:
-            if f < 0 or f > 100:
-                self.rejections.add("percent_out_of_range")
-                return
-            f = f / 100.0
-        raw.setdefault(key, f)
+    def _name(self, k: str, p: Parsed) -> str:
+        if k in self.extra or k == "step":
+            return k
+        if p.summary:
+            return k if k.lower().startswith(p.summary) else f"{p.summary}_{k}"
+        if not (is_accuracy_key(k) or k in p.percent):
+            return k
+        t = set(_tokens(k))
+        if not (t & _VAL_TOKENS or t & _TRAIN_TOKENS):
+            if p.phase == "val":
+                k = f"{p.phase_word}_{k}"
+            elif p.phase == "train" or p.bar:
+                k = f"train_{k}"
+        if p.batch and not k.lower().endswith(_STEP_SUFFIX + ("_epoch",)):
+            k += "_step"
+        return k
 
-    def _parse_segment(self, seg: str) -> dict:
+    def _segment(self, seg: str, t_wall: float) -> list[MetricEvent]:
+        p = parse_segment(seg, self.extra)
+        if p is None:
+            return []
+        for r in p.rejected:
+            self.rejections.add(r)
+        if p.phase == "val" and p.summary is None:
+            if not self._in_eval and self.on_eval_start is not None and self._epoch is not None:
+                self.on_eval_start(self._epoch, t_wall)
+            self._in_eval = True
+        elif p.phase == "train" or (p.epoch is not None and p.epoch_format != "dict"):
+            self._in_eval = False
+        if p.epoch is not None and p.summary is None:
+            if not math.isfinite(p.epoch) or p.epoch < 0 or p.epoch > MAX_EPOCH:
+                self.rejections.add("epoch_absurd")
+            else:
+                fmt = p.epoch_format or "?"
+                if fmt not in self._shift:
+                    zero = p.zero_based or (p.epoch == 0 and fmt != "dict")
+                    self._shift[fmt] = 1 if zero else 0
+                self._epoch = p.epoch + self._shift[fmt]
+        if p.total is not None and p.summary is None:
+            if 0 < p.total <= MAX_EPOCH:
+                self._total = max(self._total or 0, p.total)
+            else:
+                self.rejections.add("total_epochs_absurd")
         raw: dict = {}
-        # user patterns first: they win over built-ins for the same name
-        for name, pat in self.extra.items():
-            m = pat.search(seg)
-            if m:
-                g = m.group(1)
-                if g is not None:
-                    self._put(raw, name, g, None)
-        s = seg.strip()
-        if len(s) <= MAX_DICT_CHARS and _DICT_LINE.match(s):
-            d = self._literal_dict(s)
-            if d:
-                for k, v in d.items():
-                    if isinstance(k, str) and len(k) <= MAX_KEY_CHARS:
-                        f = _finite_number(v)
-                        if f is None:
-                            if isinstance(v, (int, float)) and not isinstance(v, bool):
-                                self.rejections.add("not_finite")
-                            continue
-                        raw.setdefault(k, f)
-                return raw
-        m = _EPOCH_OF.search(seg)
-        if m:
-            raw.setdefault("epoch", float(m.group(1)))
-            tot = int(m.group(2))
-            if tot > 0:
-                raw.setdefault("total_epochs", tot)
-        else:
-            m = _EPOCH_ALONE.search(seg)
-            if m:
-                raw.setdefault("epoch", float(m.group(1)))
-        for m in _KV.finditer(seg):
-            key = m.group(1)
-            if not _METRIC_NAME.search(key):
+        pct: set[str] = set()
+        for k, v in p.values.items():
+            if k == "epoch":
                 continue
-            self._put(
-                raw,
-                key.lower() if key.lower() in ("epoch", "step") else key,
-                m.group(2),
-                m.group(3),
-            )
-        if not any(is_accuracy_key(k) for k in raw):
-            for m in _PLAIN_ACC.finditer(seg):
-                key = re.sub(r"\s+", "_", m.group(1).strip().lower())
-                self._put(raw, key, m.group(2), m.group(3))
-        if not any(is_accuracy_key(k) for k in raw):
-            m = _LOOSE_ACC.search(seg)
-            if m:
-                self._put(raw, "accuracy", m.group(2), m.group(3))
-        return raw
-
-    def _literal_dict(self, s: str) -> dict | None:
-        try:
-            d = ast.literal_eval(s)
-        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-            self.rejections.add("unparseable_dict")
-            return None
-        return d if isinstance(d, dict) else None
+            nk = self._name(k, p)
+            if nk in raw:
+                continue
+            raw[nk] = v
+            if k in p.percent:
+                pct.add(nk)
+        if not raw and (p.epoch is None or p.summary is not None):
+            return []
+        if p.summary is None:
+            if self._epoch is not None:
+                raw["epoch"] = self._epoch
+            if self._total is not None:
+                raw["total_epochs"] = self._total
+        if raw == self._last:
+            return []
+        self._last = dict(raw)
+        ev = make_event(
+            raw,
+            t_wall,
+            "log",
+            accuracy_key=self.accuracy_key,
+            rejections=self.rejections,
+            percent=self.percent,
+            printed_percent=pct,
+        )
+        return [ev] if ev is not None else []
 
 
 # ---------------------------------------------------------------------------- metrics file
@@ -505,7 +616,9 @@ class MetricsFileFollower:
         path: str | os.PathLike,
         accuracy_key: str | None = None,
         rejections: Rejections | None = None,
+        percent: PercentJudge | None = None,
     ) -> None:
+        self.percent = percent
         self.path = os.fspath(path)
         self.accuracy_key = accuracy_key
         self.rejections = rejections if rejections is not None else Rejections()
@@ -622,5 +735,10 @@ class MetricsFileFollower:
         if self._rows <= self._skip:
             return None
         return make_event(
-            raw, t_wall, "file", accuracy_key=self.accuracy_key, rejections=self.rejections
+            raw,
+            t_wall,
+            "file",
+            accuracy_key=self.accuracy_key,
+            rejections=self.rejections,
+            percent=self.percent,
         )

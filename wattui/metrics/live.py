@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
 import os
 import sys
@@ -33,11 +34,12 @@ from wattui.metrics.channel import (
     private_fallback_dir,
 )
 from wattui.metrics.intake import (
-    ACCURACY_PREFERENCE,
     LineParser,
     MetricEvent,
     MetricsFileFollower,
+    PercentJudge,
     Rejections,
+    accuracy_rank,
     compile_extra_patterns,
 )
 from wattui.metrics.sam import check_params
@@ -275,12 +277,7 @@ class EpochTracker:
 # ---------------------------------------------------------------------------- intake
 
 
-def _rank(key: str) -> int:
-    lower = key.lower()
-    for i, k in enumerate(ACCURACY_PREFERENCE):
-        if lower == k:
-            return i
-    return len(ACCURACY_PREFERENCE) + (1 if "train" in lower else 0)
+SAME_VALUE = 6e-5  # two sources' accuracies this close are one figure (printed to 4 places)
 
 
 class RecorderIntake:
@@ -305,13 +302,22 @@ class RecorderIntake:
         )
         self.total_epochs = o.get("total_epochs")
         self.data_fraction = float(o.get("data_fraction", 1.0))
+        self.percent = PercentJudge()
         self.parser = (
-            LineParser(o.get("metric_patterns"), self.accuracy_key, self.rejections)
+            LineParser(
+                o.get("metric_patterns"), self.accuracy_key, self.rejections, self.percent
+            )
             if o.get("parse_output", True)
             else None
         )
+        self._eval_start: dict[float, float] = {}  # epoch -> energy when its evaluation began
+        self._eval_parts: list[float] = []
+        if self.parser is not None:
+            self.parser.on_eval_start = self._eval_started
         self.follower = (
-            MetricsFileFollower(o["metrics_file"], self.accuracy_key, self.rejections)
+            MetricsFileFollower(
+                o["metrics_file"], self.accuracy_key, self.rejections, self.percent
+            )
             if o.get("metrics_file")
             else None
         )
@@ -319,14 +325,21 @@ class RecorderIntake:
         self._desc: set[int] = set()
         self._desc_at = 0.0
         self.channel = ReportChannel(
-            self._pids_now, accuracy_key=self.accuracy_key, rejections=self.rejections
+            self._pids_now,
+            accuracy_key=self.accuracy_key,
+            rejections=self.rejections,
+            percent=self.percent,
         )
         self.events: deque[MetricEvent] = deque(maxlen=MAX_EVENTS)
         self.epochs = EpochTracker()
         self._lock = threading.Lock()
         self._t0 = time.time()
         self._closed = False
-        self._best_rank: dict[str, int] = {}
+        self._val_seen = False  # an epoch-level validation accuracy has appeared
+        self._shift: dict[str, int] = {}  # per source: 1 when its epochs count from 0
+        self._cur_epoch: float | None = None
+        self._accs: dict[float | None, list[tuple[str, str, float]]] = {}
+        self._last_acc: dict[tuple[str, str], float] = {}
         self._last_log_t = -math.inf
         self._last_log_epoch: float | None = None
         self._store_settings()
@@ -358,6 +371,11 @@ class RecorderIntake:
     # -- processes
     def child_env(self) -> dict:
         """Environment for a launched script: report() writes from its first call."""
+        env = {}
+        if "PYTHONUNBUFFERED" not in os.environ:
+            # a Python child's stdout on a pipe is block-buffered: its epoch lines would all
+            # arrive at exit, each epoch mark with the final energy
+            env["PYTHONUNBUFFERED"] = "1"
         try:
             d = ensure_channel_dir(self.channel.directory)
         except (OSError, UnsafeChannelDir) as e:
@@ -366,11 +384,12 @@ class RecorderIntake:
                 d = private_fallback_dir()
             except OSError as e2:
                 self._refuse(f"wattui.report() disabled: {e} (no private fallback: {e2})")
-                return {}
+                return env
             self._refuse(f"{e}; using {d} for this run")
             self.channel.directory = d
             self._fallback_dir = d
-        return {"WATTUI_CHANNEL_DIR": str(d)}
+        env["WATTUI_CHANNEL_DIR"] = str(d)
+        return env
 
     def _refuse(self, msg: str) -> None:
         """Loud: stderr, the session's notes, and a warning event (the live screen's notes;
@@ -418,6 +437,27 @@ class RecorderIntake:
             for ev in evs:
                 self._handle(ev)
 
+    def feed_lines(self, lines, t_wall: float) -> None:
+        """Several complete lines read at ``t_wall`` (the narrow interface for the drain)."""
+        if self.parser is None:
+            return
+        with self._lock:
+            for line in lines:
+                for ev in self.parser.feed(line, t_wall):
+                    self._handle(ev)
+
+    def _drain_reports(self, max_rounds: int = 10_000) -> None:
+        """Everything the run reported before it exited, however much (a poll reads at most
+        a few MB per process)."""
+        for _ in range(max_rounds):
+            with self._lock:
+                evs = self.channel.poll()
+                for ev in evs:
+                    self._handle(ev)
+            if not evs and not self.channel.pending():
+                return
+        self.rejections.add("reports_left_unread")
+
     def poll(self, t_wall: float) -> None:
         with self._lock:
             for ev in self.channel.poll():
@@ -433,23 +473,59 @@ class RecorderIntake:
             return None
         return e if isinstance(e, (int, float)) and math.isfinite(e) else None
 
-    def _sticky(self, ev: MetricEvent) -> MetricEvent:
-        """Once a source has shown a better accuracy key (val_accuracy), a worse one from the
-        same source (a progress bar's training accuracy) is no longer taken as accuracy."""
-        if ev.accuracy is None or self.accuracy_key or ev.accuracy_key is None:
+    def _reconcile(self, ev: MetricEvent) -> MetricEvent:
+        """Epochs of reports and metrics files counted from 0 become 1-based (the parser
+        does the same for each printed format); an accuracy without an epoch belongs to
+        the epoch in progress."""
+        if ev.source != "log" and ev.epoch is not None and float(ev.epoch).is_integer():
+            if ev.source not in self._shift:
+                self._shift[ev.source] = 1 if ev.epoch == 0 else 0
+            if self._shift[ev.source]:
+                ev = dataclasses.replace(ev, epoch=ev.epoch + 1)
+        if ev.epoch is not None:
+            if self._cur_epoch is None or ev.epoch > self._cur_epoch:
+                self._cur_epoch = ev.epoch
+        return ev
+
+    def _stream(self, ev: MetricEvent) -> MetricEvent:
+        """One accuracy stream: once an epoch-level validation accuracy has appeared,
+        training and per-batch accuracies are no longer the accuracy; a log line repeating
+        what a report (or another line) already gave for the same epoch is not stored as a
+        second accuracy; a report wins over parsed lines (see ``summary.pick_accuracy``)."""
+        if ev.accuracy is None or ev.kind != "metric" or self.accuracy_key:
             return ev
-        rank = _rank(ev.accuracy_key)
-        best = self._best_rank.get(ev.source)
-        if best is None or rank < best:
-            self._best_rank[ev.source] = rank
-        elif rank > best:
+        rank = accuracy_rank(ev.accuracy_key)
+        strip = False
+        if rank > 0 and self._val_seen:
+            strip = True
+        elif rank == 0:
+            seen = self._accs.setdefault(ev.epoch, [])
+            same = [s for s in seen if abs(s[2] - ev.accuracy) <= SAME_VALUE]
+            if ev.source == "log":
+                repeat = self._last_acc.get(("log", ev.accuracy_key))
+                if repeat is not None and abs(repeat - ev.accuracy) <= SAME_VALUE:
+                    strip = True  # a bar redrawn with the last validation's figure
+                elif ev.epoch is not None and any(s[0] != "log" for s in seen):
+                    strip = True  # a report for this epoch wins
+                elif same:
+                    strip = True
+            elif any(s[0] == ev.source and s[1] == ev.accuracy_key for s in same):
+                strip = True
+            if not strip:
+                self._val_seen = True
+                seen.append((ev.source, ev.accuracy_key or "", ev.accuracy))
+            self._last_acc[(ev.source, ev.accuracy_key or "")] = ev.accuracy
+        if strip:
+            self.rejections.add("accuracy_repeated" if rank == 0 else "accuracy_not_validation")
             return dataclasses.replace(ev, accuracy=None, accuracy_key=None)
         return ev
 
     def _throttled(self, ev: MetricEvent) -> bool:
-        """Progress-bar redraws: a log event with no accuracy and no new epoch is stored at
-        most once per LOG_EVERY_S."""
-        if ev.source != "log" or ev.accuracy is not None or ev.kind != "metric":
+        """Progress-bar redraws: a log event with no (or a per-batch) accuracy and no new
+        epoch is stored at most once per LOG_EVERY_S."""
+        if ev.source != "log" or ev.kind != "metric":
+            return False
+        if ev.accuracy is not None and accuracy_rank(ev.accuracy_key) < 2:
             return False
         if ev.epoch is not None and ev.epoch != self._last_log_epoch:
             self._last_log_epoch = ev.epoch
@@ -462,24 +538,37 @@ class RecorderIntake:
         return False
 
     def _handle(self, ev: MetricEvent) -> None:
-        ev = self._sticky(ev)
+        ev = self._reconcile(ev)
+        ev = self._stream(ev)
         if self._throttled(ev):
             return
         row = ev.to_row()
         # The session's energy when the event arrived: gives measured energy per step
         # (beside wattui.watch()'s estimate) without joining samples later.
-        row["energy_j"] = self._energy()
+        energy = self._energy()
+        row["energy_j"] = energy
         self.recorder.add_event(row)
         if ev.kind != "metric":
             return
         self.events.append(ev)
-        ended = self.epochs.add(ev.epoch, ev.t_wall, self._energy(), ev.accuracy is not None)
+        ended = self.epochs.add(ev.epoch, ev.t_wall, energy, ev.accuracy is not None)
         if ended is not None:
             self._epoch_end(ended)
 
+    def _eval_started(self, epoch: float, t_wall: float) -> None:
+        e = self._energy()
+        if e is not None:
+            self._eval_start.setdefault(epoch, e)
+
     def _epoch_end(self, mark: tuple[float, float, float]) -> None:
         k, t, e = mark
-        self.recorder.add_event({"kind": "epoch_end", "t_wall": t, "epoch": k, "energy_j": e})
+        row = {"kind": "epoch_end", "t_wall": t, "epoch": k, "energy_j": e}
+        e0 = self._eval_start.get(k)
+        if e0 is not None and e >= e0:
+            # the energy of this epoch's evaluation: it does not grow with the training data
+            self._eval_parts.append(e - e0)
+            row["values_json"] = json.dumps({"eval_j": e - e0})
+        self.recorder.add_event(row)
 
     # -- results
     def summary(self, energy_j: float | None = None) -> dict:
@@ -501,6 +590,7 @@ class RecorderIntake:
             accuracy_key=self.accuracy_key,
             data_fraction=self.data_fraction,
             start=(self._t0, 0.0),
+            eval_parts=list(self._eval_parts),
         )
 
     def live_metrics(self) -> dict:
@@ -512,7 +602,12 @@ class RecorderIntake:
             return
         self._closed = True
         try:
+            with self._lock:
+                if self.parser is not None:  # a block the output ended in (Rich's bar)
+                    for ev in self.parser.flush():
+                        self._handle(ev)
             self.poll(time.time())  # the last lines written before the exit
+            self._drain_reports()
         except Exception:  # noqa: BLE001
             pass
         with self._lock:
