@@ -23,7 +23,7 @@ import stat
 from collections import Counter
 from dataclasses import dataclass, field
 
-from wattui.metrics.lineformats import Parsed, parse_segment
+from wattui.metrics.lineformats import Parsed, is_keras_bar, parse_segment
 
 __all__ = [
     "MetricEvent",
@@ -511,7 +511,7 @@ class LineParser:
                 events.extend(self.flush(t))
             if not seg.strip():
                 continue
-            if "━" in seg:
+            if "━" in seg and not is_keras_bar(seg):  # Rich's table, maybe wrapped
                 bar_end = seg.rfind("━")
                 m = _RICH_KEY.search(seg, bar_end)
                 if m is not None:

@@ -33,7 +33,9 @@ import math
 import re
 from dataclasses import dataclass, field
 
-__all__ = ["Parsed", "parse_segment", "clean_segment", "literal_dict", "MAX_EPOCH"]
+__all__ = [
+    "Parsed", "parse_segment", "clean_segment", "literal_dict", "is_keras_bar", "MAX_EPOCH"
+]
 
 MAX_EPOCH = 1_000_000  # an epoch or total above this is not an epoch counter
 MAX_DICT_CHARS = 4096
@@ -73,7 +75,8 @@ _LOOSE_ACC = re.compile(rf"\b(accuracy)\b[^:=\n]{{0,60}}?[:=]\s*({NUM})(?![\w.])
 # epoch counters
 _RICH_BAR = re.compile(r"━|╸|╺")
 _TQDM_BAR = re.compile(r"(\d{1,3})%\|[^|]*\|\s*(\d+)/(\d+)")
-_KERAS_BAR = re.compile(r"^\s*(\d+)/(\d+)\s+(?:━|\[[=>.]*\])")
+# Keras: "469/469 ━━━━ 3s 6ms/step - accuracy: ..." (verbose=1), "469/469 - 3s - ..." (2)
+_KERAS_BAR = re.compile(r"^\s*(\d+)/(\d+)\s+(?:━|\[[=>.]*\]|-\s+\d+(?:\.\d+)?m?s\b)")
 _BATCH_IDX = re.compile(r"\[\s*(\d+)\s*/\s*(\d+)\s*(?:\(\s*\d+%\s*\))?\]")
 _EPOCH_OF = re.compile(r"\bepoch\s*[:#]?\s*(\d{1,7}|" + NUM + r")\s*(?:/|of)\s*(\d{1,7})\b", re.I)
 _EPOCH_TV = re.compile(r"\bepoch:\s*\[\s*(\d{1,7})\s*\]", re.I)  # torchvision MetricLogger
@@ -203,6 +206,7 @@ def _epoch(p: Parsed, s: str) -> None:
     m = _EPOCH_TV.search(s)
     if m:
         p.epoch, p.epoch_format, p.zero_based = float(m.group(1)), "tv", True
+        p.phase = "train"  # MetricLogger's header of a training epoch
         return
     m = _EPOCH_TIMM.search(s)
     if m:
@@ -259,6 +263,10 @@ def _level(p: Parsed, s: str) -> None:
         i, n = int(m.group(1)), int(m.group(2))
         # MetricLogger counts i of n (last n-1); timm i of last_idx (last == n)
         p.batch = i < n - 1
+
+
+def is_keras_bar(seg: str) -> bool:
+    return _KERAS_BAR.match(_ANSI.sub("", seg)) is not None
 
 
 def _phase(p: Parsed, s: str) -> None:

@@ -499,21 +499,22 @@ class RecorderIntake:
         if rank > 0 and self._val_seen:
             strip = True
         elif rank == 0:
-            seen = self._accs.setdefault(ev.epoch, [])
+            seen = self._accs.setdefault(ev.epoch, []) if ev.epoch is not None else []
             same = [s for s in seen if abs(s[2] - ev.accuracy) <= SAME_VALUE]
             if ev.source == "log":
-                repeat = self._last_acc.get(("log", ev.accuracy_key))
+                repeat = self._last_acc.get(("log", ev.accuracy_key or ""))
                 if repeat is not None and abs(repeat - ev.accuracy) <= SAME_VALUE:
                     strip = True  # a bar redrawn with the last validation's figure
-                elif ev.epoch is not None and any(s[0] != "log" for s in seen):
+                elif any(s[0] != "log" for s in seen):
                     strip = True  # a report for this epoch wins
                 elif same:
                     strip = True
-            elif any(s[0] == ev.source and s[1] == ev.accuracy_key for s in same):
-                strip = True
+            elif any(s[0] == ev.source and s[1] == (ev.accuracy_key or "") for s in same):
+                strip = True  # one evaluation sent twice (a callback's on_log and on_evaluate)
             if not strip:
                 self._val_seen = True
-                seen.append((ev.source, ev.accuracy_key or "", ev.accuracy))
+                if ev.epoch is not None and len(seen) < 64:
+                    seen.append((ev.source, ev.accuracy_key or "", ev.accuracy))
             self._last_acc[(ev.source, ev.accuracy_key or "")] = ev.accuracy
         if strip:
             self.rejections.add("accuracy_repeated" if rank == 0 else "accuracy_not_validation")
