@@ -19,12 +19,14 @@ from wattui.metrics.intake import (
     LineParser,
     PercentJudge,
     accuracy_rank,
+    event_from_row,
     is_accuracy_key,
     make_event,
 )
 from wattui.metrics.live import RecorderIntake
 from wattui.metrics.projection import project
 from wattui.metrics.session_metrics import metrics_from_rows
+from wattui.metrics.summary import pick_accuracies
 
 
 class FakeRecorder:
@@ -60,13 +62,10 @@ def run_lines(lines, *, reports=(), t0=100.0, dt=1.0, **opts):
 
 
 def accs(rec):
-    """The stored epoch-level validation accuracies (what the stream is made of)."""
-    return [
-        (r["epoch"], r["accuracy"], r["source"])
-        for r in rec.rows
-        if r["kind"] == "metric" and r["accuracy"] is not None
-        and accuracy_rank(r["accuracy_key"]) == 0
-    ]
+    """The run's accuracy stream, from the stored rows alone: (epoch, accuracy, source)."""
+    evs = [event_from_row(r) for r in rec.rows if r["kind"] == "metric"]
+    picked, _kind = pick_accuracies(sorted(evs, key=lambda e: e.t_wall))
+    return [(e.epoch, e.accuracy, e.source) for e in picked]
 
 
 # ----------------------------------------------------------------- names and numbers

@@ -339,7 +339,6 @@ class RecorderIntake:
         self._shift: dict[str, int] = {}  # per source: 1 when its epochs count from 0
         self._cur_epoch: float | None = None
         self._accs: dict[float | None, list[tuple[str, str, float]]] = {}
-        self._last_acc: dict[tuple[str, str], float] = {}
         self._last_log_t = -math.inf
         self._last_log_epoch: float | None = None
         self._store_settings()
@@ -491,7 +490,8 @@ class RecorderIntake:
         """One accuracy stream: once an epoch-level validation accuracy has appeared,
         training and per-batch accuracies are no longer the accuracy; a log line repeating
         what a report (or another line) already gave for the same epoch is not stored as a
-        second accuracy; a report wins over parsed lines (see ``summary.pick_accuracy``)."""
+        second accuracy; a report wins over parsed lines, and of a parsed key the epoch's
+        last figure counts (see ``summary.pick_accuracies``)."""
         if ev.accuracy is None or ev.kind != "metric" or self.accuracy_key:
             return ev
         rank = accuracy_rank(ev.accuracy_key)
@@ -502,10 +502,7 @@ class RecorderIntake:
             seen = self._accs.setdefault(ev.epoch, []) if ev.epoch is not None else []
             same = [s for s in seen if abs(s[2] - ev.accuracy) <= SAME_VALUE]
             if ev.source == "log":
-                repeat = self._last_acc.get(("log", ev.accuracy_key or ""))
-                if repeat is not None and abs(repeat - ev.accuracy) <= SAME_VALUE:
-                    strip = True  # a bar redrawn with the last validation's figure
-                elif any(s[0] != "log" for s in seen):
+                if any(s[0] != "log" for s in seen):
                     strip = True  # a report for this epoch wins
                 elif same:
                     strip = True
@@ -515,7 +512,6 @@ class RecorderIntake:
                 self._val_seen = True
                 if ev.epoch is not None and len(seen) < 64:
                     seen.append((ev.source, ev.accuracy_key or "", ev.accuracy))
-            self._last_acc[(ev.source, ev.accuracy_key or "")] = ev.accuracy
         if strip:
             self.rejections.add("accuracy_repeated" if rank == 0 else "accuracy_not_validation")
             return dataclasses.replace(ev, accuracy=None, accuracy_key=None)

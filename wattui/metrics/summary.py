@@ -23,7 +23,8 @@ def pick_accuracies(evs: list[MetricEvent], accuracy_key: str | None = None):
     Epoch-level validation/eval/test accuracies when the run ever showed one; otherwise
     training ones (labelled so); per-batch ones only when there is nothing else. For the
     same epoch a report or metrics file wins over parsed output. With ``accuracy_key``
-    every value of that key counts."""
+    every value of that key counts. Of a parsed key only the last figure of each epoch
+    counts."""
     accs = [e for e in evs if e.accuracy is not None]
     if accuracy_key is not None or not accs:
         return accs, (ACCURACY_KINDS[0] if accs and accuracy_key is None else None)
@@ -32,6 +33,17 @@ def pick_accuracies(evs: list[MetricEvent], accuracy_key: str | None = None):
     accs = [e for e, r in zip(accs, ranks, strict=True) if r == best]
     reported = {e.epoch for e in accs if e.source != "log" and e.epoch is not None}
     accs = [e for e in accs if not (e.source == "log" and e.epoch in reported)]
+    # a parsed key's last figure of an epoch: a progress bar shows the previous
+    # validation's figure until the epoch's own validation replaces it
+    last = {}
+    for i, e in enumerate(accs):
+        if e.source == "log" and e.epoch is not None:
+            last[(e.epoch, e.accuracy_key)] = i
+    accs = [
+        e
+        for i, e in enumerate(accs)
+        if e.source != "log" or e.epoch is None or last[(e.epoch, e.accuracy_key)] == i
+    ]
     return accs, ACCURACY_KINDS[best]
 
 
