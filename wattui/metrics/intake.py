@@ -533,7 +533,9 @@ class LineParser:
                 k = f"{p.phase_word}_{k}"
             elif p.phase == "train" or p.bar:
                 k = f"train_{k}"
-        if p.batch and not k.lower().endswith(_STEP_SUFFIX + ("_epoch",)):
+        if (p.batch or (p.stepped and not t & _VAL_TOKENS)) and not k.lower().endswith(
+            _STEP_SUFFIX + ("_epoch",)
+        ):
             k += "_step"
         return k
 

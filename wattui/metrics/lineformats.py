@@ -78,7 +78,13 @@ _TQDM_BAR = re.compile(r"(\d{1,3})%\|[^|]*\|\s*(\d+)/(\d+)")
 # Keras: "469/469 ━━━━ 3s 6ms/step - accuracy: ..." (verbose=1), "469/469 - 3s - ..." (2)
 _KERAS_BAR = re.compile(r"^\s*(\d+)/(\d+)\s+(?:━|\[[=>.]*\]|-\s+\d+(?:\.\d+)?m?s\b)")
 _BATCH_IDX = re.compile(r"\[\s*(\d+)\s*/\s*(\d+)\s*(?:\(\s*\d+%\s*\))?\]")
-_EPOCH_OF = re.compile(r"\bepoch\s*[:#]?\s*(\d{1,7}|" + NUM + r")\s*(?:/|of)\s*(\d{1,7})\b", re.I)
+_EPOCH_OF = re.compile(r"\bepoch\s*[:#=]?\s*(\d{1,7}|" + NUM + r")\s*(?:/|of)\s*(\d{1,7})\b", re.I)
+# a total announced on its own: "epochs=4", "max_epochs: 10", "Num Epochs = 3"
+_TOTAL_KV = re.compile(
+    r"(?<![\w/.\-])(?:epochs|num[_ ]epochs|max[_ ]epochs|n[_ ]epochs|total[_ ]epochs"
+    r"|num[_ ]train[_ ]epochs)\s*[:=]\s*(\d{1,7})(?![\w.])",
+    re.I,
+)
 _EPOCH_TV = re.compile(r"\bepoch:\s*\[\s*(\d{1,7})\s*\]", re.I)  # torchvision MetricLogger
 _EPOCH_TIMM = re.compile(r"^\s*train:\s*(\d{1,7})\s+\[", re.I)
 _EPOCH_COLON = re.compile(r"\bepoch\s+(\d{1,7})\s*:", re.I)
@@ -91,6 +97,7 @@ _SUMMARY = re.compile(
 _PHASE_HEADER = re.compile(
     rf"^[\s\-=#*>|\[]*({_PHASE_WORD}|train|training)(?:ing)?\b(?:\s+dataloader\b)?", re.I
 )
+_STEP_KV = re.compile(r"(?<![\w/.\-])(?:global_step|step|iter|it|batch)\s*[:=]\s*\d", re.I)
 _PERCENT_NAME = re.compile(r"@1|^acc1$|^top1$|^prec1$|^prec@1$", re.I)
 _SANITY = re.compile(r"^\s*sanity\s+check", re.I)
 
@@ -110,6 +117,7 @@ class Parsed:
     batch: bool = False  # a per-batch line (a bar before its last step)
     summary: str | None = None  # 'best' | 'final' | ... for summary lines
     bar: bool = False  # a progress bar (its own metrics are training ones)
+    stepped: bool = False  # the line counts steps ("step=25 acc=0.59"): a training step's
     rejected: list[str] = field(default_factory=list)
 
 
@@ -241,6 +249,13 @@ def _epoch(p: Parsed, s: str) -> None:
         p.epoch, p.epoch_format = float(m.group(1)), "iteration"
 
 
+def _total(p: Parsed, s: str) -> None:
+    if p.total is None:
+        m = _TOTAL_KV.search(s)
+        if m and int(m.group(1)) > 0:
+            p.total = int(m.group(1))
+
+
 def _level(p: Parsed, s: str) -> None:
     m = _TQDM_BAR.search(s)
     if m:
@@ -301,6 +316,7 @@ def parse_segment(seg: str, extra: dict | None = None) -> Parsed | None:
     summ = _SUMMARY.search(s)
     first_metric = None
     _epoch(p, s)
+    _total(p, s)
     _level(p, s)
     _phase(p, s)
     for m in _AT_KV.finditer(s):
@@ -336,6 +352,9 @@ def parse_segment(seg: str, extra: dict | None = None) -> Parsed | None:
             p.epoch, p.epoch_format = v, "kv"
         elif k.lower() == "step":
             p.values["step"] = v
+            p.stepped = True
+    if _STEP_KV.search(s):
+        p.stepped = True
     if summ is not None and p.values and (first_metric is None or summ.start() <= first_metric):
         p.summary = summ.group(1).lower()
     return p
