@@ -460,3 +460,16 @@ def test_finished_run_never_projects_less_than_spent_and_band_covers_the_tail():
     assert p.final_energy_j == pytest.approx(500.0)
     assert p.high_j >= 500.0 + 20.0  # the band leaves room for a final evaluation
     assert math.isfinite(p.low_j) and p.low_j >= 320.0
+
+
+def test_live_screen_tracker_follows_the_same_stream():
+    from wattui.tui.snapshot import metrics_summary
+
+    lines = lightning_tqdm()
+    reports = [(4 * k + 4, {"accuracy": a, "epoch": k + 1, "total_epochs": 4})
+               for k, a in enumerate((0.61, 0.7, 0.75, 0.74))]
+    it, rec, s = run_lines(lines, reports=reports)
+    m = metrics_summary([r for r in rec.rows if r["kind"] == "metric"])
+    assert m.latest_accuracy == pytest.approx(s["accuracy"])
+    assert m.best_accuracy == pytest.approx(s["best_accuracy"])  # not a batch's 1.0
+    assert m.total_epochs == 4
