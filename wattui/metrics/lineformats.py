@@ -74,6 +74,8 @@ _LOOSE_ACC = re.compile(rf"\b(accuracy)\b[^:=\n]{{0,60}}?[:=]\s*({NUM})(?![\w.])
 
 # epoch counters
 _RICH_BAR = re.compile(r"━|╸|╺")
+# its batches and elapsed-time columns ("32/32 0:00:01 •"; the rest may wrap)
+_LIGHTNING_RICH = re.compile(r"\d+/[\d-]+\s+(?:-|\d+):[\d-]{2}:[\d-]{2}\s+•")
 _TQDM_BAR = re.compile(r"(\d{1,3})%\|[^|]*\|\s*(\d+)/(\d+)")
 # Keras: "469/469 ━━━━ 3s 6ms/step - accuracy: ..." (verbose=1), "469/469 - 3s - ..." (2)
 _KERAS_BAR = re.compile(r"^\s*(\d+)/(\d+)\s+(?:━|\[[=>.]*\]|-\s+\d+(?:\.\d+)?m?s\b)")
@@ -210,7 +212,7 @@ def _dict_segment(p: Parsed, s: str) -> bool:
     return True
 
 
-def _epoch(p: Parsed, s: str) -> None:
+def _epoch(p: Parsed, s: str, raw: str = "") -> None:
     m = _EPOCH_TV.search(s)
     if m:
         p.epoch, p.epoch_format, p.zero_based = float(m.group(1)), "tv", True
@@ -225,7 +227,8 @@ def _epoch(p: Parsed, s: str) -> None:
         k, tot = _num(m.group(1)), int(m.group(2))
         if k is None:
             return
-        if _RICH_BAR.search(s[m.end() :]):  # Lightning's Rich bar: "Epoch k/max_epochs-1"
+        if _RICH_BAR.search(s[m.end() :]) and _LIGHTNING_RICH.search(raw):
+            # Lightning's Rich bar: "Epoch k/max_epochs-1", then batches, "0:00:01 • 0:00:00"
             p.epoch, p.epoch_format, p.zero_based = k, "rich", True
             p.total = tot + 1
         else:
@@ -315,7 +318,7 @@ def parse_segment(seg: str, extra: dict | None = None) -> Parsed | None:
         return p
     summ = _SUMMARY.search(s)
     first_metric = None
-    _epoch(p, s)
+    _epoch(p, s, raw)
     _total(p, s)
     _level(p, s)
     _phase(p, s)
