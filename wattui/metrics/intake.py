@@ -15,6 +15,7 @@ values are counted in a :class:`Rejections` object.
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import math
 import os
@@ -87,8 +88,9 @@ _TRAIN_TOKENS = frozenset(("train", "training", "trn"))
 _STEP_SUFFIX = ("_step", "/step", ".step", "_batch")
 
 
-def _tokens(name: str) -> list[str]:
-    return [t for t in re.split(r"[_/.\-\s@:]+", name.lower()) if t]
+@functools.lru_cache(maxsize=4096)
+def _tokens(name: str) -> tuple[str, ...]:
+    return tuple(t for t in re.split(r"[_/.\-\s@:]+", name.lower()) if t)
 
 
 class Rejections:
@@ -153,6 +155,11 @@ def is_accuracy_key(name: str) -> bool:
     ``max_acc``, ``accuracy_drop``, ``acc_loss_ratio``), error rates (``top1_err``), top-5."""
     if not isinstance(name, str):
         return False
+    return _is_accuracy_name(name)
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_accuracy_name(name: str) -> bool:
     t = _tokens(name)
     if not t or any(x in _NOT_ACC_TOKENS for x in t):
         return False

@@ -52,10 +52,11 @@ _TRAIN_TOKEN = re.compile(r"^(?:train|training)$", re.I)
 _QUALIFIER = rf"(?:{_PHASE_WORD}|train|training|best|final|mean|avg|average)"
 # name: value / name=value; a qualifier word may precede the name ("Validation score: 0.78")
 _KV = re.compile(
-    rf"(?<![\w/.\-@])((?:{_QUALIFIER}[ \t]+)?[A-Za-z][\w/.\-@]{{0,63}})\s*[:=]\s*"
+    rf"(?<![\w/.\-@])([A-Za-z][\w/.\-@]{{0,63}})\s*[:=]\s*"
     rf"({NUM})(?![\w.])(\s*%)?(?:\s*\(\s*({NUM})\s*(%)?\s*\))?",
     re.I,
 )
+_QUALIFIED = re.compile(rf"(?<![\w/.\-@])({_QUALIFIER})[ \t]+$", re.I)
 # "Acc@1 27.800" (torchvision's epoch summary: no separator)
 _AT_KV = re.compile(rf"(?<![\w@])([A-Za-z]+@\d+)\s+({NUM})(?![\w.])(\s*%)?", re.I)
 _METRIC_NAME = re.compile(
@@ -101,6 +102,7 @@ _PHASE_HEADER = re.compile(
 )
 _STEP_KV = re.compile(r"(?<![\w/.\-])(?:global_step|step|iter|it|batch)\s*[:=]\s*\d", re.I)
 _PERCENT_NAME = re.compile(r"@1|^acc1$|^top1$|^prec1$|^prec@1$", re.I)
+_HINT = re.compile(r"[:=@%]|acc|epoch|iteration", re.I)
 _SANITY = re.compile(r"^\s*sanity\s+check", re.I)
 
 
@@ -316,6 +318,8 @@ def parse_segment(seg: str, extra: dict | None = None) -> Parsed | None:
         return None
     if _dict_segment(p, s):
         return p
+    if not _HINT.search(s):  # nothing any format below could read: most output lines
+        return p
     summ = _SUMMARY.search(s)
     first_metric = None
     _epoch(p, s, raw)
@@ -326,12 +330,15 @@ def parse_segment(seg: str, extra: dict | None = None) -> Parsed | None:
         _put(p, m.group(1), m.group(2), True)
         first_metric = m.start() if first_metric is None else min(first_metric, m.start())
     for m in _KV.finditer(s):
-        key = m.group(1)
-        name = key.split()[-1]
+        key = name = m.group(1)
         if not _METRIC_NAME.search(name) and "@" not in name:
             continue
-        if first_metric is None or m.start() < first_metric:
-            first_metric = m.start()
+        start = m.start()
+        q = _QUALIFIED.search(s, max(0, start - 16), start)
+        if q is not None:
+            key, start = f"{q.group(1)} {name}", q.start()
+        if first_metric is None or start < first_metric:
+            first_metric = start
         if m.group(4) is not None:  # "acc1: 10.0 (9.5)": the running mean, in brackets
             # MetricLogger's acc1 and timm's Acc@1 are percentages
             pct = bool(m.group(5) or m.group(3)) or bool(_PERCENT_NAME.search(name))
