@@ -474,3 +474,28 @@ def test_live_screen_tracker_follows_the_same_stream():
     assert m.latest_accuracy == pytest.approx(s["accuracy"])
     assert m.best_accuracy == pytest.approx(s["best_accuracy"])  # not a batch's 1.0
     assert m.total_epochs == 4
+
+
+def test_pytorch_examples_mnist_counts_and_bracketed_epochs():
+    lines = []
+    for ep, right in ((1, 9844), (2, 9880), (3, 9871)):
+        lines += [f"Train Epoch: {ep} [0/60000 (0%)]\tLoss: 2.305",
+                  f"Train Epoch: {ep} [59520/60000 (99%)]\tLoss: 0.05", "",
+                  f"Test set: Average loss: 0.0481, Accuracy: {right}/10000 (98%)", ""]
+    it, rec, s = run_lines(lines)
+    assert s["accuracy"] == pytest.approx(0.9871) and s["best_accuracy"] == pytest.approx(0.988)
+    assert s["epochs_done"] == 3
+    lines = [f"Epoch [{ep}/5], Step [600/600], Loss: 0.2215" for ep in (1, 2)]
+    lines.append("Accuracy of the model on the 10000 test images: 97.5 %")
+    it, rec, s = run_lines(lines)
+    assert s["accuracy"] == pytest.approx(0.975) and s["total_epochs"] == 5
+
+
+def test_fastai_table():
+    lines = ["epoch     train_loss  valid_loss  accuracy  time    "]
+    for ep, a in enumerate((0.85, 0.87, 0.86)):
+        lines.append(f"{ep:<10}0.41        0.35        {a:.6f}  00:09     ")
+    lines.append("Better model found at epoch 1 with valid_loss value: 0.35.")
+    it, rec, s = run_lines(lines)
+    assert s["accuracy"] == pytest.approx(0.86) and s["best_accuracy"] == pytest.approx(0.87)
+    assert s["epochs_done"] == 3

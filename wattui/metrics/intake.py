@@ -475,6 +475,7 @@ class LineParser:
         self._shift: dict[str, int] = {}
         self._rich: list | None = None  # [text, metrics column, t_wall] of a wrapped Rich bar
         self._in_eval = False
+        self._table: list[str] | None = None  # the header of a table (fastai prints one)
         # called with (epoch, t_wall) when a validation/test phase starts (its first line)
         self.on_eval_start = None
 
@@ -524,8 +525,31 @@ class LineParser:
                 if m is not None:
                     self._rich = [seg, m.start(), t_wall]
                     continue
-            events.extend(self._segment(seg, t_wall))
+            events.extend(self._segment(self._table_row(seg), t_wall))
         return events
+
+    def _table_row(self, seg: str) -> str:
+        """Tables (fastai's ``epoch train_loss valid_loss accuracy time`` then one row per
+        epoch): a header of names is remembered and a row of as many cells becomes
+        ``name=value`` pairs."""
+        cells = seg.split()
+        if 3 <= len(cells) <= 32 and "epoch" in (c.lower() for c in cells):
+            if all(re.fullmatch(r"[A-Za-z_][\w/.\-@]*", c) for c in cells) and any(
+                is_accuracy_key(c) or "loss" in c.lower() for c in cells
+            ):
+                self._table = cells
+                return seg
+        if self._table is not None and len(cells) == len(self._table):
+            pairs = [
+                f"{name}={cell}"
+                for name, cell in zip(self._table, cells, strict=True)
+                if _to_float(cell) is not None
+            ]
+            if len(pairs) >= 2 and _to_float(cells[0]) is not None:
+                return " ".join(pairs)
+        elif self._table is not None and cells:
+            self._table = None
+        return seg
 
     def _name(self, k: str, p: Parsed) -> str:
         if k in self.extra or k == "step":

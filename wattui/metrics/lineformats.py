@@ -53,7 +53,7 @@ _QUALIFIER = rf"(?:{_PHASE_WORD}|train|training|best|final|mean|avg|average)"
 # name: value / name=value; a qualifier word may precede the name ("Validation score: 0.78")
 _KV = re.compile(
     rf"(?<![\w/.\-@])([A-Za-z][\w/.\-@]{{0,63}})\s*[:=]\s*"
-    rf"({NUM})(?![\w.])(\s*%)?(?:\s*\(\s*({NUM})\s*(%)?\s*\))?",
+    rf"({NUM})(?:\s*/\s*(\d+)(?![\w.]))?(?![\w./])(\s*%)?(?:\s*\(\s*({NUM})\s*(%)?\s*\))?",
     re.I,
 )
 _QUALIFIED = re.compile(rf"(?<![\w/.\-@])({_QUALIFIER})[ \t]+$", re.I)
@@ -81,7 +81,9 @@ _TQDM_BAR = re.compile(r"(\d{1,3})%\|[^|]*\|\s*(\d+)/(\d+)")
 # Keras: "469/469 ━━━━ 3s 6ms/step - accuracy: ..." (verbose=1), "469/469 - 3s - ..." (2)
 _KERAS_BAR = re.compile(r"^\s*(\d+)/(\d+)\s+(?:━|\[[=>.]*\]|-\s+\d+(?:\.\d+)?m?s\b)")
 _BATCH_IDX = re.compile(r"\[\s*(\d+)\s*/\s*(\d+)\s*(?:\(\s*\d+%\s*\))?\]")
-_EPOCH_OF = re.compile(r"\bepoch\s*[:#=]?\s*(\d{1,7}|" + NUM + r")\s*(?:/|of)\s*(\d{1,7})\b", re.I)
+_EPOCH_OF = re.compile(
+    r"\bepoch\s*[:#=]?\s*[\[(]?\s*(\d{1,7}|" + NUM + r")\s*(?:/|of)\s*(\d{1,7})\b", re.I
+)
 # a total announced on its own: "epochs=4", "max_epochs: 10", "Num Epochs = 3"
 _TOTAL_KV = re.compile(
     r"(?<![\w/.\-])(?:epochs|num[_ ]epochs|max[_ ]epochs|n[_ ]epochs|total[_ ]epochs"
@@ -335,16 +337,22 @@ def parse_segment(seg: str, extra: dict | None = None) -> Parsed | None:
             continue
         start = m.start()
         q = _QUALIFIED.search(s, max(0, start - 16), start)
-        if q is not None:
+        if q is not None and name.lower() not in ("epoch", "step", "iteration"):
             key, start = f"{q.group(1)} {name}", q.start()
         if first_metric is None or start < first_metric:
             first_metric = start
-        if m.group(4) is not None:  # "acc1: 10.0 (9.5)": the running mean, in brackets
+        if m.group(3) is not None:  # "Accuracy: 9844/10000 (98%)": a count of a total
+            num, den = _num(m.group(2)), int(m.group(3))
+            if num is not None and den > 0 and 0 <= num <= den:
+                _put(p, key, repr(num / den), False)
+            else:
+                p.rejected.append("bad_ratio")
+        elif m.group(5) is not None:  # "acc1: 10.0 (9.5)": the running mean, in brackets
             # MetricLogger's acc1 and timm's Acc@1 are percentages
-            pct = bool(m.group(5) or m.group(3)) or bool(_PERCENT_NAME.search(name))
-            _put(p, key, m.group(4), pct)
+            pct = bool(m.group(6) or m.group(4)) or bool(_PERCENT_NAME.search(name))
+            _put(p, key, m.group(5), pct)
         else:
-            _put(p, key, m.group(2), bool(m.group(3)))
+            _put(p, key, m.group(2), bool(m.group(4)))
     if not any(_accuracy_like(k) for k in p.values):
         for m in _PLAIN_ACC.finditer(s):
             _put(p, m.group(1), m.group(2), bool(m.group(3)))
