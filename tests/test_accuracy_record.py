@@ -135,3 +135,17 @@ def test_rejections_are_counted_in_the_session_and_shown(tmp_path):
         capture_output=True, text=True, timeout=120, check=True,
     )
     assert "epoch_absurd 1" in p.stdout and "accuracy_above_100 1" in p.stdout
+
+
+def test_what_report_dropped_is_counted_at_exit(tmp_path):
+    """A report() that could not keep everything says so at exit; the recorder counts it."""
+    store, s, _ = record(
+        tmp_path,
+        """
+        import wattui, wattui._report as r
+        wattui.report(accuracy=0.5, epoch=1, bad=object())   # a value that is not a number
+        r._st.truncated += 3                                 # as if the buffer had overflowed
+        """,
+    )
+    rej = show(store, s.id)["metric_rejections"]
+    assert rej["report_dropped_values"] == 1 and rej["report_buffer_overflow"] == 3
