@@ -16,13 +16,13 @@ import textwrap
 import pytest
 
 from wattui.metrics.intake import (
-    LineParser,
     PercentJudge,
     accuracy_rank,
     event_from_row,
     is_accuracy_key,
     make_event,
 )
+from wattui.metrics.lineparser import LineParser
 from wattui.metrics.live import RecorderIntake
 from wattui.metrics.projection import project
 from wattui.metrics.session_metrics import metrics_from_rows

@@ -9,7 +9,6 @@ import os
 import pytest
 
 from wattui.metrics.intake import (
-    LineParser,
     MetricEvent,
     MetricsFileFollower,
     Rejections,
@@ -18,6 +17,7 @@ from wattui.metrics.intake import (
     make_event,
     validate_accuracy,
 )
+from wattui.metrics.lineparser import LineParser
 
 
 def one(parser: LineParser, line) -> MetricEvent:

@@ -3,7 +3,8 @@
 Three ways accuracy reaches wattui, all producing :class:`MetricEvent`:
 
 - ``report``: ``wattui.report(...)`` lines read by :class:`wattui.metrics.channel.ReportChannel`;
-- ``log``: lines of the training script's output fed to :class:`LineParser`;
+- ``log``: lines of the training script's output fed to
+  :class:`wattui.metrics.lineparser.LineParser`;
 - ``file``: a metrics file (CSV with header, or JSON lines) followed by
   :class:`MetricsFileFollower`.
 
@@ -24,8 +25,6 @@ import stat
 from collections import Counter
 from dataclasses import dataclass, field
 
-from wattui.metrics.lineformats import Parsed, is_keras_bar, parse_segment
-
 __all__ = [
     "MetricEvent",
     "Rejections",
@@ -33,9 +32,7 @@ __all__ = [
     "choose_accuracy",
     "is_accuracy_key",
     "make_event",
-    "LineParser",
     "MetricsFileFollower",
-    "compile_extra_patterns",
     "ACCURACY_PREFERENCE",
     "MAX_LINE_CHARS",
 ]
@@ -43,7 +40,6 @@ __all__ = [
 MAX_EPOCH = 1_000_000  # an epoch (or total) above this is no real run's
 MAX_LINE_CHARS = 4096  # longer segments of a log line are not parsed (counted as too long)
 MAX_RAW_CHARS = 1 << 16  # a raw line beyond this is cut before splitting on \r
-MAX_DICT_CHARS = 4096  # dict-looking lines up to this length go to ast.literal_eval
 MAX_KEY_CHARS = 64
 MAX_TEXT_CHARS = 200
 TEXT_KEYS = ("model", "name")
@@ -68,7 +64,7 @@ ACCURACY_PREFERENCE = (
     "top1_accuracy",
 )
 _ACC_TOKENS = frozenset(("acc", "accuracy", "acc1", "top1"))
-_VAL_TOKENS = frozenset(
+VAL_TOKENS = frozenset(
     ("val", "valid", "validation", "eval", "evaluation", "test", "testing", "dev")
 )
 _SCORE_TOKENS = frozenset(("score",))  # scikit-learn's "Validation score" of a classifier
@@ -84,12 +80,12 @@ _NOT_ACC_TOKENS = frozenset(
         "chance", "majority", "lr", "time", "count", "n", "num", "samples", "tol",
     )
 )
-_TRAIN_TOKENS = frozenset(("train", "training", "trn"))
-_STEP_SUFFIX = ("_step", "/step", ".step", "_batch")
+TRAIN_TOKENS = frozenset(("train", "training", "trn"))
+STEP_SUFFIXES = ("_step", "/step", ".step", "_batch")
 
 
 @functools.lru_cache(maxsize=4096)
-def _tokens(name: str) -> tuple[str, ...]:
+def name_tokens(name: str) -> tuple[str, ...]:
     return tuple(t for t in re.split(r"[_/.\-\s@:]+", name.lower()) if t)
 
 
@@ -160,12 +156,12 @@ def is_accuracy_key(name: str) -> bool:
 
 @functools.lru_cache(maxsize=4096)
 def _is_accuracy_name(name: str) -> bool:
-    t = _tokens(name)
+    t = name_tokens(name)
     if not t or any(x in _NOT_ACC_TOKENS for x in t):
         return False
     if any(x in _ACC_TOKENS for x in t):
         return True
-    return any(x in _SCORE_TOKENS for x in t) and any(x in _VAL_TOKENS for x in t)
+    return any(x in _SCORE_TOKENS for x in t) and any(x in VAL_TOKENS for x in t)
 
 
 def accuracy_rank(name: str | None) -> int:
@@ -174,10 +170,10 @@ def accuracy_rank(name: str | None) -> int:
     if not name:
         return 2
     low = name.lower()
-    if low.endswith(_STEP_SUFFIX):
+    if low.endswith(STEP_SUFFIXES):
         return 2
-    t = _tokens(name)
-    if any(x in _TRAIN_TOKENS for x in t) and not any(x in _VAL_TOKENS for x in t):
+    t = name_tokens(name)
+    if any(x in TRAIN_TOKENS for x in t) and not any(x in VAL_TOKENS for x in t):
         return 1
     return 0
 
@@ -218,7 +214,7 @@ class PercentJudge:
 
 def _unstep(key: str) -> str:
     low = key.lower()
-    for suf in _STEP_SUFFIX:
+    for suf in STEP_SUFFIXES:
         if low.endswith(suf):
             return key[: -len(suf)]
     return key
@@ -409,224 +405,11 @@ def make_event(
     )
 
 
-# ---------------------------------------------------------------------------- log lines
-
-
-def compile_extra_patterns(extra: dict[str, str] | None) -> dict[str, re.Pattern]:
-    """Compile ``--metric NAME=REGEX`` patterns; a bad one raises ValueError (one line)."""
-    out: dict[str, re.Pattern] = {}
-    for name, rx in (extra or {}).items():
-        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][\w.\-/]{0,63}", name):
-            raise ValueError(f"--metric {name!r}: the name must be a word like val_acc")
-        try:
-            pat = re.compile(rx)
-        except (re.error, TypeError) as e:
-            raise ValueError(f"--metric {name}={rx!r}: bad regular expression: {e}") from None
-        if pat.groups < 1:
-            raise ValueError(
-                f"--metric {name}={rx!r}: the regular expression needs one capture group "
-                "around the number, e.g. 'top1: ([0-9.]+)'"
-            )
-        out[name] = pat
-    return out
-
-
 def _to_float(s: str) -> float | None:
     try:
         return float(s)
     except (ValueError, OverflowError):
         return None
-
-
-_RICH_KEY = re.compile(r"(?<![\w/.\-])[A-Za-z][\w/.\-]*:(?=\s|$)")
-
-
-class LineParser:
-    """Turns lines of a training script's output into metric events.
-
-    The formats are in :mod:`wattui.metrics.lineformats`. Across lines it keeps the current
-    epoch (carried to later lines: Keras prints ``Epoch 3/10`` before that epoch's metrics),
-    whether each epoch counter is 0- or 1-based (events carry 1-based epochs: the counter of
-    a format whose first value is 0, or that is 0-based by design, is shifted), the largest
-    total seen, and percent or fraction per key (:class:`PercentJudge`). Metric names are
-    made to say what they are: a bar's own accuracy becomes ``train_acc``, a per-batch one
-    ``..._step``, a ``Test:`` line's ``acc1`` ``test_acc1``, a summary's ``best_val_acc``.
-
-    ``feed`` returns the events of a line (one per segment split on carriage returns); a
-    segment whose values repeat the previous event exactly (progress-bar redraws) is not
-    emitted again. Lightning's Rich bar, printed on a pipe with its metrics column wrapped
-    over several lines, is held until the block ends (or :meth:`flush`).
-    """
-
-    def __init__(
-        self,
-        extra_patterns: dict[str, str] | None = None,
-        accuracy_key: str | None = None,
-        rejections: Rejections | None = None,
-        percent: PercentJudge | None = None,
-    ) -> None:
-        self.extra = compile_extra_patterns(extra_patterns)
-        self.accuracy_key = accuracy_key
-        self.rejections = rejections if rejections is not None else Rejections()
-        self.percent = percent if percent is not None else PercentJudge()
-        self._last: dict | None = None
-        self._epoch: float | None = None  # the current epoch (1-based), carried to later lines
-        self._total: int | None = None
-        self._shift: dict[str, int] = {}
-        self._rich: list | None = None  # [text, metrics column, t_wall] of a wrapped Rich bar
-        self._in_eval = False
-        self._table: list[str] | None = None  # the header of a table (fastai prints one)
-        # called with (epoch, t_wall) when a validation/test phase starts (its first line)
-        self.on_eval_start = None
-
-    def feed(self, line: str | bytes, t_wall: float) -> list[MetricEvent]:
-        try:
-            return self._feed(line, t_wall)
-        except Exception:  # noqa: BLE001 - a parser must never take the recorder down
-            self.rejections.add("parser_error")
-            return []
-
-    def flush(self, t_wall: float | None = None) -> list[MetricEvent]:
-        """The end of the output: emit what a wrapped block still holds."""
-        if self._rich is None:
-            return []
-        text, _col, t = self._rich
-        self._rich = None
-        try:
-            return self._segment(text, t if t_wall is None else t_wall)
-        except Exception:  # noqa: BLE001
-            self.rejections.add("parser_error")
-            return []
-
-    def _feed(self, line, t_wall: float) -> list[MetricEvent]:
-        if isinstance(line, (bytes, bytearray, memoryview)):
-            line = bytes(line[:MAX_RAW_CHARS]).decode("utf-8", "replace")
-        elif not isinstance(line, str):
-            return []
-        if len(line) > MAX_RAW_CHARS:
-            line = line[:MAX_RAW_CHARS]
-            self.rejections.add("line_too_long")
-        events: list[MetricEvent] = []
-        for seg in line.replace("\x00", "").split("\r"):
-            if len(seg) > MAX_LINE_CHARS:
-                self.rejections.add("line_too_long")
-                continue
-            if self._rich is not None:
-                text, col, t = self._rich
-                if seg[:1].isspace() and len(seg) > col and "━" not in seg[:col]:
-                    self._rich[0] = text + " " + seg[col:].strip()
-                    continue
-                events.extend(self.flush(t))
-            if not seg.strip():
-                continue
-            if "━" in seg and not is_keras_bar(seg):  # Rich's table, maybe wrapped
-                bar_end = seg.rfind("━")
-                m = _RICH_KEY.search(seg, bar_end)
-                if m is not None:
-                    self._rich = [seg, m.start(), t_wall]
-                    continue
-            events.extend(self._segment(self._table_row(seg), t_wall))
-        return events
-
-    def _table_row(self, seg: str) -> str:
-        """Tables (fastai's ``epoch train_loss valid_loss accuracy time`` then one row per
-        epoch): a header of names is remembered and a row of as many cells becomes
-        ``name=value`` pairs."""
-        cells = seg.split()
-        if 3 <= len(cells) <= 32 and "epoch" in (c.lower() for c in cells):
-            if all(re.fullmatch(r"[A-Za-z_][\w/.\-@]*", c) for c in cells) and any(
-                is_accuracy_key(c) or "loss" in c.lower() for c in cells
-            ):
-                self._table = cells
-                return seg
-        if self._table is not None and len(cells) == len(self._table):
-            pairs = [
-                f"{name}={cell}"
-                for name, cell in zip(self._table, cells, strict=True)
-                if _to_float(cell) is not None
-            ]
-            if len(pairs) >= 2 and _to_float(cells[0]) is not None:
-                return " ".join(pairs)
-        elif self._table is not None and cells:
-            self._table = None
-        return seg
-
-    def _name(self, k: str, p: Parsed) -> str:
-        if k in self.extra or k == "step":
-            return k
-        if p.summary:
-            return k if k.lower().startswith(p.summary) else f"{p.summary}_{k}"
-        if not (is_accuracy_key(k) or k in p.percent):
-            return k
-        t = set(_tokens(k))
-        if not (t & _VAL_TOKENS or t & _TRAIN_TOKENS):
-            if p.phase == "val":
-                k = f"{p.phase_word}_{k}"
-            elif p.phase == "train" or p.bar:
-                k = f"train_{k}"
-        if (p.batch or (p.stepped and not t & _VAL_TOKENS)) and not k.lower().endswith(
-            _STEP_SUFFIX + ("_epoch",)
-        ):
-            k += "_step"
-        return k
-
-    def _segment(self, seg: str, t_wall: float) -> list[MetricEvent]:
-        p = parse_segment(seg, self.extra)
-        if p is None:
-            return []
-        for r in p.rejected:
-            self.rejections.add(r)
-        if p.phase == "val" and p.summary is None:
-            if not self._in_eval and self.on_eval_start is not None and self._epoch is not None:
-                self.on_eval_start(self._epoch, t_wall)
-            self._in_eval = True
-        elif p.phase == "train" or (p.epoch is not None and p.epoch_format != "dict"):
-            self._in_eval = False
-        if p.epoch is not None and p.summary is None:
-            if not math.isfinite(p.epoch) or p.epoch < 0 or p.epoch > MAX_EPOCH:
-                self.rejections.add("epoch_absurd")
-            else:
-                fmt = p.epoch_format or "?"
-                if fmt not in self._shift:
-                    zero = p.zero_based or (p.epoch == 0 and fmt != "dict")
-                    self._shift[fmt] = 1 if zero else 0
-                self._epoch = p.epoch + self._shift[fmt]
-        if p.total is not None and p.summary is None:
-            if 0 < p.total <= MAX_EPOCH:
-                self._total = max(self._total or 0, p.total)
-            else:
-                self.rejections.add("total_epochs_absurd")
-        raw: dict = {}
-        pct: set[str] = set()
-        for k, v in p.values.items():
-            if k == "epoch":
-                continue
-            nk = self._name(k, p)
-            if nk in raw:
-                continue
-            raw[nk] = v
-            if k in p.percent:
-                pct.add(nk)
-        if not raw and (p.epoch is None or p.summary is not None):
-            return []
-        if p.summary is None:
-            if self._epoch is not None:
-                raw["epoch"] = self._epoch
-            if self._total is not None:
-                raw["total_epochs"] = self._total
-        if raw == self._last:
-            return []
-        self._last = dict(raw)
-        ev = make_event(
-            raw,
-            t_wall,
-            "log",
-            accuracy_key=self.accuracy_key,
-            rejections=self.rejections,
-            percent=self.percent,
-            printed_percent=pct,
-        )
-        return [ev] if ev is not None else []
 
 
 # ---------------------------------------------------------------------------- metrics file

@@ -33,6 +33,8 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from wattui.metrics.intake import name_tokens
+
 __all__ = [
     "Parsed", "parse_segment", "clean_segment", "literal_dict", "is_keras_bar", "MAX_EPOCH"
 ]
@@ -163,10 +165,6 @@ def canonical_key(key: str) -> str:
     if k.lower() in ("epoch", "step", "iteration"):
         k = k.lower()
     return k
-
-
-def key_tokens(key: str) -> list[str]:
-    return [t for t in re.split(r"[_/.\-\s@]+", key.lower()) if t]
 
 
 def _put(p: Parsed, key: str, num: str, pct: bool) -> None:
@@ -379,5 +377,5 @@ def parse_segment(seg: str, extra: dict | None = None) -> Parsed | None:
 
 
 def _accuracy_like(key: str) -> bool:
-    t = key_tokens(key)
+    t = name_tokens(key)
     return any(x in ("acc", "accuracy", "acc1", "top1") for x in t)

@@ -34,14 +34,13 @@ from wattui.metrics.channel import (
     private_fallback_dir,
 )
 from wattui.metrics.intake import (
-    LineParser,
     MetricEvent,
     MetricsFileFollower,
     PercentJudge,
     Rejections,
     accuracy_rank,
-    compile_extra_patterns,
 )
+from wattui.metrics.lineparser import LineParser, compile_extra_patterns
 from wattui.metrics.sam import check_params
 from wattui.metrics.summary import summarize_metrics
 
