@@ -90,7 +90,7 @@ def test_names_that_are_not_accuracies(name):
     [
         ("val_acc", 0), ("eval_accuracy", 0), ("test_acc1", 0), ("accuracy", 0),
         ("validation_score", 0), ("train_acc", 1), ("train_accuracy", 1),
-        ("train_acc_step", 2), ("val_acc_step", 2),
+        ("train_acc_step", 3), ("val_acc_step", 2),
     ],
 )
 def test_ranks(name, rank):

@@ -166,19 +166,21 @@ def _is_accuracy_name(name: str) -> bool:
 
 def accuracy_rank(name: str | None) -> int:
     """0: an epoch-level validation/eval/test (or plainly named) accuracy; 1: a training
-    accuracy; 2: a per-batch one (``_step``). Lower wins in a run."""
+    accuracy; 2: a validation figure on a per-batch line (``val_acc_step``: a bar redrawn
+    mid-epoch with the last validation's figure); 3: a per-batch training one. Lower wins
+    in a run."""
     if not name:
-        return 2
-    low = name.lower()
-    if low.endswith(STEP_SUFFIXES):
-        return 2
+        return 3
     t = name_tokens(name)
-    if any(x in TRAIN_TOKENS for x in t) and not any(x in VAL_TOKENS for x in t):
+    val = any(x in VAL_TOKENS for x in t)
+    if name.lower().endswith(STEP_SUFFIXES):
+        return 2 if val else 3
+    if any(x in TRAIN_TOKENS for x in t) and not val:
         return 1
     return 0
 
 
-ACCURACY_KINDS = ("validation", "training", "training (per batch)")
+ACCURACY_KINDS = ("validation", "training", "validation (per batch)", "training (per batch)")
 
 
 class PercentJudge:
