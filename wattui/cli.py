@@ -494,7 +494,8 @@ def cmd_show(args) -> int:
             v = f"{v:.4f}" if key != "epochs_done" and isinstance(v, float) else v
             extra = ""
             if key == "accuracy" and rec.get("accuracy_kind"):
-                extra = f" ({rec['accuracy_kind']}, {rec.get('accuracy_key')})"
+                name = "".join(c if c.isprintable() else "?" for c in str(rec.get("accuracy_key")))
+                extra = f" ({rec['accuracy_kind']}, {name})"  # a name the run chose: printable
             elif key == "epochs_done" and rec.get("total_epochs"):
                 extra = f" of {rec['total_epochs']}"
             print(f"{key:<9} {v}{extra}")
