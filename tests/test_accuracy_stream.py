@@ -499,3 +499,10 @@ def test_fastai_table():
     it, rec, s = run_lines(lines)
     assert s["accuracy"] == pytest.approx(0.86) and s["best_accuracy"] == pytest.approx(0.87)
     assert s["epochs_done"] == 3
+
+
+def test_a_percent_key_is_percent_from_its_first_value():
+    lines = ["epoch 1/3 val_acc 0.78", "epoch 2/3 val_acc 12.5", "epoch 3/3 val_acc 20.0"]
+    it, rec, s = run_lines(lines)
+    assert s["best_accuracy"] == pytest.approx(0.2) and s["accuracy"] == pytest.approx(0.2)
+    assert [a for _, a, _ in accs(rec)] == pytest.approx([0.0078, 0.125, 0.2])

@@ -6,6 +6,7 @@ recomputed later under another alpha, beta, unit or accuracy key.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable
 
@@ -17,6 +18,27 @@ from wattui.metrics.sam import DEFAULT_ALPHA, DEFAULT_BETA, DEFAULT_UNIT, sam
 __all__ = ["summarize_metrics", "epoch_marks_from_events", "pick_accuracies"]
 
 
+def _percent_seen_later(accs: list[MetricEvent]) -> list[MetricEvent]:
+    """A key that showed a value above 1 is a percentage from its first value on: its early
+    figures at or below 1 (0.78 printed before 12.5) were taken as fractions when they came."""
+    pct = set()
+    for e in accs:
+        raw = e.values.get(e.accuracy_key)
+        if isinstance(raw, (int, float)) and raw > 1:
+            pct.add((e.source, e.accuracy_key))
+    if not pct:
+        return accs
+    out = []
+    for e in accs:
+        raw = e.values.get(e.accuracy_key)
+        if (e.source, e.accuracy_key) in pct and isinstance(raw, (int, float)) and (
+            0 <= raw <= 1 and abs(e.accuracy - raw) < 1e-12
+        ):
+            e = dataclasses.replace(e, accuracy=raw / 100.0)
+        out.append(e)
+    return out
+
+
 def pick_accuracies(evs: list[MetricEvent], accuracy_key: str | None = None):
     """The run's accuracy stream, in time order, and what kind it is.
 
@@ -25,7 +47,7 @@ def pick_accuracies(evs: list[MetricEvent], accuracy_key: str | None = None):
     same epoch a report or metrics file wins over parsed output. With ``accuracy_key``
     every value of that key counts. Of a parsed key only the last figure of each epoch
     counts."""
-    accs = [e for e in evs if e.accuracy is not None]
+    accs = _percent_seen_later([e for e in evs if e.accuracy is not None])
     if accuracy_key is not None or not accs:
         return accs, (ACCURACY_KINDS[0] if accs and accuracy_key is None else None)
     ranks = [accuracy_rank(e.accuracy_key) for e in accs]
