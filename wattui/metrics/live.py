@@ -336,7 +336,6 @@ class RecorderIntake:
         self._closed = False
         self._val_seen = False  # an epoch-level validation accuracy has appeared
         self._shift: dict[str, int] = {}  # per source: 1 when its epochs count from 0
-        self._cur_epoch: float | None = None
         self._accs: dict[float | None, list[tuple[str, str, float]]] = {}
         self._last_log_t = -math.inf
         self._last_log_epoch: float | None = None
@@ -473,16 +472,12 @@ class RecorderIntake:
 
     def _reconcile(self, ev: MetricEvent) -> MetricEvent:
         """Epochs of reports and metrics files counted from 0 become 1-based (the parser
-        does the same for each printed format); an accuracy without an epoch belongs to
-        the epoch in progress."""
+        does the same for each printed format)."""
         if ev.source != "log" and ev.epoch is not None and float(ev.epoch).is_integer():
             if ev.source not in self._shift:
                 self._shift[ev.source] = 1 if ev.epoch == 0 else 0
             if self._shift[ev.source]:
                 ev = dataclasses.replace(ev, epoch=ev.epoch + 1)
-        if ev.epoch is not None:
-            if self._cur_epoch is None or ev.epoch > self._cur_epoch:
-                self._cur_epoch = ev.epoch
         return ev
 
     def _stream(self, ev: MetricEvent) -> MetricEvent:
