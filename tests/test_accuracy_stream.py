@@ -506,3 +506,24 @@ def test_a_percent_key_is_percent_from_its_first_value():
     it, rec, s = run_lines(lines)
     assert s["best_accuracy"] == pytest.approx(0.2) and s["accuracy"] == pytest.approx(0.2)
     assert [a for _, a, _ in accs(rec)] == pytest.approx([0.0078, 0.125, 0.2])
+
+
+@pytest.mark.parametrize("f", [0.25, 0.1])
+def test_data_fraction_from_plain_lines_with_training_then_validation(f):
+    """A script printing its training line, then evaluating, then its validation line: the
+    evaluation between them is the fixed part of each epoch."""
+    rec = FakeRecorder()
+    it = RecorderIntake(rec, data_fraction=f, total_epochs=10)
+    t, e = 100.0, 50.0  # start-up
+    for ep in range(1, 5):
+        e += 100.0 * f  # training on f of the data
+        rec.energy = e
+        it.feed_line(f"epoch {ep}/10 train_loss 0.5", t + 1)
+        e += 30.0  # evaluation: does not grow with the data
+        rec.energy = e
+        it.feed_line(f"epoch {ep}/10 val_loss 0.4 val_acc 0.{50 + ep}", t + 2)
+        t += 2
+    s = it.summary(energy_j=e)
+    truth = 50.0 + 10 * (100.0 + 30.0)
+    assert s["projected_energy_j"] == pytest.approx(truth, rel=0.05)
+    assert s["projected_energy_low_j"] <= truth <= s["projected_energy_high_j"]

@@ -93,8 +93,9 @@ class LineParser:
         self._rich: list | None = None  # [text, metrics column, t_wall] of a wrapped Rich bar
         self._in_eval = False
         self._table: list[str] | None = None  # the header of a table (fastai prints one)
-        # called with (epoch, t_wall) when a validation/test phase starts (its first line)
-        self.on_eval_start = None
+        # called with (epoch, "val" | "train", t_wall): the first line of a validation/test
+        # phase, and every other line of an epoch
+        self.on_phase = None
 
     def feed(self, line: str | bytes, t_wall: float) -> list[MetricEvent]:
         try:
@@ -193,12 +194,6 @@ class LineParser:
             return []
         for r in p.rejected:
             self.rejections.add(r)
-        if p.phase == "val" and p.summary is None:
-            if not self._in_eval and self.on_eval_start is not None and self._epoch is not None:
-                self.on_eval_start(self._epoch, t_wall)
-            self._in_eval = True
-        elif p.phase == "train" or (p.epoch is not None and p.epoch_format != "dict"):
-            self._in_eval = False
         if p.epoch is not None and p.summary is None:
             if not math.isfinite(p.epoch) or p.epoch < 0 or p.epoch > MAX_EPOCH:
                 self.rejections.add("epoch_absurd")
@@ -213,6 +208,21 @@ class LineParser:
                 self._total = max(self._total or 0, p.total)
             else:
                 self.rejections.add("total_epochs_absurd")
+        phase = p.phase
+        if phase is None and not p.batch and any(
+            set(name_tokens(k)) & VAL_TOKENS for k in p.values
+        ):
+            phase = "val"  # "epoch 3 val_loss 0.4 val_acc 0.9": validation figures
+        if p.summary is None and self.on_phase is not None and self._epoch is not None:
+            if phase == "val":
+                if not self._in_eval:
+                    self.on_phase(self._epoch, "val", t_wall)
+            elif p.values or p.epoch is not None:
+                self.on_phase(self._epoch, "train", t_wall)
+        if phase == "val" and p.summary is None:
+            self._in_eval = True
+        elif phase == "train" or (p.epoch is not None and p.epoch_format != "dict"):
+            self._in_eval = False
         raw: dict = {}
         pct: set[str] = set()
         for k, v in p.values.items():

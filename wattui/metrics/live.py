@@ -39,6 +39,7 @@ from wattui.metrics.intake import (
     PercentJudge,
     Rejections,
     accuracy_rank,
+    is_accuracy_key,
 )
 from wattui.metrics.lineparser import LineParser, compile_extra_patterns
 from wattui.metrics.sam import check_params
@@ -310,9 +311,10 @@ class RecorderIntake:
             else None
         )
         self._eval_start: dict[float, float] = {}  # epoch -> energy when its evaluation began
+        self._train_last: dict[float, float] = {}  # epoch -> energy at its last training event
         self._eval_parts: list[float] = []
         if self.parser is not None:
-            self.parser.on_eval_start = self._eval_started
+            self.parser.on_phase = self._line_phase
         self.follower = (
             MetricsFileFollower(
                 o["metrics_file"], self.accuracy_key, self.rejections, self.percent
@@ -528,8 +530,26 @@ class RecorderIntake:
         self._last_log_t = ev.t_wall
         return False
 
+    def _phases(self, ev: MetricEvent) -> None:
+        """Where each epoch's evaluation began: at its first validation figure, the energy of
+        its last training event before it (or the parser's first validation line)."""
+        if ev.kind != "metric" or ev.epoch is None:
+            return
+        k = float(math.ceil(ev.epoch))  # Hugging Face's 0.5 is in the first epoch
+        e = self._energy()
+        if e is None or k in self._eval_start:
+            return
+        if ev.accuracy is not None and accuracy_rank(ev.accuracy_key) == 0:
+            if k in self._train_last:
+                self._eval_start[k] = self._train_last[k]
+        elif ev.source != "log" and not any(
+            accuracy_rank(n) in (0, 2) for n in ev.values if is_accuracy_key(n)
+        ):
+            self._note_training(k, e)
+
     def _handle(self, ev: MetricEvent) -> None:
         ev = self._reconcile(ev)
+        self._phases(ev)
         ev = self._stream(ev)
         if self._throttled(ev):
             return
@@ -546,10 +566,20 @@ class RecorderIntake:
         if ended is not None:
             self._epoch_end(ended)
 
-    def _eval_started(self, epoch: float, t_wall: float) -> None:
+    def _line_phase(self, epoch: float, phase: str, t_wall: float) -> None:
         e = self._energy()
-        if e is not None:
-            self._eval_start.setdefault(epoch, e)
+        if e is None:
+            return
+        k = float(math.ceil(epoch))
+        if phase == "val":
+            self._eval_start.setdefault(k, self._train_last.get(k, e))
+        elif k not in self._eval_start:
+            self._note_training(k, e)
+
+    def _note_training(self, k: float, e: float) -> None:
+        self._train_last[k] = e
+        if len(self._train_last) > 4:
+            self._train_last.pop(min(self._train_last))
 
     def _epoch_end(self, mark: tuple[float, float, float]) -> None:
         k, t, e = mark
