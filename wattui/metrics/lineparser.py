@@ -131,7 +131,12 @@ class LineParser:
                 continue
             if self._rich is not None:
                 text, col, t = self._rich
-                if seg[:1].isspace() and len(seg) > col and "━" not in seg[:col]:
+                if (
+                    seg[:1].isspace()
+                    and len(seg) > col
+                    and "━" not in seg[:col]
+                    and len(text) < MAX_LINE_CHARS
+                ):
                     self._rich[0] = text + " " + seg[col:].strip()
                     continue
                 events.extend(self.flush(t))

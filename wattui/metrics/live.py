@@ -5,7 +5,9 @@ The recorder (``wattui/recorder.py``) uses this module through:
 - :func:`add_metric_options` / :func:`metric_options_from_args`: the CLI options, turned into
   a plain dict that ``RecordOptions.metrics`` carries;
 - ``RecorderIntake(recorder, **options)`` with ``child_env()``, ``follow_pid(pid)``,
-  ``feed_line(line, t_wall)`` (any thread), ``poll(t_wall)``, ``close()`` and
+  ``feed_line(line, t_wall)`` / ``feed_lines(lines, t_wall)`` (any thread: complete lines
+  of the run's stdout or stderr, with the time they were read), ``poll(t_wall)``,
+  ``close()`` (drains every report the run made and what the parser still holds) and
   ``final_meta()``. The recorder must offer ``add_event(dict)`` and ``energy_now()``.
 
 Every metric event is stored as a ``kind: "metric"`` row (:meth:`MetricEvent.to_row`); each
