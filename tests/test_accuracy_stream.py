@@ -527,3 +527,20 @@ def test_data_fraction_from_plain_lines_with_training_then_validation(f):
     truth = 50.0 + 10 * (100.0 + 30.0)
     assert s["projected_energy_j"] == pytest.approx(truth, rel=0.05)
     assert s["projected_energy_low_j"] <= truth <= s["projected_energy_high_j"]
+
+
+@pytest.mark.parametrize(
+    "line, key, acc",
+    [
+        ("Epoch 1/10 | Train Loss: 0.5 | Train Acc: 80.00% | Val Loss: 0.4 | Val Acc: 85.00%",
+         "val_acc", 0.85),
+        ("Epoch: 1 Train acc: 0.8 Valid acc: 0.85", "valid_acc", 0.85),
+        ("  eval_accuracy           =     0.8456", "eval_accuracy", 0.8456),  # log_metrics
+        ("Epoch(val) [1][79/79]    accuracy/top1: 35.2000  accuracy/top5: 85.0000",
+         "val_accuracy/top1", 0.352),  # mmengine
+        ("│         test_acc          │    0.8500000238418579     │", "test_acc", 0.85),
+    ],
+)
+def test_more_formats(line, key, acc):
+    (ev,) = LineParser().feed(line, 1.0)
+    assert ev.accuracy_key == key and ev.accuracy == pytest.approx(acc)

@@ -92,6 +92,12 @@ _TOTAL_KV = re.compile(
     r"|num[_ ]train[_ ]epochs)\s*[:=]\s*(\d{1,7})(?![\w.])",
     re.I,
 )
+# mmengine (OpenMMLab): "Epoch(val) [3][79/79]  accuracy/top1: 35.2000"
+_EPOCH_MM = re.compile(r"\bepoch\((train|val|test)\)\s*\[\s*(\d{1,7})\s*\]", re.I)
+# a row of a boxed table (Lightning's test/validate summary): "│  test_acc  │  0.85  │"
+_BOX_ROW = re.compile(
+    rf"^[\s│┃|]*([A-Za-z][\w/.\-@]{{0,63}})\s*[│┃|]\s*({NUM})\s*[│┃|]?\s*$", re.I
+)
 _EPOCH_TV = re.compile(r"\bepoch:\s*\[\s*(\d{1,7})\s*\]", re.I)  # torchvision MetricLogger
 _EPOCH_TIMM = re.compile(r"^\s*train:\s*(\d{1,7})\s+\[", re.I)
 _EPOCH_COLON = re.compile(r"\bepoch\s+(\d{1,7})\s*:", re.I)
@@ -106,7 +112,7 @@ _PHASE_HEADER = re.compile(
 )
 _STEP_KV = re.compile(r"(?<![\w/.\-])(?:global_step|step|iter|it|batch)\s*[:=]\s*\d", re.I)
 _PERCENT_NAME = re.compile(r"@1|^acc1$|^top1$|^prec1$|^prec@1$", re.I)
-_HINT = re.compile(r"[:=@%]|acc|epoch|iteration", re.I)
+_HINT = re.compile(r"[:=@%│┃]|acc|epoch|iteration", re.I)
 _SANITY = re.compile(r"^\s*sanity\s+check", re.I)
 
 
@@ -215,6 +221,12 @@ def _dict_segment(p: Parsed, s: str) -> bool:
 
 
 def _epoch(p: Parsed, s: str, raw: str = "") -> None:
+    m = _EPOCH_MM.search(s)
+    if m:
+        p.epoch, p.epoch_format = float(m.group(2)), "mm"
+        p.phase = "train" if m.group(1).lower() == "train" else "val"
+        p.phase_word = "test" if m.group(1).lower() == "test" else "val"
+        return
     m = _EPOCH_TV.search(s)
     if m:
         p.epoch, p.epoch_format, p.zero_based = float(m.group(1)), "tv", True
@@ -326,6 +338,10 @@ def parse_segment(seg: str, extra: dict | None = None) -> Parsed | None:
     _total(p, s)
     _level(p, s)
     _phase(p, s)
+    m = _BOX_ROW.match(s)
+    if m and _METRIC_NAME.search(m.group(1)):
+        _put(p, m.group(1), m.group(2), False)
+        first_metric = m.start()
     for m in _AT_KV.finditer(s):
         _put(p, m.group(1), m.group(2), True)
         first_metric = m.start() if first_metric is None else min(first_metric, m.start())
