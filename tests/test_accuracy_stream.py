@@ -88,9 +88,9 @@ def test_names_that_are_not_accuracies(name):
 @pytest.mark.parametrize(
     "name, rank",
     [
-        ("val_acc", 0), ("eval_accuracy", 0), ("test_acc1", 0), ("accuracy", 0),
-        ("validation_score", 0), ("train_acc", 1), ("train_accuracy", 1),
-        ("train_acc_step", 3), ("val_acc_step", 2),
+        ("val_acc", 0), ("eval_accuracy", 0), ("test_acc1", 1), ("accuracy", 0),
+        ("validation_score", 0), ("train_acc", 2), ("train_accuracy", 2),
+        ("train_acc_step", 4), ("val_acc_step", 3), ("val_test_acc", 0),
     ],
 )
 def test_ranks(name, rank):
@@ -297,7 +297,7 @@ def test_torchvision_reference_script():
     lines.append("Training time 0:03:20")
     it, rec, s = run_lines(lines)
     assert s["accuracy"] == pytest.approx(0.228) and s["best_accuracy"] == pytest.approx(0.228)
-    assert s["accuracy_kind"] == "validation" and s["epochs_done"] == 3
+    assert s["accuracy_kind"] == "test" and s["epochs_done"] == 3
     assert [e for e, _, _ in accs(rec)] == [1, 2, 3]  # the summary line repeats the last batch
 
 

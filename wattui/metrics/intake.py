@@ -165,22 +165,32 @@ def _is_accuracy_name(name: str) -> bool:
 
 
 def accuracy_rank(name: str | None) -> int:
-    """0: an epoch-level validation/eval/test (or plainly named) accuracy; 1: a training
-    accuracy; 2: a validation figure on a per-batch line (``val_acc_step``: a bar redrawn
-    mid-epoch with the last validation's figure); 3: a per-batch training one. Lower wins
-    in a run."""
+    """Which figures the run's accuracy is, lower first: 0 an epoch-level validation/eval
+    (or plainly named) accuracy; 1 a test one (``test_acc``: the accuracy when the run has
+    no validation, a final test of a checkpoint when it has); 2 a training accuracy; 3 a
+    validation figure on a per-batch line (``val_acc_step``: a bar redrawn mid-epoch with the
+    last validation's figure); 4 a per-batch training one."""
     if not name:
-        return 3
+        return 4
     t = name_tokens(name)
     val = any(x in VAL_TOKENS for x in t)
     if name.lower().endswith(STEP_SUFFIXES):
-        return 2 if val else 3
+        return 3 if val else 4
     if any(x in TRAIN_TOKENS for x in t) and not val:
+        return 2
+    if val and all(x in _TEST_TOKENS for x in t if x in VAL_TOKENS):
         return 1
     return 0
 
 
-ACCURACY_KINDS = ("validation", "training", "validation (per batch)", "training (per batch)")
+_TEST_TOKENS = frozenset(("test", "testing"))
+ACCURACY_KINDS = (
+    "validation",
+    "test",
+    "training",
+    "validation (per batch)",
+    "training (per batch)",
+)
 
 
 class PercentJudge:

@@ -104,6 +104,10 @@ _EPOCH_COLON = re.compile(r"\bepoch\s+(\d{1,7})\s*:", re.I)
 _EPOCH_HEADING = re.compile(r"^[\s\-=#*>|]*epoch\s*[:#]?\s*(\d{1,7})\s*[\-=#*:]*\s*$", re.I)
 _EPOCH_WORD = re.compile(r"^[\s\-=#*>|\[]*epoch\s*[:#]?\s*(\d{1,7})\b", re.I)
 _ITERATION = re.compile(r"^\s*iteration\s+(\d{1,7})\s*,", re.I)
+# scikit-learn's HistGradientBoosting: "[3/60] 3 trees, 93 leaves ..., val score: 0.74833"
+_ROUNDS = re.compile(r"^\s*\[\s*(\d{1,7})\s*/\s*(\d{1,7})\s*\]\s+\d+\s+trees?\b", re.I)
+# Lightning's ModelCheckpoint: "Epoch 0, global step 25: 'val_acc' reached 0.54000 (best ...)"
+_REACHED = re.compile(rf"'([A-Za-z][\w/.\-@]{{0,63}})'\s+reached\s+({NUM})(?![\w.])", re.I)
 _SUMMARY = re.compile(
     r"(?<![\w/.\-])(best|final|summary|overall|highest)(?![\w/.\-])", re.I
 )
@@ -264,6 +268,11 @@ def _epoch(p: Parsed, s: str, raw: str = "") -> None:
     m = _ITERATION.match(s)
     if m:
         p.epoch, p.epoch_format = float(m.group(1)), "iteration"
+        return
+    m = _ROUNDS.match(s)
+    if m:
+        p.epoch, p.epoch_format = float(m.group(1)), "rounds"
+        p.total = int(m.group(2)) or None
 
 
 def _total(p: Parsed, s: str) -> None:
@@ -291,7 +300,7 @@ def _level(p: Parsed, s: str) -> None:
             p.batch = int(m.group(1)) < int(m.group(2))
         return
     m = _BATCH_IDX.search(s)
-    if m:
+    if m and p.epoch_format != "rounds":
         i, n = int(m.group(1)), int(m.group(2))
         # MetricLogger counts i of n (last n-1); timm i of last_idx (last == n)
         p.batch = i < n - 1
@@ -342,6 +351,9 @@ def parse_segment(seg: str, extra: dict | None = None) -> Parsed | None:
     if m and _METRIC_NAME.search(m.group(1)):
         _put(p, m.group(1), m.group(2), False)
         first_metric = m.start()
+    for m in _REACHED.finditer(s):
+        _put(p, m.group(1), m.group(2), False)
+        first_metric = m.start() if first_metric is None else min(first_metric, m.start())
     for m in _AT_KV.finditer(s):
         _put(p, m.group(1), m.group(2), True)
         first_metric = m.start() if first_metric is None else min(first_metric, m.start())
@@ -387,7 +399,9 @@ def parse_segment(seg: str, extra: dict | None = None) -> Parsed | None:
             p.stepped = True
     if _STEP_KV.search(s):
         p.stepped = True
-    if summ is not None and p.values and (first_metric is None or summ.start() <= first_metric):
+    if summ is not None and (first_metric is None or summ.start() <= first_metric):
+        # "Best val_acc: 0.95 at epoch 2", "Restoring ... from the best epoch: 2": a summary,
+        # never the run's accuracy nor its epoch
         p.summary = summ.group(1).lower()
     return p
 

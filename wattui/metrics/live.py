@@ -338,7 +338,7 @@ class RecorderIntake:
         self._lock = threading.Lock()
         self._t0 = time.time()
         self._closed = False
-        self._val_seen = False  # an epoch-level validation accuracy has appeared
+        self._best_rank: int | None = None  # the best kind of accuracy accepted so far
         self._shift: dict[str, int] = {}  # per source: 1 when its epochs count from 0
         self._accs: dict[float | None, list[tuple[str, str, float]]] = {}
         self._last_log_t = -math.inf
@@ -494,9 +494,10 @@ class RecorderIntake:
             return ev
         rank = accuracy_rank(ev.accuracy_key)
         strip = False
-        if rank > 0 and self._val_seen:
+        best = self._best_rank
+        if best is not None and best <= 1 and rank > best:
             strip = True
-        elif rank == 0:
+        elif rank <= 1:
             seen = self._accs.setdefault(ev.epoch, []) if ev.epoch is not None else []
             same = [s for s in seen if abs(s[2] - ev.accuracy) <= SAME_VALUE]
             if ev.source == "log":
@@ -507,11 +508,11 @@ class RecorderIntake:
             elif any(s[0] == ev.source and s[1] == (ev.accuracy_key or "") for s in same):
                 strip = True  # one evaluation sent twice (a callback's on_log and on_evaluate)
             if not strip:
-                self._val_seen = True
+                self._best_rank = rank if best is None else min(best, rank)
                 if ev.epoch is not None and len(seen) < 64:
                     seen.append((ev.source, ev.accuracy_key or "", ev.accuracy))
         if strip:
-            self.rejections.add("accuracy_repeated" if rank == 0 else "accuracy_not_validation")
+            self.rejections.add("accuracy_repeated" if rank <= 1 else "accuracy_not_validation")
             return dataclasses.replace(ev, accuracy=None, accuracy_key=None)
         return ev
 
@@ -520,7 +521,7 @@ class RecorderIntake:
         epoch is stored at most once per LOG_EVERY_S."""
         if ev.source != "log" or ev.kind != "metric":
             return False
-        if ev.accuracy is not None and accuracy_rank(ev.accuracy_key) < 2:
+        if ev.accuracy is not None and accuracy_rank(ev.accuracy_key) < 3:
             return False
         if ev.epoch is not None and ev.epoch != self._last_log_epoch:
             self._last_log_epoch = ev.epoch
@@ -541,11 +542,11 @@ class RecorderIntake:
         e = self._energy()
         if e is None or k in self._eval_start:
             return
-        if ev.accuracy is not None and accuracy_rank(ev.accuracy_key) == 0:
+        if ev.accuracy is not None and accuracy_rank(ev.accuracy_key) <= 1:
             if k in self._train_last:
                 self._eval_start[k] = self._train_last[k]
         elif ev.source != "log" and not any(
-            accuracy_rank(n) in (0, 2) for n in ev.values if is_accuracy_key(n)
+            accuracy_rank(n) in (0, 1, 3) for n in ev.values if is_accuracy_key(n)
         ):
             self._note_training(k, e)
 
