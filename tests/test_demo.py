@@ -163,6 +163,11 @@ def test_demo_headless_end_to_end(tmp_path):
     last = EPOCH_LINE.findall(p.stdout)[-1]
     assert rec["accuracy"] == pytest.approx(float(last[3]), abs=6e-5)
     assert rec["accuracy_reports"] == 2 and rec["epochs_done"] == 2
+    from wattui.store.reader import find_session
+
+    ev = find_session(store, rec["id"]).events()
+    stored = ev.filter((ev["kind"] == "metric") & ev["accuracy"].is_not_null())
+    assert stored["source"].to_list() == ["report", "report"]  # the printed copy is not
     assert rec["name"] == "demo mlp"
     assert any("train.py" in part for part in rec["command"])
     # a demo run uses a few Wh: it picks a unit in which SAM is defined, and says so

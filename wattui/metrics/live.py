@@ -339,6 +339,7 @@ class RecorderIntake:
         self._t0 = time.time()
         self._closed = False
         self._best_rank: int | None = None  # the best kind of accuracy accepted so far
+        self._synced: set = set()  # the printed figures the reports were last read for
         self._shift: dict[str, int] = {}  # per source: 1 when its epochs count from 0
         self._accs: dict[float | None, list[tuple[str, str, float]]] = {}
         self._last_log_t = -math.inf
@@ -431,21 +432,37 @@ class RecorderIntake:
 
     # -- input
     def feed_line(self, line: bytes | str, t_wall: float) -> None:
-        if self.parser is None:
-            return
-        with self._lock:
-            evs = self.parser.feed(line, t_wall)
-            for ev in evs:
-                self._handle(ev)
+        self.feed_lines((line,), t_wall)
 
     def feed_lines(self, lines, t_wall: float) -> None:
-        """Several complete lines read at ``t_wall`` (the narrow interface for the drain)."""
+        """Complete lines of the run's stdout or stderr read at ``t_wall`` (the narrow
+        interface for the recorder's drain; any thread)."""
         if self.parser is None:
             return
         with self._lock:
             for line in lines:
-                for ev in self.parser.feed(line, t_wall):
+                evs = self.parser.feed(line, t_wall)
+                new = {
+                    (e.accuracy_key, e.accuracy)
+                    for e in evs
+                    if e.accuracy is not None and accuracy_rank(e.accuracy_key) <= 1
+                }
+                if new and not new <= self._synced:
+                    self._synced = new
+                    self._sync_reports()
+                for ev in evs:
                     self._handle(ev)
+
+    def _sync_reports(self) -> None:
+        """Before a newly printed accuracy: the reports made before it was printed (a script
+        that reports, then prints the same figure), so the stream keeps their order and
+        stores the figure once, from the report. A bar redrawn with the same figure does
+        not read them again."""
+        try:
+            for ev in self.channel.poll():
+                self._handle(ev)
+        except Exception:  # noqa: BLE001 - the regular poll will report what is wrong
+            pass
 
     def _drain_reports(self, max_rounds: int = 10_000) -> None:
         """Everything the run reported before it exited, however much (a poll reads at most
