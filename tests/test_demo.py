@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -208,5 +209,8 @@ def test_sample_sessions_are_readable():
         assert r["best_accuracy"] == pytest.approx(best, abs=6e-5), r["id"]
         assert r["epochs_done"] == len(epochs) == r["total_epochs"], r["id"]
         assert r["accuracy_reports"] == len(epochs), r["id"]
+        ev = pl.read_parquet(SAMPLE_STORE / "sessions" / r["id"] / "events.parquet")
+        stored = ev.filter((pl.col("kind") == "metric") & pl.col("accuracy").is_not_null())
+        assert stored.height == len(epochs), r["id"]  # reported and printed: stored once
     size = sum(f.stat().st_size for f in SAMPLE_STORE.rglob("*") if f.is_file())
     assert size < 2_000_000
