@@ -149,3 +149,20 @@ def test_what_report_dropped_is_counted_at_exit(tmp_path):
     )
     rej = show(store, s.id)["metric_rejections"]
     assert rej["report_dropped_values"] == 1 and rej["report_buffer_overflow"] == 3
+
+
+def test_a_figure_reported_then_printed_is_stored_once_even_when_it_repeats(tmp_path):
+    store, s, _ = record(
+        tmp_path,
+        """
+        import time, wattui
+        for k, a in enumerate((0.5, 0.7, 0.7, 0.7, 0.6), start=1):
+            wattui.report(accuracy=a, epoch=k, total_epochs=5)
+            print(f"epoch {k}/5 val_accuracy {a:.4f}")
+            time.sleep(0.05)
+        """,
+    )
+    ev = s.events()
+    stored = ev.filter((ev["kind"] == "metric") & ev["accuracy"].is_not_null())
+    assert stored["source"].to_list() == ["report"] * 5
+    assert stored["epoch"].to_list() == [1, 2, 3, 4, 5]

@@ -443,7 +443,7 @@ class RecorderIntake:
             for line in lines:
                 evs = self.parser.feed(line, t_wall)
                 new = {
-                    (e.accuracy_key, e.accuracy)
+                    (e.accuracy_key, e.accuracy, e.epoch)
                     for e in evs
                     if e.accuracy is not None and accuracy_rank(e.accuracy_key) <= 1
                 }
