@@ -455,6 +455,7 @@ def _print_table(cols: list[str], rows: list[dict]) -> None:
 
 def cmd_show(args) -> int:
     from .recorder import format_energy
+    from .sanitize import clean_text
     from .sessions import session_record
     from .store.paths import store_root
     from .store.reader import find_session
@@ -494,8 +495,8 @@ def cmd_show(args) -> int:
             v = f"{v:.4f}" if key != "epochs_done" and isinstance(v, float) else v
             extra = ""
             if key == "accuracy" and rec.get("accuracy_kind"):
-                name = "".join(c if c.isprintable() else "?" for c in str(rec.get("accuracy_key")))
-                extra = f" ({rec['accuracy_kind']}, {name})"  # a name the run chose: printable
+                name = clean_text(rec.get("accuracy_key"), 64)  # a name the run chose
+                extra = f" ({rec['accuracy_kind']}, {name})"
             elif key == "epochs_done" and rec.get("total_epochs"):
                 extra = f" of {rec['total_epochs']}"
             print(f"{key:<9} {v}{extra}")
