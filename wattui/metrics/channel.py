@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import stat
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -36,6 +37,9 @@ __all__ = [
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a FIFO planted in the directory must not block
 MAX_LINE = 1 << 16
 MAX_READ = 4 << 20
+# a report line that may carry more than a step and a loss: an accuracy-like name, an epoch
+# or total, a text field, a kind other than metric
+_KEY_EVENT = re.compile(rb'acc|top1|score|epoch|"kind"|"model"|"name"', re.I)
 
 
 class UnsafeChannelDir(Exception):
@@ -206,7 +210,7 @@ class ReportChannel:
             pids = set()
         return pids | self._explicit
 
-    def poll(self) -> list[MetricEvent]:
+    def poll(self, only_key_events: bool = False) -> list[MetricEvent]:
         """New events of all followed pids, in order per pid."""
         pids = self.followed()
         if self.mark and pids:
@@ -221,7 +225,7 @@ class ReportChannel:
         events: list[MetricEvent] = []
         for pid in sorted(pids):
             f = self._follow.setdefault(pid, _Follow())
-            events.extend(self._read(pid, f))
+            events.extend(self._read(pid, f, only_key_events))
         return events
 
     def pending(self) -> bool:
@@ -235,7 +239,7 @@ class ReportChannel:
                 return True
         return False
 
-    def _read(self, pid: int, f: _Follow) -> list[MetricEvent]:
+    def _read(self, pid: int, f: _Follow, only_key_events: bool = False) -> list[MetricEvent]:
         path = self.directory / f"{pid}.ndjson"
         try:
             fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | _NONBLOCK)
@@ -270,6 +274,11 @@ class ReportChannel:
             self.rejections.add("line_too_long")
         out = []
         for line in lines:
+            if only_key_events and not _KEY_EVENT.search(line):
+                # out of time at the run's end: a plain step/loss report is counted, not
+                # stored; accuracies, epochs and the rest are still read
+                self.rejections.add("report_not_stored_at_exit")
+                continue
             ev = self._event(pid, f, line)
             if ev is not None:
                 out.append(ev)

@@ -279,6 +279,7 @@ class EpochTracker:
 # ---------------------------------------------------------------------------- intake
 
 
+DRAIN_FULL_S = 1.5  # at the run's end, every report is stored for this long
 SAME_VALUE = 6e-5  # two sources' accuracies this close are one figure (printed to 4 places)
 
 
@@ -466,10 +467,13 @@ class RecorderIntake:
 
     def _drain_reports(self, max_rounds: int = 10_000) -> None:
         """Everything the run reported before it exited, however much (a poll reads at most
-        a few MB per process)."""
+        a few MB per process). The recorder waits a few seconds at most for the intake to
+        close: past :data:`DRAIN_FULL_S`, plain step reports are counted, not stored
+        (``report_not_stored_at_exit``), so the last accuracy still arrives in time."""
+        full_until = time.monotonic() + DRAIN_FULL_S
         for _ in range(max_rounds):
             with self._lock:
-                evs = self.channel.poll()
+                evs = self.channel.poll(only_key_events=time.monotonic() > full_until)
                 for ev in evs:
                     self._handle(ev)
             if not evs and not self.channel.pending():
