@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import stat
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -37,9 +36,7 @@ __all__ = [
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a FIFO planted in the directory must not block
 MAX_LINE = 1 << 16
 MAX_READ = 4 << 20
-# a report line that may carry more than a step and a loss: an accuracy-like name, an epoch
-# or total, a text field, a kind other than metric
-_KEY_EVENT = re.compile(rb'acc|top1|score|epoch|"kind"|"model"|"name"', re.I)
+POLL_BYTES = 256 << 10  # read per followed process and poll: a poll never holds the intake long
 
 
 class UnsafeChannelDir(Exception):
@@ -210,7 +207,7 @@ class ReportChannel:
             pids = set()
         return pids | self._explicit
 
-    def poll(self, only_key_events: bool = False) -> list[MetricEvent]:
+    def poll(self) -> list[MetricEvent]:
         """New events of all followed pids, in order per pid."""
         pids = self.followed()
         if self.mark and pids:
@@ -225,8 +222,51 @@ class ReportChannel:
         events: list[MetricEvent] = []
         for pid in sorted(pids):
             f = self._follow.setdefault(pid, _Follow())
-            events.extend(self._read(pid, f, only_key_events))
+            events.extend(self._read(pid, f))
         return events
+
+    def skip_to_tail(self, keep_bytes: int = 64 << 10) -> int:
+        """Out of time at the run's end: jump each followed file to its last ``keep_bytes``
+        (from a line start) so its newest reports, the run's last accuracy among them, are
+        still read. Returns the number of report lines skipped (counted, not stored)."""
+        skipped = 0
+        for pid, f in self._follow.items():
+            path = self.directory / f"{pid}.ndjson"
+            try:
+                fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | _NONBLOCK)
+            except OSError:
+                continue
+            try:
+                st = os.fstat(fd)
+                if (
+                    not stat.S_ISREG(st.st_mode)
+                    or f.ino != (st.st_dev, st.st_ino)
+                    or st.st_size - f.offset <= keep_bytes
+                ):
+                    continue
+                start = st.st_size - keep_bytes
+                os.lseek(fd, f.offset, os.SEEK_SET)
+                pos, n = f.offset, 0
+                while pos < start:
+                    chunk = os.read(fd, min(1 << 20, start - pos))
+                    if not chunk:
+                        break
+                    n += chunk.count(b"\n")
+                    pos += len(chunk)
+                rest = os.read(fd, keep_bytes)
+                cut = rest.find(b"\n")
+                if cut < 0:
+                    continue
+                n += 1  # the line the cut falls in
+                f.offset, f.partial = pos + cut + 1, b""
+                skipped += n
+            except OSError:
+                continue
+            finally:
+                os.close(fd)
+        if skipped:
+            self.rejections.add("report_not_stored_at_exit", skipped)
+        return skipped
 
     def pending(self) -> bool:
         """True while a followed file holds bytes not read yet."""
@@ -239,7 +279,7 @@ class ReportChannel:
                 return True
         return False
 
-    def _read(self, pid: int, f: _Follow, only_key_events: bool = False) -> list[MetricEvent]:
+    def _read(self, pid: int, f: _Follow) -> list[MetricEvent]:
         path = self.directory / f"{pid}.ndjson"
         try:
             fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | _NONBLOCK)
@@ -259,7 +299,7 @@ class ReportChannel:
             if st.st_size == f.offset:
                 return []
             os.lseek(fd, f.offset, os.SEEK_SET)
-            data = os.read(fd, MAX_READ)
+            data = os.read(fd, POLL_BYTES)
         except OSError:
             return []
         finally:
@@ -274,11 +314,6 @@ class ReportChannel:
             self.rejections.add("line_too_long")
         out = []
         for line in lines:
-            if only_key_events and not _KEY_EVENT.search(line):
-                # out of time at the run's end: a plain step/loss report is counted, not
-                # stored; accuracies, epochs and the rest are still read
-                self.rejections.add("report_not_stored_at_exit")
-                continue
             ev = self._event(pid, f, line)
             if ev is not None:
                 out.append(ev)

@@ -279,7 +279,7 @@ class EpochTracker:
 # ---------------------------------------------------------------------------- intake
 
 
-DRAIN_FULL_S = 1.5  # at the run's end, every report is stored for this long
+DRAIN_FULL_S = 1.0  # at the run's end, every report is stored for this long
 SAME_VALUE = 6e-5  # two sources' accuracies this close are one figure (printed to 4 places)
 
 
@@ -465,15 +465,21 @@ class RecorderIntake:
         except Exception:  # noqa: BLE001 - the regular poll will report what is wrong
             pass
 
-    def _drain_reports(self, max_rounds: int = 10_000) -> None:
-        """Everything the run reported before it exited, however much (a poll reads at most
-        a few MB per process). The recorder waits a few seconds at most for the intake to
-        close: past :data:`DRAIN_FULL_S`, plain step reports are counted, not stored
-        (``report_not_stored_at_exit``), so the last accuracy still arrives in time."""
+    def _drain_reports(self, max_rounds: int = 100_000) -> None:
+        """Everything the run reported before it exited (a poll reads a bounded chunk per
+        process). The recorder waits a few seconds at most for the intake to close: after
+        :data:`DRAIN_FULL_S` the rest is skipped to each file's last reports, the run's last
+        accuracy among them, and the skipped lines are counted
+        (``report_not_stored_at_exit``)."""
         full_until = time.monotonic() + DRAIN_FULL_S
+        skipped = False
         for _ in range(max_rounds):
+            if not skipped and time.monotonic() > full_until:
+                skipped = True
+                with self._lock:
+                    self.channel.skip_to_tail()
             with self._lock:
-                evs = self.channel.poll(only_key_events=time.monotonic() > full_until)
+                evs = self.channel.poll()
                 for ev in evs:
                     self._handle(ev)
             if not evs and not self.channel.pending():
@@ -651,8 +657,8 @@ class RecorderIntake:
                 if self.parser is not None:  # a block the output ended in (Rich's bar)
                     for ev in self.parser.flush():
                         self._handle(ev)
-            self.poll(time.time())  # the last lines written before the exit
-            self._drain_reports()
+            self._drain_reports()  # every report the run made before it exited
+            self.poll(time.time())  # the metrics file's last lines
         except Exception:  # noqa: BLE001
             pass
         with self._lock:
