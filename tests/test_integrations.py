@@ -122,7 +122,7 @@ def test_lightning_callback(tmp_path, package, imports):
     # nothing from the sanity check (it runs before any step)
     steps = [e.step for e in events if e.epoch is None and e.accuracy is None]
     assert steps == [2, 4, 6, 8]
-    val = [e for e in events if e.accuracy is not None and "accuracy" in e.values
+    val = [e for e in events if e.accuracy is not None and "val_acc" in e.values
            and e.values.get("step") in (4, 8)]
     # each validation with its epoch (1-based, as at the epoch's end) and again at the end
     assert [(e.epoch, e.step) for e in val] == [(1, 4), (1, 4), (2, 8), (2, 8)]

@@ -50,7 +50,7 @@ class WattuiCallback(TrainerCallback):
         acc = accuracy_values(*pick_accuracy(metrics, self.metric))
         if acc:
             acc.update(
-                epoch=_epoch(state),
+                epoch=_epoch(state) or None,  # an evaluation before training is no epoch's
                 step=getattr(state, "global_step", None),
                 total_epochs=_total(args, state),
             )
@@ -75,5 +75,5 @@ class WattuiCallback(TrainerCallback):
         acc = accuracy_values(*pick_accuracy(logs, self.metric))
         if acc:  # the same evaluation as on_evaluate's: same epoch, stored once
             values.update(acc)
-            values["epoch"] = _epoch(state)
+            values["epoch"] = _epoch(state) or None
         send(**values)
