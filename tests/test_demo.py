@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -158,6 +159,16 @@ def test_demo_headless_end_to_end(tmp_path):
     assert rec["simulated"] is True
     assert rec["energy_j"] is not None and rec["energy_j"] > 0
     assert rec["accuracy"] is not None and 0.0 <= rec["accuracy"] <= 1.0
+    # the final epoch's accuracy is the final one (not the "best val_accuracy" summary line),
+    # and each epoch's accuracy is stored once although it is both reported and printed
+    last = EPOCH_LINE.findall(p.stdout)[-1]
+    assert rec["accuracy"] == pytest.approx(float(last[3]), abs=6e-5)
+    assert rec["accuracy_reports"] == 2 and rec["epochs_done"] == 2
+    from wattui.store.reader import find_session
+
+    ev = find_session(store, rec["id"]).events()
+    stored = ev.filter((ev["kind"] == "metric") & ev["accuracy"].is_not_null())
+    assert stored["source"].to_list() == ["report", "report"]  # the printed copy is not
     assert rec["name"] == "demo mlp"
     assert any("train.py" in part for part in rec["command"])
     # a demo run uses a few Wh: it picks a unit in which SAM is defined, and says so
@@ -190,5 +201,16 @@ def test_sample_sessions_are_readable():
         assert r["simulated"] is True, r["id"]
         assert r["energy_j"] and r["energy_j"] > 0, r["id"]
         assert r.get("accuracy") is not None, r["id"]
+        # re-recorded so that the last epoch's accuracy is the final one, not the best
+        out = (SAMPLE_STORE / "sessions" / r["id"] / "output.log").read_text()
+        epochs = EPOCH_LINE.findall(out)
+        assert r["accuracy"] == pytest.approx(float(epochs[-1][3]), abs=6e-5), r["id"]
+        best = max(float(e[3]) for e in epochs)
+        assert r["best_accuracy"] == pytest.approx(best, abs=6e-5), r["id"]
+        assert r["epochs_done"] == len(epochs) == r["total_epochs"], r["id"]
+        assert r["accuracy_reports"] == len(epochs), r["id"]
+        ev = pl.read_parquet(SAMPLE_STORE / "sessions" / r["id"] / "events.parquet")
+        stored = ev.filter((pl.col("kind") == "metric") & pl.col("accuracy").is_not_null())
+        assert stored.height == len(epochs), r["id"]  # reported and printed: stored once
     size = sum(f.stat().st_size for f in SAMPLE_STORE.rglob("*") if f.is_file())
     assert size < 2_000_000

@@ -9,7 +9,6 @@ import os
 import pytest
 
 from wattui.metrics.intake import (
-    LineParser,
     MetricEvent,
     MetricsFileFollower,
     Rejections,
@@ -18,6 +17,7 @@ from wattui.metrics.intake import (
     make_event,
     validate_accuracy,
 )
+from wattui.metrics.lineparser import LineParser
 
 
 def one(parser: LineParser, line) -> MetricEvent:
@@ -128,7 +128,7 @@ def test_lightning_progress_bar():
         "train_loss=0.300]"
     )
     ev = one(p, line)
-    assert ev.accuracy == pytest.approx(0.912) and ev.epoch == 3
+    assert ev.accuracy == pytest.approx(0.912) and ev.epoch == 4  # the bar counts from 0
     assert p.feed(line, 101.0) == []  # identical redraw is not repeated
 
 

@@ -53,9 +53,13 @@ def _train(tmp_path, script: str, timeout: float = 120.0, **env_extra) -> list:
 
 def _check_epochs(events, total: int, steps_per_epoch: int) -> None:
     epochs = [e for e in events if e.epoch is not None]
-    assert [e.epoch for e in epochs] == list(range(1, total + 1)), events
-    assert all(e.total_epochs == total for e in epochs)
-    assert [e.step for e in epochs] == [steps_per_epoch * k for k in range(1, total + 1)]
+    assert [e.epoch for e in epochs] == sorted(e.epoch for e in epochs), events  # in order
+    ends = {}  # the last event of each epoch: its end
+    for e in epochs:
+        ends[e.epoch] = e
+    assert list(ends) == list(range(1, total + 1)), events
+    assert all(e.total_epochs == total for e in ends.values())
+    assert [e.step for e in ends.values()] == [steps_per_epoch * k for k in range(1, total + 1)]
     accs = [e.accuracy for e in events if e.accuracy is not None]
     assert accs and all(0.0 <= a <= 1.0 for a in accs)
 
@@ -118,8 +122,10 @@ def test_lightning_callback(tmp_path, package, imports):
     # nothing from the sanity check (it runs before any step)
     steps = [e.step for e in events if e.epoch is None and e.accuracy is None]
     assert steps == [2, 4, 6, 8]
-    val = [e for e in events if e.accuracy is not None and e.epoch is None]
-    assert [e.step for e in val] == [4, 8]
+    val = [e for e in events if e.accuracy is not None and "val_acc" in e.values
+           and e.values.get("step") in (4, 8)]
+    # each validation with its epoch (1-based, as at the epoch's end) and again at the end
+    assert [(e.epoch, e.step) for e in val] == [(1, 4), (1, 4), (2, 8), (2, 8)]
 
 
 def test_lightning_callback_class_is_a_real_callback():
@@ -211,6 +217,7 @@ def test_keras_callback(tmp_path):
     history = json.loads(out[-1])
     _check_epochs(events, total=3, steps_per_epoch=4)
     epochs = [e for e in events if e.epoch is not None]
+    assert len(epochs) == 3
     # the validation accuracy (labels flipped: it differs from the training accuracy)
     assert [e.accuracy for e in epochs] == pytest.approx(history["val_accuracy"])
     assert history["val_accuracy"] != pytest.approx(history["accuracy"])

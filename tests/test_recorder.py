@@ -209,7 +209,7 @@ def test_progress_bar_redraws_with_carriage_returns_are_read_as_lines(store):
         "import sys, time\n"
         "for i in range(3):\n"
         "    sys.stdout.write(f'\\r{i}/3 [====] loss: 0.5 - val_accuracy: 0.{6 + i}000'); sys.stdout.flush()\n"
-        "    time.sleep(0.3)\n"
+        "    time.sleep(1.5)\n"  # per-batch redraws are stored at most once a second
         "time.sleep(0.5)\n"
     )
     r = run_wattui(store, "record", "--simulate", "--", sys.executable, "-c", code)

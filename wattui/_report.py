@@ -29,6 +29,7 @@ Values: numbers (int/float, finite) under any name; strings only for ``model`` a
 
 from __future__ import annotations
 
+import atexit
 import collections
 import itertools
 import json
@@ -305,6 +306,41 @@ def _emit(values: dict, kind: str | None) -> None:
             _st.write_errors += 1
         except Exception:  # noqa: BLE001
             pass
+
+
+def _at_exit() -> None:
+    """At interpreter exit: write what is still buffered, and what was dropped (a ``stats``
+    record the recorder counts), when a recorder watches. Never raises, never waits long."""
+    try:
+        st = _st
+        if os.getpid() != st.pid or not (st.env_mode or st.fd >= 0 or st.buf):
+            return
+        if not st.lock.acquire(True, 1.0):
+            return
+        try:
+            if st.fd < 0:
+                _check(_mono())
+            if st.fd < 0:
+                return
+            _flush_buffer()
+            lost = {
+                k: v
+                for k, v in (
+                    ("buffer_overflow", st.truncated),
+                    ("dropped_values", st.dropped),
+                    ("write_errors", st.write_errors),
+                )
+                if v
+            }
+            if lost and st.fd >= 0:
+                _write(_line(_now(), next(st.counter), lost, "stats"))
+        finally:
+            st.lock.release()
+    except Exception:  # noqa: BLE001 - never raise at the script's exit
+        pass
+
+
+atexit.register(_at_exit)
 
 
 def stats() -> dict:

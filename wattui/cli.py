@@ -457,6 +457,7 @@ def _print_table(cols: list[str], rows: list[dict]) -> None:
 
 def cmd_show(args) -> int:
     from .recorder import format_energy
+    from .sanitize import clean_text
     from .sessions import cached_record, session_record
     from .store.paths import store_root
     from .store.reader import find_session
@@ -496,7 +497,19 @@ def cmd_show(args) -> int:
         v = rec.get(key)
         if v is not None:
             v = f"{v:.4f}" if key != "epochs_done" and isinstance(v, float) else v
-            print(f"{key:<9} {v}")
+            extra = ""
+            if key == "accuracy" and rec.get("accuracy_kind"):
+                name = clean_text(rec.get("accuracy_key"), 64)  # a name the run chose
+                extra = f" ({rec['accuracy_kind']}, {name})"
+            elif key == "epochs_done" and rec.get("total_epochs"):
+                extra = f" of {rec['total_epochs']}"
+            print(f"{key:<9} {v}{extra}")
+    if rec.get("epochs_note"):
+        print(f"epochs    {rec['epochs_note']}")
+    rej = rec.get("metric_rejections") or {}
+    if rej:
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(rej.items()))
+        print(f"refused   {counts} (metric values not stored as such, per reason)")
     if "sam" in rec:
         params = f"alpha={rec.get('sam_alpha')}, beta={rec.get('sam_beta')}, unit={rec.get('sam_unit')}"
         if rec["sam"] is None:

@@ -243,6 +243,11 @@ def check_session(root: Path, session_id: str) -> list[str]:
         problems.append("no energy was measured")
     if rec.get("accuracy") is None:
         problems.append("no accuracy reached the session (metrics intake)")
+    elif rec.get("epochs_done") and rec.get("accuracy_reports") != rec.get("epochs_done"):
+        problems.append(
+            f"{rec.get('accuracy_reports')} accuracies stored for {rec['epochs_done']} epochs "
+            "(each epoch's accuracy should be stored once)"
+        )
     if not problems:
         sim = " [SIMULATED]" if rec.get("simulated") else ""
         sam = rec.get("sam")

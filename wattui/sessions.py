@@ -90,6 +90,16 @@ def _device_stats(session: Session) -> dict:
     return {}
 
 
+def _counts(d) -> dict[str, int]:
+    if not isinstance(d, dict):
+        return {}
+    return {
+        str(k): int(v)
+        for k, v in d.items()
+        if isinstance(v, int) and not isinstance(v, bool) and v > 0
+    }
+
+
 def session_record(session: Session, metrics: bool = True, **metric_opts) -> dict:
     """The JSON shape of one session (see docs/session-format.md)."""
     meta = session.meta
@@ -169,6 +179,8 @@ def session_record(session: Session, metrics: bool = True, **metric_opts) -> dic
         "notes": meta.get("notes") or [],
         "reason": failure_reason(session),
         "baseline": baseline,
+        # metric values refused or dropped, per reason (counted by the recorder's intake)
+        "metric_rejections": _counts(meta.get("metric_rejections")),
     }
     if metrics:
         from .metrics.session_metrics import metrics_for_session

@@ -50,7 +50,13 @@ class _Hooks:
             return
         acc = self._accuracy(trainer)
         if acc:
-            acc["step"] = getattr(trainer, "global_step", None)
+            # validation runs inside training epoch current_epoch (0-based): report it as
+            # that epoch's (1-based, like on_train_epoch_end), so both events agree
+            acc.update(
+                epoch=getattr(trainer, "current_epoch", 0) + 1,
+                step=getattr(trainer, "global_step", None),
+                total_epochs=self._total(trainer),
+            )
             send(**acc)
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:

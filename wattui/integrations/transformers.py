@@ -49,7 +49,11 @@ class WattuiCallback(TrainerCallback):
             return
         acc = accuracy_values(*pick_accuracy(metrics, self.metric))
         if acc:
-            acc.update(step=getattr(state, "global_step", None), total_epochs=_total(args, state))
+            acc.update(
+                epoch=_epoch(state) or None,  # an evaluation before training is no epoch's
+                step=getattr(state, "global_step", None),
+                total_epochs=_total(args, state),
+            )
             send(**acc)
 
     def on_epoch_end(self, args, state, control, **kwargs):
@@ -68,5 +72,8 @@ class WattuiCallback(TrainerCallback):
         loss = to_float((logs or {}).get("loss"))
         if loss is not None:
             values["loss"] = loss
-        values.update(accuracy_values(*pick_accuracy(logs, self.metric)))
+        acc = accuracy_values(*pick_accuracy(logs, self.metric))
+        if acc:  # the same evaluation as on_evaluate's: same epoch, stored once
+            values.update(acc)
+            values["epoch"] = _epoch(state) or None
         send(**values)

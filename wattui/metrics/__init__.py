@@ -3,7 +3,7 @@
 Never imports Textual; Polars is not needed here. Entry points for the recorder:
 
 - :class:`wattui.metrics.channel.ReportChannel` (``wattui.report`` events),
-- :class:`wattui.metrics.intake.LineParser` (the script's output) and
+- :class:`wattui.metrics.lineparser.LineParser` (the script's output) and
   :class:`wattui.metrics.intake.MetricsFileFollower` (a metrics file),
 - :func:`wattui.metrics.summary.summarize_metrics` (the per-session JSON fields),
 - :func:`wattui.metrics.projection.project`, :func:`wattui.metrics.sam.sam`,
@@ -14,7 +14,6 @@ Never imports Textual; Polars is not needed here. Entry points for the recorder:
 
 from wattui.metrics.carbon import CarbonSettings, co2_g, cost, lookup_country, make_settings
 from wattui.metrics.intake import (
-    LineParser,
     MetricEvent,
     MetricsFileFollower,
     Rejections,
@@ -22,6 +21,7 @@ from wattui.metrics.intake import (
     event_from_row,
     validate_accuracy,
 )
+from wattui.metrics.lineparser import LineParser
 from wattui.metrics.projection import Projection, energy_to_target, project
 from wattui.metrics.sam import SamResult, format_sam, sam
 from wattui.metrics.summary import summarize_metrics

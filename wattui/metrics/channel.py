@@ -36,6 +36,7 @@ __all__ = [
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a FIFO planted in the directory must not block
 MAX_LINE = 1 << 16
 MAX_READ = 4 << 20
+POLL_BYTES = 256 << 10  # read per followed process and poll: a poll never holds the intake long
 
 
 class UnsafeChannelDir(Exception):
@@ -131,7 +132,9 @@ class ReportChannel:
         mark: bool = True,
         accuracy_key: str | None = None,
         rejections: Rejections | None = None,
+        percent=None,
     ) -> None:
+        self.percent = percent
         self.pids_provider = pids_provider
         self.directory = Path(directory) if directory is not None else channel_dir()
         self.mark = mark
@@ -222,6 +225,60 @@ class ReportChannel:
             events.extend(self._read(pid, f))
         return events
 
+    def skip_to_tail(self, keep_bytes: int = 64 << 10) -> int:
+        """Out of time at the run's end: jump each followed file to its last ``keep_bytes``
+        (from a line start) so its newest reports, the run's last accuracy among them, are
+        still read. Returns the number of report lines skipped (counted, not stored)."""
+        skipped = 0
+        for pid, f in self._follow.items():
+            path = self.directory / f"{pid}.ndjson"
+            try:
+                fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | _NONBLOCK)
+            except OSError:
+                continue
+            try:
+                st = os.fstat(fd)
+                if (
+                    not stat.S_ISREG(st.st_mode)
+                    or f.ino != (st.st_dev, st.st_ino)
+                    or st.st_size - f.offset <= keep_bytes
+                ):
+                    continue
+                start = st.st_size - keep_bytes
+                os.lseek(fd, f.offset, os.SEEK_SET)
+                pos, n = f.offset, 0
+                while pos < start:
+                    chunk = os.read(fd, min(1 << 20, start - pos))
+                    if not chunk:
+                        break
+                    n += chunk.count(b"\n")
+                    pos += len(chunk)
+                rest = os.read(fd, keep_bytes)
+                cut = rest.find(b"\n")
+                if cut < 0:
+                    continue
+                n += 1  # the line the cut falls in
+                f.offset, f.partial = pos + cut + 1, b""
+                skipped += n
+            except OSError:
+                continue
+            finally:
+                os.close(fd)
+        if skipped:
+            self.rejections.add("report_not_stored_at_exit", skipped)
+        return skipped
+
+    def pending(self) -> bool:
+        """True while a followed file holds bytes not read yet."""
+        for pid, f in self._follow.items():
+            try:
+                st = os.stat(self.directory / f"{pid}.ndjson", follow_symlinks=False)
+            except OSError:
+                continue
+            if st.st_size > f.offset and (f.ino is None or f.ino == (st.st_dev, st.st_ino)):
+                return True
+        return False
+
     def _read(self, pid: int, f: _Follow) -> list[MetricEvent]:
         path = self.directory / f"{pid}.ndjson"
         try:
@@ -242,7 +299,7 @@ class ReportChannel:
             if st.st_size == f.offset:
                 return []
             os.lseek(fd, f.offset, os.SEEK_SET)
-            data = os.read(fd, MAX_READ)
+            data = os.read(fd, POLL_BYTES)
         except OSError:
             return []
         finally:
@@ -286,6 +343,13 @@ class ReportChannel:
         ):
             self.rejections.add("bad_record")
             return None
+        if rec.get("kind") == "stats":  # what report() itself dropped, sent at exit
+            for name, n in values.items():
+                if name in ("buffer_overflow", "dropped_values", "write_errors") and (
+                    type(n) is int and 0 < n < 2**53
+                ):
+                    self.rejections.add(f"report_{name}", n)
+            return None
         kind = rec.get("kind") if rec.get("kind") in ("metric", "watch", "measure") else "metric"
         return make_event(
             values,
@@ -295,4 +359,5 @@ class ReportChannel:
             kind=kind,
             accuracy_key=self.accuracy_key,
             rejections=self.rejections,
+            percent=self.percent,
         )

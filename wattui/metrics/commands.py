@@ -22,16 +22,17 @@ def _cli():
 
 
 def accuracy_points(rows: list[dict]) -> list[tuple[float, float]]:
-    """(cumulative energy at an epoch end, the accuracy reported for that epoch)."""
+    """(cumulative energy at an epoch end, the run's accuracy for that epoch)."""
     from wattui.metrics.intake import event_from_row
     from wattui.metrics.session_metrics import epoch_marks_from_rows
+    from wattui.metrics.summary import pick_accuracies
 
+    evs = sorted(
+        (event_from_row(r) for r in rows if r.get("kind") == "metric"), key=lambda e: e.t_wall
+    )
     acc_by_epoch: dict[float, float] = {}
-    for r in sorted(
-        (r for r in rows if r.get("kind") == "metric"), key=lambda r: r.get("t_wall") or 0
-    ):
-        ev = event_from_row(r)
-        if ev.epoch is not None and ev.accuracy is not None:
+    for ev in pick_accuracies(evs)[0]:
+        if ev.epoch is not None:
             acc_by_epoch[ev.epoch] = ev.accuracy
     return [(e, acc_by_epoch[k]) for k, _t, e in epoch_marks_from_rows(rows) if k in acc_by_epoch]
 

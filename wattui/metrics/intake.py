@@ -3,7 +3,8 @@
 Three ways accuracy reaches wattui, all producing :class:`MetricEvent`:
 
 - ``report``: ``wattui.report(...)`` lines read by :class:`wattui.metrics.channel.ReportChannel`;
-- ``log``: lines of the training script's output fed to :class:`LineParser`;
+- ``log``: lines of the training script's output fed to
+  :class:`wattui.metrics.lineparser.LineParser`;
 - ``file``: a metrics file (CSV with header, or JSON lines) followed by
   :class:`MetricsFileFollower`.
 
@@ -14,8 +15,8 @@ values are counted in a :class:`Rejections` object.
 
 from __future__ import annotations
 
-import ast
 import csv
+import functools
 import json
 import math
 import os
@@ -31,16 +32,14 @@ __all__ = [
     "choose_accuracy",
     "is_accuracy_key",
     "make_event",
-    "LineParser",
     "MetricsFileFollower",
-    "compile_extra_patterns",
     "ACCURACY_PREFERENCE",
     "MAX_LINE_CHARS",
 ]
 
+MAX_EPOCH = 1_000_000  # an epoch (or total) above this is no real run's
 MAX_LINE_CHARS = 4096  # longer segments of a log line are not parsed (counted as too long)
 MAX_RAW_CHARS = 1 << 16  # a raw line beyond this is cut before splitting on \r
-MAX_DICT_CHARS = 4096  # dict-looking lines up to this length go to ast.literal_eval
 MAX_KEY_CHARS = 64
 MAX_TEXT_CHARS = 200
 TEXT_KEYS = ("model", "name")
@@ -64,9 +63,30 @@ ACCURACY_PREFERENCE = (
     "top1",
     "top1_accuracy",
 )
-_ACC_KEY = re.compile(r"(^|[_/.\- ])(acc|accuracy|acc1|top1|top_1)([_/.\- ]|$)", re.I)
-_NOT_TOP1 = re.compile(r"top5|top_5|acc5|balanced", re.I)
-_TRAIN = re.compile(r"(^|[_/.\- ])train", re.I)
+_ACC_TOKENS = frozenset(("acc", "accuracy", "acc1", "top1"))
+VAL_TOKENS = frozenset(
+    ("val", "valid", "validation", "eval", "evaluation", "test", "testing", "dev")
+)
+_SCORE_TOKENS = frozenset(("score",))  # scikit-learn's "Validation score" of a classifier
+# Words that make an accuracy-looking name something else: a goal, a statistic of the
+# accuracy, a difference, an error rate, a summary of the run, another top-k.
+_NOT_ACC_TOKENS = frozenset(
+    (
+        "target", "baseline", "threshold", "thresh", "min", "max", "minimum", "maximum",
+        "required", "req", "goal", "std", "stddev", "var", "variance", "sem", "ci",
+        "drop", "delta", "diff", "gap", "change", "gain", "improvement", "ratio", "loss",
+        "err", "error", "best", "final", "prev", "previous", "top5", "acc5", "top_5",
+        "balanced", "per", "class", "weighted", "macro", "micro", "expected", "random",
+        "chance", "majority", "lr", "time", "count", "n", "num", "samples", "tol",
+    )
+)
+TRAIN_TOKENS = frozenset(("train", "training", "trn"))
+STEP_SUFFIXES = ("_step", "/step", ".step", "_batch")
+
+
+@functools.lru_cache(maxsize=4096)
+def name_tokens(name: str) -> tuple[str, ...]:
+    return tuple(t for t in re.split(r"[_/.\-\s@:]+", name.lower()) if t)
 
 
 class Rejections:
@@ -125,8 +145,91 @@ def validate_accuracy(x, rejections: Rejections | None = None) -> float | None:
 
 
 def is_accuracy_key(name: str) -> bool:
-    """True for names that denote a top-1 style accuracy (``val_acc``, ``eval_accuracy``...)."""
-    return bool(_ACC_KEY.search(name)) and not _NOT_TOP1.search(name)
+    """True for names that denote a top-1 style accuracy (``val_acc``, ``eval_accuracy``...).
+
+    Not: goals and statistics of an accuracy (``target_accuracy``, ``val_acc_std``,
+    ``max_acc``, ``accuracy_drop``, ``acc_loss_ratio``), error rates (``top1_err``), top-5."""
+    if not isinstance(name, str):
+        return False
+    return _is_accuracy_name(name)
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_accuracy_name(name: str) -> bool:
+    t = name_tokens(name)
+    if not t or any(x in _NOT_ACC_TOKENS for x in t):
+        return False
+    if any(x in _ACC_TOKENS for x in t):
+        return True
+    return any(x in _SCORE_TOKENS for x in t) and any(x in VAL_TOKENS for x in t)
+
+
+def accuracy_rank(name: str | None) -> int:
+    """Which figures the run's accuracy is, lower first: 0 an epoch-level validation/eval
+    (or plainly named) accuracy; 1 a test one (``test_acc``: the accuracy when the run has
+    no validation, a final test of a checkpoint when it has); 2 a training accuracy; 3 a
+    validation figure on a per-batch line (``val_acc_step``: a bar redrawn mid-epoch with the
+    last validation's figure); 4 a per-batch training one."""
+    if not name:
+        return 4
+    t = name_tokens(name)
+    val = any(x in VAL_TOKENS for x in t)
+    if name.lower().endswith(STEP_SUFFIXES):
+        return 3 if val else 4
+    if any(x in TRAIN_TOKENS for x in t) and not val:
+        return 2
+    if val and all(x in _TEST_TOKENS for x in t if x in VAL_TOKENS):
+        return 1
+    return 0
+
+
+_TEST_TOKENS = frozenset(("test", "testing"))
+ACCURACY_KINDS = (
+    "validation",
+    "test",
+    "training",
+    "validation (per batch)",
+    "training (per batch)",
+)
+
+
+class PercentJudge:
+    """Percent or fraction, decided per (source, key) and kept: a key printed with ``%`` or in
+    a percent format (``Acc@1``), or that ever showed a value above 1, is a percentage from
+    then on, so a later ``0.78`` of it is 0.78 %, not 78 %."""
+
+    def __init__(self) -> None:
+        self._percent: set[tuple[str, str]] = set()
+
+    def is_percent(self, source: str, key: str) -> bool:
+        return (source, _unstep(key)) in self._percent
+
+    def fraction(self, source: str, key: str, value: float, printed_percent: bool = False,
+                 rejections: Rejections | None = None) -> float | None:
+        f = _finite_number(value)
+        reason = None
+        if f is None:
+            reason = "accuracy_not_finite_number"
+        elif f < 0:
+            reason = "accuracy_negative"
+        elif f > 100:
+            reason = "accuracy_above_100"
+        if reason is not None:
+            if rejections is not None:
+                rejections.add(reason)
+            return None
+        k = (source, _unstep(key))
+        if printed_percent or f > 1.0:
+            self._percent.add(k)
+        return f / 100.0 if k in self._percent else f
+
+
+def _unstep(key: str) -> str:
+    low = key.lower()
+    for suf in STEP_SUFFIXES:
+        if low.endswith(suf):
+            return key[: -len(suf)]
+    return key
 
 
 def choose_accuracy(values: dict, accuracy_key: str | None = None) -> str | None:
@@ -145,11 +248,15 @@ def choose_accuracy(values: dict, accuracy_key: str | None = None) -> str | None
     for k in ACCURACY_PREFERENCE:
         if k in lower:
             return lower[k]
+    for k in ACCURACY_PREFERENCE:  # the same names with a prefix: "test_acc1", "val/acc"
+        for low, orig in lower.items():
+            if low.endswith(("_" + k, "/" + k, "." + k)) and is_accuracy_key(orig):
+                if accuracy_rank(orig) == 0:
+                    return orig
     candidates = [k for k in values if isinstance(k, str) and is_accuracy_key(k)]
     if not candidates:
         return None
-    non_train = [k for k in candidates if not _TRAIN.search(k)]
-    return (non_train or candidates)[0]
+    return min(candidates, key=accuracy_rank)
 
 
 @dataclass(frozen=True)
@@ -238,13 +345,24 @@ def make_event(
     kind: str = "metric",
     accuracy_key: str | None = None,
     rejections: Rejections | None = None,
+    percent: PercentJudge | None = None,
+    printed_percent: frozenset | set = frozenset(),
 ) -> MetricEvent | None:
     """Validate a name -> value mapping into an event (None when nothing usable is left).
 
     Non-finite or non-numeric values are dropped (strings kept only for ``model``/``name``);
     accuracy-named values that fail :func:`validate_accuracy` are dropped from ``values``
     too, so a rejected figure is never stored where an accuracy could be read back from it.
+    With ``percent`` the percent-or-fraction decision is made per source and key (keys in
+    ``printed_percent`` were printed as percentages); without it, per value.
+    An epoch or total beyond any real run (``1e308``) is refused and counted.
     """
+
+    def frac(k: str, f: float, rej) -> float | None:
+        if percent is None:
+            return validate_accuracy(f, rej)
+        return percent.fraction(source, k, f, k in printed_percent, rej)
+
     values: dict[str, float] = {}
     text: dict[str, str] = {}
     for k, v in raw.items():
@@ -263,13 +381,20 @@ def make_event(
             if rejections is not None:
                 rejections.add("not_finite" if isinstance(v, (int, float)) else "not_a_number")
             continue
-        if (accuracy_key == k or is_accuracy_key(k)) and validate_accuracy(f, rejections) is None:
+        if (accuracy_key == k or is_accuracy_key(k)) and (
+            _finite_number(f) is None or f < 0 or f > 100
+        ):
+            validate_accuracy(f, rejections)
+            continue
+        if k in ("epoch", "total_epochs") and abs(f) > MAX_EPOCH:
+            if rejections is not None:
+                rejections.add(f"{k}_absurd")
             continue
         values[k] = int(f) if isinstance(v, int) and not isinstance(v, bool) else f
     if not values and not text:
         return None
     key = choose_accuracy(values, accuracy_key)
-    acc = validate_accuracy(values[key], rejections) if key is not None else None
+    acc = frac(key, values[key], rejections) if key is not None else None
     epoch = values.get("epoch")
     if epoch is not None and epoch < 0:
         epoch = None
@@ -292,197 +417,11 @@ def make_event(
     )
 
 
-# ---------------------------------------------------------------------------- log lines
-
-_NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf(?:inity)?)\b"
-# name: value / name=value, for metric-looking names (Keras, Lightning, generic loggers)
-_KV = re.compile(r"(?<![\w/.\-])([A-Za-z][\w/.\-]{0,63})\s*[:=]\s*(" + _NUM + r")(\s*%)?", re.I)
-_METRIC_NAME = re.compile(
-    r"acc|accuracy|loss|top\d|f1|precision|recall|auc|map|iou|bleu|rouge|ppl|perplexity"
-    r"|^lr$|learning_rate|^epoch$|^step$|^global_step$|^total_epochs$",
-    re.I,
-)
-# "accuracy 91.2%", "Test accuracy 0.9", "acc 0.91" (no separator)
-_PLAIN_ACC = re.compile(
-    r"(?<![\w/.\-])((?:(?:val|valid|validation|test|eval|train)[ _])?(?:accuracy|acc))"
-    r"\s+(?:of\s+|is\s+)?(" + _NUM + r")(\s*%)?",
-    re.I,
-)
-# PyTorch tutorial style: "Accuracy of the network on the 10000 test images: 54 %"
-_LOOSE_ACC = re.compile(r"\b(accuracy)\b[^:=\n]{0,60}?[:=]\s*(" + _NUM + r")(\s*%)?", re.I)
-_EPOCH_OF = re.compile(r"\bepoch\s*[:#]?\s*(\d{1,7})\s*(?:/|of)\s*(\d{1,7})\b", re.I)
-_EPOCH_ALONE = re.compile(r"\bepoch\s+(\d{1,7})\s*:", re.I)  # Lightning "Epoch 3: 100%|..."
-_DICT_LINE = re.compile(r"^\s*\{.*\}\s*$", re.S)
-
-
-def compile_extra_patterns(extra: dict[str, str] | None) -> dict[str, re.Pattern]:
-    """Compile ``--metric NAME=REGEX`` patterns; a bad one raises ValueError (one line)."""
-    out: dict[str, re.Pattern] = {}
-    for name, rx in (extra or {}).items():
-        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][\w.\-/]{0,63}", name):
-            raise ValueError(f"--metric {name!r}: the name must be a word like val_acc")
-        try:
-            pat = re.compile(rx)
-        except (re.error, TypeError) as e:
-            raise ValueError(f"--metric {name}={rx!r}: bad regular expression: {e}") from None
-        if pat.groups < 1:
-            raise ValueError(
-                f"--metric {name}={rx!r}: the regular expression needs one capture group "
-                "around the number, e.g. 'top1: ([0-9.]+)'"
-            )
-        out[name] = pat
-    return out
-
-
 def _to_float(s: str) -> float | None:
     try:
-        f = float(s)
+        return float(s)
     except (ValueError, OverflowError):
         return None
-    return f
-
-
-class LineParser:
-    """Turns lines of a training script's output into metric events.
-
-    Built in: Keras (``- val_accuracy: 0.9120``), Hugging Face Trainer dict lines
-    (``{'eval_accuracy': 0.91, 'epoch': 3.0}``, read with ``ast.literal_eval`` only when the
-    line looks like a dict and is short), Lightning progress bars (``val_acc=0.912``), plain
-    ``accuracy 91.2%`` / ``acc: 0.91``, epochs ``Epoch 3/10``, ``epoch=3``, ``'epoch': 3.0``.
-    ``extra_patterns`` maps a metric name to a regex with one group capturing the number.
-
-    ``feed`` returns at most one event per segment (a line split on carriage returns);
-    a segment whose values repeat the previous event exactly (progress-bar redraws) is
-    not emitted again.
-    """
-
-    def __init__(
-        self,
-        extra_patterns: dict[str, str] | None = None,
-        accuracy_key: str | None = None,
-        rejections: Rejections | None = None,
-    ) -> None:
-        self.extra = compile_extra_patterns(extra_patterns)
-        self.accuracy_key = accuracy_key
-        self.rejections = rejections if rejections is not None else Rejections()
-        self._last: dict | None = None
-        self._epoch: float | None = None  # the last epoch seen, carried to later lines
-        self._total: int | None = None
-
-    def feed(self, line: str | bytes, t_wall: float) -> list[MetricEvent]:
-        try:
-            return self._feed(line, t_wall)
-        except Exception:  # noqa: BLE001 - a parser must never take the recorder down
-            self.rejections.add("parser_error")
-            return []
-
-    def _feed(self, line, t_wall: float) -> list[MetricEvent]:
-        if isinstance(line, (bytes, bytearray, memoryview)):
-            line = bytes(line[:MAX_RAW_CHARS]).decode("utf-8", "replace")
-        elif not isinstance(line, str):
-            return []
-        if len(line) > MAX_RAW_CHARS:
-            line = line[:MAX_RAW_CHARS]
-            self.rejections.add("line_too_long")
-        events = []
-        for seg in line.replace("\x00", "").split("\r"):
-            if not seg.strip():
-                continue
-            if len(seg) > MAX_LINE_CHARS:
-                self.rejections.add("line_too_long")
-                continue
-            raw = self._parse_segment(seg)
-            if not raw:
-                continue
-            if "epoch" in raw:
-                self._epoch = raw["epoch"]
-                self._total = raw.get("total_epochs", self._total)
-            elif self._epoch is not None:
-                # Keras prints "Epoch 3/10" on its own line before that epoch's metrics
-                raw["epoch"] = self._epoch
-                if self._total is not None:
-                    raw.setdefault("total_epochs", self._total)
-            if raw == self._last:
-                continue
-            self._last = dict(raw)
-            ev = make_event(
-                raw, t_wall, "log", accuracy_key=self.accuracy_key, rejections=self.rejections
-            )
-            if ev is not None:
-                events.append(ev)
-        return events
-
-    def _put(self, raw: dict, key: str, num: str, pct: str | None) -> None:
-        f = _to_float(num)
-        if f is None or not math.isfinite(f):
-            self.rejections.add("not_finite")
-            return
-        if pct:
-            if f < 0 or f > 100:
-                self.rejections.add("percent_out_of_range")
-                return
-            f = f / 100.0
-        raw.setdefault(key, f)
-
-    def _parse_segment(self, seg: str) -> dict:
-        raw: dict = {}
-        # user patterns first: they win over built-ins for the same name
-        for name, pat in self.extra.items():
-            m = pat.search(seg)
-            if m:
-                g = m.group(1)
-                if g is not None:
-                    self._put(raw, name, g, None)
-        s = seg.strip()
-        if len(s) <= MAX_DICT_CHARS and _DICT_LINE.match(s):
-            d = self._literal_dict(s)
-            if d:
-                for k, v in d.items():
-                    if isinstance(k, str) and len(k) <= MAX_KEY_CHARS:
-                        f = _finite_number(v)
-                        if f is None:
-                            if isinstance(v, (int, float)) and not isinstance(v, bool):
-                                self.rejections.add("not_finite")
-                            continue
-                        raw.setdefault(k, f)
-                return raw
-        m = _EPOCH_OF.search(seg)
-        if m:
-            raw.setdefault("epoch", float(m.group(1)))
-            tot = int(m.group(2))
-            if tot > 0:
-                raw.setdefault("total_epochs", tot)
-        else:
-            m = _EPOCH_ALONE.search(seg)
-            if m:
-                raw.setdefault("epoch", float(m.group(1)))
-        for m in _KV.finditer(seg):
-            key = m.group(1)
-            if not _METRIC_NAME.search(key):
-                continue
-            self._put(
-                raw,
-                key.lower() if key.lower() in ("epoch", "step") else key,
-                m.group(2),
-                m.group(3),
-            )
-        if not any(is_accuracy_key(k) for k in raw):
-            for m in _PLAIN_ACC.finditer(seg):
-                key = re.sub(r"\s+", "_", m.group(1).strip().lower())
-                self._put(raw, key, m.group(2), m.group(3))
-        if not any(is_accuracy_key(k) for k in raw):
-            m = _LOOSE_ACC.search(seg)
-            if m:
-                self._put(raw, "accuracy", m.group(2), m.group(3))
-        return raw
-
-    def _literal_dict(self, s: str) -> dict | None:
-        try:
-            d = ast.literal_eval(s)
-        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-            self.rejections.add("unparseable_dict")
-            return None
-        return d if isinstance(d, dict) else None
 
 
 # ---------------------------------------------------------------------------- metrics file
@@ -505,7 +444,9 @@ class MetricsFileFollower:
         path: str | os.PathLike,
         accuracy_key: str | None = None,
         rejections: Rejections | None = None,
+        percent: PercentJudge | None = None,
     ) -> None:
+        self.percent = percent
         self.path = os.fspath(path)
         self.accuracy_key = accuracy_key
         self.rejections = rejections if rejections is not None else Rejections()
@@ -622,5 +563,10 @@ class MetricsFileFollower:
         if self._rows <= self._skip:
             return None
         return make_event(
-            raw, t_wall, "file", accuracy_key=self.accuracy_key, rejections=self.rejections
+            raw,
+            t_wall,
+            "file",
+            accuracy_key=self.accuracy_key,
+            rejections=self.rejections,
+            percent=self.percent,
         )

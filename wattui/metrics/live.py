@@ -5,7 +5,9 @@ The recorder (``wattui/recorder.py``) uses this module through:
 - :func:`add_metric_options` / :func:`metric_options_from_args`: the CLI options, turned into
   a plain dict that ``RecordOptions.metrics`` carries;
 - ``RecorderIntake(recorder, **options)`` with ``child_env()``, ``follow_pid(pid)``,
-  ``feed_line(line, t_wall)`` (any thread), ``poll(t_wall)``, ``close()`` and
+  ``feed_line(line, t_wall)`` / ``feed_lines(lines, t_wall)`` (any thread: complete lines
+  of the run's stdout or stderr, with the time they were read), ``poll(t_wall)``,
+  ``close()`` (drains every report the run made and what the parser still holds) and
   ``final_meta()``. The recorder must offer ``add_event(dict)`` and ``energy_now()``.
 
 Every metric event is stored as a ``kind: "metric"`` row (:meth:`MetricEvent.to_row`); each
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
 import os
 import sys
@@ -33,13 +36,14 @@ from wattui.metrics.channel import (
     private_fallback_dir,
 )
 from wattui.metrics.intake import (
-    ACCURACY_PREFERENCE,
-    LineParser,
     MetricEvent,
     MetricsFileFollower,
+    PercentJudge,
     Rejections,
-    compile_extra_patterns,
+    accuracy_rank,
+    is_accuracy_key,
 )
+from wattui.metrics.lineparser import LineParser, compile_extra_patterns
 from wattui.metrics.sam import check_params
 from wattui.metrics.summary import summarize_metrics
 
@@ -275,12 +279,8 @@ class EpochTracker:
 # ---------------------------------------------------------------------------- intake
 
 
-def _rank(key: str) -> int:
-    lower = key.lower()
-    for i, k in enumerate(ACCURACY_PREFERENCE):
-        if lower == k:
-            return i
-    return len(ACCURACY_PREFERENCE) + (1 if "train" in lower else 0)
+DRAIN_FULL_S = 1.0  # at the run's end, every report is stored for this long
+SAME_VALUE = 6e-5  # two sources' accuracies this close are one figure (printed to 4 places)
 
 
 class RecorderIntake:
@@ -305,13 +305,23 @@ class RecorderIntake:
         )
         self.total_epochs = o.get("total_epochs")
         self.data_fraction = float(o.get("data_fraction", 1.0))
+        self.percent = PercentJudge()
         self.parser = (
-            LineParser(o.get("metric_patterns"), self.accuracy_key, self.rejections)
+            LineParser(
+                o.get("metric_patterns"), self.accuracy_key, self.rejections, self.percent
+            )
             if o.get("parse_output", True)
             else None
         )
+        self._eval_start: dict[float, float] = {}  # epoch -> energy when its evaluation began
+        self._train_last: dict[float, float] = {}  # epoch -> energy at its last training event
+        self._eval_parts: list[float] = []
+        if self.parser is not None:
+            self.parser.on_phase = self._line_phase
         self.follower = (
-            MetricsFileFollower(o["metrics_file"], self.accuracy_key, self.rejections)
+            MetricsFileFollower(
+                o["metrics_file"], self.accuracy_key, self.rejections, self.percent
+            )
             if o.get("metrics_file")
             else None
         )
@@ -319,14 +329,20 @@ class RecorderIntake:
         self._desc: set[int] = set()
         self._desc_at = 0.0
         self.channel = ReportChannel(
-            self._pids_now, accuracy_key=self.accuracy_key, rejections=self.rejections
+            self._pids_now,
+            accuracy_key=self.accuracy_key,
+            rejections=self.rejections,
+            percent=self.percent,
         )
         self.events: deque[MetricEvent] = deque(maxlen=MAX_EVENTS)
         self.epochs = EpochTracker()
         self._lock = threading.Lock()
         self._t0 = time.time()
         self._closed = False
-        self._best_rank: dict[str, int] = {}
+        self._best_rank: int | None = None  # the best kind of accuracy accepted so far
+        self._synced: set = set()  # the printed figures the reports were last read for
+        self._shift: dict[str, int] = {}  # per source: 1 when its epochs count from 0
+        self._accs: dict[float | None, list[tuple[str, str, float]]] = {}
         self._last_log_t = -math.inf
         self._last_log_epoch: float | None = None
         self._store_settings()
@@ -358,6 +374,11 @@ class RecorderIntake:
     # -- processes
     def child_env(self) -> dict:
         """Environment for a launched script: report() writes from its first call."""
+        env = {}
+        if "PYTHONUNBUFFERED" not in os.environ:
+            # a Python child's stdout on a pipe is block-buffered: its epoch lines would all
+            # arrive at exit, each epoch mark with the final energy
+            env["PYTHONUNBUFFERED"] = "1"
         try:
             d = ensure_channel_dir(self.channel.directory)
         except (OSError, UnsafeChannelDir) as e:
@@ -366,11 +387,12 @@ class RecorderIntake:
                 d = private_fallback_dir()
             except OSError as e2:
                 self._refuse(f"wattui.report() disabled: {e} (no private fallback: {e2})")
-                return {}
+                return env
             self._refuse(f"{e}; using {d} for this run")
             self.channel.directory = d
             self._fallback_dir = d
-        return {"WATTUI_CHANNEL_DIR": str(d)}
+        env["WATTUI_CHANNEL_DIR"] = str(d)
+        return env
 
     def _refuse(self, msg: str) -> None:
         """Loud: stderr, the session's notes, and a warning event (the live screen's notes;
@@ -421,12 +443,58 @@ class RecorderIntake:
 
     # -- input
     def feed_line(self, line: bytes | str, t_wall: float) -> None:
+        self.feed_lines((line,), t_wall)
+
+    def feed_lines(self, lines, t_wall: float) -> None:
+        """Complete lines of the run's stdout or stderr read at ``t_wall`` (the narrow
+        interface for the recorder's drain; any thread)."""
         if self.parser is None:
             return
         with self._lock:
-            evs = self.parser.feed(line, t_wall)
-            for ev in evs:
+            for line in lines:
+                evs = self.parser.feed(line, t_wall)
+                new = {
+                    (e.accuracy_key, e.accuracy, e.epoch)
+                    for e in evs
+                    if e.accuracy is not None and accuracy_rank(e.accuracy_key) <= 1
+                }
+                if new and not new <= self._synced:
+                    self._synced = new
+                    self._sync_reports()
+                for ev in evs:
+                    self._handle(ev)
+
+    def _sync_reports(self) -> None:
+        """Before a newly printed accuracy: the reports made before it was printed (a script
+        that reports, then prints the same figure), so the stream keeps their order and
+        stores the figure once, from the report. A bar redrawn with the same figure does
+        not read them again."""
+        try:
+            for ev in self.channel.poll():
                 self._handle(ev)
+        except Exception:  # noqa: BLE001 - the regular poll will report what is wrong
+            pass
+
+    def _drain_reports(self, max_rounds: int = 100_000) -> None:
+        """Everything the run reported before it exited (a poll reads a bounded chunk per
+        process). The recorder waits a few seconds at most for the intake to close: after
+        :data:`DRAIN_FULL_S` the rest is skipped to each file's last reports, the run's last
+        accuracy among them, and the skipped lines are counted
+        (``report_not_stored_at_exit``)."""
+        full_until = time.monotonic() + DRAIN_FULL_S
+        skipped = False
+        for _ in range(max_rounds):
+            if not skipped and time.monotonic() > full_until:
+                skipped = True
+                with self._lock:
+                    self.channel.skip_to_tail()
+            with self._lock:
+                evs = self.channel.poll()
+                for ev in evs:
+                    self._handle(ev)
+            if not evs and not self.channel.pending():
+                return
+        self.rejections.add("reports_left_unread")
 
     def poll(self, t_wall: float) -> None:
         with self._lock:
@@ -443,23 +511,54 @@ class RecorderIntake:
             return None
         return e if isinstance(e, (int, float)) and math.isfinite(e) else None
 
-    def _sticky(self, ev: MetricEvent) -> MetricEvent:
-        """Once a source has shown a better accuracy key (val_accuracy), a worse one from the
-        same source (a progress bar's training accuracy) is no longer taken as accuracy."""
-        if ev.accuracy is None or self.accuracy_key or ev.accuracy_key is None:
+    def _reconcile(self, ev: MetricEvent) -> MetricEvent:
+        """Epochs of reports and metrics files counted from 0 become 1-based (the parser
+        does the same for each printed format)."""
+        if ev.source != "log" and ev.epoch is not None and float(ev.epoch).is_integer():
+            if ev.source not in self._shift:
+                self._shift[ev.source] = 1 if ev.epoch == 0 else 0
+            if self._shift[ev.source]:
+                ev = dataclasses.replace(ev, epoch=ev.epoch + 1)
+        return ev
+
+    def _stream(self, ev: MetricEvent) -> MetricEvent:
+        """One accuracy stream: once an epoch-level validation accuracy has appeared,
+        training and per-batch accuracies are no longer the accuracy; a log line repeating
+        what a report (or another line) already gave for the same epoch is not stored as a
+        second accuracy; a report wins over parsed lines, and of a parsed key the epoch's
+        last figure counts (see ``summary.pick_accuracies``)."""
+        if ev.accuracy is None or ev.kind != "metric" or self.accuracy_key:
             return ev
-        rank = _rank(ev.accuracy_key)
-        best = self._best_rank.get(ev.source)
-        if best is None or rank < best:
-            self._best_rank[ev.source] = rank
-        elif rank > best:
+        rank = accuracy_rank(ev.accuracy_key)
+        strip = False
+        best = self._best_rank
+        if best is not None and best <= 1 and rank > best:
+            strip = True
+        elif rank <= 1:
+            seen = self._accs.setdefault(ev.epoch, []) if ev.epoch is not None else []
+            same = [s for s in seen if abs(s[2] - ev.accuracy) <= SAME_VALUE]
+            if ev.source == "log":
+                if any(s[0] != "log" for s in seen):
+                    strip = True  # a report for this epoch wins
+                elif same:
+                    strip = True
+            elif any(s[0] == ev.source and s[1] == (ev.accuracy_key or "") for s in same):
+                strip = True  # one evaluation sent twice (a callback's on_log and on_evaluate)
+            if not strip:
+                self._best_rank = rank if best is None else min(best, rank)
+                if ev.epoch is not None and len(seen) < 64:
+                    seen.append((ev.source, ev.accuracy_key or "", ev.accuracy))
+        if strip:
+            self.rejections.add("accuracy_repeated" if rank <= 1 else "accuracy_not_validation")
             return dataclasses.replace(ev, accuracy=None, accuracy_key=None)
         return ev
 
     def _throttled(self, ev: MetricEvent) -> bool:
-        """Progress-bar redraws: a log event with no accuracy and no new epoch is stored at
-        most once per LOG_EVERY_S."""
-        if ev.source != "log" or ev.accuracy is not None or ev.kind != "metric":
+        """Progress-bar redraws: a log event with no (or a per-batch) accuracy and no new
+        epoch is stored at most once per LOG_EVERY_S."""
+        if ev.source != "log" or ev.kind != "metric":
+            return False
+        if ev.accuracy is not None and accuracy_rank(ev.accuracy_key) < 3:
             return False
         if ev.epoch is not None and ev.epoch != self._last_log_epoch:
             self._last_log_epoch = ev.epoch
@@ -471,25 +570,66 @@ class RecorderIntake:
         self._last_log_t = ev.t_wall
         return False
 
+    def _phases(self, ev: MetricEvent) -> None:
+        """Where each epoch's evaluation began: at its first validation figure, the energy of
+        its last training event before it (or the parser's first validation line)."""
+        if ev.kind != "metric" or ev.epoch is None:
+            return
+        k = float(math.ceil(ev.epoch))  # Hugging Face's 0.5 is in the first epoch
+        e = self._energy()
+        if e is None or k in self._eval_start:
+            return
+        if ev.accuracy is not None and accuracy_rank(ev.accuracy_key) <= 1:
+            if k in self._train_last:
+                self._eval_start[k] = self._train_last[k]
+        elif ev.source != "log" and not any(
+            accuracy_rank(n) in (0, 1, 3) for n in ev.values if is_accuracy_key(n)
+        ):
+            self._note_training(k, e)
+
     def _handle(self, ev: MetricEvent) -> None:
-        ev = self._sticky(ev)
+        ev = self._reconcile(ev)
+        self._phases(ev)
+        ev = self._stream(ev)
         if self._throttled(ev):
             return
         row = ev.to_row()
         # The session's energy when the event arrived: gives measured energy per step
         # (beside wattui.watch()'s estimate) without joining samples later.
-        row["energy_j"] = self._energy()
+        energy = self._energy()
+        row["energy_j"] = energy
         self.recorder.add_event(row)
         if ev.kind != "metric":
             return
         self.events.append(ev)
-        ended = self.epochs.add(ev.epoch, ev.t_wall, self._energy(), ev.accuracy is not None)
+        ended = self.epochs.add(ev.epoch, ev.t_wall, energy, ev.accuracy is not None)
         if ended is not None:
             self._epoch_end(ended)
 
+    def _line_phase(self, epoch: float, phase: str, t_wall: float) -> None:
+        e = self._energy()
+        if e is None:
+            return
+        k = float(math.ceil(epoch))
+        if phase == "val":
+            self._eval_start.setdefault(k, self._train_last.get(k, e))
+        elif k not in self._eval_start:
+            self._note_training(k, e)
+
+    def _note_training(self, k: float, e: float) -> None:
+        self._train_last[k] = e
+        if len(self._train_last) > 4:
+            self._train_last.pop(min(self._train_last))
+
     def _epoch_end(self, mark: tuple[float, float, float]) -> None:
         k, t, e = mark
-        self.recorder.add_event({"kind": "epoch_end", "t_wall": t, "epoch": k, "energy_j": e})
+        row = {"kind": "epoch_end", "t_wall": t, "epoch": k, "energy_j": e}
+        e0 = self._eval_start.get(k)
+        if e0 is not None and e >= e0:
+            # the energy of this epoch's evaluation: it does not grow with the training data
+            self._eval_parts.append(e - e0)
+            row["values_json"] = json.dumps({"eval_j": e - e0})
+        self.recorder.add_event(row)
 
     # -- results
     def summary(self, energy_j: float | None = None) -> dict:
@@ -511,6 +651,7 @@ class RecorderIntake:
             accuracy_key=self.accuracy_key,
             data_fraction=self.data_fraction,
             start=(self._t0, 0.0),
+            eval_parts=list(self._eval_parts),
         )
 
     def live_metrics(self) -> dict:
@@ -522,7 +663,12 @@ class RecorderIntake:
             return
         self._closed = True
         try:
-            self.poll(time.time())  # the last lines written before the exit
+            with self._lock:
+                if self.parser is not None:  # a block the output ended in (Rich's bar)
+                    for ev in self.parser.flush():
+                        self._handle(ev)
+            self._drain_reports()  # every report the run made before it exited
+            self.poll(time.time())  # the metrics file's last lines
         except Exception:  # noqa: BLE001
             pass
         with self._lock:

@@ -19,9 +19,13 @@ Method
        deviation of the n steady per-epoch energies (epoch-to-epoch scatter plus the
        uncertainty of the mean). With n = 1 there is no spread to measure; the band is then
        a heuristic +-20 % of the remaining energy, and the note says so.
-    6. ``data_fraction`` F < 1 means the measured epochs ran on F of the data: electricity
-       being linear in the data fraction, the full-data run is projected as the measured
-       run's projection divided by F (band likewise).
+    6. ``data_fraction`` F < 1 means the measured epochs ran on F of the data. Only the part
+       of the run that grows with the data is divided by F: the start-up (the first epoch's
+       excess over the steady ones), each epoch's evaluation (``fixed_per_epoch_j``, when
+       the output showed where evaluation starts) and what follows the last epoch are not.
+    7. Edges: a run at or past its total projects what it has spent (``energy_now``), never
+       less; for a run still going, the band's top adds one evaluation's energy (or, when
+       that is unknown, the start-up) for what usually follows the last epoch (a final test).
 
 :func:`energy_to_target` goes beyond the seed: it fits a saturating curve
 ``acc = a - b * exp(-c * E)`` to (energy, accuracy) points and solves for the energy at
@@ -131,6 +135,9 @@ def project(
     total_epochs: int,
     data_fraction: float = 1.0,
     start: tuple[float | None, float] | None = None,
+    *,
+    energy_now: float | None = None,
+    fixed_per_epoch_j: float | None = None,
 ) -> Projection:
     """Project the final energy of a ``total_epochs`` run (see the module doc for the method).
 
@@ -186,7 +193,6 @@ def project(
     k_last, t_last, e_last = marks[-1]
     done = int(k_last)
     remaining = max(total - done, 0)
-    proj = e_last + m * remaining
     if n >= 2:
         s = math.sqrt(sum((x - m) ** 2 for x in steady_e) / (n - 1))
         half = t975(n - 1) * s * math.sqrt(remaining + remaining**2 / n)
@@ -195,8 +201,37 @@ def project(
         half = 0.2 * m * remaining
         notes.append("one epoch measured: band is a +-20% heuristic, not a statistic")
     f = float(data_fraction)
+    # the parts that do not grow with the data
+    startup = 0.0
+    if len(per_e) >= 2:
+        rest = per_e[1:]
+        startup = max(0.0, (e1 - (e0 if _finite(e0) else 0.0)) - k1 * sum(rest) / len(rest))
+    fixed = fixed_per_epoch_j if _finite(fixed_per_epoch_j) and fixed_per_epoch_j > 0 else 0.0
+    fixed = min(fixed, m)
+    now = energy_now if _finite(energy_now) and energy_now >= 0 else None
+    past_total = done >= total
+    tail = max(0.0, now - e_last) if (now is not None and past_total) else 0.0
     if f < 1:
-        notes.append(f"measured on {f:g} of the data: scaled by 1/{f:g} (linear in data)")
+        data_done = max(e_last - startup - done * fixed, 0.0)
+        per_data = m - fixed
+        proj_full = startup + data_done / f + done * fixed + remaining * (per_data / f + fixed)
+        half_full = half * ((per_data / f + fixed) / m if m > 0 else 1.0 / f)
+        what = "start-up" + (", each epoch's evaluation" if fixed else "")
+        notes.append(f"measured on {f:g} of the data: the data part scaled by 1/{f:g}, "
+                     f"not the {what}")
+    else:
+        proj_full, half_full = e_last + m * remaining, half
+    per_epoch_full = (m - fixed) / f + fixed
+    final = proj_full + tail
+    low = max(proj_full - half_full, e_last + tail)
+    high = proj_full + half_full + tail
+    if now is not None:
+        if past_total:
+            notes.append("all epochs done: what it has spent")
+        final, low = max(final, now), max(low, now)
+        high = max(high, final)
+    if not past_total:
+        high += fixed if fixed else startup  # what follows the last epoch (a final test)
     spd = sum(steady_s) / len(steady_s) if steady_s else None
     end_time = t_last + spd * remaining if spd is not None and f == 1 else None
     duration = None
@@ -204,11 +239,11 @@ def project(
         duration = spd * total / f
     note = f"linear in epochs ({done} of {total} done); " + "; ".join(notes)
     return Projection(
-        final_energy_j=proj / f,
-        low_j=max(proj - half, e_last) / f,
-        high_j=(proj + half) / f,
+        final_energy_j=final,
+        low_j=low,
+        high_j=high,
         end_time=end_time,
-        per_epoch_j=m / f,
+        per_epoch_j=per_epoch_full,
         per_epoch_s=spd,
         epochs_used=n,
         method_note=note,

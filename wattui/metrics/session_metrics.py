@@ -8,6 +8,7 @@ with (``meta["metric_settings"]``), then to the defaults.
 
 from __future__ import annotations
 
+import json
 import math
 
 from wattui.metrics.carbon import make_settings
@@ -34,6 +35,21 @@ def epoch_marks_from_rows(rows: list[dict]) -> list[tuple[float, float, float]]:
         if k not in by_epoch or t >= by_epoch[k][1]:
             by_epoch[k] = (k, t, e)
     return [by_epoch[k] for k in sorted(by_epoch)]
+
+
+def eval_parts_from_rows(rows: list[dict]) -> list[float]:
+    """Each epoch's evaluation energy, where the recorder saw where evaluation began."""
+    out = []
+    for r in rows:
+        if r.get("kind") != "epoch_end" or not isinstance(r.get("values_json"), str):
+            continue
+        try:
+            v = json.loads(r["values_json"]).get("eval_j")
+        except (ValueError, AttributeError):
+            continue
+        if _num(v) is not None and v >= 0:
+            out.append(float(v))
+    return out
 
 
 def metrics_from_rows(
@@ -71,6 +87,7 @@ def metrics_from_rows(
         accuracy_key=s.get("accuracy_key"),
         data_fraction=s.get("data_fraction", 1.0),
         start=(started_at, 0.0),
+        eval_parts=eval_parts_from_rows(rows),
     )
     out.pop("energy_j", None)
     out["price_per_kwh"] = settings.price_per_kwh

@@ -24,6 +24,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from .. import compare as cmp
+from ..metrics.intake import event_from_row
+from ..metrics.summary import pick_accuracies
 from ..store.paths import sessions_dir
 from ..store.reader import Session
 from .plot import SERIES_COLORS, LineChart, Series
@@ -61,10 +63,15 @@ class Timeline:
         try:
             ev = session.events()
             self.metrics = metrics_summary(ev.filter(pl.col("kind") == "metric"))
-            self.acc = (
-                ev.filter((pl.col("kind") == "metric") & pl.col("accuracy").is_not_null())
-                .sort("t_wall")
-                .select("t_wall", "accuracy")
+            stream = pick_accuracies(
+                sorted(
+                    (event_from_row(r) for r in ev.filter(pl.col("kind") == "metric").to_dicts()),
+                    key=lambda e: e.t_wall,
+                )
+            )[0]
+            self.acc = pl.DataFrame(
+                {"t_wall": [e.t_wall for e in stream], "accuracy": [e.accuracy for e in stream]},
+                schema={"t_wall": pl.Float64, "accuracy": pl.Float64},
             )
         except Exception as e:  # noqa: BLE001
             self.problems.append(f"events unreadable: {e}")

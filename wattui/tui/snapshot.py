@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 
+from ..metrics.intake import accuracy_rank
 from ..sanitize import clean_output, clean_text
 from ..store import schema
 from ..store.reader import parse_event_lines
@@ -237,6 +238,8 @@ class MetricTracker:
         self._step_mark: tuple[float, float] | None = None  # (step, energy) of a report
         self.window: tuple[str, float | None, float | None, bool] | None = None
         self.windows = 0
+        self._rank: int | None = None  # the accuracy stream's kind (metrics.summary's rules)
+        self._reported: set[float] = set()  # epochs a report gave an accuracy for
 
     def _add_measure(self, ev: Mapping) -> None:
         vals = _values(ev) or {}
@@ -274,6 +277,27 @@ class MetricTracker:
                 self.measured_step_j = (energy - e0) / (step - s0)
         self._step_mark = (step, energy)
 
+    def _add_accuracy(self, ev: Mapping, acc: float) -> None:
+        """The same stream as the session's summary: validation figures once one appeared
+        (training ones before are dropped from the history), a report's figure for an
+        epoch over a parsed line's."""
+        rank = accuracy_rank(ev.get("accuracy_key"))
+        epoch = _finite(ev.get("epoch"))
+        if self._rank is None or rank < self._rank:
+            self._rank = rank
+            self.latest = self.best = self.best_epoch = None
+            self.acc_hist.clear()
+        elif rank > self._rank:
+            return
+        if ev.get("source") not in (None, "log") and epoch is not None:
+            self._reported.add(epoch)
+        elif epoch is not None and epoch in self._reported:
+            return
+        self.latest = acc
+        self.acc_hist.append(acc)
+        if self.best is None or acc > self.best:
+            self.best, self.best_epoch = acc, self.epoch
+
     def add(self, ev: Mapping) -> None:
         if ev.get("kind") == "watch":
             self._add_watch(ev)
@@ -288,13 +312,12 @@ class MetricTracker:
         for k in ("epoch", "step", "total_epochs"):
             v = ev.get(k)
             if v is not None and not (isinstance(v, float) and math.isnan(v)):
+                if k == "total_epochs" and self.total_epochs is not None:
+                    v = max(v, self.total_epochs)  # a total only grows
                 setattr(self, k, v)
         acc = _finite(ev.get("accuracy"))
         if acc is not None:
-            self.latest = acc
-            self.acc_hist.append(acc)
-            if self.best is None or acc > self.best:
-                self.best, self.best_epoch = acc, self.epoch
+            self._add_accuracy(ev, acc)
         raw = ev.get("values_json")
         if raw:
             try:
