@@ -202,3 +202,27 @@ def test_show_reads_the_cached_record_and_never_a_stale_one(tmp_path, monkeypatc
     text = cache_path(tmp_path, RECORDS_VIEW).read_text()
     cache_path(tmp_path, RECORDS_VIEW).write_text(text.replace("xy", "zz").replace("x\\u001b[2Jy", "q"))
     assert cached_record(s) == session_record(s)  # a damaged line: read from the files
+
+
+def test_show_from_a_warm_cache_reads_no_table_files(tmp_path):
+    """After a listing, `show` of a session with no measure windows answers from the cache:
+    polars (the cost of reading events and samples) is never imported."""
+    import shutil
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    store = tmp_path / "store"
+    shutil.copytree(REPO / "sample_runs" / "store", store)
+    sid = sorted(p.name for p in (store / "sessions").iterdir())[0]
+    assert run_wattui(store, "sessions").returncode == 0
+    code = (
+        "import io, sys, contextlib\n"
+        "from wattui import cli\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        f"    rc = cli.main(['show', '--store', {str(store)!r}, {sid!r}])\n"
+        "print(rc, 'polars' in sys.modules, 'energy' in out.getvalue())\n"
+    )
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert p.stdout.split() == ["0", "False", "True"], p.stdout + p.stderr

@@ -470,7 +470,8 @@ def cmd_show(args) -> int:
     # the stored record when it is current (no events read), else from the files
     rec = session_record(s, **sam_opts) if sam_opts else cached_record(s)
     _print_problems([f"{s.id}: {p}" for p in rec["problems"]])
-    rec["windows"] = _measure_windows(s)
+    # the record counts the run's measure windows; reading them needs the events and samples
+    rec["windows"] = _measure_windows(s) if rec.get("measure_windows", 1) else []
     if args.format == "json":
         print(json.dumps(rec, indent=1))
         return 0

@@ -104,9 +104,14 @@ def metrics_for_session(session, rec: dict, **opts) -> dict:
         return {}
     meta = getattr(session, "meta", {}) or {}
     stored = meta.get("metric_settings") if isinstance(meta.get("metric_settings"), dict) else {}
+    # how many wattui.measure() windows the run recorded: `show` reads them (events and
+    # samples) only when there are some, so a cached record answers it without polars
+    n_windows = sum(1 for r in rows if r.get("kind") == "measure")
     try:
-        return metrics_from_rows(rows, rec.get("energy_j"), rec.get("started_at"), stored, **opts)
+        out = metrics_from_rows(rows, rec.get("energy_j"), rec.get("started_at"), stored, **opts)
     except ValueError:  # bad alpha/beta/unit given by the caller
         raise
     except Exception:  # noqa: BLE001
-        return {}
+        out = {}
+    out["measure_windows"] = n_windows
+    return out
