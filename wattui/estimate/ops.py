@@ -89,16 +89,20 @@ class OpCall:
         return int(self.cfg.get("macs", 0) * self.times)
 
 
-def _shape(x) -> tuple[int, ...]:
+def shape_of(x) -> tuple[int, ...]:
+    """A tensor's shape as ints (``()`` for anything without one)."""
     return tuple(int(s) for s in x.shape) if hasattr(x, "shape") else ()
 
 
-def _first_tensor(obj):
+def first_tensor(obj):
+    """The first tensor in ``obj`` (a tensor, or nested tuples, lists and dicts), or None."""
     if hasattr(obj, "shape"):
         return obj
+    if isinstance(obj, dict):
+        obj = list(obj.values())
     if isinstance(obj, (tuple, list)):
         for o in obj:
-            t = _first_tensor(o)
+            t = first_tensor(o)
             if t is not None:
                 return t
     return None
@@ -172,8 +176,8 @@ def classify(name: str, args: tuple, kwargs: dict, out, backward: bool = False) 
     """Price-able items of one aten call. ``name`` is the overload packet name
     (``convolution``, ``add_``...). Empty list: free."""
     base = name
-    out_t = _first_tensor(out)
-    out_shape = _shape(out_t)
+    out_t = first_tensor(out)
+    out_shape = shape_of(out_t)
     ops: list[OpCall] = []
 
     def add(kind, cfg, times=1.0):
@@ -182,7 +186,7 @@ def classify(name: str, args: tuple, kwargs: dict, out, backward: bool = False) 
     if base in FREE:
         return ops
     if base == "convolution":
-        x, w = _shape(args[0]), _shape(args[1])
+        x, w = shape_of(args[0]), shape_of(args[1])
         stride, padding = args[3], args[4]
         transposed, groups = bool(args[6]), int(args[8])
         kind = conv_kind(groups, x[-3] if len(x) >= 3 else 0, w, transposed)
@@ -191,7 +195,7 @@ def classify(name: str, args: tuple, kwargs: dict, out, backward: bool = False) 
         else:
             add(kind, conv_cfg(x, w, out_shape, stride, padding, groups))
     elif base == "convolution_backward":
-        grad, x, w = (_shape(a) for a in args[:3])
+        grad, x, w = (shape_of(a) for a in args[:3])
         stride, padding, transposed, groups = args[4], args[5], bool(args[7]), int(args[9])
         mask = list(args[10]) if len(args) > 10 else [True, True, True]
         kind = conv_kind(groups, x[-3] if len(x) >= 3 else 0, w, transposed)
@@ -203,33 +207,33 @@ def classify(name: str, args: tuple, kwargs: dict, out, backward: bool = False) 
         if len(mask) > 2 and mask[2]:
             add("reduce", _elements_cfg(grad))
     elif base in ("addmm", "mm", "addmv", "mv"):
-        a, b = (_shape(args[1]), _shape(args[2])) if base.startswith("add") else \
-            (_shape(args[0]), _shape(args[1]))
+        a, b = (shape_of(args[1]), shape_of(args[2])) if base.startswith("add") else \
+            (shape_of(args[0]), shape_of(args[1]))
         n_out = b[-1] if len(b) == 2 else 1
         add("linear", linear_cfg(a[0] if len(a) == 2 else 1, a[-1], n_out,
                                  base.startswith("add")))
     elif base in ("bmm", "baddbmm", "matmul"):
-        a, b = (_shape(args[1]), _shape(args[2])) if base == "baddbmm" else \
-            (_shape(args[0]), _shape(args[1]))
+        a, b = (shape_of(args[1]), shape_of(args[2])) if base == "baddbmm" else \
+            (shape_of(args[0]), shape_of(args[1]))
         add("matmul", matmul_cfg(a, b))
     elif base in ("max_pool2d", "max_pool2d_with_indices"):
-        x = _shape(args[0])
+        x = shape_of(args[0])
         kernel = args[1]
         stride = args[2] if len(args) > 2 else kwargs.get("stride")
         padding = args[3] if len(args) > 3 else kwargs.get("padding", 0)
         add("maxpool2d", pool_cfg(x, out_shape, kernel, stride, padding))
     elif base == "max_pool2d_with_indices_backward":
-        x = _shape(args[1])
-        add("maxpool2d", pool_cfg(x, _shape(args[0]), args[2], args[3], args[4]))
+        x = shape_of(args[1])
+        add("maxpool2d", pool_cfg(x, shape_of(args[0]), args[2], args[3], args[4]))
     elif base in NORM:
-        add(NORM[base], _elements_cfg(_shape(args[0])))
+        add(NORM[base], _elements_cfg(shape_of(args[0])))
     elif base in NAMED:
         cfg = _elements_cfg(out_shape)
         if NAMED[base] == "relu":
             cfg["macs"] = cfg["elements"]  # the seed's count: one per element
         add(NAMED[base], cfg)
     elif base in REDUCE:
-        add("reduce", _elements_cfg(_shape(args[0])))
+        add("reduce", _elements_cfg(shape_of(args[0])))
     elif base in ADD:
         add("add", _elements_cfg(out_shape))
     elif base in MUL:
@@ -240,9 +244,9 @@ def classify(name: str, args: tuple, kwargs: dict, out, backward: bool = False) 
         add("copy", _elements_cfg(out_shape))
     elif base in BACKWARD:
         kind, times = BACKWARD[base]
-        add(kind, _elements_cfg(_shape(args[0])), times)
+        add(kind, _elements_cfg(shape_of(args[0])), times)
     elif base.startswith("_scaled_dot_product") or base == "scaled_dot_product_attention":
-        ops.extend(sdpa_parts(_shape(args[0]), _shape(args[1]), _shape(args[2]), name))
+        ops.extend(sdpa_parts(shape_of(args[0]), shape_of(args[1]), shape_of(args[2]), name))
     else:
         add(UNPRICED, {"elements": prod(out_shape) if out_shape else 0})
     return ops

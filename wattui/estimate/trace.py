@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from wattui.estimate.ops import UNPRICED, OpCall, classify, lstm_parts
+from wattui.estimate.ops import UNPRICED, OpCall, classify, first_tensor, lstm_parts, shape_of
 
 ATOMIC = ("MultiheadAttention",)  # modules with children that are priced as one unit
 BACKWARD_NAME = "(backward)"
@@ -46,23 +46,6 @@ class LayerRecord:
     @property
     def macs(self) -> int:
         return sum(o.macs for o in self.ops)
-
-
-def _shape(x) -> tuple[int, ...]:
-    return tuple(int(s) for s in x.shape) if hasattr(x, "shape") else ()
-
-
-def _first_tensor(obj):
-    if hasattr(obj, "shape"):
-        return obj
-    if isinstance(obj, (tuple, list)):
-        for o in obj:
-            t = _first_tensor(o)
-            if t is not None:
-                return t
-    if isinstance(obj, dict):
-        return _first_tensor(list(obj.values()))
-    return None
 
 
 def _float_output(obj):
@@ -124,9 +107,9 @@ def trace_model(model, example, batch_size: int | None = None, dtype=None,
     def pre(m, args):
         stack.append(m)
         if not unit and is_unit(m):
-            t = _first_tensor(args)
+            t = first_tensor(args)
             rec = LayerRecord(names.get(id(m), type(m).__name__), type(m).__name__,
-                              sum(int(p.numel()) for p in m.parameters()), _shape(t), ())
+                              sum(int(p.numel()) for p in m.parameters()), shape_of(t), ())
             records.append(rec)
             unit.append((m, rec))
 
@@ -135,11 +118,11 @@ def trace_model(model, example, batch_size: int | None = None, dtype=None,
             stack.pop()
         if unit and unit[0][0] is m:
             rec = unit[0][1]
-            rec.output_shape = _shape(_first_tensor(out))
+            rec.output_shape = shape_of(first_tensor(out))
             if isinstance(m, torch.nn.LSTM) and m.proj_size == 0:
                 rec.fused = lstm_parts(m, rec.input_shape)
             if training:
-                track_backward(rec, _first_tensor(args), _first_tensor(out))
+                track_backward(rec, first_tensor(args), first_tensor(out))
             unit.clear()
 
     def track_backward(rec, x, y):
@@ -189,9 +172,9 @@ def trace_model(model, example, batch_size: int | None = None, dtype=None,
             else:
                 owner = names.get(id(stack[-1]), "") if stack else type(model).__name__
                 kind = items[0].kind if items[0].kind != UNPRICED else f"aten.{name}"
-                t = _first_tensor(args)
-                records.append(LayerRecord(owner, kind, 0, _shape(t),
-                                           _shape(_first_tensor(out)), items))
+                t = first_tensor(args)
+                records.append(LayerRecord(owner, kind, 0, shape_of(t),
+                                           shape_of(first_tensor(out)), items))
             return out
 
     sdpa = torch.nn.functional.scaled_dot_product_attention
@@ -205,16 +188,16 @@ def trace_model(model, example, batch_size: int | None = None, dtype=None,
                 return func(*args, **kwargs)
             owner = names.get(id(stack[-1]), "") if stack else ""
             rec = LayerRecord(f"{owner}.{SDPA}" if owner else SDPA, SDPA, 0,
-                              _shape(_first_tensor(args)), ())
+                              shape_of(first_tensor(args)), ())
             records.append(rec)
             unit.append((func, rec))
             try:
                 out = func(*args, **kwargs)
             finally:
                 unit.clear()
-            rec.output_shape = _shape(_first_tensor(out))
+            rec.output_shape = shape_of(first_tensor(out))
             if training:
-                track_backward(rec, _first_tensor(args), _first_tensor(out))
+                track_backward(rec, first_tensor(args), first_tensor(out))
             return out
 
     was_training = model.training
