@@ -129,6 +129,15 @@ def validate_accuracy(x, rejections: Rejections | None = None) -> float | None:
     above 100, NaN, infinite and non-numbers are rejected (and counted when ``rejections``
     is given). Strings are not parsed: pass numbers.
     """
+    f = _checked_accuracy(x, rejections)
+    if f is None:
+        return None
+    return f / 100.0 if f > 1.0 else f
+
+
+def _checked_accuracy(x, rejections: Rejections | None) -> float | None:
+    """``x`` as a number that can be an accuracy (0 to 100, fraction or percent), else None
+    with the reason counted in ``rejections``."""
     f = _finite_number(x)
     reason = None
     if f is None:
@@ -141,7 +150,7 @@ def validate_accuracy(x, rejections: Rejections | None = None) -> float | None:
         if rejections is not None:
             rejections.add(reason)
         return None
-    return f / 100.0 if f > 1.0 else f
+    return f
 
 
 def is_accuracy_key(name: str) -> bool:
@@ -206,17 +215,8 @@ class PercentJudge:
 
     def fraction(self, source: str, key: str, value: float, printed_percent: bool = False,
                  rejections: Rejections | None = None) -> float | None:
-        f = _finite_number(value)
-        reason = None
+        f = _checked_accuracy(value, rejections)
         if f is None:
-            reason = "accuracy_not_finite_number"
-        elif f < 0:
-            reason = "accuracy_negative"
-        elif f > 100:
-            reason = "accuracy_above_100"
-        if reason is not None:
-            if rejections is not None:
-                rejections.add(reason)
             return None
         k = (source, _unstep(key))
         if printed_percent or f > 1.0:
