@@ -87,35 +87,9 @@ def _sam_beta(value: str) -> float:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def _sam_unit(value: str) -> str:
-    from wattui.metrics.sam import check_params
-
-    try:
-        return check_params(5, 5, value)[2]
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
-def _country(value: str) -> str:
-    from wattui.metrics.carbon import lookup_country
-
-    try:
-        return lookup_country(value).iso3
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
-def _intensity(value: str) -> float:
-    try:
-        g = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--carbon-intensity takes grams per kWh, not {value!r}") from None
-    if not 0 <= g <= 5000:
-        raise argparse.ArgumentTypeError("--carbon-intensity must be between 0 and 5000 g/kWh")
-    return g
-
-
 def register_export(sub) -> None:
+    from wattui.metrics.live import country_arg, number_arg, sam_unit_arg
+
     p = sub.add_parser(
         "export",
         help="sessions to CodeCarbon's emissions.csv, MLflow, Weights & Biases or TensorBoard",
@@ -135,9 +109,9 @@ def register_export(sub) -> None:
     p.add_argument("--accuracy-key", metavar="NAME", help="the reported metric taken as accuracy")
     p.add_argument("--alpha", "--sam-alpha", dest="sam_alpha", type=_sam_alpha, metavar="A", help="SAM's alpha (default: as recorded, 5)")
     p.add_argument("--beta", "--sam-beta", dest="sam_beta", type=_sam_beta, metavar="B", help="SAM's beta (default: as recorded, 5)")
-    p.add_argument("--sam-unit", type=_sam_unit, metavar="kWh|Wh", help="SAM's electricity unit (default: as recorded, kWh)")
-    p.add_argument("--carbon-intensity", dest="carbon_g_per_kwh", type=_intensity, metavar="G_PER_KWH", help="grams CO2 per kWh, for emissions")
-    p.add_argument("--country", type=_country, metavar="ISO3", help="that country's average carbon intensity, for emissions")
+    p.add_argument("--sam-unit", type=sam_unit_arg, metavar="kWh|Wh|J", help="SAM's electricity unit (default: as recorded, kWh)")
+    p.add_argument("--carbon-intensity", dest="carbon_g_per_kwh", type=number_arg(0, 5000, "--carbon-intensity"), metavar="G_PER_KWH", help="grams CO2 per kWh, for emissions")
+    p.add_argument("--country", type=country_arg, metavar="ISO3", help="that country's average carbon intensity, for emissions")
     from wattui.cli import _add_store
 
     _add_store(p)

@@ -91,7 +91,8 @@ def _metric_arg(value: str) -> str:
     return value
 
 
-def _number(lo: float, hi: float, what: str, lo_open: bool = False):
+def number_arg(lo: float, hi: float, what: str, lo_open: bool = False):
+    """An argparse type: a finite number in ``lo..hi`` (``lo`` excluded with ``lo_open``)."""
     def parse(value: str) -> float:
         try:
             x = float(value)
@@ -104,14 +105,16 @@ def _number(lo: float, hi: float, what: str, lo_open: bool = False):
     return parse
 
 
-def _country_arg(value: str) -> str:
+def country_arg(value: str) -> str:
+    """An argparse type: a country code, as ISO3."""
     try:
         return lookup_country(value).iso3
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def _unit_arg(value: str) -> str:
+def sam_unit_arg(value: str) -> str:
+    """An argparse type: SAM's electricity unit, checked."""
     try:
         return check_params(5, 5, value)[2]
     except ValueError as e:
@@ -156,7 +159,7 @@ def add_metric_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--data-fraction",
-        type=_number(0, 1, "--data-fraction", lo_open=True),
+        type=number_arg(0, 1, "--data-fraction", lo_open=True),
         metavar="F",
         help="this run trains on F of the data: project the full-data run (default 1)",
     )
@@ -164,7 +167,7 @@ def add_metric_options(p: argparse.ArgumentParser) -> None:
         "--alpha",
         "--sam-alpha",
         dest="sam_alpha",
-        type=_number(0, 100, "--alpha"),
+        type=number_arg(0, 100, "--alpha"),
         metavar="A",
         help="SAM's alpha (default 5)",
     )
@@ -172,38 +175,38 @@ def add_metric_options(p: argparse.ArgumentParser) -> None:
         "--beta",
         "--sam-beta",
         dest="sam_beta",
-        type=_number(0, 1e6, "--beta", lo_open=True),
+        type=number_arg(0, 1e6, "--beta", lo_open=True),
         metavar="B",
         help="SAM's beta (default 5)",
     )
     g.add_argument(
-        "--sam-unit", type=_unit_arg, metavar="kWh|Wh|J",
+        "--sam-unit", type=sam_unit_arg, metavar="kWh|Wh|J",
         help="electricity unit of SAM (default kWh; Wh or J for runs of a few Wh)",
     )
     g.add_argument(
         "--carbon-intensity",
         dest="carbon_g_per_kwh",
-        type=_number(0, 5000, "--carbon-intensity"),
+        type=number_arg(0, 5000, "--carbon-intensity"),
         metavar="G_PER_KWH",
         help="grams of CO2 per kWh (wins over --country)",
     )
     g.add_argument(
         "--country",
-        type=_country_arg,
+        type=country_arg,
         metavar="ISO3",
         help="use this country's national average carbon intensity (e.g. FRA, USA, IND)",
     )
     g.add_argument(
         "--price",
         dest="price_per_kwh",
-        type=_number(0, 1e6, "--price"),
+        type=number_arg(0, 1e6, "--price"),
         metavar="PER_KWH",
         help="electricity price per kWh, for the cost",
     )
     g.add_argument("--currency", metavar="CUR", help="currency of --price (default USD)")
     g.add_argument(
         "--pue",
-        type=_number(1, 10, "--pue"),
+        type=number_arg(1, 10, "--pue"),
         metavar="X",
         help="power usage effectiveness: multiplies energy for CO2 and cost (default 1)",
     )
