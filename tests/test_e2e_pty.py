@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import show_json
 
 pexpect = pytest.importorskip("pexpect")
 
@@ -36,22 +37,10 @@ def spawn(store: Path, n: int):
     )
 
 
-def show(store: Path) -> dict:
-    p = subprocess.run(
-        [sys.executable, "-m", "wattui", "show", "--format", "json"],
-        env=dict(os.environ, WATTUI_HOME=str(store)),
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert p.returncode == 0, p.stderr
-    return json.loads(p.stdout)
-
-
 def wait_status(store: Path, want: set[str], timeout: float = 30.0) -> dict:
     end = time.monotonic() + timeout
     while True:
-        rec = show(store)
+        rec = show_json(store)
         if rec["status"] in want or time.monotonic() > end:
             return rec
         time.sleep(0.5)
@@ -92,7 +81,7 @@ def test_launch_watch_stop(tmp_path):
         child.expect(pexpect.EOF, timeout=30)
     finally:
         child.close(force=True)
-    rec = show(store)
+    rec = show_json(store)
     assert rec["status"] in ("interrupted", "failed")  # Ctrl+C reached the run
     assert rec["ended_at"] and rec["duration_s"] < 60
     assert (store / "sessions" / rec["id"] / "samples.parquet").exists()
@@ -124,7 +113,7 @@ def test_attach_watch_stop(tmp_path):
         child.close(force=True)
         if target.poll() is None:
             target.kill()
-    rec = show(store)
+    rec = show_json(store)
     assert rec["mode"] == "attach" and rec["pid"] == target.pid
     assert rec["status"] == "finished" and len(rec["gpus"]) == 2 and rec["ended_at"]
 
@@ -147,7 +136,7 @@ def test_terminal_hangup_leaves_the_run_recording(tmp_path):
         time.sleep(1.5)
         assert psutil.pid_exists(meta["recorder_pid"]) and psutil.pid_exists(meta["pid"])
         assert (d / "samples.csv").stat().st_size > size
-        assert show(store)["status"] == "running"
+        assert show_json(store)["status"] == "running"
     finally:
         for d in (store / "sessions").iterdir():
             pid = json.loads((d / "meta.json").read_text()).get("recorder_pid")
@@ -156,4 +145,4 @@ def test_terminal_hangup_leaves_the_run_recording(tmp_path):
                 psutil.Process(pid).wait(20)
             except (ProcessLookupError, psutil.NoSuchProcess, TypeError):
                 pass
-    assert show(store)["status"] in ("interrupted", "failed")
+    assert show_json(store)["status"] in ("interrupted", "failed")

@@ -4,7 +4,6 @@ shows its keys, and Ctrl+C opens it instead of Textual's "press ctrl+q"."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
@@ -12,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import show_json
 
 pexpect = pytest.importorskip("pexpect")
 
@@ -31,18 +31,6 @@ def spawn(store: Path, *command: str, dims=(24, 80)):
     )
 
 
-def show(store: Path) -> dict:
-    p = subprocess.run(
-        [sys.executable, "-m", "wattui", "show", "--format", "json"],
-        env=dict(os.environ, WATTUI_HOME=str(store)),
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert p.returncode == 0, p.stderr
-    return json.loads(p.stdout)
-
-
 def test_a_launch_that_cannot_start_says_why_on_the_screen(tmp_path):
     store = tmp_path / "store"
     child = spawn(store, "pythn-no-such-program", "x.py")
@@ -55,7 +43,7 @@ def test_a_launch_that_cannot_start_says_why_on_the_screen(tmp_path):
     finally:
         child.close(force=True)
     assert child.exitstatus == 127  # the run's exit code, as the shell would give it
-    rec = show(store)
+    rec = show_json(store)
     assert rec["status"] == "failed" and rec["exit_code"] == 127
     assert "No such file or directory" in rec["reason"]
 
@@ -107,7 +95,7 @@ def test_quit_dialog_shows_its_keys_and_ctrl_c_opens_it(tmp_path):
         child.expect(pexpect.EOF)
     finally:
         child.close(force=True)
-    rec = show(store)
+    rec = show_json(store)
     try:
         assert rec["status"] == "running"  # left running, as chosen
     finally:
