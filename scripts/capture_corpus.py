@@ -39,18 +39,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "corpus"
 SCRIPTS = CORPUS / "scripts"
-TRUTH_KEYS = (
-    "final_accuracy",
-    "best_accuracy",
-    "epochs_done",
-    "total_epochs",
-    "epoch_base",
-    "accuracy_key",
-    "accuracy_scale",
-    "accuracy_stream",
-    "history",
-    "source",
-)
+sys.path.insert(0, str(ROOT / "tests"))
+from corpus_replay import TRUTH_KEYS  # noqa: E402 - what a capture's truth holds: one list
+
 PTY_SIZE = (30, 120)  # rows, columns of the capture's terminal
 
 # name: script (in tests/corpus/scripts), its arguments, how its output is read, and which
