@@ -50,6 +50,14 @@ async def wait_live(pilot, n: int = 1) -> None:
             break
         await pilot.pause(0.025)
     await pilot.pause()
+    # The output pane scrolls to its end after a refresh; on a loaded machine that can come
+    # after the snapshot, so wait for it rather than for a fixed time.
+    logs = app.screen.query("#output-log")
+    for _ in range(400):
+        if not logs or all(log.is_vertical_scroll_end for log in logs):
+            break
+        await pilot.pause(0.025)
+    await pilot.pause()
 
 
 async def _replay(pilot) -> None:
