@@ -21,7 +21,7 @@ Measured (targets < 1 s each):
 3. `wattui sessions --format json` (whole command; record cache warm, and once cold) and
    `wattui show --format json ID` (whole command; targets < 1 s and < 0.3 s at any store
    size). For a 10,000-session store use a low rate, e.g. ``--sessions 10000 --rate 0.01``.
-4. In process, for reference: `wattui.compare.load_table` alone, and the details screen's
+4. In process, for reference: `wattui.analysis.table.load_table` alone, and the details screen's
    read of one session's samples.
 """
 
@@ -319,7 +319,7 @@ def main() -> int:
             f"({info['rows_per_session']:,} sample rows each), "
             f"{info['disk_mb']:.0f} MB on disk, built in {info['build_s']:.1f} s"
         )
-        from wattui import compare as cmp
+        from wattui.analysis import table as cmp
         from wattui.store.reader import Session
 
         loads, cold_loads = [], []

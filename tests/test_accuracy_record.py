@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from wattui.metrics.live import RecorderIntake
+from wattui.record.intake import RecorderIntake
 from wattui.store.reader import list_sessions
 
 ROOT = Path(__file__).resolve().parent.parent

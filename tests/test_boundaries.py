@@ -10,7 +10,7 @@ CORE = [
     "wattui.sources.simulated",
     "wattui.sources.process",
     "wattui.sampler",
-    "wattui.recorder",
+    "wattui.record.recorder",
     "wattui.store.reader",
     "wattui.store.writer",
     "wattui.sessions",
@@ -37,7 +37,7 @@ def test_core_module_does_not_import_textual(module):
 
 def test_recording_and_reading_a_session_does_not_import_textual(tmp_path):
     code = f"""
-from wattui.recorder import Recorder, RecordOptions
+from wattui.record.recorder import Recorder, RecordOptions
 from wattui.store.reader import list_sessions
 from wattui.sessions import session_record
 rec = Recorder(RecordOptions(store={str(tmp_path)!r}, simulate=1, quiet=True, passthrough=False))
@@ -75,7 +75,7 @@ def test_building_the_cli_parser_loads_no_heavy_module():
 
 def test_compare_knows_the_formats_the_cli_offers():
     import wattui.cli as c
-    from wattui.compare import FORMATS
+    from wattui.analysis.table import FORMATS
 
     sub = [a for a in c.build_parser()._actions if a.dest == "cmd"][0]
     fmt = [a for a in sub.choices["compare"]._actions if a.dest == "format"][0]

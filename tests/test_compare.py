@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 from compare_fixtures import T0, make_corrupt, make_demo_store, make_session
 
-from wattui import compare as cmp
+from wattui.analysis import table as cmp
 from wattui.cli import main
 from wattui.metrics.sam import sam
 
@@ -336,7 +336,7 @@ def test_cli_compare_errors(store, capsys):
 
 def test_core_modules_do_not_import_textual(store):
     code = (
-        "import sys, wattui.compare, wattui.manage, wattui.compare_commands as c\n"
+        "import sys, wattui.analysis.table, wattui.store.manage, wattui.compare_commands as c\n"
         "import argparse\n"
         "p = argparse.ArgumentParser(); c.register(p.add_subparsers())\n"
         f"a = p.parse_args(['compare', '--store', {str(store)!r}, '--format', 'json'])\n"
@@ -355,7 +355,7 @@ def test_times_are_utc(table):
 
 # -- row cache -------------------------------------------------------------------------------
 def test_row_cache_is_used_and_invalidated(tmp_path, monkeypatch):
-    from wattui import manage
+    from wattui.store import manage
 
     make_demo_store(tmp_path)
     make_session(tmp_path, "20261109-100000-r009", name="live", status="running", accs=(0.4,))

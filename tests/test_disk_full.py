@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import run_wattui, wattui_env
 
-from wattui.recorder import format_energy
+from wattui.record.recorder import format_energy
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import sys
 import pytest
 from compare_fixtures import make_corrupt, make_session
 
-from wattui import manage
+from wattui.store import manage
 from wattui.store.paths import sessions_dir
 from wattui.store.reader import list_sessions
 
@@ -157,7 +157,7 @@ def test_manage_never_imports_textual():
     import subprocess
 
     r = subprocess.run(
-        [sys.executable, "-c", "import sys, wattui.manage; assert 'textual' not in sys.modules"],
+        [sys.executable, "-c", "import sys, wattui.store.manage; assert 'textual' not in sys.modules"],
         capture_output=True,
         text=True,
     )

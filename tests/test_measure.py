@@ -230,7 +230,7 @@ def test_under_wattui_record_the_window_is_a_session_event(store):
 def test_under_the_report_shim_it_is_na_and_never_raises(tmp_path):
     """A script run by another Python gets wattui through the stdlib-only shim: measure is
     there, has no sources to read, says so once and gives n/a."""
-    from wattui.report_shim import ensure_shim
+    from wattui.record.report_shim import ensure_shim
 
     shim = ensure_shim(tmp_path)
     code = (

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from wattui.metrics.live import (
+from wattui.record.intake import (
     EpochTracker,
     RecorderIntake,
     add_metric_options,

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import wattui_env
 
-from wattui.output_drain import IntakeWorker, OutputLog
+from wattui.record.output_drain import IntakeWorker, OutputLog
 
 FLOOD = r"""
 import sys

@@ -14,7 +14,7 @@ import pytest
 from pythons import ROOT, found, runs, without_wattui
 
 import wattui
-from wattui.report_shim import ensure_shim
+from wattui.record.report_shim import ensure_shim
 
 tomllib = pytest.importorskip("tomllib")
 
@@ -256,6 +256,6 @@ def test_sdist_leaves_the_tests_out_on_purpose(tmp_path):
         "wattui/py.typed",
         "wattui/data/getzner/LICENSE-MIT",
     } <= names
-    assert {"wattui/report_shim.py", "wattui/tui/wattui.tcss", "docs/session-format.md"} <= names
+    assert {"wattui/record/report_shim.py", "wattui/tui/wattui.tcss", "docs/session-format.md"} <= names
     assert not any(n.startswith(("tests/", "bench/", "sample_runs/", "scripts/")) for n in names)
     assert "prune tests" in (ROOT / "MANIFEST.in").read_text()

@@ -296,7 +296,7 @@ def test_scrape_a_real_simulated_recording(tmp_path):
 
 def _live_metrics_available() -> bool:
     try:
-        from wattui.metrics.live import RecorderIntake
+        from wattui.record.intake import RecorderIntake
     except ImportError:
         return False
     return hasattr(RecorderIntake, "live_metrics")

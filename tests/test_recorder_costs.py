@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from wattui.output_drain import IDLE_POLL_S, POLL_EVERY_S, IntakeWorker
+from wattui.record.output_drain import IDLE_POLL_S, POLL_EVERY_S, IntakeWorker
 from wattui.sources.process import ProcessTreeSource, _kernel_lists_children
 from wattui.store.writer import SessionWriter
 

@@ -138,7 +138,7 @@ def test_live_screen_strings_and_output_pane_are_clean(hostile_store):
     from textual.app import App
 
     from wattui.store.reader import list_sessions
-    from wattui.tui.snapshot import OutputTail, SnapshotBuilder
+    from wattui.view.snapshot import OutputTail, SnapshotBuilder
     from wattui.tui.widgets import OutputPanel
 
     (s,), _ = list_sessions(hostile_store)

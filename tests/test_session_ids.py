@@ -10,8 +10,8 @@ import threading
 import pytest
 from conftest import run_wattui
 
-from wattui import recorder as recorder_mod
-from wattui.recorder import Recorder, RecordError, RecordOptions
+from wattui.record import recorder as recorder_mod
+from wattui.record.recorder import Recorder, RecordError, RecordOptions
 from wattui.store.paths import check_session_id, new_session_id
 
 

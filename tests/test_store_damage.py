@@ -274,10 +274,10 @@ def test_show_names_the_damage_of_a_bad_session_in_one_line(damaged):
 def test_in_process_readers_never_break(damaged):
     """The comparison table (screens, exports, serve's tabs), the details record and the
     live view's snapshot builder on every session directory."""
-    from wattui.compare import load_table
+    from wattui.analysis.table import load_table
     from wattui.sessions import records_of
     from wattui.store.reader import list_sessions
-    from wattui.tui.snapshot import SnapshotBuilder
+    from wattui.view.snapshot import SnapshotBuilder
 
     store, skipped, warned = damaged
     table = load_table(store, cache=False)

@@ -11,7 +11,7 @@ import pytest
 from compare_fixtures import GROUP_ID, GROUP_PARTS, make_demo_store, make_group
 from conftest import run_wattui
 
-from wattui import compare as cmp
+from wattui.analysis import table as cmp
 from wattui.sessions import session_record
 from wattui.store.paths import sessions_dir
 from wattui.store.reader import Session
@@ -202,7 +202,7 @@ async def test_live_view_of_a_group_is_one_run(tmp_path):
         write_demo_group,
         write_demo_session,
     )
-    from wattui.tui.snapshot import SnapshotBuilder
+    from wattui.view.snapshot import SnapshotBuilder
     from wattui.tui.widgets import GpuTable, PowerChart, SessionHeader
 
     root = tmp_path / "store"

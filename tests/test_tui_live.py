@@ -18,10 +18,10 @@ import psutil
 import pytest
 
 from wattui.cli import detach
-from wattui.recorder import RecordOptions
+from wattui.record.recorder import RecordOptions
 from wattui.store.paths import new_session_id, sessions_dir
 from wattui.store.reader import Session
-from wattui.tui.snapshot import MetricTracker, OutputTail, PowerHistory, clean_line
+from wattui.view.snapshot import MetricTracker, OutputTail, PowerHistory, clean_line
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -132,7 +132,7 @@ def test_figures_update_over_time(live):
             assert any(c is not None and c > 0 for c in cols)
             assert math.isclose(end, s2.now)
             # metrics the run prints reach the accuracy panel (via the recorder's intake)
-            if importlib.util.find_spec("wattui.metrics.live") is not None:
+            if importlib.util.find_spec("wattui.record.intake") is not None:
                 await wait_for(pilot, lambda: scr.snapshot.metrics.count >= 2, timeout=8)
                 m1 = scr.snapshot.metrics
                 assert 0.5 <= m1.latest_accuracy <= 0.8 and m1.best_accuracy >= m1.latest_accuracy
@@ -408,7 +408,7 @@ def test_bounded_tail_catches_up_in_chunks(tmp_path):
     """A big live CSV is read a chunk per poll, and compaction mid-way loses nothing."""
     from wattui.store.writer import compact
     from wattui.tui.demo_data import write_demo_session
-    from wattui.tui.snapshot import BoundedTail
+    from wattui.view.snapshot import BoundedTail
 
     d = write_demo_session(tmp_path / "store", duration_s=3000.0, gpus=1, running=True)
     tail = BoundedTail(d, chunk=32 * 1024)
@@ -431,7 +431,7 @@ def test_bounded_tail_catches_up_in_chunks(tmp_path):
 
 def test_long_finished_session_replays_whole_run(tmp_path, monkeypatch):
     """A compacted session bigger than one read slice is read to its end, in slices."""
-    import wattui.tui.snapshot as snap
+    import wattui.view.snapshot as snap
     from wattui.tui.demo_data import T0, write_demo_session
 
     monkeypatch.setattr(snap, "ROWS_CHUNK", 1000)  # 3,001 ticks x 3 devices: 10 slices
@@ -453,7 +453,7 @@ def test_long_finished_session_replays_whole_run(tmp_path, monkeypatch):
 
 
 def test_other_processes_on_a_gpu_are_flagged():
-    from wattui.tui.snapshot import _other_processes
+    from wattui.view.snapshot import _other_processes
 
     assert _other_processes(None, "1;2") == "n/a"
     assert _other_processes("-", "1;2") == "none"

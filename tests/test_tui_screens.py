@@ -45,7 +45,7 @@ async def wait_for(pilot, cond, timeout=15.0):
 # -- the command palette and Ctrl+Q ----------------------------------------------------------
 def test_palette_offers_wattui_commands_and_its_quit_asks(tmp_path):
     from wattui.cli import detach
-    from wattui.recorder import RecordOptions
+    from wattui.record.recorder import RecordOptions
     from wattui.store.paths import new_session_id
     from wattui.tui.app import WattuiApp
     from wattui.tui.live import QuitScreen
@@ -148,7 +148,7 @@ print("done", flush=True)
 
 def test_output_keeps_stdout_and_stderr_lines_apart_as_a_terminal_would(tmp_path):
     pytest.importorskip("tqdm")
-    from wattui.tui.snapshot import OutputTail
+    from wattui.view.snapshot import OutputTail
 
     store = tmp_path / "store"
     p = wattui("record", "--simulate", "--", sys.executable, "-c", TQDM_RUN, store=store)
@@ -170,7 +170,7 @@ class _Output:
     until what was written is in output.log."""
 
     def __init__(self, d: Path):
-        from wattui.output_drain import OutputLog
+        from wattui.record.output_drain import OutputLog
 
         d.mkdir(parents=True, exist_ok=True)
         self.path = d / "output.log"
@@ -192,7 +192,7 @@ class _Output:
 def test_output_tail_shows_the_current_progress_line_mid_epoch(tmp_path):
     """Bytes as the recorder writes them (OutputLog, both streams): a poll mid-epoch
     shows the bar's latest redraw as the live line, and the half-written stdout line."""
-    from wattui.tui.snapshot import OutputTail
+    from wattui.view.snapshot import OutputTail
 
     out = _Output(tmp_path / "s")
     tail = OutputTail(out.path)
@@ -325,7 +325,7 @@ def test_compare_screen_at_80x24_shows_what_matters_and_scrolls_by_column(tmp_pa
 
 
 def test_output_tail_opened_mid_file_skips_one_fragment_only(tmp_path, monkeypatch):
-    from wattui.tui import snapshot
+    from wattui.view import snapshot
 
     monkeypatch.setattr(snapshot, "OUTPUT_FIRST_READ", 12)
     out = _Output(tmp_path / "s")

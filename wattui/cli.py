@@ -14,8 +14,8 @@ import json
 import sys
 from pathlib import Path
 
-from . import __version__, exitcodes
-from .argtypes import nonneg_float, positive_float
+from wattui import __version__, exitcodes
+from wattui.argtypes import nonneg_float, positive_float
 
 EXIT_USAGE = exitcodes.USAGE
 
@@ -56,7 +56,7 @@ def _sam_opts(args) -> dict:
     opts = {k: getattr(args, k, None) for k in ("sam_alpha", "sam_beta", "sam_unit")}
     opts = {k: v for k, v in opts.items() if v is not None}
     if opts:
-        from .metrics.sam import check_params
+        from wattui.metrics.sam import check_params
 
         try:
             checked = check_params(
@@ -90,7 +90,7 @@ def _simulate_arg(value: str) -> int:
 
 
 def _session_id_arg(value: str) -> str:
-    from .store.paths import check_session_id
+    from wattui.store.paths import check_session_id
 
     try:
         return check_session_id(value)
@@ -99,7 +99,7 @@ def _session_id_arg(value: str) -> str:
 
 
 def _log_to_arg(value: str) -> str:
-    from .exporters.live_trackers import parse_spec
+    from wattui.exporters.live_trackers import parse_spec
 
     try:
         parse_spec(value)
@@ -141,7 +141,7 @@ def add_record_options(p: argparse.ArgumentParser) -> None:
         "or tensorboard[=LOGDIR] (the library must be installed)",
     )
     try:
-        from .metrics.live import add_metric_options
+        from wattui.record.intake import add_metric_options
     except ImportError:
         return
     add_metric_options(p)
@@ -150,20 +150,20 @@ def add_record_options(p: argparse.ArgumentParser) -> None:
 def options_from_args(args) -> RecordOptions:  # noqa: F821 - imported lazily
     import os
 
-    from .recorder import RecordOptions
-    from .sampler import DEFAULT_PERIOD_S
+    from wattui.record.recorder import RecordOptions
+    from wattui.sampler import DEFAULT_PERIOD_S
 
     metrics = {}
     try:
-        from .metrics.live import metric_options_from_args
+        from wattui.record.intake import metric_options_from_args
     except ImportError:
         pass
     else:
         metrics = metric_options_from_args(args)
-    from .groups import default_group
+    from wattui.groups import default_group
 
     group = args.group or default_group(os.environ)
-    from .manage import ManageError, check_name, check_tag
+    from wattui.store.manage import ManageError, check_name, check_tag
 
     try:  # the same rules as `wattui rename` / `wattui tag`: no escapes into a terminal
         name = check_name(args.name) if args.name is not None else None
@@ -190,7 +190,7 @@ def options_from_args(args) -> RecordOptions:  # noqa: F821 - imported lazily
 
 # -- record ---------------------------------------------------------------------------
 def cmd_record(args) -> int:
-    from .recorder import Recorder, RecordError
+    from wattui.record.recorder import Recorder, RecordError
 
     command = list(args.command)
     if command and command[0] == "--":
@@ -227,7 +227,7 @@ def detach(
     import subprocess
     import time
 
-    from .store.paths import (
+    from wattui.store.paths import (
         create_file,
         make_private_dir,
         recorder_log_path,
@@ -235,8 +235,8 @@ def detach(
         sessions_dir,
         store_root,
     )
-    from .store.reader import CorruptSession, Session
-    from .store.schema import META
+    from wattui.store.reader import CorruptSession, Session
+    from wattui.store.schema import META
 
     root = store_root(opts.store)
     argv = [a for a in argv if a != "--detach"]
@@ -285,7 +285,7 @@ def detach(
             if started or exited:
                 never_ran = meta.get("mode") == "launch" and meta.get("pid") is None
                 if fail_early and never_ran and session.status in ("failed", "interrupted"):
-                    from .sessions import failure_reason
+                    from wattui.sessions import failure_reason
 
                     code = meta.get("exit_code")
                     raise CliError(
@@ -329,8 +329,8 @@ def _without_session_id(argv: list[str]) -> list[str]:
 
 def _reserve_session(root, given: str | None) -> str:
     """Make the (empty) folder of a new session, so two recorders never share an id."""
-    from .recorder import ID_ATTEMPTS
-    from .store.paths import make_private_dir, new_session_id, sessions_dir
+    from wattui.record.recorder import ID_ATTEMPTS
+    from wattui.store.paths import make_private_dir, new_session_id, sessions_dir
 
     for _ in range(ID_ATTEMPTS):
         sid = given or new_session_id()
@@ -370,15 +370,15 @@ def _method_of(rec: dict) -> str:
 
 
 def _print_problems(problems: list[str]) -> None:
-    from .sanitize import clean_text
+    from wattui.sanitize import clean_text
 
     for p in problems:
         print(f"wattui: warning: {clean_text(p)}", file=sys.stderr)
 
 
 def cmd_sessions(args) -> int:
-    from .sessions import list_records
-    from .store.paths import store_root
+    from wattui.sessions import list_records
+    from wattui.store.paths import store_root
 
     sam_opts = _sam_opts(args)  # checked before anything is read
     recs, problems = list_records(
@@ -388,8 +388,8 @@ def cmd_sessions(args) -> int:
     if args.format == "json":  # one session a line, as the record cache holds them
         print("[\n" + ",\n".join(recs) + ("\n]" if recs else "]"))
         return 0
-    from .recorder import format_energy
-    from .sessions import command_label
+    from wattui.record.recorder import format_energy
+    from wattui.sessions import command_label
 
     cols = ["id", "name", "status", "started", "duration_s", "energy", "method", "accuracy", "sam"]
     rows = []
@@ -434,7 +434,7 @@ def _sam_footnotes(recs: list[dict]) -> None:
     ]
     if not flagged and not undefined:
         return
-    from .metrics.sam import meaningful_unit
+    from wattui.metrics.sam import meaningful_unit
 
     unit = meaningful_unit([r.get("energy_j") for r in recs if r.get("accuracy") is not None])
     if flagged:
@@ -456,11 +456,11 @@ def _print_table(cols: list[str], rows: list[dict]) -> None:
 
 
 def cmd_show(args) -> int:
-    from .recorder import format_energy
-    from .sanitize import clean_text
-    from .sessions import cached_record, session_record
-    from .store.paths import store_root
-    from .store.reader import find_session
+    from wattui.record.recorder import format_energy
+    from wattui.sanitize import clean_text
+    from wattui.sessions import cached_record, session_record
+    from wattui.store.paths import store_root
+    from wattui.store.reader import find_session
 
     try:
         s = find_session(store_root(args.store), args.id)
@@ -538,7 +538,7 @@ SHOW_WINDOWS = 10
 
 def _measure_windows(session) -> list[dict]:
     """The run's ``wattui.measure()`` windows (``measure`` events), oldest first."""
-    from .sanitize import clean_text
+    from wattui.sanitize import clean_text
     try:
         rows = session.events().to_dicts()
     except Exception:  # noqa: BLE001 - a torn events file must not break `show`
@@ -643,8 +643,8 @@ def _doctor_lines(gpus: list[dict], cpus: list[dict]) -> list[tuple[str, str, st
 
 
 def cmd_doctor(args) -> int:
-    from .sources.nvml import nvml_probe
-    from .sources.rapl import rapl_probe
+    from wattui.sources.nvml import nvml_probe
+    from wattui.sources.rapl import rapl_probe
 
     gpus, cpus = nvml_probe(), rapl_probe(args.rapl_root)
     if args.format == "json":
@@ -737,7 +737,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] in ("estimate", "calibrate"):
         # They parse their own options (argparse's REMAINDER would swallow none that
         # start with '-', such as --help or --input-shape first).
-        from .estimate import cli as est
+        from wattui.estimate import cli as est
 
         fn = est.run_estimate if argv[0] == "estimate" else est.run_calibrate
         return int(fn(argv[1:]) or 0)
@@ -751,7 +751,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except CliError as e:
-        from .sanitize import clean_text
+        from wattui.sanitize import clean_text
 
         print(f"wattui: error: {clean_text(str(e))}", file=sys.stderr)  # may quote a path
         return e.code

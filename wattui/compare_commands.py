@@ -13,13 +13,13 @@ from pathlib import Path
 
 
 def _cli():
-    from . import cli
+    from wattui import cli
 
     return cli
 
 
 def _root(args) -> Path:
-    from .store.paths import store_root
+    from wattui.store.paths import store_root
 
     return store_root(args.store)
 
@@ -27,7 +27,7 @@ def _root(args) -> Path:
 def _table_and_params(args):
     """The store's table under SAM parameters: those given, else the ones the sessions
     were recorded with when they agree (``compare.resolve_params``), and the notes."""
-    from . import compare as cmp
+    from wattui.analysis import table as cmp
 
     try:
         table = cmp.load_table(_root(args))
@@ -38,7 +38,7 @@ def _table_and_params(args):
 
 
 def cmd_compare(args) -> int:
-    from . import compare as cmp
+    from wattui.analysis import table as cmp
 
     CliError = _cli().CliError
     if args.sort:
@@ -51,7 +51,7 @@ def cmd_compare(args) -> int:
         # A browser tab (wattui serve) has no tty but sets TEXTUAL_DRIVER for its driver.
         if not sys.stdout.isatty() and not os.environ.get("TEXTUAL_DRIVER"):
             raise CliError("wattui compare needs a terminal; for text use --format md|csv|json|latex")
-        from .tui.compare import CompareApp
+        from wattui.tui.compare import CompareApp
 
         CompareApp(
             _root(args),
@@ -75,7 +75,7 @@ def cmd_compare(args) -> int:
 
 
 def cmd_tag(args) -> int:
-    from .manage import ManageError, expand_refs, tag
+    from wattui.store.manage import ManageError, expand_refs, tag
 
     root = _root(args)
     try:
@@ -88,7 +88,7 @@ def cmd_tag(args) -> int:
 
 
 def cmd_rename(args) -> int:
-    from .manage import ManageError, expand_refs, rename
+    from wattui.store.manage import ManageError, expand_refs, rename
 
     root = _root(args)
     try:
@@ -101,7 +101,7 @@ def cmd_rename(args) -> int:
 
 
 def cmd_rm(args) -> int:
-    from .manage import ManageError, delete, expand_refs
+    from wattui.store.manage import ManageError, delete, expand_refs
 
     CliError = _cli().CliError
     root = _root(args)
@@ -110,7 +110,7 @@ def cmd_rm(args) -> int:
     except ManageError as e:
         raise CliError(str(e)) from None
     if not args.yes:
-        from .store.reader import find_session
+        from wattui.store.reader import find_session
 
         for ref in args.ids:  # say what does not match before asking for anything
             try:
@@ -132,7 +132,7 @@ def cmd_rm(args) -> int:
         try:
             sid = delete(root, ref)
         except ManageError as e:
-            from .sanitize import clean_text
+            from wattui.sanitize import clean_text
 
             print(f"wattui: error: {clean_text(str(e))}", file=sys.stderr)
             rc = 2
@@ -147,7 +147,7 @@ def _store(p: argparse.ArgumentParser) -> None:
 
 def register(sub) -> None:
     """Add ``compare``, ``tag``, ``rm`` and ``rename`` to the ``wattui`` subparsers."""
-    FORMATS = ("md", "csv", "json", "latex")  # = wattui.compare.FORMATS; polars loads only on use
+    FORMATS = ("md", "csv", "json", "latex")  # = wattui.analysis.table.FORMATS; polars loads only on use
 
     c = sub.add_parser(
         "compare",

@@ -17,8 +17,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from . import exitcodes
-from .argtypes import positive_int
+from wattui import exitcodes
+from wattui.argtypes import positive_int
 
 DEMO_MODELS = ("mlp", "cnn", "wide-cnn")  # the same as wattui.demo_train.MODELS (no torch here)
 EXIT_CHECK_FAILED = exitcodes.CHECK_FAILED
@@ -36,7 +36,7 @@ class DemoError(Exception):
 
 
 def register(sub) -> None:
-    from .cli import _add_store, _simulate_arg
+    from wattui.cli import _add_store, _simulate_arg
 
     d = sub.add_parser(
         "demo",
@@ -123,7 +123,7 @@ def choose_simulate(requested: int | None, rapl_root: str = "/sys/class/powercap
     a line saying why, for the user."""
     if requested:
         return requested, f"SIMULATED: using {requested} simulated GPU(s) as asked (--simulate)"
-    from .recorder import RecordOptions, build_sources
+    from wattui.record.recorder import RecordOptions, build_sources
 
     srcset = build_sources(RecordOptions(rapl_root=rapl_root))
     try:
@@ -146,7 +146,7 @@ def choose_simulate(requested: int | None, rapl_root: str = "/sys/class/powercap
 
 # -- the command ----------------------------------------------------------------------
 def cmd_demo(args) -> int:
-    from .cli import CliError
+    from wattui.cli import CliError
 
     try:
         return run_demo(args)
@@ -159,7 +159,7 @@ def _say(msg: str) -> None:
 
 
 def run_demo(args) -> int:
-    from .recorder import RecordOptions
+    from wattui.record.recorder import RecordOptions
 
     if not _have_torch():
         raise DemoError(
@@ -186,7 +186,7 @@ def run_demo(args) -> int:
     if not headless:
         launch_and_watch = None
         try:
-            from .tui.commands import launch_and_watch
+            from wattui.tui.commands import launch_and_watch
         except ImportError as e:
             _say(f"the live screen is not available ({e}); recording headless instead")
             headless = True
@@ -205,7 +205,7 @@ def run_demo(args) -> int:
 
 def run_headless(command: list[str], opts) -> int:
     """Record ``command`` without the screen, then check what reached the session."""
-    from .recorder import Recorder, RecordError
+    from wattui.record.recorder import Recorder, RecordError
 
     _say(f"launching: {' '.join(command)}")
     rec = Recorder(opts)
@@ -229,8 +229,8 @@ def run_headless(command: list[str], opts) -> int:
 def check_session(root: Path, session_id: str) -> list[str]:
     """What is wrong with a finished demo session (empty when accuracy, energy and a
     finished status all reached it). Prints one line with the figures when it is fine."""
-    from .sessions import session_record
-    from .store.reader import find_session
+    from wattui.sessions import session_record
+    from wattui.store.reader import find_session
 
     try:
         rec = session_record(find_session(root, session_id))

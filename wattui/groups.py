@@ -69,7 +69,7 @@ def group_sessions(root, group_id: str) -> list:
     ``group_id`` may carry the ``group:`` prefix."""
     from pathlib import Path
 
-    from .store.reader import list_sessions
+    from wattui.store.reader import list_sessions
 
     if is_group_ref(group_id):
         group_id = group_id[len(GROUP_PREFIX):]

@@ -25,7 +25,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from .sources.base import DeviceInfo, PowerSource, Sample
+from wattui.sources.base import DeviceInfo, PowerSource, Sample
 
 DEFAULT_PERIOD_S = 0.2
 FAST_PERIOD_S = 0.1  # for sources that integrate power (no energy counter)

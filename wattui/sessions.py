@@ -7,11 +7,11 @@ import os
 import re
 from pathlib import Path
 
-from .sanitize import clean_text
-from .store.paths import recorder_log_path
-from .store.reader import Session
-from .store.schema import OUTPUT, SAMPLES_FINAL, SAMPLES_LIVE
-from .store.summary import stats_from_samples
+from wattui.sanitize import clean_text
+from wattui.store.paths import recorder_log_path
+from wattui.store.reader import Session
+from wattui.store.schema import OUTPUT, SAMPLES_FINAL, SAMPLES_LIVE
+from wattui.store.summary import stats_from_samples
 
 TAIL_BYTES = 8192
 
@@ -183,7 +183,7 @@ def session_record(session: Session, metrics: bool = True, **metric_opts) -> dic
         "metric_rejections": _counts(meta.get("metric_rejections")),
     }
     if metrics:
-        from .metrics.session_metrics import metrics_for_session
+        from wattui.metrics.session_metrics import metrics_for_session
 
         rec.update(metrics_for_session(session, rec, **metric_opts))
         if session.problems and rec.get("accuracy") is None:
@@ -257,8 +257,8 @@ def list_records(
     import json
     from pathlib import Path
 
-    from .store.reader import CorruptSession, scan_store
-    from .store.record_cache import CACHEABLE, RecordCache, all_printable, session_stamp
+    from wattui.store.reader import CorruptSession, scan_store
+    from wattui.store.record_cache import CACHEABLE, RecordCache, all_printable, session_stamp
 
     rcache = RecordCache(Path(root), RECORDS_VIEW, enabled=cache and not opts)
     entries, problems = scan_store(Path(root))
@@ -299,7 +299,7 @@ _NO_PROBLEMS = '"problems": []'
 def cached_record(session: Session) -> dict:
     """``session_record(session)``, from the store's record cache when it holds this
     session unchanged (no events or samples read), else from its files."""
-    from .store.record_cache import CACHEABLE, all_printable, lookup, session_stamp
+    from wattui.store.record_cache import CACHEABLE, all_printable, lookup, session_stamp
 
     if session.status in CACHEABLE:
         text = lookup(session.dir.parent.parent, RECORDS_VIEW, session.dir.name, session_stamp(session.dir))

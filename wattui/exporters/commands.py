@@ -48,8 +48,7 @@ def _has_command(name: str) -> bool:
 
 def cmd_serve(args) -> int:
     from wattui.cli import CliError
-
-    from .serve import ServeError, serve
+    from wattui.exporters.serve import ServeError, serve
 
     if args.screen == "compare" and args.id:
         raise CliError("`wattui serve compare` takes no session id (did you mean `view ID`?)")
@@ -88,7 +87,7 @@ def _sam_beta(value: str) -> float:
 
 
 def register_export(sub) -> None:
-    from wattui.metrics.live import country_arg, number_arg, sam_unit_arg
+    from wattui.record.intake import country_arg, number_arg, sam_unit_arg
 
     p = sub.add_parser(
         "export",
@@ -152,7 +151,7 @@ def cmd_export(args) -> int:
     if args.to == "codecarbon":
         from pathlib import Path
 
-        from .codecarbon_csv import CsvExportError, row_for, write_rows
+        from wattui.exporters.codecarbon_csv import CsvExportError, row_for, write_rows
 
         out = Path(args.output or "emissions.csv")
         try:
@@ -163,7 +162,7 @@ def cmd_export(args) -> int:
         if not any(r.get("co2_g") is not None for _, r in records):
             print("wattui: emissions left empty: no carbon intensity (give --country or --carbon-intensity)", file=sys.stderr)
     else:
-        from . import trackers
+        from wattui.exporters import trackers
 
         for s, r in records:
             try:

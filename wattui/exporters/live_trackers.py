@@ -14,7 +14,7 @@ import queue
 import sys
 import threading
 
-from .trackers import TRACKERS, Sink, TrackerError, epoch_series, make_sink
+from wattui.exporters.trackers import TRACKERS, Sink, TrackerError, epoch_series, make_sink
 
 CLOSE_WAIT_S = 30.0
 _END = object()

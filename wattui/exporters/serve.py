@@ -32,7 +32,7 @@ from wattui import exitcodes
 
 __all__ = ["screen_command", "make_server", "serve", "ServeError"]
 
-from .prometheus import host_of as _host_of
+from wattui.exporters.prometheus import host_of as _host_of
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 TOKEN_PARAM = "token"

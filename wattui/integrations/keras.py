@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import keras
 
-from . import accuracy_values, env_rank, pick_accuracy, reports, send, to_float
+from wattui.integrations import accuracy_values, env_rank, pick_accuracy, reports, send, to_float
 
 __all__ = ["WattuiCallback"]
 

@@ -15,7 +15,7 @@ for code that uses ``pytorch_lightning.Trainer`` while both are installed.
 
 from __future__ import annotations
 
-from . import accuracy_values, pick_accuracy, reports, send
+from wattui.integrations import accuracy_values, pick_accuracy, reports, send
 
 __all__ = ["WattuiCallback", "PytorchLightningCallback", "make_callback_class"]
 

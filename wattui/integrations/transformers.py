@@ -13,7 +13,7 @@ import math
 
 from transformers import TrainerCallback
 
-from . import accuracy_values, pick_accuracy, send, to_float
+from wattui.integrations import accuracy_values, pick_accuracy, send, to_float
 
 __all__ = ["WattuiCallback"]
 

@@ -50,7 +50,7 @@ def _fmt_t(t) -> str:
 
 
 def cmd_project(args) -> int:
-    from wattui.metrics.live import metric_options_from_args
+    from wattui.record.intake import metric_options_from_args
     from wattui.metrics.projection import energy_to_target_detail
     from wattui.metrics.sam import SamResult, format_sam
     from wattui.metrics.session_metrics import metrics_from_rows
@@ -161,7 +161,7 @@ def _target_arg(value: str) -> float:
 
 def register(sub) -> None:
     """Add ``project`` to the ``wattui`` subparsers."""
-    from wattui.metrics.live import add_metric_options
+    from wattui.record.intake import add_metric_options
 
     p = sub.add_parser(
         "project",

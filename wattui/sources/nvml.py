@@ -39,7 +39,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .base import (
+from wattui.sources.base import (
     AVERAGE_1S,
     COUNTER,
     DERIVED,
@@ -54,8 +54,8 @@ from .base import (
     SourceUnavailable,
     plausible_max_w,
 )
-from .shares import RunShare
-from .visible import select_devices
+from wattui.sources.shares import RunShare
+from wattui.sources.visible import select_devices
 
 __all__ = [
     "NvmlSource",

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import time
 
-from .base import DeviceInfo, DeviceReading, PowerSource
+from wattui.sources.base import DeviceInfo, DeviceReading, PowerSource
 
 NONE = "none"
 RESCAN_S = 30.0  # a full scan of the machine's processes at most this often

@@ -29,7 +29,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .base import (
+from wattui.sources.base import (
     COUNTER,
     DERIVED,
     DeviceInfo,

@@ -20,7 +20,7 @@ import math
 import time
 from dataclasses import dataclass
 
-from .base import SIMULATED, DeviceInfo, DeviceReading, PowerIntegrator, PowerSource
+from wattui.sources.base import SIMULATED, DeviceInfo, DeviceReading, PowerIntegrator, PowerSource
 
 IDLE_W = 60.0
 PERIOD_S = 20.0

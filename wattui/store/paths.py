@@ -9,7 +9,7 @@ import stat
 import time
 from pathlib import Path
 
-from .schema import SESSIONS_DIR
+from wattui.store.schema import SESSIONS_DIR
 
 
 def store_root(explicit: str | os.PathLike | None = None) -> Path:

@@ -15,10 +15,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..sanitize import clean_text
-from . import schema
-from .paths import sessions_dir
-from .safeio import (
+from wattui.sanitize import clean_text
+from wattui.store import schema
+from wattui.store.paths import sessions_dir
+from wattui.store.safeio import (
     MAX_EVENTS,
     MAX_LIVE,
     MAX_META,
@@ -29,7 +29,7 @@ from .safeio import (
     read_bytes,
     read_json,
 )
-from .validate import live_problem, meta_problem
+from wattui.store.validate import live_problem, meta_problem
 
 HEARTBEAT_STALE_S = 30.0  # a running session on another host with no flush for this long
 

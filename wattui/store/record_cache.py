@@ -26,10 +26,10 @@ import os
 import re
 from pathlib import Path
 
-from .. import __version__
-from . import schema
-from .paths import create_file, make_private_dir
-from .safeio import open_regular, read_bytes
+from wattui import __version__
+from wattui.store import schema
+from wattui.store.paths import create_file, make_private_dir
+from wattui.store.safeio import open_regular, read_bytes
 
 CACHE_VERSION = 2
 # Finished, failed and interrupted (the recorder is gone) sessions change only when their

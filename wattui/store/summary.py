@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..sources.base import Sample
+from wattui.sources.base import Sample
 
 ENERGY_KINDS = ("gpu", "cpu", "dram")
 

@@ -18,9 +18,15 @@ import time
 from collections import deque
 from pathlib import Path
 
-from ..sources.base import Sample
-from . import schema
-from .paths import create_file, file_mode, make_private_dir, sessions_dir, write_json_atomic
+from wattui.sources.base import Sample
+from wattui.store import schema
+from wattui.store.paths import (
+    create_file,
+    file_mode,
+    make_private_dir,
+    sessions_dir,
+    write_json_atomic,
+)
 
 MAX_BACKLOG_ROWS = 200_000  # rows kept in memory while the disk refuses writes
 FINISH_META_TRIES = 3  # the final meta.json is worth a short wait for the disk
@@ -270,7 +276,7 @@ def compact(session_dir: Path) -> None:
 
     The samples are streamed (``scan_csv`` -> ``sink_parquet``), so memory stays bounded
     whatever the length of the run: a 72-hour 8-GPU session is about 1 GB of CSV."""
-    from .reader import read_events_live
+    from wattui.store.reader import read_events_live
 
     session_dir = Path(session_dir)
     pairs = (
@@ -308,7 +314,7 @@ def _sink_samples(live: Path, tmp: Path) -> None:
     import polars as pl
     from polars.io.plugins import register_io_source
 
-    from .reader import read_samples_chunks
+    from wattui.store.reader import read_samples_chunks
 
     sch = schema.sample_schema()
 

@@ -13,14 +13,14 @@ from textual.binding import Binding
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Input, TextArea
 
-from .live import DEFAULT_REFRESH_S, LiveScreen, QuitScreen
-from .textual_compat import SafeApp
+from wattui.tui.live import DEFAULT_REFRESH_S, LiveScreen, QuitScreen
+from wattui.tui.textual_compat import SafeApp
 
 
 def compare_screen_class():
     """``wattui.tui.compare.CompareScreen`` if it exists (it is another module's)."""
     try:
-        from .compare import CompareScreen
+        from wattui.tui.compare import CompareScreen
     except Exception:  # noqa: BLE001 - absent or broken: the live screen works without it
         return None
     return CompareScreen

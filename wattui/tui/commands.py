@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from ..cli import CliError, _add_store, add_record_options, detach, options_from_args
+from wattui.cli import CliError, _add_store, add_record_options, detach, options_from_args
 
 _NOT_RECORD_DESTS = {"help", "no_tui", "session_id", "command", "pid", "func", "cmd", "argv"}
 
@@ -127,7 +127,7 @@ def _with_session_id(opts):
 
 def _starter(argv: list[str], opts):
     """Called in the viewer's worker thread: start the recorder, return the session dir."""
-    from ..store.paths import sessions_dir, store_root
+    from wattui.store.paths import sessions_dir, store_root
 
     def start() -> Path:
         try:
@@ -151,7 +151,7 @@ def _watch(
     store: Path, *, session_dir: Path | None = None, starter=None, **app_kwargs
 ) -> tuple[int, str | None, Path | None]:
     _light_polars()
-    from .app import WattuiApp
+    from wattui.tui.app import WattuiApp
 
     app = WattuiApp(store, session_dir, starter=starter, **app_kwargs)
     if app_kwargs.get("group"):
@@ -167,7 +167,7 @@ def _after(result: str | None, sdir: Path | None, rc: int, launched: bool = True
     """One line about what happened to the run; the exit code."""
     if rc or sdir is None:
         return rc
-    from ..store.reader import CorruptSession, Session
+    from wattui.store.reader import CorruptSession, Session
 
     sid = sdir.name
     try:
@@ -183,7 +183,7 @@ def _after(result: str | None, sdir: Path | None, rc: int, launched: bool = True
         return 0
     code = s.meta.get("exit_code")
     status = s.status + (f" (exit {code})" if code is not None else "")
-    from ..sessions import failure_reason
+    from wattui.sessions import failure_reason
 
     reason = failure_reason(s)
     status += f": {reason}" if reason else ""
@@ -202,7 +202,7 @@ def launch_and_watch(
     ``opts``). ``app_kwargs`` go to :class:`wattui.tui.app.WattuiApp` (``refresh_s``,
     ``window``, ``clock``). Returns the run's exit code once it has ended, else 0.
     """
-    from ..store.paths import store_root
+    from wattui.store.paths import store_root
 
     if not command:
         raise CliError("nothing to run: wattui -- CMD ARGS...")
@@ -217,7 +217,7 @@ def attach_and_watch(pid: int, opts, record_args: list[str] | None = None, **app
     """Start a background recorder following ``pid`` and open the live screen on it."""
     import psutil
 
-    from ..store.paths import store_root
+    from wattui.store.paths import store_root
 
     if not psutil.pid_exists(pid):
         raise CliError(f"no process with PID {pid}")
@@ -248,7 +248,7 @@ def cmd_run(args) -> int:
         raise CliError("nothing to run: wattui -- CMD ARGS...")
     opts = options_from_args(args)
     if not _tty_or_headless(args):
-        from ..recorder import Recorder, RecordError
+        from wattui.record.recorder import Recorder, RecordError
 
         try:
             return Recorder(opts).launch(command)
@@ -260,7 +260,7 @@ def cmd_run(args) -> int:
 def cmd_attach(args) -> int:
     opts = options_from_args(args)
     if not _tty_or_headless(args):
-        from ..recorder import Recorder, RecordError
+        from wattui.record.recorder import Recorder, RecordError
 
         try:
             return Recorder(opts).attach(args.pid)
@@ -271,7 +271,7 @@ def cmd_attach(args) -> int:
 
 def pick_session(store: Path, ref: str | None):
     """The session ``wattui view`` opens: ``ref``, else the newest running one."""
-    from ..store.reader import find_session, list_sessions
+    from wattui.store.reader import find_session, list_sessions
 
     if ref:
         try:
@@ -293,7 +293,7 @@ def pick_session(store: Path, ref: str | None):
 
 def pick_group(store: Path, ref: str) -> tuple[str, list]:
     """The group id and sessions of ``group:<ID>``."""
-    from ..groups import GROUP_PREFIX, group_sessions
+    from wattui.groups import GROUP_PREFIX, group_sessions
 
     gid = ref[len(GROUP_PREFIX) :]
     parts = group_sessions(store, gid)
@@ -305,7 +305,7 @@ def pick_group(store: Path, ref: str) -> tuple[str, list]:
 def _after_group(gid: str, parts: list, result: str | None, rc: int) -> int:
     if rc:
         return rc
-    from ..store.reader import CorruptSession, Session
+    from wattui.store.reader import CorruptSession, Session
 
     statuses = []
     for p in parts:
@@ -325,8 +325,8 @@ def _after_group(gid: str, parts: list, result: str | None, rc: int) -> int:
 
 
 def cmd_view(args) -> int:
-    from ..groups import is_group_ref
-    from ..store.paths import store_root
+    from wattui.groups import is_group_ref
+    from wattui.store.paths import store_root
 
     store = store_root(args.store)
     if is_group_ref(args.id):

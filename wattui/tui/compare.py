@@ -30,9 +30,9 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import Button, Footer, Input, Label, Static
 
-from .. import compare as cmp
-from .plot import Point, ScatterPlot
-from .textual_compat import SafeApp
+from wattui.analysis import table as cmp
+from wattui.tui.plot import Point, ScatterPlot
+from wattui.tui.textual_compat import SafeApp
 
 DEFAULT_PARAMS = cmp.SamParams()
 SEL_MARK = ("✓", "bold #ffb454")
@@ -594,7 +594,7 @@ class CompareScreen(Screen):
             t.append(f"  ·  {len(self.selected)} selected", style="bold #ffb454")
         flagged = int(df["sam_flag"].is_not_null().sum()) if df.height else 0
         if flagged:
-            from ..metrics.sam import meaningful_unit
+            from wattui.metrics.sam import meaningful_unit
 
             unit = meaningful_unit(df["energy_j"].to_list())
             t.append(
@@ -843,7 +843,7 @@ class CompareScreen(Screen):
         self.set_params(cmp.SamParams(p.alpha, max(1.0, p.beta + step), p.unit))
 
     def action_unit(self) -> None:
-        from ..metrics.sam import UNITS
+        from wattui.metrics.sam import UNITS
 
         p = self.params
         units = list(UNITS)
@@ -873,7 +873,7 @@ class CompareScreen(Screen):
             self.open_details(sid)
 
     def open_details(self, sid: str) -> None:
-        from .details import DetailsScreen
+        from wattui.tui.details import DetailsScreen
 
         rec = self.table_data.record(sid)
         if rec is None:
@@ -901,7 +901,7 @@ class CompareScreen(Screen):
         def done(name: str | None) -> None:
             if name is None:
                 return
-            from ..manage import ManageError, rename
+            from wattui.store.manage import ManageError, rename
 
             try:
                 for p in parts:
@@ -931,7 +931,7 @@ class CompareScreen(Screen):
         def done(text: str | None) -> None:
             if not text or not text.strip():
                 return
-            from ..manage import ManageError, tag
+            from wattui.store.manage import ManageError, tag
 
             words = text.replace(",", " ").split()
             add = [w for w in words if not w.startswith("-")]
@@ -970,7 +970,7 @@ class CompareScreen(Screen):
         def done(yes: bool | None) -> None:
             if not yes:
                 return
-            from ..manage import ManageError, delete
+            from wattui.store.manage import ManageError, delete
 
             errors = []
             for sid in ids:

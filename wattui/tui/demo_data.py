@@ -8,10 +8,10 @@ import math
 import os
 from pathlib import Path
 
-from ..sources.base import DeviceInfo, DeviceReading, Sample
-from ..sources.simulated import SimulatedSource
-from ..store.summary import SessionStats
-from ..store.writer import SessionWriter
+from wattui.sources.base import DeviceInfo, DeviceReading, Sample
+from wattui.sources.simulated import SimulatedSource
+from wattui.store.summary import SessionStats
+from wattui.store.writer import SessionWriter
 
 T0 = 1_767_268_800.0  # 2026-01-01 12:00:00 UTC
 
@@ -160,7 +160,7 @@ def write_demo_group(
 def demo_record_fn(session) -> dict:
     """``session_record`` without the metrics module, plus fixed metric figures, so
     snapshots do not move when the metrics code changes."""
-    from ..sessions import session_record
+    from wattui.sessions import session_record
 
     rec = session_record(session, metrics=False)
     e = rec.get("energy_j") or 0.0

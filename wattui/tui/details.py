@@ -23,14 +23,14 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from .. import compare as cmp
-from ..metrics.intake import event_from_row
-from ..metrics.summary import pick_accuracies
-from ..store.paths import sessions_dir
-from ..store.reader import Session
-from .plot import SERIES_COLORS, LineChart, Series
-from .snapshot import metrics_summary
-from .widgets import WINDOWS, AccuracyPanel, EnergyPanel, PowerChart, SamPanel
+from wattui.analysis import table as cmp
+from wattui.metrics.intake import event_from_row
+from wattui.metrics.summary import pick_accuracies
+from wattui.store.paths import sessions_dir
+from wattui.store.reader import Session
+from wattui.tui.plot import SERIES_COLORS, LineChart, Series
+from wattui.view.snapshot import metrics_summary
+from wattui.tui.widgets import WINDOWS, AccuracyPanel, EnergyPanel, PowerChart, SamPanel
 
 MIN_SPAN_S = 10.0
 

@@ -26,7 +26,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Input, Label, Static
 from textual.worker import get_current_worker
 
-from .snapshot import (
+from wattui.view.snapshot import (
     GroupSnapshotBuilder,
     LiveSnapshot,
     SnapshotBuilder,
@@ -34,7 +34,7 @@ from .snapshot import (
     fmt_pct,
     stop_recorder,
 )
-from .widgets import (
+from wattui.tui.widgets import (
     AccuracyPanel,
     EnergyPanel,
     GpuTable,
@@ -327,7 +327,7 @@ class LiveScreen(Screen):
         self.query_one(OutputPanel).follow()
 
     def action_help(self) -> None:
-        from .help import HelpScreen
+        from wattui.tui.help import HelpScreen
 
         self.app.push_screen(HelpScreen())
 

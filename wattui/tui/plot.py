@@ -19,7 +19,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from ..compare import fmt_energy
+from wattui.analysis.table import fmt_energy
 
 SERIES_COLORS = (
     "#4fc1ff",

@@ -1,7 +1,7 @@
 """Reusable widgets of the live screen (and of any other screen that shows a session).
 
 Every widget takes plain data (numbers, ``session_record`` dicts, the frozen rows of
-:mod:`wattui.tui.snapshot`) and never reads files or devices itself, so updating one is
+:mod:`wattui.view.snapshot`) and never reads files or devices itself, so updating one is
 cheap and safe on the event loop. Stable API:
 
     PowerChart(window="10m")      .set_points(points, now=None, method=None, end_label=None)
@@ -31,8 +31,8 @@ from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Input, Label, Log, Static
 
-from ..sanitize import strip_sgr
-from .snapshot import (
+from wattui.sanitize import strip_sgr
+from wattui.view.snapshot import (
     CpuRow,
     GpuRow,
     LiveSnapshot,
@@ -585,7 +585,7 @@ class SamPanel(_Panel):
         if sam is None:
             note = str(record.get("sam_undefined_reason") or "undefined")
         elif record.get("sam_flag"):  # just above 1 unit: the log, not accuracy, rules it
-            from ..metrics.sam import meaningful_unit
+            from wattui.metrics.sam import meaningful_unit
 
             t.append("*", style="bold")
             unit = record.get("sam_unit") or ""

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import polars as pl
 
-from .sanitize import clean_text
-from .store.reader import Session, list_sessions
+from wattui.sanitize import clean_text
+from wattui.store.reader import Session, list_sessions
 
 __all__ = [
     "SamParams",
@@ -73,7 +73,7 @@ class SamParams:
     unit: str = "kWh"
 
     def checked(self) -> SamParams:
-        from .metrics.sam import check_params
+        from wattui.metrics.sam import check_params
 
         a, b, u = check_params(self.alpha, self.beta, self.unit)
         return SamParams(a, b, u)
@@ -97,7 +97,7 @@ def sam_value(accuracy, energy_j, params: SamParams) -> tuple[float | None, str 
 
 def sam_result(accuracy, energy_j, params: SamParams):
     """:class:`wattui.metrics.sam.SamResult` under ``params`` (with its near-singularity flag)."""
-    from .metrics.sam import sam
+    from wattui.metrics.sam import sam
 
     return sam(accuracy, energy_j, params.alpha, params.beta, params.unit)
 
@@ -167,7 +167,7 @@ def _events_metrics(session: Session, energy_j) -> dict:
         return {}
     accs = [r["accuracy"] for r in rows if r.get("accuracy") is not None]
     try:
-        from .metrics.intake import validate_accuracy
+        from wattui.metrics.intake import validate_accuracy
 
         accs = [a for a in (validate_accuracy(x) for x in accs) if a is not None]
     except ImportError:  # pragma: no cover
@@ -178,7 +178,7 @@ def _events_metrics(session: Session, energy_j) -> dict:
 
 
 def _record(session: Session) -> dict:
-    from .sessions import clean_record, session_record
+    from wattui.sessions import clean_record, session_record
 
     stored = _meta_metrics(session.meta) if session.status != "running" else None
     if stored is not None:
@@ -202,7 +202,7 @@ def load_record(session: Session) -> dict:
 def load_group_record(root: Path, group_id: str) -> dict | None:
     """The merged record (``group:<ID>``) of the sessions of one group, or None when the
     store holds none of them."""
-    from .groups import GROUP_PREFIX, group_sessions, merge_group
+    from wattui.groups import GROUP_PREFIX, group_sessions, merge_group
 
     gid = group_id[len(GROUP_PREFIX):] if group_id.startswith(GROUP_PREFIX) else group_id
     parts = []
@@ -295,7 +295,7 @@ def _display_name(rec: dict) -> str:
     n = rec.get("name") or rec.get("model")
     if n:
         return str(n)
-    from .sessions import command_label
+    from wattui.sessions import command_label
 
     return command_label(rec.get("command")) or rec.get("id", "?")
 
@@ -419,7 +419,7 @@ class Table:
                 self.records[sid] = rec
             return rec
         if rec is None:
-            from .store.paths import sessions_dir
+            from wattui.store.paths import sessions_dir
 
             try:
                 rec = load_record(Session.open(sessions_dir(self.root) / sid))
@@ -452,7 +452,7 @@ ROWS_VIEW = "compare-rows.3"
 
 
 def cache_path(root: Path) -> Path:
-    from .store.record_cache import cache_path as path
+    from wattui.store.record_cache import cache_path as path
 
     return path(root, ROWS_VIEW)
 
@@ -462,9 +462,9 @@ def load_table(root: Path, params: SamParams = SamParams(), cache: bool = True) 
     live.json for running ones) unless the record cache has its unchanged row. The sessions
     of a multi-node group (``group`` in meta.json) make one row, ``group:<ID>``, where the
     group's first session would be: energy summed, hosts counted, SAM on the total."""
-    from .groups import merge_group
-    from .store.reader import CorruptSession, scan_store
-    from .store.record_cache import CACHEABLE, RecordCache, session_stamp
+    from wattui.groups import merge_group
+    from wattui.store.reader import CorruptSession, scan_store
+    from wattui.store.record_cache import CACHEABLE, RecordCache, session_stamp
 
     params = params.checked()
     root = Path(root)
@@ -543,8 +543,8 @@ def _cached_row(text: str) -> dict | None:
     """A row from the cache, sanitised again unless it is all printable, or None when it
     does not have the frame's columns and types: the cache is a file in the store, trusted
     no further than the session files it was made from (a bad row is read again)."""
-    from .sessions import clean_record
-    from .store.record_cache import all_printable
+    from wattui.sessions import clean_record
+    from wattui.store.record_cache import all_printable
 
     try:
         row = json.loads(text)
@@ -766,7 +766,7 @@ def _caption(params: SamParams, df: pl.DataFrame) -> str:
     )
     flagged = [r for r in df.to_dicts() if r.get("sam_flag")] if df.height else []
     if flagged:
-        from .metrics.sam import meaningful_unit
+        from wattui.metrics.sam import meaningful_unit
 
         unit = meaningful_unit(df["energy_j"].to_list())
         s += (

@@ -18,16 +18,16 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import exitcodes
-from .groups import node_hostname
-from .output_drain import IntakeWorker, OutputLog, pump, widen_pipe
-from .report_shim import child_pythonpath
-from .sampler import DEFAULT_PERIOD_S, Sampler
-from .sources.base import PowerSource, SourceUnavailable
-from .store.paths import check_session_id, new_session_id, store_root
-from .store.schema import OUTPUT
-from .store.summary import SessionStats
-from .store.writer import SessionWriter
+from wattui import exitcodes
+from wattui.groups import node_hostname
+from wattui.record.output_drain import IntakeWorker, OutputLog, pump, widen_pipe
+from wattui.record.report_shim import child_pythonpath
+from wattui.sampler import DEFAULT_PERIOD_S, Sampler
+from wattui.sources.base import PowerSource, SourceUnavailable
+from wattui.store.paths import check_session_id, new_session_id, store_root
+from wattui.store.schema import OUTPUT
+from wattui.store.summary import SessionStats
+from wattui.store.writer import SessionWriter
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 ID_ATTEMPTS = 16  # fresh ids tried when a generated one is taken
@@ -79,13 +79,13 @@ def build_sources(
     sources: list[PowerSource] = []
     notes: list[str] = []
     if opts.simulate:
-        from .sources.simulated import SimulatedSource
+        from wattui.sources.simulated import SimulatedSource
 
         sources.append(SimulatedSource(opts.simulate))
         notes.append(f"SIMULATED: {opts.simulate} simulated GPU(s); no real GPU is measured")
     else:
         try:
-            from .sources import nvml
+            from wattui.sources import nvml
 
             indices = None
             if attach_pids:
@@ -111,7 +111,7 @@ def build_sources(
         except ImportError as e:
             notes.append(f"no GPU energy can be measured here: NVML support unavailable ({e})")
     try:
-        from .sources.rapl import RaplSource
+        from wattui.sources.rapl import RaplSource
 
         sources.append(RaplSource(opts.rapl_root))
     except SourceUnavailable as e:
@@ -263,7 +263,7 @@ class Recorder:
         self._notes_logged = len(self.notes)
         self._setup_intake()
         if self.opts.prometheus_port is not None:
-            from .exporters.prometheus import PrometheusExporter
+            from wattui.exporters.prometheus import PrometheusExporter
 
             self.exporter = PrometheusExporter(
                 self, self.opts.prometheus_host, self.opts.prometheus_port
@@ -273,8 +273,8 @@ class Recorder:
             self._setup_tracker_log()
 
     def _setup_tracker_log(self) -> None:
-        from .exporters.live_trackers import LiveTrackerLog
-        from .sanitize import clean_text
+        from wattui.exporters.live_trackers import LiveTrackerLog
+        from wattui.sanitize import clean_text
 
         it = self.intake
         methods = sorted({d.energy_method for d in self.devices if d.kind == "gpu"})
@@ -311,7 +311,7 @@ class Recorder:
 
     def _setup_intake(self) -> None:
         try:
-            from .metrics.live import RecorderIntake
+            from wattui.record.intake import RecorderIntake
         except ImportError:
             return
         self.intake = RecorderIntake(self, **self.opts.metrics)
@@ -384,7 +384,7 @@ class Recorder:
         self._forwarded = len(self.signals_received)
         for pipe in (child.stdout, child.stderr):
             widen_pipe(pipe.fileno())
-        from .sources.process import ProcessTreeSource
+        from wattui.sources.process import ProcessTreeSource
 
         proc_src = self._proc_src = ProcessTreeSource(child.pid)
         self.sampler.sources.append(proc_src)
@@ -592,7 +592,7 @@ class Recorder:
     def _attach(self, pid: int, proc, cmd: list[str], tree: set[int], stop: threading.Event) -> int:
         import psutil
 
-        from .sources.process import ProcessTreeSource
+        from wattui.sources.process import ProcessTreeSource
 
         srcset = build_sources(self.opts, attach_pids=tree)
         proc_src = self._proc_src = ProcessTreeSource(pid)
@@ -677,7 +677,7 @@ class Recorder:
             print(format_unsaved(w, status), file=sys.stderr)
 
     def _close_tracker_log(self, meta: dict) -> None:
-        from .exporters.trackers import summary_metrics
+        from wattui.exporters.trackers import summary_metrics
 
         rec = dict(meta)
         started, ended = meta.get("started_at"), meta.get("ended_at")

@@ -1,6 +1,6 @@
 """The recorder's metrics intake: report channel + output parsing + metrics file, epoch marks.
 
-The recorder (``wattui/recorder.py``) uses this module through:
+The recorder (``wattui/record/recorder.py``) uses this module through:
 
 - :func:`add_metric_options` / :func:`metric_options_from_args`: the CLI options, turned into
   a plain dict that ``RecordOptions.metrics`` carries;

@@ -14,7 +14,7 @@ when the run prints faster than lines can be parsed the oldest waiting output is
 (lines counted) rather than the run being made to wait. The same thread polls the
 intake's other inputs (report channel, metrics file), so nothing there can block the
 recorder's main thread, which must always answer signals. It wakes on data: output put
-to it, or a change in the directories of those files (:mod:`wattui.dirwatch`, Linux);
+to it, or a change in the directories of those files (:mod:`wattui.record.dirwatch`, Linux);
 without a change it polls them only every :data:`IDLE_POLL_S` (new processes' markers,
 file systems whose remote writes inotify cannot see). Where directories cannot be
 watched it polls every :data:`POLL_EVERY_S`.
@@ -30,9 +30,9 @@ import time
 from collections import deque
 from pathlib import Path
 
-from .dirwatch import open_dir_watch
-from .store.schema import OUTPUT_STREAMS
-from .store.writer import write_whole
+from wattui.record.dirwatch import open_dir_watch
+from wattui.store.schema import OUTPUT_STREAMS
+from wattui.store.writer import write_whole
 
 OUTPUT_BACKLOG_BYTES = 32 << 20  # output kept in memory while output.log cannot be written
 PARSE_BACKLOG_BYTES = 1 << 20  # output waiting to be parsed; older output is shed beyond it

@@ -28,11 +28,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 
-from ..metrics.intake import accuracy_rank
-from ..sanitize import clean_output, clean_text
-from ..store import schema
-from ..store.reader import parse_event_lines
-from ..store.safeio import MAX_META, check_regular, open_regular, read_json
+from wattui.metrics.intake import accuracy_rank
+from wattui.sanitize import clean_output, clean_text
+from wattui.store import schema
+from wattui.store.reader import parse_event_lines
+from wattui.store.safeio import MAX_META, check_regular, open_regular, read_json
 
 ENERGY_KINDS = ("gpu", "cpu", "dram")
 
@@ -752,7 +752,7 @@ class SnapshotBuilder:
         clock: Callable[[], float] = time.time,
         record_fn: Callable | None = None,
     ):
-        from ..store.reader import Session
+        from wattui.store.reader import Session
 
         self.dir = Path(session_dir)
         self.clock = clock
@@ -782,7 +782,7 @@ class SnapshotBuilder:
             return self._record
         fn = self._record_fn
         if fn is None:
-            from ..sessions import session_record as fn
+            from wattui.sessions import session_record as fn
         t0 = time.monotonic()
         try:
             self._record = fn(session)
@@ -793,7 +793,7 @@ class SnapshotBuilder:
         return self._record
 
     def poll(self) -> LiveSnapshot:
-        from ..store.reader import CorruptSession, Session
+        from wattui.store.reader import CorruptSession, Session
 
         try:
             session = Session.open(self.dir)  # fresh meta: status, exit code, pid
@@ -916,7 +916,7 @@ class SnapshotBuilder:
                     )
                 )
         proc = self.latest.get("proc", {}) if status == "running" else {}
-        from ..sessions import command_label
+        from wattui.sessions import command_label
 
         command = clean_text(" ".join(command_label(meta.get("command")).split()))  # one line
         if meta.get("mode") == "attach" and meta.get("pid"):
@@ -924,7 +924,7 @@ class SnapshotBuilder:
         power_methods.discard(None)
         reason = None
         if status not in ("running", "finished"):
-            from ..sessions import failure_reason
+            from wattui.sessions import failure_reason
 
             reason = failure_reason(session)
         return LiveSnapshot(
@@ -994,7 +994,7 @@ def merge_snapshots(
     group_id: str, snaps: Sequence[LiveSnapshot], now: float, seq: int = 0
 ) -> LiveSnapshot:
     """One snapshot for the nodes of a group (``snaps``: one per node's session)."""
-    from ..groups import GROUP_PREFIX, merge_group
+    from wattui.groups import GROUP_PREFIX, merge_group
 
     sid = f"{GROUP_PREFIX}{group_id}"
     if not snaps:
@@ -1098,7 +1098,7 @@ class GroupSnapshotBuilder:
         clock: Callable[[], float] = time.time,
         record_fn: Callable | None = None,
     ):
-        from ..groups import GROUP_PREFIX
+        from wattui.groups import GROUP_PREFIX
 
         if group_id.startswith(GROUP_PREFIX):
             group_id = group_id[len(GROUP_PREFIX) :]
@@ -1120,7 +1120,7 @@ class GroupSnapshotBuilder:
         return all(b.caught_up for b in self.parts.values())
 
     def _scan(self) -> None:
-        from ..store.paths import sessions_dir
+        from wattui.store.paths import sessions_dir
 
         base = sessions_dir(self.root)
         try:

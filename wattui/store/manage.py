@@ -17,11 +17,11 @@ import shutil
 import sys
 from pathlib import Path
 
-from .sanitize import control_chars
-from .store import schema
-from .store.paths import sessions_dir, write_json_atomic
-from .store.reader import Session, find_session
-from .store.safeio import is_real_dir, read_json
+from wattui.sanitize import control_chars
+from wattui.store import schema
+from wattui.store.paths import sessions_dir, write_json_atomic
+from wattui.store.reader import Session, find_session
+from wattui.store.safeio import is_real_dir, read_json
 
 __all__ = ["ManageError", "rename", "tag", "delete", "resolve", "check_name", "check_tag"]
 
@@ -70,7 +70,7 @@ def resolve(root: Path, ref: str) -> Session:
 def expand_refs(root: Path, refs: list[str]) -> list[str]:
     """Session refs with each ``group:<ID>`` replaced by the ids of the group's sessions
     (a multi-node run is one row on screen; managing it manages all of its parts)."""
-    from .store.reader import list_sessions
+    from wattui.store.reader import list_sessions
 
     out: list[str] = []
     sessions = None
