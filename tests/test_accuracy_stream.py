@@ -23,10 +23,10 @@ from wattui.metrics.intake import (
     make_event,
 )
 from wattui.metrics.lineparser import LineParser
-from wattui.record.intake import RecorderIntake
 from wattui.metrics.projection import project
 from wattui.metrics.session_metrics import metrics_from_rows
 from wattui.metrics.summary import pick_accuracies
+from wattui.record.intake import RecorderIntake
 
 
 class FakeRecorder:
@@ -464,7 +464,7 @@ def test_finished_run_never_projects_less_than_spent_and_band_covers_the_tail():
 
 
 def test_live_screen_tracker_follows_the_same_stream():
-    from wattui.view.snapshot import metrics_summary
+    from wattui.view.metric_tracker import metrics_summary
 
     lines = lightning_tqdm()
     reports = [(4 * k + 4, {"accuracy": a, "epoch": k + 1, "total_epochs": 4})

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from wattui.metrics.session_metrics import metrics_from_rows
 from wattui.record.intake import (
     EpochTracker,
     RecorderIntake,
     add_metric_options,
     metric_options_from_args,
 )
-from wattui.metrics.session_metrics import metrics_from_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -206,8 +206,8 @@ def test_record_shows_the_runs_share_beside_the_device_total(store, nvml_stub_li
     assert share["kind"] == "share" and share["energy_method"] == "estimated"
     assert rec["energy_j"] == pytest.approx(g0["energy_j"], rel=1e-9)  # not counted twice
 
-    from wattui.view.snapshot import SnapshotBuilder
     from wattui.tui.widgets import _run_share_cell, gpu_caption
+    from wattui.view.snapshot import SnapshotBuilder
 
     snap = SnapshotBuilder(next((store / "sessions").iterdir())).poll()
     (row,) = snap.gpus
@@ -269,8 +269,8 @@ def test_an_unknown_mig_instance_selects_nothing(fake_nvml):
 
 
 def test_mig_caption_says_energy_is_per_parent_gpu():
-    from wattui.view.snapshot import GpuRow
     from wattui.tui.widgets import gpu_caption
+    from wattui.view.snapshot import GpuRow
 
     row = GpuRow("gpu1", 1, "H100", 100.0, INSTANT, None, None, None, None, 1.0, "counter",
                  mig=True)
@@ -292,8 +292,8 @@ def test_a_run_on_a_mig_instance_is_measured_on_its_parent_and_the_screen_says_s
     assert [g["key"] for g in rec["gpus"]] == ["gpu1"]
     assert rec["gpus"][0]["energy_j"] == pytest.approx(250 * rec["duration_s"], rel=0.02)
 
-    from wattui.view.snapshot import SnapshotBuilder
     from wattui.tui.widgets import gpu_caption
+    from wattui.view.snapshot import SnapshotBuilder
 
     snap = SnapshotBuilder(next((store / "sessions").iterdir())).poll()
     assert snap.gpus[0].mig

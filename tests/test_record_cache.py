@@ -12,9 +12,8 @@ from compare_fixtures import make_demo_store, make_session
 from conftest import run_wattui
 
 from wattui.analysis import table as cmp
-from wattui.store import manage
 from wattui.sessions import RECORDS_VIEW, list_records
-from wattui.store import reader, schema
+from wattui.store import manage, reader, schema
 from wattui.store.record_cache import _digest, cache_path
 
 FINISHED = "20261101-080000-a001"

@@ -53,7 +53,7 @@ def test_record_measures_counter_and_integrated_gpus(store, two_gpus):
     assert meta["period_s"] <= 0.1  # integration needs fast polling
     # What is on each GPU is stored, so viewers can flag processes the run does not own.
     from wattui.store.reader import find_session
-    from wattui.view.snapshot import _other_processes
+    from wattui.view.samples_tail import _other_processes
 
     df = find_session(store, rec["id"]).samples()
     last = {r["device"]: r for r in df.group_by("device").agg(pl.all().last()).to_dicts()}

@@ -138,8 +138,9 @@ def test_live_screen_strings_and_output_pane_are_clean(hostile_store):
     from textual.app import App
 
     from wattui.store.reader import list_sessions
-    from wattui.view.snapshot import OutputTail, SnapshotBuilder
     from wattui.tui.widgets import OutputPanel
+    from wattui.view.output import OutputTail
+    from wattui.view.snapshot import SnapshotBuilder
 
     (s,), _ = list_sessions(hostile_store)
     snap = SnapshotBuilder(s.dir).poll()

@@ -202,8 +202,8 @@ async def test_live_view_of_a_group_is_one_run(tmp_path):
         write_demo_group,
         write_demo_session,
     )
-    from wattui.view.snapshot import SnapshotBuilder
     from wattui.tui.widgets import GpuTable, PowerChart, SessionHeader
+    from wattui.view.snapshot import SnapshotBuilder
 
     root = tmp_path / "store"
     write_demo_session(root, running=True)  # an ordinary session beside the group

@@ -21,7 +21,9 @@ from wattui.cli import detach
 from wattui.record.recorder import RecordOptions
 from wattui.store.paths import new_session_id, sessions_dir
 from wattui.store.reader import Session
-from wattui.view.snapshot import MetricTracker, OutputTail, PowerHistory, clean_line
+from wattui.view.history import PowerHistory
+from wattui.view.metric_tracker import MetricTracker
+from wattui.view.output import OutputTail, clean_line
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -408,7 +410,7 @@ def test_bounded_tail_catches_up_in_chunks(tmp_path):
     """A big live CSV is read a chunk per poll, and compaction mid-way loses nothing."""
     from wattui.store.writer import compact
     from wattui.tui.demo_data import write_demo_session
-    from wattui.view.snapshot import BoundedTail
+    from wattui.view.samples_tail import BoundedTail
 
     d = write_demo_session(tmp_path / "store", duration_s=3000.0, gpus=1, running=True)
     tail = BoundedTail(d, chunk=32 * 1024)
@@ -431,7 +433,7 @@ def test_bounded_tail_catches_up_in_chunks(tmp_path):
 
 def test_long_finished_session_replays_whole_run(tmp_path, monkeypatch):
     """A compacted session bigger than one read slice is read to its end, in slices."""
-    import wattui.view.snapshot as snap
+    import wattui.view.samples_tail as snap
     from wattui.tui.demo_data import T0, write_demo_session
 
     monkeypatch.setattr(snap, "ROWS_CHUNK", 1000)  # 3,001 ticks x 3 devices: 10 slices
@@ -453,7 +455,7 @@ def test_long_finished_session_replays_whole_run(tmp_path, monkeypatch):
 
 
 def test_other_processes_on_a_gpu_are_flagged():
-    from wattui.view.snapshot import _other_processes
+    from wattui.view.samples_tail import _other_processes
 
     assert _other_processes(None, "1;2") == "n/a"
     assert _other_processes("-", "1;2") == "none"

@@ -148,7 +148,7 @@ print("done", flush=True)
 
 def test_output_keeps_stdout_and_stderr_lines_apart_as_a_terminal_would(tmp_path):
     pytest.importorskip("tqdm")
-    from wattui.view.snapshot import OutputTail
+    from wattui.view.output import OutputTail
 
     store = tmp_path / "store"
     p = wattui("record", "--simulate", "--", sys.executable, "-c", TQDM_RUN, store=store)
@@ -192,7 +192,7 @@ class _Output:
 def test_output_tail_shows_the_current_progress_line_mid_epoch(tmp_path):
     """Bytes as the recorder writes them (OutputLog, both streams): a poll mid-epoch
     shows the bar's latest redraw as the live line, and the half-written stdout line."""
-    from wattui.view.snapshot import OutputTail
+    from wattui.view.output import OutputTail
 
     out = _Output(tmp_path / "s")
     tail = OutputTail(out.path)
@@ -325,7 +325,7 @@ def test_compare_screen_at_80x24_shows_what_matters_and_scrolls_by_column(tmp_pa
 
 
 def test_output_tail_opened_mid_file_skips_one_fragment_only(tmp_path, monkeypatch):
-    from wattui.view import snapshot
+    from wattui.view import output as snapshot
 
     monkeypatch.setattr(snapshot, "OUTPUT_FIRST_READ", 12)
     out = _Output(tmp_path / "s")

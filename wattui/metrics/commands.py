@@ -50,10 +50,10 @@ def _fmt_t(t) -> str:
 
 
 def cmd_project(args) -> int:
-    from wattui.record.intake import metric_options_from_args
     from wattui.metrics.projection import energy_to_target_detail
     from wattui.metrics.sam import SamResult, format_sam
     from wattui.metrics.session_metrics import metrics_from_rows
+    from wattui.record.intake import metric_options_from_args
     from wattui.sessions import session_record
     from wattui.store.paths import store_root
     from wattui.store.reader import find_session

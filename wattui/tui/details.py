@@ -29,8 +29,8 @@ from wattui.metrics.summary import pick_accuracies
 from wattui.store.paths import sessions_dir
 from wattui.store.reader import Session
 from wattui.tui.plot import SERIES_COLORS, LineChart, Series
-from wattui.view.snapshot import metrics_summary
 from wattui.tui.widgets import WINDOWS, AccuracyPanel, EnergyPanel, PowerChart, SamPanel
+from wattui.view.metric_tracker import metrics_summary
 
 MIN_SPAN_S = 10.0
 

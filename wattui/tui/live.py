@@ -26,14 +26,8 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Input, Label, Static
 from textual.worker import get_current_worker
 
-from wattui.view.snapshot import (
-    GroupSnapshotBuilder,
-    LiveSnapshot,
-    SnapshotBuilder,
-    fmt_bytes,
-    fmt_pct,
-    stop_recorder,
-)
+from wattui.format import fmt_bytes, fmt_pct
+from wattui.record.control import stop_recorder
 from wattui.tui.widgets import (
     AccuracyPanel,
     EnergyPanel,
@@ -46,6 +40,8 @@ from wattui.tui.widgets import (
     gpu_caption,
     set_if_changed,
 )
+from wattui.view.group_snapshot import GroupSnapshotBuilder
+from wattui.view.snapshot import LiveSnapshot, SnapshotBuilder
 
 DEFAULT_REFRESH_S = 0.5  # 2 Hz, whatever the sampling rate
 STOP_GRACE_S = 10.0

@@ -31,12 +31,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Input, Label, Log, Static
 
-from wattui.sanitize import strip_sgr
-from wattui.view.snapshot import (
-    CpuRow,
-    GpuRow,
-    LiveSnapshot,
-    MetricsSummary,
+from wattui.format import (
     fmt_bytes,
     fmt_duration,
     fmt_energy,
@@ -45,6 +40,9 @@ from wattui.view.snapshot import (
     fmt_watts,
     method_label,
 )
+from wattui.sanitize import strip_sgr
+from wattui.view.metric_tracker import MetricsSummary
+from wattui.view.snapshot import CpuRow, GpuRow, LiveSnapshot
 
 __all__ = [
     "WINDOWS",

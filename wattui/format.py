@@ -1,0 +1,72 @@
+"""Every formatter of figures shown to a user: energy, power, bytes, percent, duration,
+numbers, measurement methods. One home, so one session reads the same everywhere."""
+
+from __future__ import annotations
+
+import math
+
+
+# -- formatting (shared by the widgets; no Textual) ---------------------------------------
+def fmt_energy(j: float | None) -> str:
+    if j is None or not math.isfinite(j):
+        return "n/a"
+    wh = j / 3600.0
+    if abs(wh) >= 1000:
+        return f"{wh / 1000:.3f} kWh"
+    if abs(wh) >= 100:
+        return f"{wh:.1f} Wh"
+    return f"{wh:.2f} Wh"
+
+
+def fmt_watts(w: float | None) -> str:
+    if w is None or not math.isfinite(w):
+        return "n/a"
+    if abs(w) >= 10000:
+        return f"{w / 1000:.1f} kW"
+    return f"{w:.0f} W"
+
+
+def fmt_bytes(b: float | None) -> str:
+    if b is None or not math.isfinite(b):
+        return "n/a"
+    for unit, div in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if b >= div:
+            return f"{b / div:.1f} {unit}"
+    return f"{b:.0f} B"
+
+
+def fmt_pct(p: float | None) -> str:
+    if p is None or not math.isfinite(p):
+        return "n/a"
+    return f"{p:.0f}%"
+
+
+def fmt_duration(s: float | None) -> str:
+    if s is None or not math.isfinite(s) or s < 0:
+        return "n/a"
+    s = int(s)
+    d, rem = divmod(s, 86400)
+    h, rem = divmod(rem, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{d}d {h:02d}:{m:02d}:{sec:02d}" if d else f"{h:02d}:{m:02d}:{sec:02d}"
+
+
+def fmt_num(x: float | None, digits: int = 4) -> str:
+    if x is None:
+        return "n/a"
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return "n/a"
+    if not math.isfinite(x):
+        return "n/a"
+    if x != 0 and (abs(x) >= 1e5 or abs(x) < 10 ** -(digits - 1)):
+        return f"{x:.{max(1, digits - 1)}e}"
+    return f"{x:.{digits}g}" if abs(x) >= 1000 else f"{x:.{digits}f}".rstrip("0").rstrip(".")
+
+
+def method_label(m: str | None) -> str:
+    """How a figure was obtained, as shown next to it. Simulated is shouted."""
+    if not m or m == "none":
+        return "n/a"
+    return "SIMULATED" if m == "simulated" else m
