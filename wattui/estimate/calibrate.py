@@ -413,6 +413,9 @@ def measure(counter, run, window_s: float, reps: int,
 # --- fitting (wattui.estimate.calfit) ----------------------------------------------------------
 
 
+CACHE_SOURCE = "last-level cache size read from sysfs at calibration"
+
+
 def cache_bytes() -> int | None:
     """Size of this CPU's last-level cache (Linux sysfs), or None."""
     base = Path("/sys/devices/system/cpu/cpu0/cache")
@@ -479,6 +482,9 @@ class Calibration:
                 "fit_date": dt.datetime.now(dt.timezone.utc).date().isoformat(),
                 "fit_command": "wattui calibrate",
                 "recipe": f"cost = a + b*X^c per op kind ({self.unit}), relative loss"}
+        llc = max((r["cache_bytes"] for r in self.rows if r.get("cache_bytes")), default=None)
+        if llc:  # memory.py: the floor for weights that do not stay in this cache
+            prov.update(cache_bytes=llc, cache_source=CACHE_SOURCE)
         return PredictorSet(name, self.device, self.mode, models, prov, unit=self.unit)
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+from wattui.estimate import memory, pricing, trace
 from wattui.estimate import ops as O
-from wattui.estimate import pricing, trace
 from wattui.estimate.predictors import PredictorSet, resolve
 from wattui.estimate.result import EstimateResult, LayerEstimate
 
@@ -44,6 +44,11 @@ def estimate_model(model, example_input_shape_or_tensor, batch_size: int | None 
     records = trace.trace_model(model, example_input_shape_or_tensor, batch_size, dtype,
                                 training=mode == "training", backward=trace_backward)
     x = trace.meta_input(example_input_shape_or_tensor, batch_size, dtype)
+    weights = {id(p): p for p in model.parameters()}.values()
+    n_params = sum(int(p.numel()) for p in weights)
+    weight_bytes = sum(int(p.numel()) * p.element_size() for p in weights)
+    bytes_per_param = weight_bytes / n_params if n_params else 0.0
+    floored, floor_added = 0, 0.0
     layers = []
     by_type: dict[str, float] = {}
     by_kind: dict[str, float] = {}
@@ -64,6 +69,12 @@ def estimate_model(model, example_input_shape_or_tensor, batch_size: int | None 
                 by_kind[kind] = by_kind.get(kind, 0.0) + cost
             if label not in labels:
                 labels.append(label)
+        floor = memory.weight_floor(pset, weight_bytes, int(r.params * bytes_per_param), ops)
+        if floor is not None and not missing and floor > energy:
+            floored, floor_added = floored + 1, floor_added + floor - energy
+            by_kind[memory.KIND] = by_kind.get(memory.KIND, 0.0) + floor - energy
+            energy = floor
+            labels.append(memory.KIND)
         unpriced.update(missing)
         priced = len(ops) - sum(missing.values())
         value = energy if (priced or not ops) else None
@@ -82,4 +93,6 @@ def estimate_model(model, example_input_shape_or_tensor, batch_size: int | None 
         predictors={"name": pset.name, "device": pset.device, "mode": pset.mode,
                     "path": pset.path, "provenance": pset.provenance, "unit": pset.unit},
         training_method=training_method(pset, mode), samples=samples, by_type=by_type,
-        unpriced_ops=dict(unpriced), by_kind=by_kind)
+        unpriced_ops=dict(unpriced), by_kind=by_kind,
+        memory_floor={"weight_bytes": weight_bytes, "cache_bytes": memory.cache_bytes(pset),
+                      "layers": floored, "added": floor_added} if floored else None)

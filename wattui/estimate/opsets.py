@@ -68,6 +68,9 @@ def time_set(rows: list[dict], date: str | None = None) -> PredictorSet:
             "fit_date": date or "", "fit_command": "python scripts/fit_predictors.py",
             "recipe": "cost = a + b*X^c, or c0 + X*(c1 + sum ci log p_i) where 5-fold CV "
                       "prefers it; relative loss"}
+    llc = max((int(r["cache_bytes"]) for r in rows if r.get("cache_bytes")), default=None)
+    if llc:
+        prov.update(cache_bytes=llc, cache_source=C.CACHE_SOURCE)
     return PredictorSet(TIME_SET, device, "inference", models, prov, unit="s")
 
 

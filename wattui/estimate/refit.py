@@ -34,6 +34,8 @@ def fit_recipe(recipe: str, data_path=None, date: str | None = None) -> Predicto
         "dataset": seed_data.DATASET,
         "data_files": "wattui/data/getzner/layers_*.csv",
         "device": seed_data.DEVICE,
+        "cache_bytes": seed_data.CACHE_BYTES,
+        "cache_source": seed_data.CACHE_SOURCE,
         "measured": "CodeCarbon 2.1.3 over RAPL, CPU package energy, idle NOT subtracted, "
                     "~30 s windows of repeated forward passes (eval mode, no_grad)",
         "recipe": how,

@@ -42,6 +42,8 @@ class EstimateResult:
     by_type: dict[str, float] = field(default_factory=dict)
     unpriced_ops: dict[str, int] = field(default_factory=dict)  # op -> calls not priced
     by_kind: dict[str, float] = field(default_factory=dict)  # op kind -> cost
+    # weights past the device's cache: {weight_bytes, cache_bytes, layers, added} (memory.py)
+    memory_floor: dict[str, Any] | None = None
 
     @property
     def total_energy_j(self) -> float:
@@ -96,6 +98,7 @@ class EstimateResult:
             "training_method": self.training_method,
             "by_type": self.by_type,
             "by_kind": self.by_kind,
+            "memory_floor": self.memory_floor,
             "predictors": pred,
             "layers": [
                 {**asdict(la), "output_shape": list(la.output_shape), "partial": la.partial,
@@ -165,6 +168,11 @@ def format_table(res: EstimateResult) -> str:
                           for k, v in sorted(res.by_kind.items(), key=lambda kv: -kv[1])
                           if v >= 0.005 * (res.total_energy_j or 1))
         lines.append(f"estimated split by op kind (>= 0.5%): {split}")
+    if res.memory_floor:
+        m = res.memory_floor
+        lines.append(f"weights {m['weight_bytes'] / 2**20:.0f} MiB > the device's "
+                     f"{m['cache_bytes'] / 2**20:.0f} MiB cache: {m['layers']} layer(s) priced at "
+                     f"least at streaming their weights from memory (+{_fmt_j(m['added'], u)})")
     if res.partial:
         ops = ", ".join(f"{clean_text(k)} x{v}" for k, v in sorted(res.unpriced_ops.items()))
         lines.append(f"PARTIAL: the total is a lower bound; unpriced ops (not in the total): "

@@ -13,6 +13,9 @@ KWH_TO_J = 3.6e6
 DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "getzner"
 LAYER_FILES = ("conv2d", "maxpool2d", "linear", "relu", "sigmoid", "tanh", "softmax")
 DEVICE = "Intel Xeon Gold 5120 @ 2.20 GHz (2 cores, SLURM), CPU package via RAPL"
+# its shared L3 (Intel's specification: 19.25 MB), for the memory floor (estimate/memory.py)
+CACHE_BYTES = 19_712 * 1024
+CACHE_SOURCE = "Intel Xeon Gold 5120 specification: 19.25 MB shared L3"
 DATASET = "Getzner, Charpentier, Günnemann 2023 (arXiv 2304.00897), MIT, data at commit 574b4dd"
 
 

@@ -1,0 +1,84 @@
+"""The memory floor: weighted layers of a model whose weights exceed the device's cache are
+priced at least at streaming their weights (wattui/estimate/memory.py)."""
+
+import json
+
+import pytest
+
+from wattui.estimate import memory
+from wattui.estimate.estimate import estimate_model
+from wattui.estimate.predictors import SHIPPED, Predictor, PredictorSet
+from wattui.estimate.result import format_table
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
+PER_BYTE = 1e-10  # the test set's copy: 1e-10 per byte of traffic, 8 bytes per element
+
+
+def pset(cache_bytes: int | None, per_mac: float = 1e-15) -> PredictorSet:
+    prov = {"cache_bytes": cache_bytes} if cache_bytes else {}
+    return PredictorSet("t", "dev", "inference", {
+        "linear": Predictor("power", ["macs"], [0.0, per_mac, 1.0]),
+        "copy": Predictor("power", ["elements"], [0.0, 8 * PER_BYTE, 1.0]),
+        "relu": Predictor("power", ["elements"], [0.0, 1e-12, 1.0]),
+    }, prov, unit="s")
+
+
+def mlp(width: int, depth: int):
+    return nn.Sequential(*[nn.Linear(width, width) for _ in range(depth)])
+
+
+def linears(res):
+    return [la for la in res.layers if la.type == "Linear"]
+
+
+def test_cost_per_byte_is_the_copy_model_marginal_cost():
+    assert memory.cost_per_byte(pset(1 << 20)) == pytest.approx(PER_BYTE)
+    no_copy = PredictorSet("t", "dev", "inference", {}, {"cache_bytes": 1 << 20})
+    assert memory.cost_per_byte(no_copy) is None
+
+
+def test_weights_past_the_cache_are_priced_at_streaming_them():
+    width, depth = 512, 8  # 1 MiB of weights per layer, 8 MiB in all
+    model = mlp(width, depth)
+    res = estimate_model(model, (width,), batch_size=4, predictors=pset(4 << 20))
+    layer_bytes = (width * width + width) * 4
+    for la in linears(res):
+        assert la.energy_j == pytest.approx(layer_bytes * PER_BYTE)
+        assert memory.KIND in la.predictor
+    assert res.memory_floor["layers"] == depth
+    assert res.memory_floor["weight_bytes"] == depth * layer_bytes
+    compute = depth * 4 * width * width * 1e-15
+    assert res.memory_floor["added"] == pytest.approx(depth * layer_bytes * PER_BYTE - compute)
+    assert res.by_kind[memory.KIND] == pytest.approx(res.memory_floor["added"])
+    assert "streaming their weights" in format_table(res)
+    assert json.loads(json.dumps(res.to_dict()))["memory_floor"]["layers"] == depth
+
+
+def test_no_floor_when_the_weights_fit_or_a_layer_alone_does_not():
+    model = mlp(512, 8)
+    plain = [la.energy_j for la in linears(estimate_model(model, (512,), batch_size=4,
+                                                          predictors=pset(None)))]
+    assert plain and max(plain) < 512 * 512 * 4 * PER_BYTE / 10  # far below the floor
+    fits = estimate_model(model, (512,), batch_size=4, predictors=pset(64 << 20))
+    assert fits.memory_floor is None
+    assert [la.energy_j for la in linears(fits)] == plain
+    # every layer bigger than the cache: calibration streamed such layers already
+    big = estimate_model(model, (512,), batch_size=4, predictors=pset(512 << 10))
+    assert big.memory_floor is None
+    # no cache size known for the set's device: no floor
+    assert estimate_model(model, (512,), batch_size=4, predictors=pset(None)).memory_floor is None
+
+
+def test_compute_above_the_floor_is_kept():
+    model = mlp(512, 8)
+    res = estimate_model(model, (512,), batch_size=4096, predictors=pset(4 << 20, 1e-12))
+    assert res.memory_floor is None  # 4096 rows: every layer is compute-bound
+    assert linears(res)[0].energy_j == pytest.approx(4096 * 512 * 512 * 1e-12, rel=0.01)
+
+
+def test_shipped_sets_say_which_cache_they_describe():
+    for name in SHIPPED:
+        prov = json.loads(SHIPPED[name].read_text())["provenance"]
+        assert prov["cache_bytes"] > 1 << 20 and prov["cache_source"]

@@ -1,0 +1,65 @@
+"""Weights that do not stay in cache: the memory-bound floor of a weighted layer.
+
+Op predictors are calibrated by repeating one layer, so its weights sit in the last-level
+cache after the first pass. In a whole model whose weights together exceed that cache, each
+weighted layer reads its weights from memory on every pass instead. A layer then costs at
+least the time (or energy) of streaming its weights: the roofline's memory side, priced by
+the set's own ``copy`` model on a tensor far past any cache. The floor applies only where
+calibration could not have seen it: the model's weights exceed the cache while the layer's
+own weights fit in it (a layer bigger than the cache was calibrated streaming already).
+
+The cache size is that of the device the set describes, in its provenance (``cache_bytes``,
+with ``cache_source``). A set without it gets no floor.
+"""
+
+from __future__ import annotations
+
+from wattui.estimate import pricing
+from wattui.estimate.ops import OpCall
+from wattui.estimate.predictors import PredictorSet
+
+WEIGHTED_KINDS = ("linear", "matmul", "conv2d", "conv2d_grouped", "conv2d_depthwise", "lstm")
+KIND = "weights from memory"  # what the floor added, in by_kind and the priced-by column
+STREAM_ELEMENTS = 1 << 25  # 128 MiB of float32 copied: far past any last-level cache
+READ_WRITE_BYTES = 8  # a copy reads 4 bytes and writes 4 per float32 element
+
+
+def cache_bytes(pset: PredictorSet) -> int | None:
+    value = pset.provenance.get("cache_bytes")
+    try:
+        return int(value) if value else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _copy_cost(pset: PredictorSet, n: int) -> float | None:
+    cfg = {"elements": n, "macs": n, "batch_size": 1, "input_size": n,
+           "bytes": n * READ_WRITE_BYTES}
+    cost, _ = pricing.price_op(OpCall("copy", cfg), pset)
+    return cost
+
+
+def cost_per_byte(pset: PredictorSet) -> float | None:
+    """The set's marginal cost of moving one byte through memory (its unit per byte), from
+    its ``copy`` model between two sizes far past any cache; None without one."""
+    n = STREAM_ELEMENTS
+    small, big = _copy_cost(pset, n), _copy_cost(pset, 2 * n)
+    if small is None or big is None or big <= small:
+        return None
+    return (big - small) / (n * READ_WRITE_BYTES)
+
+
+def weight_floor(pset: PredictorSet, model_weight_bytes: int, layer_weight_bytes: int,
+                 ops: list[OpCall]) -> float | None:
+    """Least cost of one weighted layer's ops when its weights come from memory each pass,
+    or None where the floor does not apply. Backward passes read the weights again and
+    write their gradients: two more streams."""
+    llc = cache_bytes(pset)
+    if (not llc or model_weight_bytes <= llc or not 0 < layer_weight_bytes <= llc
+            or not any(o.kind in WEIGHTED_KINDS for o in ops)):
+        return None
+    per_byte = cost_per_byte(pset)
+    if per_byte is None:
+        return None
+    streams = 1 + (2 if any(o.backward for o in ops) else 0)
+    return streams * layer_weight_bytes * per_byte
