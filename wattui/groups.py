@@ -17,6 +17,8 @@ import math
 import os
 import socket
 
+from wattui.model.group import GROUP_PREFIX, GroupRef, is_group_ref
+
 __all__ = [
     "group_records",
     "merge_group",
@@ -56,12 +58,6 @@ ACCURACY_FIELDS = (
 COMMON = ("currency", "carbon_g_per_kwh", "carbon_source", "pue", "mode")
 
 STATUS_ORDER = ("running", "failed", "interrupted", "finished")
-GROUP_PREFIX = "group:"
-
-
-def is_group_ref(ref) -> bool:
-    """True for ``group:<ID>``, the id of a merged group record."""
-    return isinstance(ref, str) and ref.startswith(GROUP_PREFIX) and len(ref) > len(GROUP_PREFIX)
 
 
 def group_sessions(root, group_id: str) -> list:
@@ -71,10 +67,9 @@ def group_sessions(root, group_id: str) -> list:
 
     from wattui.store.reader import list_sessions
 
-    if is_group_ref(group_id):
-        group_id = group_id[len(GROUP_PREFIX):]
+    gid = GroupRef.of(group_id).id
     sessions, _ = list_sessions(Path(root))
-    return [s for s in sessions if str(s.meta.get("group") or "") == str(group_id)]
+    return [s for s in sessions if str(s.meta.get("group") or "") == gid]
 
 
 def _count(env, *names: str) -> int:
@@ -284,7 +279,7 @@ def merge_group(group_id: str, parts: list[dict]) -> dict:
 
     energy = _sum_present([p.get("energy_j") for p in parts])
     rec: dict = {
-        "id": f"{GROUP_PREFIX}{group_id}",
+        "id": str(GroupRef(group_id)),
         "kind": "group",
         "name": names.pop() if len(names) == 1 else f"group {group_id}",
         "tags": tags,

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import polars as pl
 
+from wattui.model.group import GroupRef, is_group_ref
 from wattui.sanitize import clean_text
 from wattui.store.reader import Session, list_sessions
 
@@ -202,9 +203,9 @@ def load_record(session: Session) -> dict:
 def load_group_record(root: Path, group_id: str) -> dict | None:
     """The merged record (``group:<ID>``) of the sessions of one group, or None when the
     store holds none of them."""
-    from wattui.groups import GROUP_PREFIX, group_sessions, merge_group
+    from wattui.groups import group_sessions, merge_group
 
-    gid = group_id[len(GROUP_PREFIX):] if group_id.startswith(GROUP_PREFIX) else group_id
+    gid = GroupRef.of(group_id).id
     parts = []
     for s in group_sessions(root, gid):
         try:
@@ -413,7 +414,7 @@ class Table:
 
     def record(self, sid: str) -> dict | None:
         rec = self.records.get(sid)
-        if rec is None and sid.startswith("group:"):
+        if rec is None and is_group_ref(sid):
             rec = load_group_record(self.root, sid)
             if rec is not None:
                 self.records[sid] = rec

@@ -17,6 +17,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from wattui.model.group import GroupRef, is_group_ref
 from wattui.sanitize import control_chars
 from wattui.store import schema
 from wattui.store.paths import sessions_dir, write_json_atomic
@@ -75,14 +76,14 @@ def expand_refs(root: Path, refs: list[str]) -> list[str]:
     out: list[str] = []
     sessions = None
     for ref in refs:
-        if not ref.startswith("group:"):
+        if not is_group_ref(ref):
             out.append(ref)
             continue
         if sessions is None:
             sessions, _ = list_sessions(Path(root))
-        gid = ref[len("group:") :]
+        gid = GroupRef.parse(ref).id
         parts = [s.id for s in sessions if str(s.meta.get("group") or "") == gid]
-        if not gid or not parts:
+        if not parts:
             raise ManageError(f"no sessions in group {gid!r}")
         out += [p for p in parts if p not in out]
     return out

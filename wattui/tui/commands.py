@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from wattui.cli import CliError, _add_store, add_record_options, detach, options_from_args
+from wattui.model.group import GroupRef, is_group_ref
 
 _NOT_RECORD_DESTS = {"help", "no_tui", "session_id", "command", "pid", "func", "cmd", "argv"}
 
@@ -293,9 +294,9 @@ def pick_session(store: Path, ref: str | None):
 
 def pick_group(store: Path, ref: str) -> tuple[str, list]:
     """The group id and sessions of ``group:<ID>``."""
-    from wattui.groups import GROUP_PREFIX, group_sessions
+    from wattui.groups import group_sessions
 
-    gid = ref[len(GROUP_PREFIX) :]
+    gid = GroupRef.parse(ref).id
     parts = group_sessions(store, gid)
     if not parts:
         raise CliError(f"no session of group {gid!r} in {store}; list them: wattui sessions")
@@ -316,7 +317,7 @@ def _after_group(gid: str, parts: list, result: str | None, rc: int) -> int:
     if "running" in statuses:
         print(
             f"wattui: the group's run goes on ({statuses.count('running')} of "
-            f"{len(parts)} node(s) recording); watch it again with: wattui view group:{gid}",
+            f"{len(parts)} node(s) recording); watch it again with: wattui view {GroupRef(gid)}",
             file=sys.stderr,
         )
     else:
@@ -325,7 +326,6 @@ def _after_group(gid: str, parts: list, result: str | None, rc: int) -> int:
 
 
 def cmd_view(args) -> int:
-    from wattui.groups import is_group_ref
     from wattui.store.paths import store_root
 
     store = store_root(args.store)

@@ -31,6 +31,7 @@ from textual.strip import Strip
 from textual.widgets import Button, Footer, Input, Label, Static
 
 from wattui.analysis import table as cmp
+from wattui.model.group import is_group_ref
 from wattui.tui.plot import Point, ScatterPlot
 from wattui.tui.textual_compat import SafeApp
 
@@ -734,7 +735,7 @@ class CompareScreen(Screen):
         """Session ids behind table rows: a group's row stands for all its sessions."""
         out: list[str] = []
         for sid in ids:
-            if sid.startswith("group:"):
+            if is_group_ref(sid):
                 rec = self.table_data.record(sid) if self.table_data else None
                 parts = [p for p in (rec or {}).get("session_ids") or [] if p]
             else:
@@ -915,7 +916,7 @@ class CompareScreen(Screen):
             self.action_reload()
 
         hint = "enter to save, escape to cancel"
-        if sid.startswith("group:"):
+        if is_group_ref(sid):
             hint = f"renames all {len(parts)} sessions of the group; " + hint
         self.app.push_screen(
             AskText(f"New name for {sid}:", self._session_name(sid), hint),

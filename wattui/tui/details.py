@@ -26,6 +26,7 @@ from textual.widgets import Footer, Static
 from wattui.analysis import table as cmp
 from wattui.metrics.intake import event_from_row
 from wattui.metrics.summary import pick_accuracies
+from wattui.model.group import is_group_ref
 from wattui.store.paths import sessions_dir
 from wattui.store.reader import Session
 from wattui.tui.plot import SERIES_COLORS, LineChart, Series
@@ -424,7 +425,7 @@ class DetailsScreen(Screen):
 
     def on_mount(self) -> None:
         title = self.query_one("#det-title", Static)
-        if self.session_id.startswith("group:"):
+        if is_group_ref(self.session_id):
             opened = self._open_group()
             if opened is None:
                 return

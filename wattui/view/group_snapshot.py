@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
 
+from wattui.model.group import GroupRef
 from wattui.store import schema
 from wattui.store.safeio import MAX_META, read_json
 from wattui.view.snapshot import LiveSnapshot, SnapshotBuilder
@@ -47,9 +48,9 @@ def merge_snapshots(
     group_id: str, snaps: Sequence[LiveSnapshot], now: float, seq: int = 0
 ) -> LiveSnapshot:
     """One snapshot for the nodes of a group (``snaps``: one per node's session)."""
-    from wattui.groups import GROUP_PREFIX, merge_group
+    from wattui.groups import merge_group
 
-    sid = f"{GROUP_PREFIX}{group_id}"
+    sid = str(GroupRef(group_id))
     if not snaps:
         return LiveSnapshot(session_id=sid, now=now, group=group_id, seq=seq)
     recs = [dict(s.record) for s in snaps if s.record and s.record.get("id")]
@@ -151,10 +152,7 @@ class GroupSnapshotBuilder:
         clock: Callable[[], float] = time.time,
         record_fn: Callable | None = None,
     ):
-        from wattui.groups import GROUP_PREFIX
-
-        if group_id.startswith(GROUP_PREFIX):
-            group_id = group_id[len(GROUP_PREFIX) :]
+        group_id = GroupRef.of(group_id).id
         self.root = Path(store_root)
         self.group = group_id
         self.clock = clock
