@@ -65,11 +65,9 @@ def group_sessions(root, group_id: str) -> list:
     ``group_id`` may carry the ``group:`` prefix."""
     from pathlib import Path
 
-    from wattui.store.reader import list_sessions
+    from wattui.store.group_scan import scan_group
 
-    gid = GroupRef.of(group_id).id
-    sessions, _ = list_sessions(Path(root))
-    return [s for s in sessions if str(s.meta.get("group") or "") == gid]
+    return scan_group(Path(root), GroupRef.of(group_id).id)
 
 
 def _count(env, *names: str) -> int:

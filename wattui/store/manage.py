@@ -20,6 +20,7 @@ from pathlib import Path
 from wattui.model.group import GroupRef, is_group_ref
 from wattui.sanitize import control_chars
 from wattui.store import schema
+from wattui.store.group_scan import scan_group
 from wattui.store.paths import sessions_dir, write_json_atomic
 from wattui.store.reader import Session, find_session
 from wattui.store.safeio import is_real_dir, read_json
@@ -71,18 +72,13 @@ def resolve(root: Path, ref: str) -> Session:
 def expand_refs(root: Path, refs: list[str]) -> list[str]:
     """Session refs with each ``group:<ID>`` replaced by the ids of the group's sessions
     (a multi-node run is one row on screen; managing it manages all of its parts)."""
-    from wattui.store.reader import list_sessions
-
     out: list[str] = []
-    sessions = None
     for ref in refs:
         if not is_group_ref(ref):
             out.append(ref)
             continue
-        if sessions is None:
-            sessions, _ = list_sessions(Path(root))
         gid = GroupRef.parse(ref).id
-        parts = [s.id for s in sessions if str(s.meta.get("group") or "") == gid]
+        parts = [s.id for s in scan_group(Path(root), gid)]
         if not parts:
             raise ManageError(f"no sessions in group {gid!r}")
         out += [p for p in parts if p not in out]

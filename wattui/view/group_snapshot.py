@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -10,8 +9,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from wattui.model.group import GroupRef
-from wattui.store import schema
-from wattui.store.safeio import MAX_META, read_json
+from wattui.store.group_scan import scan_group
 from wattui.view.snapshot import LiveSnapshot, SnapshotBuilder
 
 GROUP_RESCAN_S = 5.0  # how often a running group's store is looked at for nodes that joined
@@ -171,29 +169,14 @@ class GroupSnapshotBuilder:
         return all(b.caught_up for b in self.parts.values())
 
     def _scan(self) -> None:
-        from wattui.store.paths import sessions_dir
-
-        base = sessions_dir(self.root)
-        try:
-            entries = sorted(os.scandir(base), key=lambda e: e.name)
-        except OSError:
-            return
-        for e in entries:
-            if e.name in self._checked or e.name.startswith(".") or e.is_symlink():
-                continue
+        """Follow the group's sessions not seen yet (a half-written one: at the next scan)."""
+        for s in scan_group(self.root, self.group, seen=self._checked):
             try:
-                meta = read_json(os.path.join(e.path, schema.META), MAX_META)
-            except (OSError, ValueError):
-                continue  # not a session, or meta.json half written: look again next time
-            self._checked.add(e.name)
-            if not isinstance(meta, dict) or str(meta.get("group") or "") != self.group:
-                continue
-            try:
-                self.parts[e.name] = SnapshotBuilder(
-                    Path(e.path), clock=self.clock, record_fn=self._record_fn
+                self.parts[s.dir.name] = SnapshotBuilder(
+                    s.dir, clock=self.clock, record_fn=self._record_fn
                 )
             except Exception:  # noqa: BLE001 - unreadable now: retry at the next scan
-                self._checked.discard(e.name)
+                self._checked.discard(s.dir.name)
 
     def poll(self) -> LiveSnapshot:
         if self._last_status in ("running", "starting"):
