@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from wattui.groups import default_group
+from wattui.groups.node_env import default_group
 
 # The variables Slurm sets, as `sbatch --nodes=1` runs its batch script on one host ...
 BATCH_ONE_NODE = {

@@ -10,7 +10,7 @@ import os
 import pytest
 from compare_fixtures import GROUP_ID, GROUP_PARTS, make_demo_store, make_group, make_session
 
-from wattui.groups import group_sessions
+from wattui.groups.refs import group_sessions
 from wattui.store.group_scan import scan_group
 from wattui.store.manage import ManageError, expand_refs
 from wattui.store.paths import sessions_dir

@@ -1,5 +1,5 @@
 """Multi-node groups: several recorders (one per node) write one group into a shared store,
-and wattui.groups.group_records merges their sessions into one record."""
+and wattui.groups.merge.group_records merges their sessions into one record."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from wattui.groups import group_records, merge_group, node_hostname
+from wattui.groups.merge import group_records, merge_group
+from wattui.groups.node_env import node_hostname
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -228,7 +228,7 @@ def test_keras_callback(tmp_path):
 def test_integration_modules_import_no_textual():
     import ast
 
-    files = [ROOT / "wattui" / "groups.py", ROOT / "wattui" / "exporters" / "prometheus.py"]
+    files = [*sorted((ROOT / "wattui" / "groups").glob("*.py")), ROOT / "wattui" / "exporters" / "prometheus.py"]
     files += sorted((ROOT / "wattui" / "integrations").glob("*.py"))
     for f in files:
         for node in ast.walk(ast.parse(f.read_text(), str(f))):
@@ -240,7 +240,7 @@ def test_integration_modules_import_no_textual():
             for n in names:
                 assert n.split(".")[0] != "textual" and not n.startswith("wattui.tui"), (f, n)
     code = (
-        "import sys, wattui.integrations, wattui.groups, wattui.exporters.prometheus\n"
+        "import sys, wattui.integrations, wattui.groups.merge, wattui.groups.refs, wattui.exporters.prometheus\n"
         "assert not [m for m in sys.modules if m.split('.')[0] == 'textual']\n"
     )
     env = dict(os.environ, PYTHONPATH=str(ROOT))

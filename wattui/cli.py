@@ -160,7 +160,7 @@ def options_from_args(args) -> RecordOptions:  # noqa: F821 - imported lazily
         pass
     else:
         metrics = metric_options_from_args(args)
-    from wattui.groups import default_group
+    from wattui.groups.node_env import default_group
 
     group = args.group or default_group(os.environ)
     from wattui.store.manage import ManageError, check_name, check_tag

@@ -203,7 +203,8 @@ def load_record(session: Session) -> dict:
 def load_group_record(root: Path, group_id: str) -> dict | None:
     """The merged record (``group:<ID>``) of the sessions of one group, or None when the
     store holds none of them."""
-    from wattui.groups import group_sessions, merge_group
+    from wattui.groups.merge import merge_group
+    from wattui.groups.refs import group_sessions
 
     gid = GroupRef.of(group_id).id
     parts = []
@@ -399,7 +400,7 @@ class Table:
     ``records`` holds the full ``session_record`` of the sessions read this time (not of
     those that came from the cache); :meth:`record` reads any one on demand. The sessions
     of a multi-node group are one row, ``group:<ID>``, whose record is the merged one
-    (:func:`wattui.groups.merge_group`)."""
+    (:func:`wattui.groups.merge.merge_group`)."""
 
     root: Path
     rows: list[dict]
@@ -463,7 +464,7 @@ def load_table(root: Path, params: SamParams = SamParams(), cache: bool = True) 
     live.json for running ones) unless the record cache has its unchanged row. The sessions
     of a multi-node group (``group`` in meta.json) make one row, ``group:<ID>``, where the
     group's first session would be: energy summed, hosts counted, SAM on the total."""
-    from wattui.groups import merge_group
+    from wattui.groups.merge import merge_group
     from wattui.store.reader import CorruptSession, scan_store
     from wattui.store.record_cache import CACHEABLE, RecordCache, session_stamp
 

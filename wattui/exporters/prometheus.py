@@ -294,7 +294,7 @@ class PrometheusExporter:
         meta = getattr(getattr(rec, "writer", None), "meta", None) or {}
         host = meta.get("host")
         if not host:
-            from wattui.groups import node_hostname
+            from wattui.groups.node_env import node_hostname
 
             host = node_hostname()
         command = meta.get("command") or []

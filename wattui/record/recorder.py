@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wattui import exitcodes
-from wattui.groups import node_hostname
+from wattui.groups.node_env import node_hostname
 from wattui.record.output_drain import IntakeWorker, OutputLog, pump, widen_pipe
 from wattui.record.report_shim import child_pythonpath
 from wattui.sampler import DEFAULT_PERIOD_S, Sampler

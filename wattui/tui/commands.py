@@ -294,7 +294,7 @@ def pick_session(store: Path, ref: str | None):
 
 def pick_group(store: Path, ref: str) -> tuple[str, list]:
     """The group id and sessions of ``group:<ID>``."""
-    from wattui.groups import group_sessions
+    from wattui.groups.refs import group_sessions
 
     gid = GroupRef.parse(ref).id
     parts = group_sessions(store, gid)

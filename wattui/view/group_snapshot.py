@@ -46,7 +46,7 @@ def merge_snapshots(
     group_id: str, snaps: Sequence[LiveSnapshot], now: float, seq: int = 0
 ) -> LiveSnapshot:
     """One snapshot for the nodes of a group (``snaps``: one per node's session)."""
-    from wattui.groups import merge_group
+    from wattui.groups.merge import merge_group
 
     sid = str(GroupRef(group_id))
     if not snaps:

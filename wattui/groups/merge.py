@@ -1,36 +1,20 @@
-"""Multi-node runs: one recorder per node, one session per node, one group per run.
+"""Merging the sessions of one multi-node group into one record.
 
-``wattui record --group ID`` (default: :func:`default_group`, from Slurm's or torchrun's
-environment when several recorders measure one run) stores the group id in each node's
-session; all nodes write into one shared store. This module
-merges the :func:`wattui.sessions.session_record` dicts that share a group into one record
-that looks like a session record (so listings and the comparison screen can show it like
-any other run), with a ``nodes`` list of the per-node parts.
-
-Standard library only (SAM comes from :mod:`wattui.metrics.sam` when it is importable);
-never imports Textual.
+Each node's recorder (``wattui record --group ID``) writes its own session into a shared
+store. :func:`merge_group` turns the :func:`wattui.sessions.session_record` dicts of one
+group into one record that looks like a session record (so listings and the comparison
+table show it like any other run), with a ``nodes`` list of the per-node parts;
+:func:`group_records` does so for every group in a list of records. Never imports Textual.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import socket
 
-from wattui.model.group import GROUP_PREFIX, GroupRef, is_group_ref
+from wattui.metrics.sam import sam
+from wattui.model.group import GroupRef
 
-__all__ = [
-    "group_records",
-    "merge_group",
-    "node_hostname",
-    "group_sessions",
-    "default_group",
-    "is_group_ref",
-    "GROUP_PREFIX",
-    "ENV_HOSTNAME",
-]
-
-ENV_HOSTNAME = "WATTUI_HOSTNAME"
+__all__ = ["group_records", "merge_group"]
 
 # Per-part fields that add up across nodes (None unless every part has a number).
 ADDITIVE = (
@@ -58,60 +42,6 @@ ACCURACY_FIELDS = (
 COMMON = ("currency", "carbon_g_per_kwh", "carbon_source", "pue", "mode")
 
 STATUS_ORDER = ("running", "failed", "interrupted", "finished")
-
-
-def group_sessions(root, group_id: str) -> list:
-    """The readable sessions of ``root`` whose meta.json names ``group_id`` (oldest first).
-    ``group_id`` may carry the ``group:`` prefix."""
-    from pathlib import Path
-
-    from wattui.store.group_scan import scan_group
-
-    return scan_group(Path(root), GroupRef.of(group_id).id)
-
-
-def _count(env, *names: str) -> int:
-    """The first of ``names`` set in ``env``, as a number (Slurm writes "2" or "2(x3)")."""
-    for n in names:
-        v = (env.get(n) or "").split("(")[0].strip()
-        if v:
-            try:
-                return int(v)
-            except ValueError:
-                return 1
-    return 1
-
-
-def default_group(env=None) -> str | None:
-    """The group id a recorder takes when ``--group`` is not given, or None (no group).
-
-    A group means several recorders measuring one run at the same time, so:
-
-    - Slurm: only inside a job step (``srun``) of more than one node or task; the id is
-      ``<SLURM_JOB_ID>.<SLURM_STEP_ID>``, so successive steps of one job are separate runs.
-      A recorder started by the batch script itself, or a one-task step, is one run on its
-      own (two runs after each other in one allocation are two sessions, not one group).
-    - torchrun (a recorder per worker): only when ``WORLD_SIZE`` > 1 and the run has an id
-      (torchrun's default ``none`` tells no runs apart); a restart after a failure
-      (``TORCHELASTIC_RESTART_COUNT`` > 0) is a run of its own: ``<ID>.restart<N>``.
-    """
-    env = os.environ if env is None else env
-    job, step = env.get("SLURM_JOB_ID"), env.get("SLURM_STEP_ID")
-    if job and step:
-        nodes = _count(env, "SLURM_STEP_NUM_NODES", "SLURM_NNODES", "SLURM_JOB_NUM_NODES")
-        tasks = _count(env, "SLURM_STEP_NUM_TASKS", "SLURM_NTASKS", "SLURM_NPROCS")
-        if nodes > 1 or tasks > 1:
-            return f"{job}.{step}"
-    run = env.get("TORCHELASTIC_RUN_ID")
-    if run and run != "none" and _count(env, "WORLD_SIZE") > 1:
-        restart = _count(env, "TORCHELASTIC_RESTART_COUNT") if env.get("TORCHELASTIC_RESTART_COUNT") else 0
-        return f"{run}.restart{restart}" if restart > 0 else run
-    return None
-
-
-def node_hostname() -> str:
-    """This node's name: ``$WATTUI_HOSTNAME`` when set (containers, tests), else the host name."""
-    return os.environ.get(ENV_HOSTNAME) or socket.gethostname()
 
 
 def _num(x) -> float | None:
@@ -178,10 +108,6 @@ def _labels(parts: list[dict]) -> list[str]:
 
 
 def _sam(accuracy, energy_j, alpha, beta, unit) -> dict:
-    try:
-        from wattui.metrics.sam import sam
-    except ImportError:
-        return {"sam": None, "sam_undefined_reason": "SAM is not available in this install"}
     kw = {}
     if alpha is not None:
         kw["alpha"] = alpha
