@@ -4,17 +4,21 @@ Each node's recorder (``wattui record --group ID``) writes its own session into 
 store. :func:`merge_group` turns the :func:`wattui.sessions.session_record` dicts of one
 group into one record that looks like a session record (so listings and the comparison
 table show it like any other run), with a ``nodes`` list of the per-node parts;
-:func:`group_records` does so for every group in a list of records. Never imports Textual.
+:func:`group_records` does so for every group in a list of records; :func:`held_sum` adds
+nodes' power or energy over time. Never imports Textual.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+
+import polars as pl
 
 from wattui.metrics.sam import sam
 from wattui.model.group import GroupRef
 
-__all__ = ["group_records", "merge_group"]
+__all__ = ["group_records", "held_sum", "held_sum_points", "merge_group"]
 
 # Per-part fields that add up across nodes (None unless every part has a number).
 ADDITIVE = (
@@ -293,3 +297,42 @@ def group_records(records: list[dict]) -> list[dict]:
         done.add(g)
         out.append(merge_group(g, groups[g]))
     return out
+
+
+# -- power and energy of several nodes over time -------------------------------------------
+POINTS_SCHEMA = {"t_wall": pl.Float64, "v": pl.Float64}
+
+
+def held_sum(frames: Sequence[pl.DataFrame], held: Sequence[bool]) -> pl.DataFrame:
+    """Several nodes' ``(t_wall, v)`` frames summed at every time any of them has a row:
+    each node's last value at or before that time; nothing before its first row, nor after
+    its last unless ``held`` (a node still running, or a counter such as energy that keeps
+    its final value). The one sum of nodes' power and energy: the live group view (through
+    :func:`held_sum_points`) and the details screen both use it.
+
+    The nodes are added in the order given, one after the other, so a total is the same
+    float on either screen."""
+    parts = [(f.select("t_wall", "v").sort("t_wall"), k) for f, k in zip(frames, held) if f.height]
+    if not parts:
+        return pl.DataFrame(schema=POINTS_SCHEMA)
+    if len(parts) == 1:
+        return parts[0][0]
+    out = pl.concat([f.select("t_wall") for f, _ in parts]).unique().sort("t_wall")
+    total = None
+    for i, (f, keep) in enumerate(parts):
+        name = f"v{i}"
+        out = out.join_asof(f.rename({"v": name}), on="t_wall", strategy="backward")
+        c = pl.col(name).fill_null(0.0)
+        if not keep:
+            c = pl.when(pl.col("t_wall") > f["t_wall"].max()).then(0.0).otherwise(c)
+        total = c if total is None else total + c
+    return out.select("t_wall", v=total)
+
+
+def held_sum_points(
+    series: Sequence[Sequence[tuple[float, float]]], held: Sequence[bool]
+) -> tuple[tuple[float, float], ...]:
+    """:func:`held_sum` of ``(time, value)`` tuples (the live view's power histories)."""
+    frames = [pl.DataFrame(list(s), schema=POINTS_SCHEMA, orient="row") for s in series]
+    out = held_sum(frames, held)
+    return tuple(zip(out["t_wall"].to_list(), out["v"].to_list()))

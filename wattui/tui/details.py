@@ -24,6 +24,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from wattui.analysis import table as cmp
+from wattui.groups.merge import held_sum
 from wattui.metrics.intake import event_from_row
 from wattui.metrics.summary import pick_accuracies
 from wattui.model.group import is_group_ref
@@ -242,22 +243,9 @@ class Timeline:
 
 
 def _held_sum(frames: list[pl.DataFrame], zero_after_end: bool) -> pl.DataFrame:
-    """``(t_wall, v)`` frames summed at every time any of them has: each frame's last value
-    at or before that time (0 before its first; after its last, 0 or held)."""
-    frames = [f.select("t_wall", "v").sort("t_wall") for f in frames if f.height]
-    if not frames:
-        return pl.DataFrame(schema={"t_wall": pl.Float64, "v": pl.Float64})
-    out = pl.concat([f.select("t_wall") for f in frames]).unique().sort("t_wall")
-    cols = []
-    for i, f in enumerate(frames):
-        name = f"v{i}"
-        out = out.join_asof(f.rename({"v": name}), on="t_wall", strategy="backward")
-        c = pl.col(name).fill_null(0.0)
-        if zero_after_end:
-            c = pl.when(pl.col("t_wall") > f["t_wall"].max()).then(0.0).otherwise(c)
-        out = out.with_columns(c.alias(name))
-        cols.append(name)
-    return out.select("t_wall", v=pl.sum_horizontal(cols))
+    """``(t_wall, v)`` frames summed by :func:`wattui.groups.merge.held_sum`, as the live
+    group view sums them: after its last row a frame counts 0, or its value is held."""
+    return held_sum(frames, [not zero_after_end] * len(frames))
 
 
 def metadata_text(rec: dict, meta: dict, params: cmp.SamParams, problems=()) -> Text:

@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
 
+from wattui.groups.merge import held_sum_points, merge_group
 from wattui.model.group import GroupRef
 from wattui.store.group_scan import scan_group
 from wattui.view.snapshot import LiveSnapshot, SnapshotBuilder
@@ -15,39 +16,10 @@ from wattui.view.snapshot import LiveSnapshot, SnapshotBuilder
 GROUP_RESCAN_S = 5.0  # how often a running group's store is looked at for nodes that joined
 
 
-def _sum_histories(
-    hists: Sequence[tuple[tuple[float, float], ...]], held: Sequence[bool]
-) -> tuple[tuple[float, float], ...]:
-    """Power histories of several nodes summed at every time any of them has a point: each
-    node's last value at or before that time; nothing before its first point, nor after
-    its last unless ``held`` (a node still running)."""
-    series = [(h, keep) for h, keep in zip(hists, held) if h]
-    if not series:
-        return ()
-    if len(series) == 1:
-        return tuple(series[0][0])
-    times = sorted({t for h, _ in series for t, _ in h})
-    idx = [-1] * len(series)
-    out = []
-    for t in times:
-        total = 0.0
-        for k, (h, keep) in enumerate(series):
-            i = idx[k]
-            while i + 1 < len(h) and h[i + 1][0] <= t:
-                i += 1
-            idx[k] = i
-            if i >= 0 and (keep or t <= h[-1][0]):
-                total += h[i][1]
-        out.append((t, total))
-    return tuple(out)
-
-
 def merge_snapshots(
     group_id: str, snaps: Sequence[LiveSnapshot], now: float, seq: int = 0
 ) -> LiveSnapshot:
     """One snapshot for the nodes of a group (``snaps``: one per node's session)."""
-    from wattui.groups.merge import merge_group
-
     sid = str(GroupRef(group_id))
     if not snaps:
         return LiveSnapshot(session_id=sid, now=now, group=group_id, seq=seq)
@@ -118,7 +90,7 @@ def merge_snapshots(
         cpus=cpus,
         total_w=sum(watts) if running and watts else None,
         power_method="+".join(methods) or None,
-        history=_sum_histories([s.history for s in snaps], [s.status == "running" for s in snaps]),
+        history=held_sum_points([s.history for s in snaps], [s.status == "running" for s in snaps]),
         proc_cpu_pct=sum(cpu_pcts) if cpu_pcts else None,
         proc_rss_b=sum(rss) if rss else None,
         metrics=metrics,
