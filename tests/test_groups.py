@@ -207,3 +207,27 @@ def _docs_snippet(heading: str) -> str:
     section = text[text.index(heading):]
     start = section.index("```python\n") + len("```python\n")
     return section[start:section.index("```", start)]
+
+
+def test_the_comparison_table_puts_the_group_row_where_its_first_node_was(tmp_path):
+    """load_table groups with group_records: the same rows, in the same order, whether
+    the other sessions' rows come from the record cache or are read again."""
+    from compare_fixtures import GROUP_ID, GROUP_PARTS, make_demo_store, make_group, make_session
+
+    from wattui.analysis.table import load_table
+    from wattui.sessions import session_record
+    from wattui.store.reader import list_sessions
+
+    store = make_demo_store(tmp_path / "store", corrupt=False)
+    make_group(store)
+    make_session(store, "20261109-093000-late", name="after-the-group")
+    part_ids = [sid for sid, _ in GROUP_PARTS]
+    sessions, _ = list_sessions(store)
+    want = [r["id"] for r in group_records([session_record(s) for s in sessions])]
+    assert want.index(f"group:{GROUP_ID}") == len(want) - 2  # before the later session
+    for cache in (True, True, False):  # writes the cache, reads it, ignores it
+        table = load_table(store, cache=cache)
+        assert table.ids == want
+        assert not set(part_ids) & set(table.ids)
+        g = table.records[f"group:{GROUP_ID}"]
+        assert g["session_ids"] == part_ids and g["kind"] == "group"

@@ -464,24 +464,28 @@ def load_table(root: Path, params: SamParams = SamParams(), cache: bool = True) 
     live.json for running ones) unless the record cache has its unchanged row. The sessions
     of a multi-node group (``group`` in meta.json) make one row, ``group:<ID>``, where the
     group's first session would be: energy summed, hosts counted, SAM on the total."""
-    from wattui.groups.merge import merge_group
+    from wattui.groups.merge import group_records
     from wattui.store.reader import CorruptSession, scan_store
     from wattui.store.record_cache import CACHEABLE, RecordCache, session_stamp
 
     params = params.checked()
     root = Path(root)
     rcache = RecordCache(root, ROWS_VIEW, enabled=cache)
-    rows: list[dict] = []
+    # In store order: a cached row, or a session's record. A group's parts are never
+    # cached, so group_records passes every cached row through, in place, as it does
+    # the records of ungrouped sessions, and puts each group's merged record where the
+    # group's first part was.
+    items: list[dict] = []
+    row_for: dict[int, dict] = {}  # id() of an item -> its row, when known already
     recs: dict[str, dict] = {}
-    groups: dict[str, list[dict]] = {}  # group id -> its parts' records
-    slots: dict[str, int] = {}  # group id -> index of its row in ``rows``
     entries, problems = scan_store(root)
     for e in entries:
         stamp = session_stamp(e.path)
         text = rcache.get_text(e.name, stamp)
         row = _cached_row(text) if text is not None else None
         if row is not None:
-            rows.append(row)
+            items.append(row)
+            row_for[id(row)] = row
             continue
         try:
             s = Session.open(Path(e.path))
@@ -493,24 +497,21 @@ def load_table(root: Path, params: SamParams = SamParams(), cache: bool = True) 
             problems.append(f"{e.name}: cannot read ({type(err).__name__}: {err}) (skipped)")
             continue
         problems.extend(f"{s.id}: {p}" for p in rec.get("problems", ()))
-        g = rec.get("group")
-        if g not in (None, ""):
-            g = str(g)
-            if g not in groups:
-                groups[g] = []
-                slots[g] = len(rows)
-                rows.append({})  # the group's row, filled in below
-            groups[g].append(rec)
-            continue
+        items.append(rec)
+        if rec.get("group") not in (None, ""):
+            continue  # a part of a multi-node group: its row is the group's
         row = row_of(rec)
-        rows.append(row)
+        row_for[id(rec)] = row
         recs[row["id"]] = rec
         if s.status in CACHEABLE:
             rcache.put(e.name, stamp, row)
-    for g, parts in groups.items():
-        merged = merge_group(g, parts)
-        rows[slots[g]] = row_of(merged)
-        recs[merged["id"]] = merged
+    rows: list[dict] = []
+    for item in group_records(items):
+        row = row_for.get(id(item))
+        if row is None:  # a group's merged record
+            row = row_of(item)
+            recs[item["id"]] = item
+        rows.append(row)
     rcache.save()
     problems = [clean_text(p) for p in problems]  # directory names are anyone's
     return Table(root, rows, recs, problems, params, build_frame(rows, params))
