@@ -231,3 +231,22 @@ def test_the_comparison_table_puts_the_group_row_where_its_first_node_was(tmp_pa
         assert not set(part_ids) & set(table.ids)
         g = table.records[f"group:{GROUP_ID}"]
         assert g["session_ids"] == part_ids and g["kind"] == "group"
+
+
+@pytest.mark.parametrize(
+    "statuses, want",
+    [
+        (["finished", "running", "failed"], "running"),
+        (["finished", "starting"], "starting"),
+        (["interrupted", "failed", "finished"], "failed"),
+        (["finished", "interrupted"], "interrupted"),
+        (["finished", "finished"], "finished"),
+        ([None, "bogus"], "interrupted"),
+    ],
+)
+def test_one_order_for_a_groups_status(statuses, want):
+    from wattui.groups.merge import group_status
+
+    assert group_status(statuses) == want
+    parts = [_part(f"s{i}", f"n{i}", status=st) for i, st in enumerate(statuses)]
+    assert merge_group("g", parts)["status"] == want

@@ -11,14 +11,14 @@ nodes' power or energy over time. Never imports Textual.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import polars as pl
 
 from wattui.metrics.sam import sam
 from wattui.model.group import GroupRef
 
-__all__ = ["group_records", "held_sum", "held_sum_points", "merge_group"]
+__all__ = ["group_records", "group_status", "held_sum", "held_sum_points", "merge_group"]
 
 # Per-part fields that add up across nodes (None unless every part has a number).
 ADDITIVE = (
@@ -45,7 +45,9 @@ ACCURACY_FIELDS = (
 # Fields that only make sense when every node agrees on them.
 COMMON = ("currency", "carbon_g_per_kwh", "carbon_source", "pue", "mode")
 
-STATUS_ORDER = ("running", "failed", "interrupted", "finished")
+# A group's status is the first of these that any of its nodes has ("starting": a live
+# node whose first samples have not come yet).
+STATUS_ORDER = ("running", "starting", "failed", "interrupted", "finished")
 
 
 def _num(x) -> float | None:
@@ -69,12 +71,10 @@ def _sum_present(values: list) -> float | None:
     return sum(nums) if nums else None
 
 
-def _status(parts: list[dict]) -> str:
-    seen = {p.get("status") for p in parts}
-    for st in STATUS_ORDER:
-        if st in seen:
-            return st
-    return "interrupted"
+def group_status(statuses: Iterable, default: str = "interrupted") -> str:
+    """The status of a group whose nodes have ``statuses`` (see :data:`STATUS_ORDER`)."""
+    seen = set(statuses)
+    return next((st for st in STATUS_ORDER if st in seen), default)
 
 
 def _rank(rec: dict):
@@ -138,7 +138,7 @@ def merge_group(group_id: str, parts: list[dict]) -> dict:
         ),
     )
     labels = _labels(parts)
-    status = _status(parts)
+    status = group_status(p.get("status") for p in parts)
     starts = [s for s in (_num(p.get("started_at")) for p in parts) if s is not None]
     ends = [e for e in (_num(p.get("ended_at")) for p in parts) if e is not None]
     started = min(starts) if starts else None

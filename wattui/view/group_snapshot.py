@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
 
-from wattui.groups.merge import held_sum_points, merge_group
+from wattui.groups.merge import group_status, held_sum_points, merge_group
 from wattui.model.group import GroupRef
 from wattui.store.group_scan import scan_group
 from wattui.view.snapshot import LiveSnapshot, SnapshotBuilder
@@ -31,11 +31,7 @@ def merge_snapshots(
     snaps = sorted(snaps, key=lambda s: (order.get(s.session_id, len(order)), s.session_id))
     labels = [label_of.get(s.session_id) or s.host or s.session_id for s in snaps]
 
-    statuses = {s.status for s in snaps}
-    status = next(
-        (st for st in ("running", "starting", "failed", "interrupted", "finished") if st in statuses),
-        snaps[0].status,
-    )
+    status = group_status((s.status for s in snaps), default=snaps[0].status)
     running = status == "running"
     starts = [s.started_at for s in snaps if s.started_at is not None]
     started = min(starts) if starts else None
