@@ -24,6 +24,7 @@ BENCHES = [
         "wattui record: median",
     ),
     ("bench_report.py", ["--calls", "2000", "--runs", "1"], "us/call"),
+    ("bench_groups.py", ["--runs", "1", "--live-points", "600", "--details-points", "3600"], "details screen"),
     ("bench_output.py", ["--lines", "20000", "--runs", "1"], "output.log complete"),
     ("bench_measure.py", ["--seconds", "1", "--runs", "1", "--edges", "20"], "us"),
     (

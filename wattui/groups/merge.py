@@ -333,6 +333,9 @@ def held_sum_points(
     series: Sequence[Sequence[tuple[float, float]]], held: Sequence[bool]
 ) -> tuple[tuple[float, float], ...]:
     """:func:`held_sum` of ``(time, value)`` tuples (the live view's power histories)."""
-    frames = [pl.DataFrame(list(s), schema=POINTS_SCHEMA, orient="row") for s in series]
+    frames = [
+        pl.DataFrame(dict(zip(POINTS_SCHEMA, zip(*s))) if s else {}, schema=POINTS_SCHEMA)
+        for s in series
+    ]
     out = held_sum(frames, held)
     return tuple(zip(out["t_wall"].to_list(), out["v"].to_list()))
