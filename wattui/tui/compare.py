@@ -8,7 +8,8 @@ order (or click a header), ``[``/``]`` alpha, ``{``/``}`` beta, ``u`` unit, ``0`
 A multi-node run (sessions sharing a ``group``) is one row, ``group:<ID>``; rename, tag and
 delete on it apply to every session of the group (the notice says how many).
 
-The table widget is in ``session_table``, the dialogs in ``dialogs``.
+The table widget is in ``session_table``, the dialogs in ``dialogs``, the notice, plot
+points and ranking text in ``compare_panels``.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
 from wattui.analysis import table as cmp
+from wattui.tui.compare_panels import notice_text, plot_points, ranking_text
 from wattui.tui.dialogs import AskText, Confirm
-from wattui.tui.plot import Point, ScatterPlot
+from wattui.tui.plot import ScatterPlot
 from wattui.tui.session_table import SessionTable, TableColumn
 from wattui.tui.textual_compat import SafeApp
 
@@ -225,41 +227,16 @@ class CompareScreen(Screen):
         return cells
 
     def _render_notice(self, df) -> None:
-        tb = self.table_data
-        n_all = tb.frame.height
-        t = Text()
-        t.append(f"{df.height} of {n_all} sessions", style="bold")
-        if self.app.size.width >= 100:  # at 80 columns the figures matter more than the path
-            t.append(f"  ·  {self.store_label}")
-        t.append(f"  ·  SAM {self.params.label()}", style="bold #4fc1ff")
-        col = cmp.COLUMN_BY_KEY.get(self.sort_key)
-        if col is not None:
-            t.append(f"  ·  sort {col.label} {'▼' if self.sort_desc else '▲'} (s/S)")
-        nsim = int(df["simulated"].sum()) if df.height else 0
-        if nsim:
-            t.append(f"  ·  {nsim} SIMULATED [SIM]", style="bold #c792ea")
-        if self.selected:
-            t.append(f"  ·  {len(self.selected)} selected", style="bold #ffb454")
-        flagged = int(df["sam_flag"].is_not_null().sum()) if df.height else 0
-        if flagged:
-            from wattui.metrics.sam import meaningful_unit
-
-            unit = meaningful_unit(df["energy_j"].to_list())
-            t.append(
-                f"\nSAM* ({flagged}): energy under 2 {self.params.unit}, SAM dominated by the log;"
-                f" compare in {unit} (u)",
-                style="#ffb454",
-            )
-        for n in self.param_notes:
-            t.append(f"\n{n}", style="italic")
-        if self._filter_error:
-            t.append(f"\nfilter: {self._filter_error}", style="bold #f07178")
-        if tb.problems:
-            more = f" (+{len(tb.problems) - 1} more)" if len(tb.problems) > 1 else ""
-            t.append(
-                f"\n⚠ {len(tb.problems)} unreadable session(s) not listed: {tb.problems[0]}{more}",
-                style="#ffb454",
-            )
+        t = notice_text(
+            self.table_data,
+            df,
+            store_label=self.store_label if self.app.size.width >= 100 else None,
+            params=self.params,
+            sort=(self.sort_key, self.sort_desc),
+            selected=len(self.selected),
+            notes=self.param_notes,
+            filter_error=self._filter_error,
+        )
         self.query_one("#cmp-notice", Static).update(t)
 
     def plotted(self):
@@ -273,81 +250,19 @@ class CompareScreen(Screen):
         return df
 
     def _render_plot(self, df) -> None:
-        import polars as pl
-
         sub = self.plotted()
-        front = cmp.pareto_front(sub["energy_j"].to_list(), sub["accuracy"].to_list())
-        rows = sub.to_dicts()
-        ranked = sub.with_columns(
-            sub_rank=pl.col("sam").rank("min", descending=True).cast(pl.Int64),
-            sub_front=pl.Series([i in front for i in range(sub.height)], dtype=pl.Boolean),
-        ).to_dicts()
-        pts = []
-        for i, r in enumerate(rows):
-            if r["energy_j"] is None or r["accuracy"] is None:
-                continue
-            rank = ranked[i]["sub_rank"]
-            pts.append(
-                Point(
-                    r["energy_j"],
-                    r["accuracy"],
-                    f"{rank if rank is not None else '-'} {r['name']}",
-                    front=i in front,
-                    selected=r["id"] in self.selected,
-                    simulated=r["simulated"],
-                )
-            )
+        pts, ranked = plot_points(sub, self.selected)
         plot = self.query_one(ScatterPlot)
         what = f"{len(self.selected)} selected" if self.selected else f"{sub.height} shown"
         plot.title = f"Accuracy vs energy, log x · {what} · SAM {self.params.label()}"
-        plot.points = tuple(pts)
+        plot.points = pts
         self._ranked = ranked
         self._render_ranking(ranked)
 
     def _render_ranking(self, ranked: list[dict]) -> None:
-        t = Text(no_wrap=True, overflow="ellipsis")  # a narrow panel cuts, never wraps, a row
-        t.append("SAM ranking", style="bold")
-        t.append(f"  {self.params.label()}\n", style="bold #4fc1ff")
-        rows = sorted(
-            (r for r in ranked if r["sub_rank"] is not None),
-            key=lambda r: (r["sub_rank"], r["name"]),
-        )
-        if not rows:
-            t.append("no session has a defined SAM under these settings\n", style="italic")
-        box = self.query_one("#cmp-ranking", Static).content_size
-        width = box.width or 40
-        name_w = max(6, width - 18)
-        room = max(5, (box.height or 20) - 4)
-        if len(rows) > room:
-            rest = len(rows) - room + 1
-            rows = rows[: room - 1]
-        else:
-            rest = 0
-        for r in rows:
-            prev = self.prev_ranks.get(r["id"])
-            now = r["sub_rank"]
-            if prev is None or now is None or prev == now:
-                delta, dst = "  ", ""
-            elif now < prev:
-                delta, dst = f"▲{prev - now}", "#8ae234"
-            else:
-                delta, dst = f"▼{now - prev}", "#f07178"
-            t.append(f"{r['sub_rank']:>3} ")
-            t.append(f"{delta:<3}", style=dst)
-            name = r["name"][: name_w - 1] + ("*" if r["simulated"] else "")
-            t.append(f"{name:<{name_w}}", style="bold #8ae234" if r["sub_front"] else "")
-            t.append(f"{r['sam']:>9.3f}{'*' if r.get('sam_flag') else ''}\n")
-        if rest:
-            t.append(f"    … {rest} more (sort the table by Rank)\n", style="#808080")
-        undefined = [r for r in ranked if r["sub_rank"] is None]
-        if undefined:
-            t.append(f"n/a: {len(undefined)} (", style="italic")
-            t.append(undefined[0]["sam_reason"] or "", style="italic")
-            t.append(")\n", style="italic")
-        t.append(
-            "▲▼ rank change at the last α/β/unit key; bold green: Pareto front", style="#808080"
-        )
-        self.query_one("#cmp-ranking", Static).update(t)
+        panel = self.query_one("#cmp-ranking", Static)
+        box = panel.content_size
+        panel.update(ranking_text(ranked, self.params, self.prev_ranks, box.width, box.height))
 
     def _auto_refresh(self) -> None:
         if self.table_data is None:
