@@ -113,8 +113,8 @@ async def open_group_details(app, pilot):
 async def test_details_of_a_group_lists_its_nodes_and_sums_their_power(store):
     from textual.widgets import Static
 
+    from wattui.analysis.timeline import Timeline
     from wattui.tui.compare import CompareApp
-    from wattui.tui.details import Timeline
     from wattui.tui.widgets import PowerChart
 
     app = CompareApp(store, refresh_s=0)
