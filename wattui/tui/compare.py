@@ -8,12 +8,16 @@ order (or click a header), ``[``/``]`` alpha, ``{``/``}`` beta, ``u`` unit, ``0`
 A multi-node run (sessions sharing a ``group``) is one row, ``group:<ID>``; rename, tag and
 delete on it apply to every session of the group (the notice says how many).
 
-The table widget is in ``session_table``, the dialogs in ``dialogs``, the notice, plot
-points and ranking text in ``compare_panels``.
+The store is read (and edited) in a thread worker, never on the event loop: it posts an
+immutable :class:`TableUpdate`, which the screen applies in one ``batch_update()``. The
+table widget is in ``session_table``, the dialogs in ``dialogs``, the notice, plot points
+and ranking text in ``compare_panels``, the store edits in ``store_edits``.
 """
 
 from __future__ import annotations
 
+import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.cells import cell_len
@@ -22,6 +26,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
@@ -30,6 +35,7 @@ from wattui.tui.compare_panels import notice_text, plot_points, ranking_text
 from wattui.tui.dialogs import AskText, Confirm
 from wattui.tui.plot import ScatterPlot
 from wattui.tui.session_table import SessionTable, TableColumn
+from wattui.tui.store_edits import StoreChange, delete_job, rename_job, tag_job
 from wattui.tui.textual_compat import SafeApp
 
 DEFAULT_PARAMS = cmp.SamParams()
@@ -41,6 +47,33 @@ STATUS_STYLE = {
     "failed": "bold #f07178",
     "interrupted": "bold #ffb454",
 }
+
+
+@dataclass(frozen=True)
+class TableUpdate:
+    """One read of the store, made in the loading thread: the table (under the parameters
+    the sessions agree on when ``resolved``), and what a store edit before it had to say."""
+
+    seq: int  # reads are numbered as started: an older one arriving late is not applied
+    table: cmp.Table
+    resolved: tuple[cmp.SamParams, tuple[str, ...]] | None = None
+    keep_ranks: bool = False  # an automatic refresh keeps the last ▲▼ rank changes
+    notice: tuple[str, str] | None = None
+    deselect: frozenset[str] = frozenset()
+
+
+class TableRead(Message):
+    def __init__(self, update: TableUpdate) -> None:
+        super().__init__()
+        self.update = update
+
+
+class RecordRead(Message):
+    """A row's full record, read for its details screen."""
+
+    def __init__(self, sid: str, record: dict, params: cmp.SamParams) -> None:
+        super().__init__()
+        self.sid, self.record, self.params = sid, record, params
 
 
 # -- the screen --------------------------------------------------------------------------
@@ -113,6 +146,10 @@ class CompareScreen(Screen):
         self.refresh_s = refresh_s
         self._filter_error: str | None = None
         self._ranked: list[dict] | None = None
+        self._store_lock = threading.Lock()  # one store read (or edit) at a time
+        self._loads_started = 0
+        self._seq_applied = 0
+        self.loads_applied = 0  # reads of the store shown so far (tests wait on it)
 
     # -- layout ------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -130,16 +167,8 @@ class CompareScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        t = self.query_one(SessionTable)
-        table = cmp.load_table(self.store_root, self.params)
-        if self._resolve_params:
-            params, self.param_notes = cmp.resolve_params(table.rows)
-            if params != self.params:
-                table = table.with_params(params)
-            self.params = self.start_params = params
-        self._set_table(table)
-        t.focus()
-        self.call_after_refresh(self.on_resize)
+        self._load(resolve=self._resolve_params)
+        self.query_one(SessionTable).focus()
         if self.refresh_s:
             self.set_interval(self.refresh_s, self._auto_refresh)
 
@@ -153,6 +182,54 @@ class CompareScreen(Screen):
         if c.key == self.sort_key:
             text += " ▼" if self.sort_desc else " ▲"
         return Text(text, justify="right" if c.numeric else "left")
+
+    # -- loading: a thread reads the store, the screen applies what it read ---------------
+    def _load(self, change: StoreChange | None = None, resolve=False, keep_ranks=False) -> None:
+        """Read the store in a thread, after ``change`` (a store edit, run there too); the
+        table arrives as a :class:`TableRead` message."""
+        self._loads_started += 1
+        self._read_store(self._loads_started, change, resolve, keep_ranks)
+
+    @work(thread=True, group="compare-load")
+    def _read_store(self, seq: int, change, resolve: bool, keep_ranks: bool) -> None:
+        with self._store_lock:
+            notice, deselect = change() if change is not None else (None, frozenset())
+            table = cmp.load_table(self.store_root, self.params)
+        resolved = None
+        if resolve:
+            params, notes = cmp.resolve_params(table.rows)
+            if params != table.params:
+                table = table.with_params(params)
+            resolved = (params, tuple(notes))
+        update = TableUpdate(seq, table, resolved, keep_ranks, notice, deselect)
+        self.post_message(TableRead(update))
+
+    @on(TableRead)
+    def _table_read(self, message: TableRead) -> None:
+        u = message.update
+        if u.notice is not None:
+            self.notify(u.notice[0], severity=u.notice[1])
+        self.selected -= u.deselect
+        if u.seq < self._seq_applied:
+            return  # a later read already arrived
+        self._seq_applied = u.seq
+        with self.app.batch_update():
+            self._apply_table(u)
+        self.loads_applied += 1
+        self.call_after_refresh(self.on_resize)
+
+    def _apply_table(self, u: TableUpdate) -> None:
+        table = u.table
+        if u.resolved is not None:
+            self.params = self.start_params = u.resolved[0]
+            self.param_notes = list(u.resolved[1])
+        if table.params != self.params:  # changed (α, β, unit keys) while it was read
+            table = table.with_params(self.params)
+        prev = self.prev_ranks
+        self._set_table(table)
+        if u.keep_ranks:
+            self.prev_ranks = prev
+            self._render_plot(self.view_df)
 
     # -- data --------------------------------------------------------------------------
     def _set_table(self, table: cmp.Table) -> None:
@@ -178,7 +255,8 @@ class CompareScreen(Screen):
         return {i: k for i, k in zip(r["id"].to_list(), r["k"].to_list()) if k is not None}
 
     def _render_all(self, keep_cursor: bool = True) -> None:
-        assert self.table_data is not None
+        if self.table_data is None:
+            return  # not read yet: the sort and filter apply when it arrives
         try:
             df = cmp.filter_frame(self.table_data.frame, self.filter_text)
             self._filter_error = None
@@ -267,19 +345,10 @@ class CompareScreen(Screen):
     def _auto_refresh(self) -> None:
         if self.table_data is None:
             return
+        if self._loads_started > self._seq_applied:
+            return  # still reading
         if "running" in set(self.table_data.frame["status"].to_list()):
-            self._reload_in_background()
-
-    @work(thread=True, exclusive=True, group="reload")
-    def _reload_in_background(self) -> None:
-        table = cmp.load_table(self.store_root, self.params)
-        self.app.call_from_thread(self._apply_reload, table)
-
-    def _apply_reload(self, table: cmp.Table) -> None:
-        prev = self.prev_ranks
-        self._set_table(table)
-        self.prev_ranks = prev
-        self._render_plot(self.view_df)
+            self._load(keep_ranks=True)  # a running session's figures move: keep the ▲▼
 
     # -- helpers -------------------------------------------------------------------------
     def current_id(self) -> str | None:
@@ -298,7 +367,8 @@ class CompareScreen(Screen):
         out: list[str] = []
         for sid in ids:
             if sid.startswith("group:"):
-                rec = self.table_data.record(sid) if self.table_data else None
+                # a group's merged record is always in the table (never cached): no disk read
+                rec = self.table_data.records.get(sid) if self.table_data else None
                 parts = [p for p in (rec or {}).get("session_ids") or [] if p]
             else:
                 parts = [sid]
@@ -385,6 +455,8 @@ class CompareScreen(Screen):
             self.sort_by(key)
 
     def set_params(self, params: cmp.SamParams) -> None:
+        if self.table_data is None:
+            return  # not read yet (the parameters may come from the sessions)
         try:
             params = params.checked()
         except ValueError as e:
@@ -424,7 +496,7 @@ class CompareScreen(Screen):
             self.query_one(SessionTable).focus()
 
     def action_reload(self) -> None:
-        self._set_table(cmp.load_table(self.store_root, self.params))
+        self._load()
 
     @on(SessionTable.RowSelected)
     def _row_selected(self, ev: SessionTable.RowSelected) -> None:
@@ -436,12 +508,25 @@ class CompareScreen(Screen):
             self.open_details(sid)
 
     def open_details(self, sid: str) -> None:
+        """The details of row ``sid``, once its record is read (a cached row's is read from
+        its session, in a thread); none when the session has gone since the listing."""
+        if self.table_data is not None:
+            self._read_record(self.table_data, sid, self.params)
+
+    @work(thread=True, group="compare-record")
+    def _read_record(self, table: cmp.Table, sid: str, params: cmp.SamParams) -> None:
+        rec = table.record(sid)
+        if rec is not None:
+            self.post_message(RecordRead(sid, rec, params))
+
+    @on(RecordRead)
+    def _record_read(self, message: RecordRead) -> None:
         from wattui.tui.details import DetailsScreen
 
-        rec = self.table_data.record(sid)
-        if rec is None:
-            return
-        self.app.push_screen(DetailsScreen(self.store_root, sid, params=self.params, record=rec))
+        if self.app.screen is not self:
+            return  # the user went elsewhere meanwhile
+        sid, rec, params = message.sid, message.record, message.params
+        self.app.push_screen(DetailsScreen(self.store_root, sid, params=params, record=rec))
 
     def action_quit(self) -> None:
         """Inside the live app, the live screen's quit (which asks whether to stop or leave a
@@ -462,20 +547,8 @@ class CompareScreen(Screen):
             return
 
         def done(name: str | None) -> None:
-            if name is None:
-                return
-            from wattui.store.manage import ManageError, rename
-
-            try:
-                for p in parts:
-                    rename(self.store_root, p, name)
-            except ManageError as e:
-                self.notify(str(e), severity="error")
-                self.action_reload()
-                return
-            every = f" (all {len(parts)} sessions of the group)" if len(parts) > 1 else ""
-            self.notify(f"renamed {sid} to {name.strip()!r}{every}")
-            self.action_reload()
+            if name is not None:
+                self._load(rename_job(self.store_root, sid, parts, name))
 
         hint = "enter to save, escape to cancel"
         if sid.startswith("group:"):
@@ -492,24 +565,8 @@ class CompareScreen(Screen):
             return
 
         def done(text: str | None) -> None:
-            if not text or not text.strip():
-                return
-            from wattui.store.manage import ManageError, tag
-
-            words = text.replace(",", " ").split()
-            add = [w for w in words if not w.startswith("-")]
-            remove = [w[1:] for w in words if w.startswith("-") and len(w) > 1]
-            try:
-                for sid in ids:
-                    if add:
-                        tag(self.store_root, sid, add)
-                    if remove:
-                        tag(self.store_root, sid, remove, remove=True)
-            except ManageError as e:
-                self.notify(str(e), severity="error")
-            else:
-                self.notify(f"tags changed on {len(ids)} session(s)")
-            self.action_reload()
+            if text and text.strip():
+                self._load(tag_job(self.store_root, ids, text))
 
         self.app.push_screen(
             AskText(
@@ -531,22 +588,8 @@ class CompareScreen(Screen):
         what = self._what(rows)
 
         def done(yes: bool | None) -> None:
-            if not yes:
-                return
-            from wattui.store.manage import ManageError, delete
-
-            errors = []
-            for sid in ids:
-                try:
-                    delete(self.store_root, sid)
-                except ManageError as e:
-                    errors.append(str(e))
-            self.selected -= set(ids) | set(rows)
-            if errors:
-                self.notify(errors[0], severity="error")
-            else:
-                self.notify(f"deleted {len(ids)} session(s)")
-            self.action_reload()
+            if yes:
+                self._load(delete_job(self.store_root, ids, rows))
 
         self.app.push_screen(
             Confirm(f"Delete {what} for good?\n{names}\nThis cannot be undone."),

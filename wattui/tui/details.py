@@ -3,8 +3,9 @@ run, which can be zoomed and scrolled, and its metadata (command, GPUs with UUID
 driver, energy method, baseline, SAM parameters, carbon intensity).
 
 Keys: ``left``/``right`` scroll, ``+``/``-`` zoom, ``f`` whole run, ``escape`` back.
-Samples are read here, once, when the screen opens (``analysis.timeline``); the comparison
-table never reads them.
+Samples are read once, when the screen opens, by a thread worker (``analysis.timeline``);
+the screen applies what it read in one ``batch_update()``. The comparison table never
+reads them.
 
 A multi-node run (``group:<ID>``) is shown as one: each node's timeline is read and the
 power and energy are summed across the nodes (:meth:`Timeline.merge`); GPUs are named
@@ -14,12 +15,15 @@ power and energy are summed across the nodes (:meth:`Timeline.merge`); GPUs are 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.text import Text
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
@@ -115,6 +119,22 @@ def metadata_text(rec: dict, meta: dict, params: cmp.SamParams, problems=()) -> 
     return t
 
 
+@dataclass(frozen=True)
+class DetailsData:
+    """What the loading thread read: the session (or group) and its metrics' summary."""
+
+    opened: OpenedTimeline
+    metrics: MetricsSummary | None
+
+
+class DetailsLoaded(Message):
+    """The details' data, read off the event loop (posted by the loading thread)."""
+
+    def __init__(self, data: DetailsData) -> None:
+        super().__init__()
+        self.data = data
+
+
 class DetailsScreen(Screen):
     """One session: the live screen's widgets (PowerChart, energy/accuracy/SAM panels) over
     the stored run, per-GPU power, accuracy and energy timelines, and the metadata."""
@@ -156,6 +176,7 @@ class DetailsScreen(Screen):
         self.params = params or cmp.SamParams()
         self.record = record
         self.timeline: Timeline | None = None
+        self.loaded = False  # True once the worker's read has been applied (or failed)
         self.window_name = "all"  # one of the live screen's windows
         self.right = 0.0  # the window's right edge (unix time)
         self.window = (0.0, 1.0)
@@ -176,12 +197,27 @@ class DetailsScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
+        self._load()
+
+    # -- loading: a thread reads the store, the screen applies what it read ---------------
+    @work(thread=True, exclusive=True, group="details-load")
+    def _load(self) -> None:
         opened = open_timeline(self.store_root, self.session_id, self.record)
         tl = opened.timeline
-        self._apply(opened, metrics_summary(tl.metric_events) if tl is not None else None)
+        metrics = metrics_summary(tl.metric_events) if tl is not None else None
+        self.post_message(DetailsLoaded(DetailsData(opened, metrics)))
 
-    def _apply(self, opened: OpenedTimeline, metrics: MetricsSummary | None) -> None:
+    @on(DetailsLoaded)
+    def _loaded(self, message: DetailsLoaded) -> None:
+        try:
+            with self.app.batch_update():
+                self._apply(message.data)
+        finally:
+            self.loaded = True
+
+    def _apply(self, data: DetailsData) -> None:
         title = self.query_one("#det-title", Static)
+        opened = data.opened
         if opened.error is not None:
             title.update(Text(opened.error, style="bold red"))
             return
@@ -198,7 +234,7 @@ class DetailsScreen(Screen):
             t.append("  SIMULATED", style="bold reverse #c792ea")
         title.update(t)
         self.query_one(EnergyPanel).update_energy(rec)
-        self.query_one(AccuracyPanel).update_metrics(metrics)
+        self.query_one(AccuracyPanel).update_metrics(data.metrics)
         val, why = cmp.sam_value(rec.get("accuracy"), rec.get("energy_j"), self.params)
         self.query_one(SamPanel).update_sam(
             {
