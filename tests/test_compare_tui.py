@@ -116,6 +116,73 @@ async def test_the_store_is_read_off_the_event_loop(store, monkeypatch):
         assert det.timeline is not None and det.query_one("#det-power", LineChart).series
 
 
+async def test_no_store_access_on_the_event_loop(store, monkeypatch):
+    """Every way the two screens reach the store (first read, reload, rename, tag, delete,
+    a cached row's record, a session's and a group's details) runs off the event loop's
+    thread."""
+    import threading
+
+    from compare_fixtures import GROUP_ID, make_group
+
+    from wattui.analysis import table as cmp
+    from wattui.store import manage, reader
+
+    make_group(store)
+    seen, on_loop = set(), []
+
+    def watch(owner, name: str) -> None:
+        real = getattr(owner, name)
+
+        def call(*a, **kw):
+            seen.add(name)
+            if threading.current_thread() is threading.main_thread():
+                on_loop.append(name)
+            return real(*a, **kw)
+
+        monkeypatch.setattr(owner, name, call)
+
+    for owner, names_ in (
+        (reader, ("scan_store",)),
+        (reader.Session, ("open", "samples", "events")),
+        (cmp, ("load_table", "load_record", "load_group_record")),
+        (manage, ("rename", "tag", "delete")),
+    ):
+        for name in names_:
+            watch(owner, name)
+    app = CompareApp(store, refresh_s=0, sort="start")
+    async with app.run_test(size=SIZE) as pilot:
+        scr = await compare_loaded(pilot)
+        n = scr.loads_applied
+        await pilot.press("r")
+        await reloaded(pilot, scr, n)
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, AskText), "the rename dialog")
+        n = scr.loads_applied
+        await pilot.press(*"-x", "enter")
+        await reloaded(pilot, scr, n)
+        await pilot.press("t")
+        await until(pilot, lambda: isinstance(app.screen, AskText), "the tag dialog")
+        n = scr.loads_applied
+        await pilot.press(*"x", "enter")
+        await reloaded(pilot, scr, n)
+        await pilot.press("down", "d")
+        await until(pilot, lambda: isinstance(app.screen, Confirm), "the delete dialog")
+        n = scr.loads_applied
+        await pilot.press("y")
+        await reloaded(pilot, scr, n)
+        for sid in ("20261103-100000-a003", f"group:{GROUP_ID}"):
+            scr.table_data.records.pop(sid, None)  # as if its row came from the cache
+            scr.open_details(sid)
+            det = await details_loaded(pilot)
+            assert det.timeline is not None, sid
+            await pilot.press("escape")
+            await until(pilot, lambda: app.screen is scr, "back to the table")
+    want = {"scan_store", "open", "samples", "events", "load_table", "load_record"}
+    want |= {"load_group_record", "rename", "tag", "delete"}
+    assert want <= seen  # every hook was reached...
+    assert on_loop == []  # ...and none of them on the event loop
+
+
 async def test_sort_by_key_and_header_click(store):
     app = CompareApp(store, refresh_s=0, sort="start")  # rows in start order
     async with app.run_test(size=SIZE) as pilot:

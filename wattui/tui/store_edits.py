@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from wattui.store.manage import ManageError, delete, rename, tag
+from wattui.store import manage
+from wattui.store.manage import ManageError
 
 Notice = tuple[str, str]
 StoreChange = Callable[[], tuple[Notice | None, frozenset[str]]]
@@ -21,7 +22,7 @@ def rename_job(store_root: Path, sid: str, parts: list[str], name: str) -> Store
     def run() -> tuple[Notice | None, frozenset[str]]:
         try:
             for p in parts:
-                rename(store_root, p, name)
+                manage.rename(store_root, p, name)
         except ManageError as e:
             return (str(e), "error"), frozenset()
         every = f" (all {len(parts)} sessions of the group)" if len(parts) > 1 else ""
@@ -40,9 +41,9 @@ def tag_job(store_root: Path, ids: list[str], text: str) -> StoreChange:
         try:
             for sid in ids:
                 if add:
-                    tag(store_root, sid, add)
+                    manage.tag(store_root, sid, add)
                 if remove:
-                    tag(store_root, sid, remove, remove=True)
+                    manage.tag(store_root, sid, remove, remove=True)
         except ManageError as e:
             return (str(e), "error"), frozenset()
         return (f"tags changed on {len(ids)} session(s)", "information"), frozenset()
@@ -58,7 +59,7 @@ def delete_job(store_root: Path, ids: list[str], rows: list[str]) -> StoreChange
         errors = []
         for sid in ids:
             try:
-                delete(store_root, sid)
+                manage.delete(store_root, sid)
             except ManageError as e:
                 errors.append(str(e))
         if errors:
