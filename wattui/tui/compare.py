@@ -31,7 +31,13 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
 from wattui.analysis import table as cmp
-from wattui.tui.compare_panels import notice_text, plot_points, ranking_text
+from wattui.tui.compare_panels import (
+    SEL_MARK,
+    notice_text,
+    plot_points,
+    ranking_text,
+    row_cells,
+)
 from wattui.tui.dialogs import AskText, Confirm
 from wattui.tui.plot import ScatterPlot
 from wattui.tui.session_table import SessionTable, TableColumn
@@ -39,14 +45,7 @@ from wattui.tui.store_edits import StoreChange, delete_job, rename_job, tag_job
 from wattui.tui.textual_compat import SafeApp
 
 DEFAULT_PARAMS = cmp.SamParams()
-SEL_MARK = ("✓", "bold #ffb454")
 MAX_COL_W = 32
-STATUS_STYLE = {
-    "running": "bold #8ae234",
-    "finished": "",
-    "failed": "bold #f07178",
-    "interrupted": "bold #ffb454",
-}
 
 
 @dataclass(frozen=True)
@@ -278,7 +277,8 @@ class CompareScreen(Screen):
             cap = name_cap if c.key == "name" else MAX_COL_W
             cols.append(TableColumn(c.key, label, min(w, cap), c.numeric))
         cells = [
-            self._cells(r, {k: v[i] for k, v in texts.items()}, cols) for i, r in enumerate(rows)
+            row_cells(r, {k: v[i] for k, v in texts.items()}, cols, self.selected)
+            for i, r in enumerate(rows)
         ]
         pinned = 1 + next((i + 1 for i, c in enumerate(cmp.COLUMNS) if c.key == "name"), 0)
         t.set_rows(cols, [r["id"] for r in rows], cells, pinned=pinned)
@@ -287,22 +287,6 @@ class CompareScreen(Screen):
         t.show_column(self.sort_key)
         self._render_notice(df)
         self._render_plot(df)
-
-    def _cells(self, r: dict, texts: dict[str, str], cols: list[TableColumn]) -> list:
-        cells = [SEL_MARK if r["id"] in self.selected else ("", "")]
-        for c, col in zip(cmp.COLUMNS, cols[1:]):
-            s = texts[c.key]
-            if len(s) > col.width:
-                s = s[: col.width - 1] + "…"
-            style = ""
-            if c.key == "status":
-                style = STATUS_STYLE.get(r["status"], "")
-            elif c.key == "name" and r["simulated"]:
-                style = "#c792ea"
-            elif c.key == "sam" and r["pareto"]:
-                style = "bold"
-            cells.append((s, style))
-        return cells
 
     def _render_notice(self, df) -> None:
         t = notice_text(

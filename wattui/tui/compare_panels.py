@@ -1,5 +1,5 @@
-"""What the comparison screen's notice line, plot and SAM ranking panel say, built from the
-table's frame (plain Rich text and plot points: no widget, no store)."""
+"""What the comparison screen's table cells, notice line, plot and SAM ranking panel say,
+built from the table's frame (plain Rich text and plot points: no widget, no store)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,34 @@ from rich.text import Text
 
 from wattui.analysis import table as cmp
 from wattui.tui.plot import Point
+from wattui.tui.session_table import TableColumn
+
+SEL_MARK = ("✓", "bold #ffb454")
+STATUS_STYLE = {
+    "running": "bold #8ae234",
+    "finished": "",
+    "failed": "bold #f07178",
+    "interrupted": "bold #ffb454",
+}
+
+
+def row_cells(r: dict, texts: dict[str, str], cols: list[TableColumn], selected: set[str]) -> list:
+    """One row's (text, style) cells: the selection mark, then each column's text (cut
+    to its width) styled by status, SIMULATED and the Pareto front."""
+    cells = [SEL_MARK if r["id"] in selected else ("", "")]
+    for c, col in zip(cmp.COLUMNS, cols[1:]):
+        s = texts[c.key]
+        if len(s) > col.width:
+            s = s[: col.width - 1] + "…"
+        style = ""
+        if c.key == "status":
+            style = STATUS_STYLE.get(r["status"], "")
+        elif c.key == "name" and r["simulated"]:
+            style = "#c792ea"
+        elif c.key == "sam" and r["pareto"]:
+            style = "bold"
+        cells.append((s, style))
+    return cells
 
 
 def notice_text(
