@@ -183,6 +183,29 @@ async def test_no_store_access_on_the_event_loop(store, monkeypatch):
     assert on_loop == []  # ...and none of them on the event loop
 
 
+async def test_a_running_session_is_read_again_every_refresh(store):
+    import json
+
+    from wattui.store.paths import write_json_atomic
+
+    live = sessions_dir(store) / "20261109-100000-r009" / "live.json"
+    app = CompareApp(store, refresh_s=0.2)
+    async with app.run_test(size=SIZE) as pilot:
+        scr = await compare_loaded(pilot)
+
+        def energy() -> float:
+            return dict(zip(scr.view_df["id"], scr.view_df["energy_j"]))["20261109-100000-r009"]
+
+        before = energy()
+        state = json.loads(live.read_text())
+        state["energy_j"] = before * 3
+        for dev in state["devices"].values():
+            dev["energy_j"] = dev["energy_j"] * 3
+        write_json_atomic(live, state)
+        await until(pilot, lambda: energy() == pytest.approx(before * 3), "the refreshed energy")
+        assert scr.loads_applied >= 2
+
+
 async def test_sort_by_key_and_header_click(store):
     app = CompareApp(store, refresh_s=0, sort="start")  # rows in start order
     async with app.run_test(size=SIZE) as pilot:

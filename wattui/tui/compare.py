@@ -169,7 +169,9 @@ class CompareScreen(Screen):
         self._load(resolve=self._resolve_params)
         self.query_one(SessionTable).focus()
         if self.refresh_s:
-            self.set_interval(self.refresh_s, self._auto_refresh)
+            # (not ``_auto_refresh``: Textual's own attribute of that name, None, hid the
+            # method and this timer never fired)
+            self.set_interval(self.refresh_s, self._refresh_running)
 
     def on_resize(self, _event=None) -> None:
         if self._ranked is not None:
@@ -326,7 +328,7 @@ class CompareScreen(Screen):
         box = panel.content_size
         panel.update(ranking_text(ranked, self.params, self.prev_ranks, box.width, box.height))
 
-    def _auto_refresh(self) -> None:
+    def _refresh_running(self) -> None:
         if self.table_data is None:
             return
         if self._loads_started > self._seq_applied:
