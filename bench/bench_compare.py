@@ -15,8 +15,8 @@ cache, stamped by each session's files); --cold drops that cache before every ru
 screen and csv, i.e. measures a first open.
 
 Measured (targets < 1 s each):
-1. Screen open: from spawning a fresh Python process to the first frame of the comparison
-   screen with the whole table loaded (headless Textual app, imports included).
+1. Screen open: from spawning a fresh Python process to the comparison screen showing the
+   whole table (read in its thread, applied; headless Textual app, imports included).
 2. `wattui compare --format csv`: the whole command, process start to exit.
 3. `wattui sessions --format json` (whole command; record cache warm, and once cold) and
    `wattui show --format json ID` (whole command; targets < 1 s and < 0.3 s at any store
@@ -49,7 +49,8 @@ import sys, time
 from pathlib import Path
 from wattui.tui.compare import CompareApp, CompareScreen
 class Bench(CompareApp):
-    def on_ready(self):
+    # the screen reads the store in a thread; its message bubbles up here once applied
+    def on_table_read(self, _message):
         scr = self.screen
         assert isinstance(scr, CompareScreen) and scr.view_df is not None
         self.rows = scr.view_df.height
@@ -358,7 +359,7 @@ def main() -> int:
         state = "cold: row cache dropped before each run" if args.cold else "warm row cache"
         print(f"runs: {args.runs} (median; min-max), {state}")
         print(
-            f"  open comparison screen (fresh process to first frame): {med(screens):.3f} s "
+            f"  open comparison screen (fresh process to table shown): {med(screens):.3f} s "
             f"({min(screens):.3f}-{max(screens):.3f})  target < 1 s"
         )
         print(

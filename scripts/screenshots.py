@@ -98,10 +98,18 @@ def compare_app(tmp: Path, **kw):
     return CompareApp(root, refresh_s=0, store_label="~/.local/share/wattui", **kw)
 
 
-def _keys(*keys: str):
+def _keys(*keys: str, details: bool = False, then: tuple[str, ...] = ()):
+    """Once the screen has read the store: ``keys``; with ``details``, then wait until the
+    details screen has read its session (both screens read in a thread) and press ``then``."""
+
     async def run(pilot) -> None:
-        await pilot.pause()
+        from screen_waits import compare_loaded, details_loaded  # tests/, as compare_app
+
+        await compare_loaded(pilot)
         await pilot.press(*keys)
+        if details:
+            await details_loaded(pilot)
+            await pilot.press(*then)
         await pilot.pause()
 
     return run
@@ -122,8 +130,8 @@ SHOTS += [
         (100, 30),
         _keys(),
     ),
-    Shot("details-160x48", compare_app, (160, 48), _keys("down", "down", "enter")),
-    Shot("details-zoomed-120x36", compare_app, (120, 36), _keys("enter", "plus", "left", "left")),
+    Shot("details-160x48", compare_app, (160, 48), _keys("down", "down", "enter", details=True)),
+    Shot("details-zoomed-120x36", compare_app, (120, 36), _keys("enter", details=True, then=("plus", "left", "left"))),
 ]
 
 
@@ -150,7 +158,7 @@ def group_compare_app(tmp: Path):
 
 SHOTS += [
     Shot("group-live-120x36", group_live_app, (120, 36), wait_live),
-    Shot("group-details-120x36", group_compare_app, (120, 36), _keys("end", "enter")),
+    Shot("group-details-120x36", group_compare_app, (120, 36), _keys("end", "enter", details=True)),
 ]
 
 

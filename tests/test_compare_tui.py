@@ -6,6 +6,7 @@ import shutil
 
 import pytest
 from compare_fixtures import T0, make_demo_store, make_session
+from screen_waits import compare_loaded, details_loaded, reloaded, until
 
 from wattui.store.paths import sessions_dir
 from wattui.tui.compare import AskText, CompareApp, CompareScreen, Confirm, SessionTable
@@ -60,8 +61,7 @@ def names(scr: CompareScreen) -> list[str]:
 async def test_table_lists_sessions_statuses_and_problems(store):
     app = CompareApp(store, refresh_s=0)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        scr = screen_of(app)
+        scr = await compare_loaded(pilot)
         assert len(visible_ids(scr)) == 9
         st = dict(zip(scr.view_df["name"], scr.view_df["status"]))
         assert st["live-run"] == "running" and st["resnet50-long"] == "interrupted"
@@ -72,11 +72,144 @@ async def test_table_lists_sessions_statuses_and_problems(store):
         assert header[1:6] == ["Rank ▲", "Name", "Acc", "Energy", "SAM"]  # what matters first
 
 
+async def test_the_store_is_read_off_the_event_loop(store, monkeypatch):
+    """With the store read held up, the screens still answer keys; what was read shows up
+    when the read goes on."""
+    import threading
+
+    from wattui.store import reader
+
+    gate, reading = threading.Event(), threading.Event()
+
+    def held(real):
+        def read(*a, **kw):
+            reading.set()
+            assert gate.wait(60), "never let go"
+            return real(*a, **kw)
+
+        return read
+
+    monkeypatch.setattr(reader, "scan_store", held(reader.scan_store))
+    app = CompareApp(store, refresh_s=0)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, reading.is_set, "the store read")
+        scr = screen_of(app)
+        await pilot.press("p", "slash", *"tag:paper", "enter")
+        assert scr.has_class("plot-max") and scr.filter_text == "tag:paper"
+        assert scr.table_data is None and scr.loads_applied == 0  # still held
+        gate.set()
+        await compare_loaded(pilot)
+        assert set(names(scr)) == {"resnet50", "mobilenet-v2", "vit-h14", "efficientnet-b0"}
+        # the details screen's read of the samples, held the same way
+        gate.clear()
+        reading.clear()
+        monkeypatch.setattr(reader.Session, "samples", held(reader.Session.samples))
+        await pilot.press("p", "enter")
+        await until(pilot, reading.is_set, "the samples read")
+        det = app.screen
+        assert isinstance(det, DetailsScreen) and det.timeline is None
+        await pilot.press("escape")  # answered while the samples are being read
+        assert app.screen is scr and not det.loaded
+        gate.set()
+        await pilot.press("enter")
+        det = await details_loaded(pilot)
+        assert det.timeline is not None and det.query_one("#det-power", LineChart).series
+
+
+async def test_no_store_access_on_the_event_loop(store, monkeypatch):
+    """Every way the two screens reach the store (first read, reload, rename, tag, delete,
+    a cached row's record, a session's and a group's details) runs off the event loop's
+    thread."""
+    import threading
+
+    from compare_fixtures import GROUP_ID, make_group
+
+    from wattui.analysis import table as cmp
+    from wattui.store import manage, reader
+
+    make_group(store)
+    seen, on_loop = set(), []
+
+    def watch(owner, name: str) -> None:
+        real = getattr(owner, name)
+
+        def call(*a, **kw):
+            seen.add(name)
+            if threading.current_thread() is threading.main_thread():
+                on_loop.append(name)
+            return real(*a, **kw)
+
+        monkeypatch.setattr(owner, name, call)
+
+    for owner, names_ in (
+        (reader, ("scan_store",)),
+        (reader.Session, ("open", "samples", "events")),
+        (cmp, ("load_table", "load_record", "load_group_record")),
+        (manage, ("rename", "tag", "delete")),
+    ):
+        for name in names_:
+            watch(owner, name)
+    app = CompareApp(store, refresh_s=0, sort="start")
+    async with app.run_test(size=SIZE) as pilot:
+        scr = await compare_loaded(pilot)
+        n = scr.loads_applied
+        await pilot.press("r")
+        await reloaded(pilot, scr, n)
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, AskText), "the rename dialog")
+        n = scr.loads_applied
+        await pilot.press(*"-x", "enter")
+        await reloaded(pilot, scr, n)
+        await pilot.press("t")
+        await until(pilot, lambda: isinstance(app.screen, AskText), "the tag dialog")
+        n = scr.loads_applied
+        await pilot.press(*"x", "enter")
+        await reloaded(pilot, scr, n)
+        await pilot.press("down", "d")
+        await until(pilot, lambda: isinstance(app.screen, Confirm), "the delete dialog")
+        n = scr.loads_applied
+        await pilot.press("y")
+        await reloaded(pilot, scr, n)
+        for sid in ("20261103-100000-a003", f"group:{GROUP_ID}"):
+            scr.table_data.records.pop(sid, None)  # as if its row came from the cache
+            scr.open_details(sid)
+            det = await details_loaded(pilot)
+            assert det.timeline is not None, sid
+            await pilot.press("escape")
+            await until(pilot, lambda: app.screen is scr, "back to the table")
+    want = {"scan_store", "open", "samples", "events", "load_table", "load_record"}
+    want |= {"load_group_record", "rename", "tag", "delete"}
+    assert want <= seen  # every hook was reached...
+    assert on_loop == []  # ...and none of them on the event loop
+
+
+async def test_a_running_session_is_read_again_every_refresh(store):
+    import json
+
+    from wattui.store.paths import write_json_atomic
+
+    live = sessions_dir(store) / "20261109-100000-r009" / "live.json"
+    app = CompareApp(store, refresh_s=0.2)
+    async with app.run_test(size=SIZE) as pilot:
+        scr = await compare_loaded(pilot)
+
+        def energy() -> float:
+            return dict(zip(scr.view_df["id"], scr.view_df["energy_j"]))["20261109-100000-r009"]
+
+        before = energy()
+        state = json.loads(live.read_text())
+        state["energy_j"] = before * 3
+        for dev in state["devices"].values():
+            dev["energy_j"] = dev["energy_j"] * 3
+        write_json_atomic(live, state)
+        await until(pilot, lambda: energy() == pytest.approx(before * 3), "the refreshed energy")
+        assert scr.loads_applied >= 2
+
+
 async def test_sort_by_key_and_header_click(store):
     app = CompareApp(store, refresh_s=0, sort="start")  # rows in start order
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        scr = screen_of(app)
+        scr = await compare_loaded(pilot)
         assert names(scr)[0] == "resnet50"  # by start time
         await pilot.press("s")
         assert scr.sort_key == "co2_g"  # the next column after Start
@@ -111,8 +244,7 @@ async def test_sort_by_key_and_header_click(store):
 async def test_filter_by_text_tag_status_date(store):
     app = CompareApp(store, refresh_s=0)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        scr = screen_of(app)
+        scr = await compare_loaded(pilot)
         await pilot.press("slash", *"tag:paper", "enter")
         await pilot.pause()
         assert set(names(scr)) == {"resnet50", "mobilenet-v2", "vit-h14", "efficientnet-b0"}
@@ -133,8 +265,7 @@ async def test_filter_by_text_tag_status_date(store):
 async def test_selection_drives_the_plot(store):
     app = CompareApp(store, refresh_s=0, sort="start")  # rows in start order
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        scr = screen_of(app)
+        scr = await compare_loaded(pilot)
         plot = scr.query_one(ScatterPlot)
         n_all = len(plot.points)
         assert n_all == 8  # every session with energy and accuracy
@@ -156,8 +287,7 @@ async def test_selection_drives_the_plot(store):
 async def test_alpha_beta_unit_keys_rerank(store):
     app = CompareApp(store, refresh_s=0)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        scr = screen_of(app)
+        scr = await compare_loaded(pilot)
         r0 = scr._ranks()
         await pilot.press(*["right_square_bracket"] * 5)
         await pilot.pause()
@@ -185,11 +315,9 @@ async def test_alpha_beta_unit_keys_rerank(store):
 async def test_details_screen(store):
     app = CompareApp(store, refresh_s=0, sort="start")  # rows in start order
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+        await compare_loaded(pilot)
         await pilot.press("down", "down", "enter")  # vit-h14: 8 GPUs
-        await pilot.pause()
-        det = app.screen
-        assert isinstance(det, DetailsScreen)
+        det = await details_loaded(pilot)
         assert det.session_id == "20261103-100000-a003"
         power = det.query_one("#det-power", LineChart)
         assert len(power.series) == 8 and all(len(s.xs) > 10 for s in power.series)
@@ -239,13 +367,10 @@ async def test_details_screen(store):
 async def test_details_of_running_and_interrupted_sessions(store):
     app = CompareApp(store, refresh_s=0)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        scr = screen_of(app)
+        scr = await compare_loaded(pilot)
         for sid in ("20261109-100000-r009", "20261107-140000-a007"):
             scr.open_details(sid)
-            await pilot.pause()
-            det = app.screen
-            assert isinstance(det, DetailsScreen)
+            det = await details_loaded(pilot)
             assert det.query_one("#det-power", LineChart).series
             await pilot.press("escape")
             await pilot.pause()
@@ -254,21 +379,22 @@ async def test_details_of_running_and_interrupted_sessions(store):
 async def test_rename_tag_delete_from_the_screen(store):
     app = CompareApp(store, refresh_s=0, sort="start")  # rows in start order
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        scr = screen_of(app)
+        scr = await compare_loaded(pilot)
         await pilot.press("n")
         await pilot.pause()
         assert isinstance(app.screen, AskText)
         app.screen.query_one("Input").value = "resnet50-renamed"
+        n = scr.loads_applied
         await pilot.press("enter")
-        await pilot.pause()
+        await reloaded(pilot, scr, n)
         assert "resnet50-renamed" in names(scr)
         # tag two selected sessions, removing one tag
         await pilot.press("space", "space", "t")
         await pilot.pause()
         app.screen.query_one("Input").value = "best -paper"
+        n = scr.loads_applied
         await pilot.press("enter")
-        await pilot.pause()
+        await reloaded(pilot, scr, n)
         tags = dict(zip(scr.view_df["name"], scr.view_df["tags"]))
         assert tags["resnet50-renamed"] == "cnn, best"
         assert tags["mobilenet-v2"] == "mobile, best"
@@ -283,8 +409,9 @@ async def test_rename_tag_delete_from_the_screen(store):
         assert len(names(scr)) == 9
         await pilot.press("d")
         await pilot.pause()
+        n = scr.loads_applied
         await pilot.press("y")
-        await pilot.pause()
+        await reloaded(pilot, scr, n)
         assert "resnet50-renamed" not in names(scr) and len(names(scr)) == 8
         assert not (sessions_dir(store) / "20261101-080000-a001").exists()
         # a running session cannot be deleted: it says so and stays
@@ -292,16 +419,16 @@ async def test_rename_tag_delete_from_the_screen(store):
         await pilot.pause()
         await pilot.press("d")
         await pilot.pause()
+        n = scr.loads_applied
         await pilot.press("y")
-        await pilot.pause()
+        await reloaded(pilot, scr, n)
         assert names(scr) == ["live-run"]
 
 
 async def test_empty_and_missing_store(tmp_path):
     app = CompareApp(tmp_path / "nothing-here", refresh_s=0)
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause()
-        scr = screen_of(app)
+        scr = await compare_loaded(pilot)
         assert scr.view_df.height == 0
         await pilot.press("enter", "space", "s", "right_square_bracket", "u", "n", "d", "p")
         await pilot.pause()
@@ -323,8 +450,7 @@ async def test_table_cursor_scroll_and_click_to_open(tmp_path):
         )
     app = CompareApp(tmp_path, refresh_s=0)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
-        scr = screen_of(app)
+        scr = await compare_loaded(pilot)
         t = scr.query_one(SessionTable)
         assert t.row_count == 60
         await pilot.press("end")
@@ -336,5 +462,5 @@ async def test_table_cursor_scroll_and_click_to_open(tmp_path):
         await pilot.click(SessionTable, offset=(5, 3))  # the third row: moves the cursor
         assert t.cursor_row == 2 and isinstance(app.screen, CompareScreen)
         await pilot.click(SessionTable, offset=(5, 3))  # again: opens it
-        await pilot.pause()
-        assert isinstance(app.screen, DetailsScreen) and app.screen.session_id.endswith("x002")
+        det = await details_loaded(pilot)
+        assert det.session_id.endswith("x002")

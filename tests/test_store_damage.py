@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, run_wattui
+from screen_waits import compare_loaded, details_loaded
 
 SAMPLES = REPO / "sample_runs" / "store" / "sessions"
 GOOD = sorted(p.name for p in SAMPLES.iterdir())[:2]
@@ -328,8 +329,7 @@ async def test_comparison_and_details_screens_on_the_damaged_store(damaged):
     store, skipped, warned = damaged
     app = CompareApp(store, refresh_s=0)
     async with app.run_test(size=(200, 50)) as pilot:
-        await pilot.pause()
-        scr = app.screen
+        scr = await compare_loaded(pilot)
         assert isinstance(scr, CompareScreen)
         ids = set(scr.query_one(SessionTable).row_keys)
         assert set(GOOD) <= ids and not ids & skipped
@@ -339,8 +339,7 @@ async def test_comparison_and_details_screens_on_the_damaged_store(damaged):
             table = scr.query_one(SessionTable)
             table.move_cursor(row=list(table.row_keys).index(sid))
             await pilot.press("enter")
-            await pilot.pause()
-            assert isinstance(app.screen, DetailsScreen), sid
+            assert isinstance(await details_loaded(pilot), DetailsScreen), sid
             if sid == "events-truncated":
                 from textual.widgets import Static
 

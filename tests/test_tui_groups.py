@@ -10,6 +10,7 @@ import json
 import pytest
 from compare_fixtures import GROUP_ID, GROUP_PARTS, make_demo_store, make_group
 from conftest import run_wattui
+from screen_waits import compare_loaded, details_loaded, reloaded
 
 from wattui.analysis import table as cmp
 from wattui.sessions import session_record
@@ -97,24 +98,21 @@ async def open_group_details(app, pilot):
     from wattui.tui.compare import SessionTable
     from wattui.tui.details import DetailsScreen
 
-    await pilot.pause()
-    t = app.screen.query_one(SessionTable)
+    scr = await compare_loaded(pilot)
+    t = scr.query_one(SessionTable)
     assert t.row_keys.count(GID) == 1 and not set(PART_IDS) & set(t.row_keys)
     t.move_cursor(t.row_index(GID))
     await pilot.press("enter")
-    for _ in range(40):
-        await pilot.pause()
-        if isinstance(app.screen, DetailsScreen) and app.screen.timeline is not None:
-            break
-    assert isinstance(app.screen, DetailsScreen)
-    return app.screen
+    det = await details_loaded(pilot)
+    assert isinstance(det, DetailsScreen) and det.timeline is not None
+    return det
 
 
 async def test_details_of_a_group_lists_its_nodes_and_sums_their_power(store):
     from textual.widgets import Static
 
+    from wattui.analysis.timeline import Timeline
     from wattui.tui.compare import CompareApp
-    from wattui.tui.details import Timeline
     from wattui.tui.widgets import PowerChart
 
     app = CompareApp(store, refresh_s=0)
@@ -152,30 +150,32 @@ async def test_tag_rename_and_delete_on_a_group_row_apply_to_every_part(store):
 
     app = CompareApp(store, refresh_s=0)
     async with app.run_test(size=(160, 48)) as pilot:
-        await pilot.pause()
-        scr = app.screen
+        scr = await compare_loaded(pilot)
         t = scr.query_one(SessionTable)
         t.move_cursor(t.row_index(GID))
         await pilot.press("t")
         await pilot.pause()
         assert isinstance(app.screen, AskText) and "3 session(s)" in app.screen.prompt
+        n = scr.loads_applied
         await pilot.press(*"multi", "enter")
-        await pilot.pause()
+        await reloaded(pilot, scr, n)
         assert all("multi" in m["tags"] for m in metas())
         t.move_cursor(t.row_index(GID))
         await pilot.press("n")
         await pilot.pause()
         app.screen.query_one("#ask").value = ""
+        n = scr.loads_applied
         await pilot.press(*"llm-3n", "enter")
-        await pilot.pause()
+        await reloaded(pilot, scr, n)
         assert [m["name"] for m in metas()] == ["llm-3n"] * 3
         assert group_row(scr.table_data)["name"] == "llm-3n"
         t.move_cursor(t.row_index(GID))
         await pilot.press("d")
         await pilot.pause()
         assert isinstance(app.screen, Confirm) and "3 session(s)" in app.screen.question
+        n = scr.loads_applied
         await pilot.press("y")
-        await pilot.pause()
+        await reloaded(pilot, scr, n)
         assert not any((sessions_dir(store) / s).exists() for s in PART_IDS)
         assert GID not in t.row_keys and t.row_count == 8
 
@@ -290,12 +290,9 @@ async def test_c_and_q_on_the_compare_screen_inside_the_live_app(tmp_path):
     async with app.run_test(size=(120, 36)) as pilot:
         await until_applied(pilot)
         await pilot.press("c")
-        await pilot.pause()
-        assert isinstance(app.screen, CompareScreen)
+        assert isinstance(await compare_loaded(pilot), CompareScreen)
         await pilot.press("enter")  # the details of the session
-        for _ in range(20):
-            await pilot.pause()
-        assert isinstance(app.screen, DetailsScreen)
+        assert isinstance(await details_loaded(pilot), DetailsScreen)
         await pilot.press("c")  # not here: the details screen stays
         await pilot.pause()
         assert isinstance(app.screen, DetailsScreen) and app.current_mode == "compare"

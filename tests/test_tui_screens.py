@@ -19,6 +19,7 @@ from wattui.store.paths import sessions_dir, write_json_atomic
 
 sys.path.insert(0, str(Path(__file__).parent))
 from compare_fixtures import make_session  # noqa: E402
+from screen_waits import compare_loaded  # noqa: E402
 
 LOOP = "import time\nfor i in range(400):\n    print('step', i, flush=True)\n    time.sleep(0.25)\n"
 
@@ -291,8 +292,7 @@ def test_compare_screen_at_80x24_shows_what_matters_and_scrolls_by_column(tmp_pa
     async def go():
         app = CompareApp(store)
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.pause()
-            scr = app.screen
+            scr = await compare_loaded(pilot)
             t = scr.query_one(SessionTable)
             header = t.render_line(0).text
             for word in ("Rank ▲", "Name", "Acc", "Energy", "SAM"):

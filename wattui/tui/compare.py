@@ -7,391 +7,73 @@ order (or click a header), ``[``/``]`` alpha, ``{``/``}`` beta, ``u`` unit, ``0`
 
 A multi-node run (sessions sharing a ``group``) is one row, ``group:<ID>``; rename, tag and
 delete on it apply to every session of the group (the notice says how many).
+
+The store is read (and edited) in a thread worker, never on the event loop: it posts an
+immutable :class:`TableUpdate`, which the screen applies in one ``batch_update()``. The
+table widget is in ``session_table``, the dialogs in ``dialogs``, the notice, plot points
+and ranking text in ``compare_panels``, the store edits in ``store_edits``.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from rich.cells import cell_len, set_cell_size
-from rich.segment import Segment
-from rich.style import Style
+from rich.cells import cell_len
 from rich.text import Text
-from textual import events, on, work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
-from textual.geometry import Size
+from textual.containers import Horizontal
 from textual.message import Message
-from textual.reactive import reactive
-from textual.screen import ModalScreen, Screen
-from textual.scroll_view import ScrollView
-from textual.strip import Strip
-from textual.widgets import Button, Footer, Input, Label, Static
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Static
 
 from wattui.analysis import table as cmp
 from wattui.model.group import is_group_ref
-from wattui.tui.plot import Point, ScatterPlot
+from wattui.tui.compare_panels import (
+    SEL_MARK,
+    notice_text,
+    plot_points,
+    ranking_text,
+    row_cells,
+)
+from wattui.tui.dialogs import AskText, Confirm
+from wattui.tui.plot import ScatterPlot
+from wattui.tui.session_table import SessionTable, TableColumn
+from wattui.tui.store_edits import StoreChange, delete_job, rename_job, tag_job
 from wattui.tui.textual_compat import SafeApp
 
 DEFAULT_PARAMS = cmp.SamParams()
-SEL_MARK = ("✓", "bold #ffb454")
 MAX_COL_W = 32
-STATUS_STYLE = {
-    "running": "bold #8ae234",
-    "finished": "",
-    "failed": "bold #f07178",
-    "interrupted": "bold #ffb454",
-}
 
 
-# -- modals ------------------------------------------------------------------------------
-class AskText(ModalScreen[str | None]):
-    """One line of text, or None when cancelled."""
+@dataclass(frozen=True)
+class TableUpdate:
+    """One read of the store, made in the loading thread: the table (under the parameters
+    the sessions agree on when ``resolved``), and what a store edit before it had to say."""
 
-    DEFAULT_CSS = """
-    AskText { align: center middle; }
-    AskText > Vertical { width: 70; height: auto; border: thick $accent; background: $surface;
-        padding: 1 2; }
-    AskText Label { width: 100%; }
-    """
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    seq: int  # reads are numbered as started: an older one arriving late is not applied
+    table: cmp.Table
+    resolved: tuple[cmp.SamParams, tuple[str, ...]] | None = None
+    keep_ranks: bool = False  # an automatic refresh keeps the last ▲▼ rank changes
+    notice: tuple[str, str] | None = None
+    deselect: frozenset[str] = frozenset()
 
-    def __init__(self, prompt: str, value: str = "", hint: str = "") -> None:
+
+class TableRead(Message):
+    def __init__(self, update: TableUpdate) -> None:
         super().__init__()
-        self.prompt, self.value, self.hint = prompt, value, hint
-
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Label(self.prompt)
-            yield Input(value=self.value, id="ask")
-            if self.hint:
-                yield Label(Text(self.hint, style="italic"))
-
-    @on(Input.Submitted)
-    def _done(self, ev: Input.Submitted) -> None:
-        self.dismiss(ev.value)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
+        self.update = update
 
 
-class Confirm(ModalScreen[bool]):
-    DEFAULT_CSS = """
-    Confirm { align: center middle; }
-    Confirm > Vertical { width: 70; height: auto; border: thick $error; background: $surface;
-        padding: 1 2; }
-    Confirm Horizontal { height: auto; margin-top: 1; }
-    Confirm Button { margin-right: 2; }
-    """
-    BINDINGS = [
-        Binding("y", "answer(True)", "Yes"),
-        Binding("n,escape", "answer(False)", "No"),
-    ]
+class RecordRead(Message):
+    """A row's full record, read for its details screen."""
 
-    def __init__(self, question: str) -> None:
+    def __init__(self, sid: str, record: dict, params: cmp.SamParams) -> None:
         super().__init__()
-        self.question = question
-
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Label(self.question)
-            with Horizontal():
-                yield Button("Delete (y)", variant="error", id="yes")
-                yield Button("Cancel (n)", id="no")
-
-    def on_mount(self) -> None:
-        self.query_one("#no", Button).focus()
-
-    @on(Button.Pressed)
-    def _pressed(self, ev: Button.Pressed) -> None:
-        self.dismiss(ev.button.id == "yes")
-
-    def action_answer(self, yes: bool) -> None:
-        self.dismiss(yes)
-
-
-# -- the table ---------------------------------------------------------------------------
-@dataclass
-class TableColumn:
-    key: str
-    label: Text
-    width: int
-    numeric: bool = False
-
-
-class SessionTable(ScrollView, can_focus=True):
-    """A table that draws only the rows on screen (Textual's line API), so a store of
-    thousands of sessions opens at once; DataTable measures every cell up front.
-
-    Header fixed on top; one row per session; a row cursor; click a header to sort, click
-    the highlighted row (or press enter) to open it."""
-
-    DEFAULT_CSS = """
-    SessionTable { background: $surface; scrollbar-size-horizontal: 1; }
-    SessionTable > .sessiontable--header { text-style: bold; background: $panel; color: $foreground; }
-    SessionTable > .sessiontable--cursor { background: $block-cursor-blurred-background; }
-    SessionTable:focus > .sessiontable--cursor {
-        background: $block-cursor-background; color: $block-cursor-foreground; text-style: bold;
-    }
-    SessionTable > .sessiontable--odd { background: $surface; }
-    SessionTable > .sessiontable--even { background: $surface-lighten-1 20%; }
-    """
-    COMPONENT_CLASSES = {
-        "sessiontable--header",
-        "sessiontable--cursor",
-        "sessiontable--odd",
-        "sessiontable--even",
-    }
-    BINDINGS = [
-        Binding("up", "cursor(-1)", show=False),
-        Binding("down", "cursor(1)", show=False),
-        Binding("pageup", "page(-1)", show=False),
-        Binding("pagedown", "page(1)", show=False),
-        Binding("home", "cursor_to(0)", show=False),
-        Binding("end", "cursor_to(-1)", show=False),
-        Binding("left", "scroll_left", show=False),
-        Binding("right", "scroll_right", show=False),
-        Binding("enter", "select", show=False),
-    ]
-    PAD = 1
-
-    class RowSelected(Message):
-        def __init__(self, table: SessionTable, row_key: str) -> None:
-            super().__init__()
-            self.table, self.row_key = table, row_key
-
-    class HeaderSelected(Message):
-        def __init__(self, table: SessionTable, column_key: str) -> None:
-            super().__init__()
-            self.table, self.column_key = table, column_key
-
-    cursor_row: reactive[int] = reactive(0, always_update=True)
-
-    def __init__(self, **kw) -> None:
-        super().__init__(**kw)
-        self.pinned = 0  # leading columns that stay put when the rest scrolls sideways
-        self.columns: list[TableColumn] = []
-        self.row_keys: list[str] = []
-        self._cells: list[list[tuple[str, str]]] = []
-        self._index: dict[str, int] = {}
-        self._cache: dict[tuple, Strip] = {}
-
-    # -- data ----------------------------------------------------------------------------
-    @property
-    def row_count(self) -> int:
-        return len(self.row_keys)
-
-    def set_rows(self, columns: list[TableColumn], keys: list[str], cells, pinned: int = 0) -> None:
-        """``cells[i][j]``: (text, rich style) of row i, column j (text already fitted).
-        The first ``pinned`` columns never scroll; the others scroll a column at a time."""
-        self.pinned = min(pinned, len(columns))
-        self.columns = columns
-        self.row_keys = list(keys)
-        self._cells = cells
-        self._index = {k: i for i, k in enumerate(self.row_keys)}
-        self._cache.clear()
-        widths = [self.col_width(c) for c in columns]
-        self._stops = [0]
-        for w in widths[self.pinned :]:
-            self._stops.append(self._stops[-1] + w)
-        # room to scroll until the last column is the first one shown (whole columns only)
-        slack = max(widths[self.pinned :], default=0)
-        self.virtual_size = Size(sum(widths) + slack, len(keys) + 1)
-        self.cursor_row = min(self.cursor_row, max(0, len(keys) - 1))
-        self.refresh()
-
-    def set_cell(self, key: str, col: int, text: str, style: str = "") -> None:
-        i = self._index.get(key)
-        if i is None:
-            return
-        self._cells[i][col] = (text, style)
-        self._cache.clear()
-        self.refresh()
-
-    def row_index(self, key: str) -> int | None:
-        return self._index.get(key)
-
-    @property
-    def cursor_key(self) -> str | None:
-        if 0 <= self.cursor_row < len(self.row_keys):
-            return self.row_keys[self.cursor_row]
-        return None
-
-    def move_cursor(self, row: int) -> None:
-        if not self.row_keys:
-            self.cursor_row = 0
-            return
-        self.cursor_row = min(max(0, row), len(self.row_keys) - 1)
-
-    def watch_cursor_row(self, _old: int, new: int) -> None:
-        self._cache.clear()
-        h = max(1, self.scrollable_content_region.height - 1)
-        top = int(self.scroll_y)
-        if new < top:
-            self.scroll_to(y=new, animate=False)
-        elif new >= top + h:
-            self.scroll_to(y=new - h + 1, animate=False)
-        self.refresh()
-
-    # -- drawing --------------------------------------------------------------------------
-    def col_width(self, c: TableColumn) -> int:
-        return c.width + 2 * self.PAD
-
-    @property
-    def pinned_width(self) -> int:
-        return sum(self.col_width(c) for c in self.columns[: self.pinned])
-
-    _stops: list[int] = [0]
-
-    def scroll_stops(self) -> list[int]:
-        """The scroll offsets at which an unpinned column starts (and where the last ends)."""
-        return self._stops
-
-    def _line(self, cells, style: Style, scroll_x: int = 0, width: int | None = None) -> Strip:
-        """The pinned columns, then the others from ``scroll_x`` on, ``width`` cells."""
-        p = self.pinned
-        left = self._segments(self.columns[:p], cells[:p], style)
-        right = self._segments(self.columns[p:], cells[p:], style)
-        if width is None:
-            return Strip(left + right)
-        lstrip = Strip(left)
-        lw = min(lstrip.cell_length, width)
-        avail = width - lw
-        # whole columns only: a column that does not fit is left out, not cut at the edge
-        # (one wider than the whole view is cut, or it could never be read)
-        end = max((s for s in self.scroll_stops() if s <= scroll_x + avail), default=0)
-        if end <= scroll_x:
-            end = scroll_x + avail
-        rstrip = Strip(right).crop_extend(scroll_x, end, style).extend_cell_length(avail, style)
-        return Strip.join([lstrip.crop_extend(0, lw, style), rstrip])
-
-    def _segments(self, columns, cells, style: Style) -> list[Segment]:
-        segs = []
-        pad = " " * self.PAD
-        for c, (text, st) in zip(columns, cells):
-            w = c.width
-            n = cell_len(text)
-            if n > w:
-                text = set_cell_size(text, w - 1) + "…"
-                n = w
-            pad_w = " " * (w - n)
-            body = pad_w + text if c.numeric else text + pad_w
-            segs.append(Segment(pad, style))
-            segs.append(Segment(body, style + Style.parse(st) if st else style))
-            segs.append(Segment(pad, style))
-        return segs
-
-    def render_line(self, y: int) -> Strip:
-        scroll_x, scroll_y = self.scroll_offset
-        width = self.scrollable_content_region.width
-        base = self.rich_style
-        if y == 0:
-            key = ("h", scroll_x, width)
-            if key not in self._cache:
-                hs = self.get_component_rich_style("sessiontable--header")
-                cells = [(c.label.plain, str(c.label.style or "")) for c in self.columns]
-                self._cache[key] = self._line(cells, base + hs, scroll_x, width)
-            return self._cache[key]
-        i = scroll_y + y - 1
-        if i >= len(self.row_keys):
-            return Strip.blank(width, base)
-        key = (i, scroll_x, width, self.has_focus)
-        if key not in self._cache:
-            if i == self.cursor_row:
-                st = self.get_component_rich_style("sessiontable--cursor")
-            else:
-                st = self.get_component_rich_style(
-                    "sessiontable--even" if i % 2 else "sessiontable--odd"
-                )
-            self._cache[key] = self._line(self._cells[i], base + st, scroll_x, width)
-        return self._cache[key]
-
-    def on_focus(self) -> None:
-        self._cache.clear()
-        self.refresh()
-
-    def on_blur(self) -> None:
-        self._cache.clear()
-        self.refresh()
-
-    def notify_style_update(self) -> None:
-        super().notify_style_update()
-        self._cache.clear()
-
-    def watch_scroll_x(self, old: float, new: float) -> None:
-        super().watch_scroll_x(old, new)
-        self._cache.clear()
-
-    # -- input -------------------------------------------------------------------------
-    def column_at(self, x: int) -> str | None:
-        pw = self.pinned_width
-        if x >= pw:
-            x += int(self.scroll_x)
-        edge = 0
-        for i, c in enumerate(self.columns):
-            edge += self.col_width(c)
-            if x < edge and (i < self.pinned or x >= pw):
-                return c.key
-        return None
-
-    def action_scroll_right(self) -> None:
-        """One whole column to the right (the pinned ones stay)."""
-        x = int(self.scroll_x)
-        stops = self.scroll_stops()
-        nxt = next((s for s in stops[:-1] if s > x), None)  # never past the last column
-        if nxt is not None and nxt <= self.max_scroll_x:
-            self.scroll_to(x=nxt, animate=False)
-
-    def action_scroll_left(self) -> None:
-        x = int(self.scroll_x)
-        prev = [s for s in self.scroll_stops() if s < x]
-        self.scroll_to(x=prev[-1] if prev else 0, animate=False)
-
-    def show_column(self, key: str) -> None:
-        """Scroll so that column ``key`` is in view (a pinned one always is)."""
-        keys = [c.key for c in self.columns]
-        if key not in keys or keys.index(key) < self.pinned:
-            return
-        i = keys.index(key) - self.pinned
-        stops = self.scroll_stops()
-        left, right = stops[i], stops[i + 1]
-        if self.scrollable_content_region.width <= self.pinned_width:
-            return  # not laid out yet
-        view = self.scrollable_content_region.width - self.pinned_width
-        x = int(self.scroll_x)
-        if left < x:
-            self.scroll_to(x=left, animate=False)
-        elif right > x + view:
-            fit = next((s for s in stops if s >= right - view), left)
-            self.scroll_to(x=min(fit, left), animate=False)
-
-    def on_click(self, event: events.Click) -> None:
-        if event.y == 0:
-            key = self.column_at(event.x)
-            if key is not None:
-                self.post_message(self.HeaderSelected(self, key))
-            return
-        i = int(self.scroll_y) + event.y - 1
-        if 0 <= i < len(self.row_keys):
-            if i == self.cursor_row:
-                self.post_message(self.RowSelected(self, self.row_keys[i]))
-            self.cursor_row = i
-
-    def action_cursor(self, step: int) -> None:
-        self.move_cursor(self.cursor_row + step)
-
-    def action_page(self, step: int) -> None:
-        h = max(1, self.scrollable_content_region.height - 1)
-        self.move_cursor(self.cursor_row + step * h)
-
-    def action_cursor_to(self, row: int) -> None:
-        self.move_cursor(row if row >= 0 else len(self.row_keys) - 1)
-
-    def action_select(self) -> None:
-        if self.cursor_key is not None:
-            self.post_message(self.RowSelected(self, self.cursor_key))
+        self.sid, self.record, self.params = sid, record, params
 
 
 # -- the screen --------------------------------------------------------------------------
@@ -464,6 +146,10 @@ class CompareScreen(Screen):
         self.refresh_s = refresh_s
         self._filter_error: str | None = None
         self._ranked: list[dict] | None = None
+        self._store_lock = threading.Lock()  # one store read (or edit) at a time
+        self._loads_started = 0
+        self._seq_applied = 0
+        self.loads_applied = 0  # reads of the store shown so far (tests wait on it)
 
     # -- layout ------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -481,18 +167,12 @@ class CompareScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        t = self.query_one(SessionTable)
-        table = cmp.load_table(self.store_root, self.params)
-        if self._resolve_params:
-            params, self.param_notes = cmp.resolve_params(table.rows)
-            if params != self.params:
-                table = table.with_params(params)
-            self.params = self.start_params = params
-        self._set_table(table)
-        t.focus()
-        self.call_after_refresh(self.on_resize)
+        self._load(resolve=self._resolve_params)
+        self.query_one(SessionTable).focus()
         if self.refresh_s:
-            self.set_interval(self.refresh_s, self._auto_refresh)
+            # (not ``_auto_refresh``: Textual's own attribute of that name, None, hid the
+            # method and this timer never fired)
+            self.set_interval(self.refresh_s, self._refresh_running)
 
     def on_resize(self, _event=None) -> None:
         if self._ranked is not None:
@@ -504,6 +184,54 @@ class CompareScreen(Screen):
         if c.key == self.sort_key:
             text += " ▼" if self.sort_desc else " ▲"
         return Text(text, justify="right" if c.numeric else "left")
+
+    # -- loading: a thread reads the store, the screen applies what it read ---------------
+    def _load(self, change: StoreChange | None = None, resolve=False, keep_ranks=False) -> None:
+        """Read the store in a thread, after ``change`` (a store edit, run there too); the
+        table arrives as a :class:`TableRead` message."""
+        self._loads_started += 1
+        self._read_store(self._loads_started, change, resolve, keep_ranks)
+
+    @work(thread=True, group="compare-load")
+    def _read_store(self, seq: int, change, resolve: bool, keep_ranks: bool) -> None:
+        with self._store_lock:
+            notice, deselect = change() if change is not None else (None, frozenset())
+            table = cmp.load_table(self.store_root, self.params)
+        resolved = None
+        if resolve:
+            params, notes = cmp.resolve_params(table.rows)
+            if params != table.params:
+                table = table.with_params(params)
+            resolved = (params, tuple(notes))
+        update = TableUpdate(seq, table, resolved, keep_ranks, notice, deselect)
+        self.post_message(TableRead(update))
+
+    @on(TableRead)
+    def _table_read(self, message: TableRead) -> None:
+        u = message.update
+        if u.notice is not None:
+            self.notify(u.notice[0], severity=u.notice[1])
+        self.selected -= u.deselect
+        if u.seq < self._seq_applied:
+            return  # a later read already arrived
+        self._seq_applied = u.seq
+        with self.app.batch_update():
+            self._apply_table(u)
+        self.loads_applied += 1
+        self.call_after_refresh(self.on_resize)
+
+    def _apply_table(self, u: TableUpdate) -> None:
+        table = u.table
+        if u.resolved is not None:
+            self.params = self.start_params = u.resolved[0]
+            self.param_notes = list(u.resolved[1])
+        if table.params != self.params:  # changed (α, β, unit keys) while it was read
+            table = table.with_params(self.params)
+        prev = self.prev_ranks
+        self._set_table(table)
+        if u.keep_ranks:
+            self.prev_ranks = prev
+            self._render_plot(self.view_df)
 
     # -- data --------------------------------------------------------------------------
     def _set_table(self, table: cmp.Table) -> None:
@@ -529,7 +257,8 @@ class CompareScreen(Screen):
         return {i: k for i, k in zip(r["id"].to_list(), r["k"].to_list()) if k is not None}
 
     def _render_all(self, keep_cursor: bool = True) -> None:
-        assert self.table_data is not None
+        if self.table_data is None:
+            return  # not read yet: the sort and filter apply when it arrives
         try:
             df = cmp.filter_frame(self.table_data.frame, self.filter_text)
             self._filter_error = None
@@ -551,7 +280,8 @@ class CompareScreen(Screen):
             cap = name_cap if c.key == "name" else MAX_COL_W
             cols.append(TableColumn(c.key, label, min(w, cap), c.numeric))
         cells = [
-            self._cells(r, {k: v[i] for k, v in texts.items()}, cols) for i, r in enumerate(rows)
+            row_cells(r, {k: v[i] for k, v in texts.items()}, cols, self.selected)
+            for i, r in enumerate(rows)
         ]
         pinned = 1 + next((i + 1 for i, c in enumerate(cmp.COLUMNS) if c.key == "name"), 0)
         t.set_rows(cols, [r["id"] for r in rows], cells, pinned=pinned)
@@ -561,58 +291,17 @@ class CompareScreen(Screen):
         self._render_notice(df)
         self._render_plot(df)
 
-    def _cells(self, r: dict, texts: dict[str, str], cols: list[TableColumn]) -> list:
-        cells = [SEL_MARK if r["id"] in self.selected else ("", "")]
-        for c, col in zip(cmp.COLUMNS, cols[1:]):
-            s = texts[c.key]
-            if len(s) > col.width:
-                s = s[: col.width - 1] + "…"
-            style = ""
-            if c.key == "status":
-                style = STATUS_STYLE.get(r["status"], "")
-            elif c.key == "name" and r["simulated"]:
-                style = "#c792ea"
-            elif c.key == "sam" and r["pareto"]:
-                style = "bold"
-            cells.append((s, style))
-        return cells
-
     def _render_notice(self, df) -> None:
-        tb = self.table_data
-        n_all = tb.frame.height
-        t = Text()
-        t.append(f"{df.height} of {n_all} sessions", style="bold")
-        if self.app.size.width >= 100:  # at 80 columns the figures matter more than the path
-            t.append(f"  ·  {self.store_label}")
-        t.append(f"  ·  SAM {self.params.label()}", style="bold #4fc1ff")
-        col = cmp.COLUMN_BY_KEY.get(self.sort_key)
-        if col is not None:
-            t.append(f"  ·  sort {col.label} {'▼' if self.sort_desc else '▲'} (s/S)")
-        nsim = int(df["simulated"].sum()) if df.height else 0
-        if nsim:
-            t.append(f"  ·  {nsim} SIMULATED [SIM]", style="bold #c792ea")
-        if self.selected:
-            t.append(f"  ·  {len(self.selected)} selected", style="bold #ffb454")
-        flagged = int(df["sam_flag"].is_not_null().sum()) if df.height else 0
-        if flagged:
-            from wattui.metrics.sam import meaningful_unit
-
-            unit = meaningful_unit(df["energy_j"].to_list())
-            t.append(
-                f"\nSAM* ({flagged}): energy under 2 {self.params.unit}, SAM dominated by the log;"
-                f" compare in {unit} (u)",
-                style="#ffb454",
-            )
-        for n in self.param_notes:
-            t.append(f"\n{n}", style="italic")
-        if self._filter_error:
-            t.append(f"\nfilter: {self._filter_error}", style="bold #f07178")
-        if tb.problems:
-            more = f" (+{len(tb.problems) - 1} more)" if len(tb.problems) > 1 else ""
-            t.append(
-                f"\n⚠ {len(tb.problems)} unreadable session(s) not listed: {tb.problems[0]}{more}",
-                style="#ffb454",
-            )
+        t = notice_text(
+            self.table_data,
+            df,
+            store_label=self.store_label if self.app.size.width >= 100 else None,
+            params=self.params,
+            sort=(self.sort_key, self.sort_desc),
+            selected=len(self.selected),
+            notes=self.param_notes,
+            filter_error=self._filter_error,
+        )
         self.query_one("#cmp-notice", Static).update(t)
 
     def plotted(self):
@@ -626,98 +315,27 @@ class CompareScreen(Screen):
         return df
 
     def _render_plot(self, df) -> None:
-        import polars as pl
-
         sub = self.plotted()
-        front = cmp.pareto_front(sub["energy_j"].to_list(), sub["accuracy"].to_list())
-        rows = sub.to_dicts()
-        ranked = sub.with_columns(
-            sub_rank=pl.col("sam").rank("min", descending=True).cast(pl.Int64),
-            sub_front=pl.Series([i in front for i in range(sub.height)], dtype=pl.Boolean),
-        ).to_dicts()
-        pts = []
-        for i, r in enumerate(rows):
-            if r["energy_j"] is None or r["accuracy"] is None:
-                continue
-            rank = ranked[i]["sub_rank"]
-            pts.append(
-                Point(
-                    r["energy_j"],
-                    r["accuracy"],
-                    f"{rank if rank is not None else '-'} {r['name']}",
-                    front=i in front,
-                    selected=r["id"] in self.selected,
-                    simulated=r["simulated"],
-                )
-            )
+        pts, ranked = plot_points(sub, self.selected)
         plot = self.query_one(ScatterPlot)
         what = f"{len(self.selected)} selected" if self.selected else f"{sub.height} shown"
         plot.title = f"Accuracy vs energy, log x · {what} · SAM {self.params.label()}"
-        plot.points = tuple(pts)
+        plot.points = pts
         self._ranked = ranked
         self._render_ranking(ranked)
 
     def _render_ranking(self, ranked: list[dict]) -> None:
-        t = Text(no_wrap=True, overflow="ellipsis")  # a narrow panel cuts, never wraps, a row
-        t.append("SAM ranking", style="bold")
-        t.append(f"  {self.params.label()}\n", style="bold #4fc1ff")
-        rows = sorted(
-            (r for r in ranked if r["sub_rank"] is not None),
-            key=lambda r: (r["sub_rank"], r["name"]),
-        )
-        if not rows:
-            t.append("no session has a defined SAM under these settings\n", style="italic")
-        box = self.query_one("#cmp-ranking", Static).content_size
-        width = box.width or 40
-        name_w = max(6, width - 18)
-        room = max(5, (box.height or 20) - 4)
-        if len(rows) > room:
-            rest = len(rows) - room + 1
-            rows = rows[: room - 1]
-        else:
-            rest = 0
-        for r in rows:
-            prev = self.prev_ranks.get(r["id"])
-            now = r["sub_rank"]
-            if prev is None or now is None or prev == now:
-                delta, dst = "  ", ""
-            elif now < prev:
-                delta, dst = f"▲{prev - now}", "#8ae234"
-            else:
-                delta, dst = f"▼{now - prev}", "#f07178"
-            t.append(f"{r['sub_rank']:>3} ")
-            t.append(f"{delta:<3}", style=dst)
-            name = r["name"][: name_w - 1] + ("*" if r["simulated"] else "")
-            t.append(f"{name:<{name_w}}", style="bold #8ae234" if r["sub_front"] else "")
-            t.append(f"{r['sam']:>9.3f}{'*' if r.get('sam_flag') else ''}\n")
-        if rest:
-            t.append(f"    … {rest} more (sort the table by Rank)\n", style="#808080")
-        undefined = [r for r in ranked if r["sub_rank"] is None]
-        if undefined:
-            t.append(f"n/a: {len(undefined)} (", style="italic")
-            t.append(undefined[0]["sam_reason"] or "", style="italic")
-            t.append(")\n", style="italic")
-        t.append(
-            "▲▼ rank change at the last α/β/unit key; bold green: Pareto front", style="#808080"
-        )
-        self.query_one("#cmp-ranking", Static).update(t)
+        panel = self.query_one("#cmp-ranking", Static)
+        box = panel.content_size
+        panel.update(ranking_text(ranked, self.params, self.prev_ranks, box.width, box.height))
 
-    def _auto_refresh(self) -> None:
+    def _refresh_running(self) -> None:
         if self.table_data is None:
             return
+        if self._loads_started > self._seq_applied:
+            return  # still reading
         if "running" in set(self.table_data.frame["status"].to_list()):
-            self._reload_in_background()
-
-    @work(thread=True, exclusive=True, group="reload")
-    def _reload_in_background(self) -> None:
-        table = cmp.load_table(self.store_root, self.params)
-        self.app.call_from_thread(self._apply_reload, table)
-
-    def _apply_reload(self, table: cmp.Table) -> None:
-        prev = self.prev_ranks
-        self._set_table(table)
-        self.prev_ranks = prev
-        self._render_plot(self.view_df)
+            self._load(keep_ranks=True)  # a running session's figures move: keep the ▲▼
 
     # -- helpers -------------------------------------------------------------------------
     def current_id(self) -> str | None:
@@ -736,7 +354,8 @@ class CompareScreen(Screen):
         out: list[str] = []
         for sid in ids:
             if is_group_ref(sid):
-                rec = self.table_data.record(sid) if self.table_data else None
+                # a group's merged record is always in the table (never cached): no disk read
+                rec = self.table_data.records.get(sid) if self.table_data else None
                 parts = [p for p in (rec or {}).get("session_ids") or [] if p]
             else:
                 parts = [sid]
@@ -823,6 +442,8 @@ class CompareScreen(Screen):
             self.sort_by(key)
 
     def set_params(self, params: cmp.SamParams) -> None:
+        if self.table_data is None:
+            return  # not read yet (the parameters may come from the sessions)
         try:
             params = params.checked()
         except ValueError as e:
@@ -862,7 +483,7 @@ class CompareScreen(Screen):
             self.query_one(SessionTable).focus()
 
     def action_reload(self) -> None:
-        self._set_table(cmp.load_table(self.store_root, self.params))
+        self._load()
 
     @on(SessionTable.RowSelected)
     def _row_selected(self, ev: SessionTable.RowSelected) -> None:
@@ -874,12 +495,25 @@ class CompareScreen(Screen):
             self.open_details(sid)
 
     def open_details(self, sid: str) -> None:
+        """The details of row ``sid``, once its record is read (a cached row's is read from
+        its session, in a thread); none when the session has gone since the listing."""
+        if self.table_data is not None:
+            self._read_record(self.table_data, sid, self.params)
+
+    @work(thread=True, group="compare-record")
+    def _read_record(self, table: cmp.Table, sid: str, params: cmp.SamParams) -> None:
+        rec = table.record(sid)
+        if rec is not None:
+            self.post_message(RecordRead(sid, rec, params))
+
+    @on(RecordRead)
+    def _record_read(self, message: RecordRead) -> None:
         from wattui.tui.details import DetailsScreen
 
-        rec = self.table_data.record(sid)
-        if rec is None:
-            return
-        self.app.push_screen(DetailsScreen(self.store_root, sid, params=self.params, record=rec))
+        if self.app.screen is not self:
+            return  # the user went elsewhere meanwhile
+        sid, rec, params = message.sid, message.record, message.params
+        self.app.push_screen(DetailsScreen(self.store_root, sid, params=params, record=rec))
 
     def action_quit(self) -> None:
         """Inside the live app, the live screen's quit (which asks whether to stop or leave a
@@ -900,20 +534,8 @@ class CompareScreen(Screen):
             return
 
         def done(name: str | None) -> None:
-            if name is None:
-                return
-            from wattui.store.manage import ManageError, rename
-
-            try:
-                for p in parts:
-                    rename(self.store_root, p, name)
-            except ManageError as e:
-                self.notify(str(e), severity="error")
-                self.action_reload()
-                return
-            every = f" (all {len(parts)} sessions of the group)" if len(parts) > 1 else ""
-            self.notify(f"renamed {sid} to {name.strip()!r}{every}")
-            self.action_reload()
+            if name is not None:
+                self._load(rename_job(self.store_root, sid, parts, name))
 
         hint = "enter to save, escape to cancel"
         if is_group_ref(sid):
@@ -930,24 +552,8 @@ class CompareScreen(Screen):
             return
 
         def done(text: str | None) -> None:
-            if not text or not text.strip():
-                return
-            from wattui.store.manage import ManageError, tag
-
-            words = text.replace(",", " ").split()
-            add = [w for w in words if not w.startswith("-")]
-            remove = [w[1:] for w in words if w.startswith("-") and len(w) > 1]
-            try:
-                for sid in ids:
-                    if add:
-                        tag(self.store_root, sid, add)
-                    if remove:
-                        tag(self.store_root, sid, remove, remove=True)
-            except ManageError as e:
-                self.notify(str(e), severity="error")
-            else:
-                self.notify(f"tags changed on {len(ids)} session(s)")
-            self.action_reload()
+            if text and text.strip():
+                self._load(tag_job(self.store_root, ids, text))
 
         self.app.push_screen(
             AskText(
@@ -969,22 +575,8 @@ class CompareScreen(Screen):
         what = self._what(rows)
 
         def done(yes: bool | None) -> None:
-            if not yes:
-                return
-            from wattui.store.manage import ManageError, delete
-
-            errors = []
-            for sid in ids:
-                try:
-                    delete(self.store_root, sid)
-                except ManageError as e:
-                    errors.append(str(e))
-            self.selected -= set(ids) | set(rows)
-            if errors:
-                self.notify(errors[0], severity="error")
-            else:
-                self.notify(f"deleted {len(ids)} session(s)")
-            self.action_reload()
+            if yes:
+                self._load(delete_job(self.store_root, ids, rows))
 
         self.app.push_screen(
             Confirm(f"Delete {what} for good?\n{names}\nThis cannot be undone."),

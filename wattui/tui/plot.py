@@ -20,17 +20,8 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from wattui.analysis.table import fmt_energy
+from wattui.analysis.timeline import Series
 
-SERIES_COLORS = (
-    "#4fc1ff",
-    "#ffb454",
-    "#8ae234",
-    "#f07178",
-    "#c792ea",
-    "#89ddff",
-    "#f78c6c",
-    "#c3e88d",
-)
 FRONT_STYLE = "bold #8ae234"
 POINT_STYLE = "#4fc1ff"
 SELECTED_STYLE = "bold #ffb454"
@@ -216,14 +207,6 @@ class ScatterPlot(Widget, can_focus=True):
 
 # -- line chart ---------------------------------------------------------------------------
 _BRAILLE = ((0x01, 0x08), (0x02, 0x10), (0x04, 0x20), (0x40, 0x80))
-
-
-@dataclass(frozen=True)
-class Series:
-    label: str
-    xs: tuple[float, ...]
-    ys: tuple[float, ...]
-    color: str = SERIES_COLORS[0]
 
 
 def _fmt_y(v: float) -> str:
