@@ -106,6 +106,28 @@ def test_no_counter_integrates_instant_power_exactly(fake_nvml, source_factory):
     assert r.energy_method == INTEGRATED and r.power_method == INSTANT
 
 
+def test_power_polls_between_reads_go_into_the_integral_only_where_there_is_no_counter(
+    fake_nvml, source_factory
+):
+    fake_nvml.configure(
+        count=2, time=0.0, **gpu(0, power_w=200), **gpu(1, power_w=50),
+        **{"gpu1.rc.nvmlDeviceGetTotalEnergyConsumption": "NOT_SUPPORTED"},
+    )
+    src = source_factory()
+    read_at(fake_nvml, src, 0.0)
+    fake_nvml.reset_calls()
+    fake_nvml.update(time=0.5, **gpu(1, power_w=150))  # a step the poll at 0.5 sees
+    src.poll_power(0.5)
+    # only the GPU without a counter was asked
+    assert fake_nvml.calls("nvmlDeviceGetFieldValues") == 1
+    assert fake_nvml.calls("nvmlDeviceGetTotalEnergyConsumption") == 0
+    rs = read_at(fake_nvml, src, 1.0)
+    # trapezoids over 0, 0.5 (the poll), 1.0: 0.5 * (50 + 150) / 2 + 0.5 * 150 = 125 J
+    # (without the poll, (50 + 150) / 2 * 1 = 100 J)
+    assert rs["gpu1"].energy_j == pytest.approx(125.0, rel=1e-12)
+    assert rs["gpu0"].energy_j == pytest.approx(200.0)  # the counter, untouched by polls
+
+
 def test_counter_and_integrated_gpus_side_by_side(fake_nvml, source_factory):
     fake_nvml.configure(
         count=2, time=0.0, **gpu(0, power_w=200), **gpu(1, power_w=50, ramp_w_per_s=10),

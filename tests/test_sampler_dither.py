@@ -2,10 +2,11 @@
 wave. The real Sampler loop runs on a virtual clock, so the long runs are exact and fast."""
 
 import random
+import statistics
 
 import pytest
 
-from wattui.sampler import FAST_PERIOD_S, ReadSchedule, Sampler
+from wattui.sampler import FAST_PERIOD_S, POWER_POLL_S, ReadSchedule, Sampler
 from wattui.sources.base import PowerIntegrator
 from wattui.sources.simulated import SimulatedGPU, SimulatedSource
 
@@ -32,12 +33,12 @@ class _Grid(random.Random):
         return 0.0
 
 
-def run_session(square_period_s, seconds, rng, gpus=8):
+def run_session(square_period_s, seconds, rng, gpus=8, poll_s=POWER_POLL_S):
     """Record ``seconds`` of a square load without a counter through the real sampler
     loop (first read at start, last read at stop); signed relative errors per GPU."""
     clock = VirtualClock(1_000.0, 1_000.0 + seconds)
     src = SimulatedSource(gpus, clock=clock.now, square_period_s=square_period_s, counter=False)
-    sampler = Sampler([src], rng=rng, clock=clock.now, wait=clock.wait)
+    sampler = Sampler([src], rng=rng, clock=clock.now, wait=clock.wait, poll_s=poll_s)
     assert sampler.period_s == FAST_PERIOD_S  # no counter: the fast period
     sampler.sample_once()  # the session's start edge, as the recorder does
     sampler._run()
@@ -75,17 +76,60 @@ def test_a_schedule_that_fell_behind_resumes_in_the_current_slot():
     assert 5.1 <= sched.next_read(t) < 5.2
 
 
-@pytest.mark.parametrize("square_period_s", [0.5, 0.55, 2.0])
-def test_every_gpu_is_within_1_percent_of_the_closed_form(square_period_s):
-    errors = run_session(square_period_s, 1200.0, random.Random(20261201))
-    worst = max(abs(e) for e in errors)
-    assert worst < 0.01, f"worst GPU {100 * worst:.2f} % off: {errors}"
+def worst_gpu(square_period_s, seeds, seconds=20.0, poll_s=POWER_POLL_S):
+    """The worst GPU's |error| of each of ``seeds`` sessions."""
+    return [
+        max(abs(e) for e in run_session(square_period_s, seconds, random.Random(k), poll_s=poll_s))
+        for k in range(seeds)
+    ]
+
+
+# the issue's three loads, exact multiples of the slots (0.4, 1.2, 3.0), and periods
+# between, over 0.3-3 s
+SWEEP = [0.5, 0.55, 2.0, 0.3, 0.37, 0.4, 0.66, 0.9, 1.2, 1.55, 2.45, 3.0]
+
+
+@pytest.mark.parametrize("square_period_s", SWEEP)
+def test_every_gpu_is_within_1_percent_of_the_closed_form_over_20_s(square_period_s):
+    """The #19 target: full reads every 0.1 s, the power polled every 20 ms between them.
+    The median session has every GPU within 1 %; none is far off."""
+    worst = worst_gpu(square_period_s, seeds=7)
+    assert statistics.median(worst) < 0.01, [f"{100 * w:.2f} %" for w in worst]
+    assert max(worst) < 0.016, [f"{100 * w:.2f} %" for w in worst]
+
+
+def test_without_the_power_polls_the_same_check_fails():
+    """Reads every 0.1 s alone (random phases, unbiased) leave about 3.5 % on the worst of
+    8 GPUs over 20 s of a 0.5 s square load: the check above can fail."""
+    worst = worst_gpu(0.5, seeds=7, poll_s=FAST_PERIOD_S)
+    assert statistics.median(worst) > 0.02
+
+
+def test_polls_do_not_change_the_full_reads_period():
+    clock = VirtualClock(0.0, 20.0)
+    src = SimulatedSource(2, clock=clock.now, square_period_s=0.5, counter=False)
+    sampler = Sampler([src], rng=random.Random(5), clock=clock.now, wait=clock.wait)
+    assert (sampler.period_s, sampler.poll_s) == (FAST_PERIOD_S, POWER_POLL_S)
+    got = []
+    sampler.subscribe(got.append)
+    sampler._run()
+    assert len(got) == 200  # one full read per 0.1 s slot (polls hand out no sample)
+    gaps = [b.t_mono - a.t_mono for a, b in zip(got, got[1:])]
+    assert statistics.fmean(gaps) == pytest.approx(0.1, rel=0.01)
+    # a source with a counter is not polled: one slot per period, as before
+    counted = Sampler([SimulatedSource(1)], period_s=0.2)
+    assert counted.poll_s == counted.period_s == 0.2
+
+
+def test_long_sessions_converge_further():
+    worst = max(abs(e) for e in run_session(0.55, 300.0, random.Random(20261201)))
+    assert worst < 0.004, f"worst GPU {100 * worst:.2f} %"
 
 
 def test_a_fixed_grid_phase_locks_where_dithered_reads_do_not():
     """The same check catches the old schedule: on a 0.5 s square load read every 0.1 s,
     a grid reads the same five phases forever and is about 10 % off on some GPU."""
-    grid = run_session(0.5, 120.0, _Grid())
+    grid = run_session(0.5, 120.0, _Grid(), poll_s=FAST_PERIOD_S)
     assert max(abs(e) for e in grid) > 0.05
 
 

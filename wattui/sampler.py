@@ -14,6 +14,14 @@ over the real read timestamps are unbiased (each reading's weight,
 and what is left is a random error that shrinks as the run gets longer. The
 session's first and last reads (:meth:`Sampler.sample_once` at start,
 :meth:`Sampler.stop`) are its edges. See docs/measurement.md.
+
+That random error is about one period's worth of power step per load edge, whatever the
+schedule (a low-discrepancy offset such as a golden-ratio sequence trades it for
+phase locks on some load periods: bench/bench_integration.py --sweep). So a source that
+integrates power (no energy counter) has its power alone polled in every slot of
+:data:`POWER_POLL_S` between the full reads (:meth:`PowerSource.poll_power`), which
+brings a square load to within 1 % over 20 s; the full reads (rows, live figures) keep
+their period.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from wattui.sources.base import DeviceInfo, PowerSource, Sample
 
 DEFAULT_PERIOD_S = 0.2
 FAST_PERIOD_S = 0.1  # for sources that integrate power (no energy counter)
+POWER_POLL_S = 0.02  # their power alone is read once in every slot this long
 
 Listener = Callable[[Sample], None]
 
@@ -43,8 +52,10 @@ class Sampler:
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
         wait: Callable[[float], bool] | None = None,
+        poll_s: float = POWER_POLL_S,
     ):
-        """``rng`` draws the read times (seed it for a reproducible schedule); ``clock``
+        """``poll_s``: how often the power of sources without a counter is read (between
+        full reads). ``rng`` draws the read times (seed it for a reproducible schedule); ``clock``
         and ``wait`` (sleep up to that long; True if stopped) replace the monotonic clock
         and the stop event's wait, for tests and benchmarks that run on a virtual clock."""
         if period_s <= 0:
@@ -53,6 +64,13 @@ class Sampler:
         if any(getattr(s, "needs_fast_poll", False) for s in self.sources):
             period_s = min(period_s, FAST_PERIOD_S)
         self.period_s = period_s
+        self._polls = [
+            s.poll_power
+            for s in self.sources
+            if getattr(s, "needs_fast_poll", False) and callable(getattr(s, "poll_power", None))
+        ]
+        # slots of the dithered schedule: POWER_POLL_S when some source integrates power
+        self.poll_s = min(poll_s, period_s) if self._polls else period_s
         self.recent: deque[Sample] = deque(maxlen=history)
         self.latest: Sample | None = None
         self.errors = 0
@@ -97,12 +115,30 @@ class Sampler:
                     print(f"wattui: sample listener failed: {e!r}", file=sys.stderr)
         return s
 
+    def poll_once(self) -> None:
+        """Read only the power of the sources that integrate it (between full reads)."""
+        with self._lock:
+            t_mono = self._clock()
+            for poll in self._polls:
+                try:
+                    poll(t_mono)
+                except Exception as e:  # noqa: BLE001 - as in sample_once
+                    self.errors += 1
+                    if self.errors <= 3:
+                        print(f"wattui: power poll failed: {e}", file=sys.stderr)
+
     def read_times(self, t0: float) -> ReadSchedule:
-        """The dithered schedule the thread follows from ``t0``."""
-        return ReadSchedule(t0, self.period_s, self._rng)
+        """The dithered schedule the thread follows from ``t0``: one read per slot of
+        :attr:`poll_s`, a full read in the first slot of each period, a power poll in the
+        others."""
+        return ReadSchedule(t0, self.poll_s, self._rng)
 
     def _run(self) -> None:
         schedule = self.read_times(self._clock())
+        slots_per_period = self.period_s / self.poll_s
+        if abs(slots_per_period - round(slots_per_period)) < 1e-9:
+            slots_per_period = round(slots_per_period)
+        last_period = -1
         while not self._stop.is_set():
             now = self._clock()
             delay = schedule.next_read(now) - now
@@ -110,7 +146,12 @@ class Sampler:
                 break
             if self._stop.is_set():
                 break
-            self.sample_once()
+            period = int(schedule.slot // slots_per_period)
+            if period != last_period:
+                last_period = period
+                self.sample_once()
+            else:
+                self.poll_once()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="wattui-sampler", daemon=True)

@@ -122,6 +122,12 @@ class PowerSource:
         integrate power use it as the timestamp of the value they read."""
         raise NotImplementedError
 
+    def poll_power(self, t_mono: float) -> None:  # noqa: B027 - optional hook
+        """Between two :meth:`read` calls: read only the power of the devices that
+        integrate it (no energy counter) and add it to their integral, timestamped
+        ``t_mono``. The sampler calls it every :data:`wattui.sampler.POWER_POLL_S` on
+        sources that say ``needs_fast_poll``."""
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release handles. Safe to call twice."""
 

@@ -6,8 +6,9 @@ Energy, per GPU, in order of preference:
   and newer). A step back is a reset (driver reload, GPU reset) when the counter
   restarted near zero, else jitter (no energy added); never a wrap.
 * ``INTEGRATED``: where there is no counter, trapezoidal integration of the power read
-  at every :meth:`NvmlSource.read`, each value timestamped at its read. Such a source says
-  :attr:`NvmlSource.needs_fast_poll` and the sampler then reads it every <= 100 ms.
+  at every :meth:`NvmlSource.read` and :meth:`NvmlSource.poll_power`, each value
+  timestamped at its read. Such a source says :attr:`NvmlSource.needs_fast_poll`; the
+  sampler then reads it every <= 100 ms and polls its power every 20 ms in between.
 
 Live watts are labelled with what NVML actually returns: where the driver has the
 ``NVML_FI_DEV_POWER_INSTANT`` field (``nvmlDeviceGetFieldValues``) it is read, so the
@@ -631,6 +632,26 @@ class NvmlSource(PowerSource):
             if run_pids is not None:
                 out.append(self._share_reading(g, t_mono, energy, power, run_pids))
         return out
+
+    def poll_power(self, t_mono: float) -> None:
+        """Between reads: the power of every GPU without a counter, into its integral."""
+        nv = self._nv
+        if nv is None:
+            return
+        for g in self._gpus:
+            if g.energy_method != INTEGRATED:
+                continue
+            power: float | None = None
+            try:
+                if g.power_mode == _P_FIELD:
+                    p = _field_value(nv.nvmlDeviceGetFieldValues(g.handle, g.field_ids)[0])
+                    power = None if p is None else p / 1000.0
+                elif g.power_mode == _P_USAGE:
+                    power = nv.nvmlDeviceGetPowerUsage(g.handle) / 1000.0
+            except nv.NVMLError as e:
+                self._failed(g, "power", e)
+            if power is not None:
+                g.integ.update(t_mono, power)
 
     @staticmethod
     def _share_reading(

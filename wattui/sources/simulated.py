@@ -122,6 +122,14 @@ class SimulatedSource(PowerSource):
             for g in self.gpus
         ]
 
+    def poll_power(self, t_mono: float) -> None:
+        if self.counter or self._t0 is None:
+            return
+        t = self._clock()
+        self.last_t = t
+        for g, integ in zip(self.gpus, self._integ, strict=True):
+            integ.update(t, g.power(t))
+
     def read(self, t_mono: float) -> list[DeviceReading]:
         t = self._clock()
         if self._t0 is None:
