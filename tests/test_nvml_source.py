@@ -168,6 +168,25 @@ def test_transient_error_is_one_tick_na_and_the_counter_bridges_it(fake_nvml, so
     assert src.devices()[0].notes == ()
 
 
+def test_a_failed_field_call_falls_back_to_one_call_per_figure(fake_nvml, source_factory):
+    """The counter and the power come from one field call per tick; when that call fails
+    the tick is n/a and the separate calls take over, the counter bridging the gap."""
+    fake_nvml.configure(count=1, time=0.0, **gpu(0, power_w=100))
+    src = source_factory()
+    read_at(fake_nvml, src, 0.0)
+    fake_nvml.update(**gpu(0, **{"rc.nvmlDeviceGetFieldValues": "UNKNOWN"}))
+    r = read_at(fake_nvml, src, 1.0)["gpu0"]
+    assert (r.energy_j, r.power_w) == (None, None)
+    fake_nvml.reset_calls()
+    r = read_at(fake_nvml, src, 2.0)["gpu0"]
+    assert r.energy_j == pytest.approx(200.0) and r.power_w is None  # field still failing
+    assert fake_nvml.calls("nvmlDeviceGetTotalEnergyConsumption") == 1
+    fake_nvml.update(**gpu(0, **{"rc.nvmlDeviceGetFieldValues": "SUCCESS"}))
+    r = read_at(fake_nvml, src, 3.0)["gpu0"]
+    assert r.energy_j == pytest.approx(300.0) and r.power_w == pytest.approx(100.0)
+    assert src.devices()[0].notes == ()
+
+
 def test_derived_power_when_power_is_not_readable(fake_nvml, source_factory):
     fake_nvml.configure(
         count=1, time=0.0,
@@ -215,7 +234,8 @@ def test_slow_figures_are_read_at_most_once_per_second(fake_nvml, source_factory
             fake_nvml.update(**gpu(0, util_gpu=90))
         seen.append(read_at(fake_nvml, src, t)["gpu0"].util_pct)
     n = len(times)
-    assert fake_nvml.calls("nvmlDeviceGetTotalEnergyConsumption") == 2 * n
+    # the counter and the power field in one nvmlDeviceGetFieldValues call per GPU a tick
+    assert fake_nvml.calls("nvmlDeviceGetTotalEnergyConsumption") == 0
     assert fake_nvml.calls("nvmlDeviceGetFieldValues") == 2 * n
     for fn in ("nvmlDeviceGetUtilizationRates", "nvmlDeviceGetMemoryInfo",
                "nvmlDeviceGetTemperature", "nvmlDeviceGetComputeRunningProcesses_v3"):

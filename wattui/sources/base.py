@@ -202,6 +202,16 @@ class EnergyAccumulator:
             self._accept(raw, t)
             return self.total
         delta = raw - last
+        last_t = self._last_t
+        if delta >= 0 and (  # the common case, first and inline: a step within the budget
+            self.max_rate is None
+            or t is None
+            or last_t is None
+            or delta <= self.max_rate * ((t - last_t if t > last_t else 0.0) + COUNTER_SLACK_S)
+        ):
+            self.total += delta
+            self._last, self._last_t, self._off = raw, t, None
+            return self.total
         budget = self._budget(t)
         if 0 <= delta <= budget:
             self.total += delta

@@ -75,6 +75,7 @@ _ERR_NO_PERMISSION = 4
 _ERR_NOT_FOUND = 6
 _ERR_FUNCTION_NOT_FOUND = 13
 _PERMANENT = (_ERR_NOT_SUPPORTED, _ERR_NO_PERMISSION, _ERR_FUNCTION_NOT_FOUND)
+_FI_TOTAL_ENERGY = 83
 _FI_POWER_AVERAGE = 185
 _FI_POWER_INSTANT = 186
 _ARCH_AMPERE = 7
@@ -198,6 +199,21 @@ def _field_value(v: Any) -> float | None:
     return float(getattr(v.value, _VALUE_ATTR.get(v.valueType, "uiVal")))
 
 
+def _raw_field_values(nv: Any) -> tuple[Any, Any]:
+    """The C function ``nvmlDeviceGetFieldValues`` and a plain ctypes twin of pynvml's
+    ``c_nvmlFieldValue_t`` (same fields; pynvml's class formats on every attribute read),
+    so a tick's reads skip the binding's per-call array and wrapper; (None, None) where
+    this pynvml lacks either (the binding's own calls are used then)."""
+    import ctypes
+
+    try:
+        fn = nv._nvmlGetFunctionPointer("nvmlDeviceGetFieldValues")
+        struct = type("_FieldValue", (ctypes.Structure,), {"_fields_": nv.c_nvmlFieldValue_t._fields_})
+    except Exception:  # noqa: BLE001 - an older or newer binding: use its public calls
+        return None, None
+    return fn, struct
+
+
 def _label_by_architecture(arch: int | None, name: str) -> str:
     """What nvmlDeviceGetPowerUsage returns: a 1 s average on Ampere (except A100), Ada,
     Hopper and newer; instantaneous on older parts."""
@@ -238,6 +254,10 @@ class _Gpu:
         "util_seen",
         "share",
         "mig",
+        "batch",
+        "batch_n",
+        "batch_energy",
+        "batch_power",
     )
 
     def __init__(self, index: int, handle: Any):
@@ -267,6 +287,12 @@ class _Gpu:
         self.util_seen = 0  # NVML timestamp (us) of the newest process sample seen
         self.share = RunShare()
         self.mig: list[str] = []  # the MIG instances through which this GPU was selected
+        # One nvmlDeviceGetFieldValues call per tick for the counter and the power field
+        # (see NvmlSource._batch): the field array, its length, each figure's slot or -1.
+        self.batch: Any = None
+        self.batch_n = 0
+        self.batch_energy = -1
+        self.batch_power = -1
 
     def mark(self, figure: str, err: BaseException, detail: str = "") -> None:
         """Record that ``figure`` is n/a on this GPU; it is not asked for again."""
@@ -307,13 +333,17 @@ class NvmlSource(PowerSource):
         self.skipped: dict[int, str] = {}  # GPUs NVML lists but cannot open: index -> why
         self._run_pids: Callable[[], Any] | None = None
         self._mig: dict[int, list[str]] = {}  # parent GPU index -> MIG entries selecting it
+        self._raw_fields: Any = None
+        self._field_struct: Any = None
         nv = _open_nvml()
         self._nv = nv
         try:
             self.driver = self._driver_version()
             chosen, handles = self._choose(indices, visible, use_env)
             self._gpus = [self._open_gpu(i, handles[i]) for i in chosen]
+            self._raw_fields, self._field_struct = _raw_field_values(nv)
             for g in self._gpus:
+                self._batch(g)
                 g.mig = self._mig.get(g.index, [])
                 if g.mig:
                     g.notes.append(
@@ -494,6 +524,59 @@ class NvmlSource(PowerSource):
         g.acc.max_rate = plausible_max_w("gpu", g.power_limit_w) * 1000.0
         return g
 
+    def _batch(self, g: _Gpu) -> None:
+        """Read the counter (``NVML_FI_DEV_TOTAL_ENERGY_CONSUMPTION``, the same mJ as
+        ``nvmlDeviceGetTotalEnergyConsumption``) and the power field with one call into a
+        field array made once, where a first call shows the driver has them."""
+        if self._raw_fields is None or g.power_mode == _P_USAGE:
+            return  # (power through nvmlDeviceGetPowerUsage: the separate calls)
+        ids = []
+        if g.energy_method == COUNTER:
+            ids.append(_FI_TOTAL_ENERGY)
+        if g.power_mode == _P_FIELD:
+            ids.extend(g.field_ids)
+        if not ids:
+            return
+        arr = (self._field_struct * len(ids))()
+        for i, fid in enumerate(ids):
+            arr[i].fieldId = fid
+        try:
+            rc = self._raw_fields(g.handle, len(ids), arr)
+        except Exception:  # noqa: BLE001 - no batch; the binding's calls still work
+            return
+        if rc != 0 or any(arr[i].nvmlReturn != 0 for i in range(len(ids))):
+            return  # a field the driver lacks: the separate calls, as before
+        g.batch, g.batch_n = arr, len(ids)
+        g.batch_energy = ids.index(_FI_TOTAL_ENERGY) if _FI_TOTAL_ENERGY in ids else -1
+        g.batch_power = ids.index(g.field_ids[0]) if g.power_mode == _P_FIELD else -1
+
+    def _read_batch(self, g: _Gpu, t_mono: float) -> tuple[float | None, float | None]:
+        """(power W, energy J) from one field call. A failed call or a field that became
+        unreadable drops the batch: the separate calls take over from the next tick."""
+        arr = g.batch
+        rc = self._raw_fields(g.handle, g.batch_n, arr)
+        power = energy = None
+        if rc != 0:
+            g.batch = None
+            return None, None
+        if g.batch_power >= 0:
+            v = arr[g.batch_power]
+            if v.nvmlReturn == 0:
+                power = getattr(v.value, _VALUE_ATTR.get(v.valueType, "uiVal")) / 1000.0
+        if g.batch_energy >= 0:
+            v = arr[g.batch_energy]
+            if v.nvmlReturn == 0:
+                energy = g.acc.update(v.value.ullVal, t_mono) / 1000.0
+            else:
+                self._failed(g, "energy counter", self._nv.NVMLError(v.nvmlReturn))
+                if "energy counter" in g.unsupported:
+                    g.batch = None
+            if g.power_mode == _P_DERIVED and energy is not None:
+                power = self._derive(g, t_mono, energy)
+        elif power is not None:  # no counter: integrate
+            energy = g.integ.update(t_mono, power)
+        return power, energy
+
     # ------------------------------------------------------------------ facts
     @property
     def needs_fast_poll(self) -> bool:
@@ -571,13 +654,8 @@ class NvmlSource(PowerSource):
 
     # ------------------------------------------------------------------ reading
     def read(self, t_mono: float) -> list[DeviceReading]:
-        nv = self._nv
-        if nv is None:
+        if self._nv is None:
             raise SourceUnavailable("the NVML source was closed")
-        err_t = nv.NVMLError
-        get_energy = nv.nvmlDeviceGetTotalEnergyConsumption
-        get_usage = nv.nvmlDeviceGetPowerUsage
-        get_fields = nv.nvmlDeviceGetFieldValues
         slow = self._last_slow is None or t_mono - self._last_slow >= self.slow_period_s
         if slow:
             self._last_slow = t_mono
@@ -589,30 +667,10 @@ class NvmlSource(PowerSource):
                 run_pids = set()
         out = []
         for g in self._gpus:
-            power: float | None = None
-            energy: float | None = None
-            mode = g.power_mode
-            if mode == _P_FIELD:
-                try:
-                    p = _field_value(get_fields(g.handle, g.field_ids)[0])
-                    power = None if p is None else p / 1000.0
-                except err_t as e:
-                    self._failed(g, "power", e)
-            elif mode == _P_USAGE:
-                try:
-                    power = get_usage(g.handle) / 1000.0
-                except err_t as e:
-                    self._failed(g, "power", e)
-            if g.energy_method == COUNTER:
-                if "energy counter" not in g.unsupported:
-                    try:
-                        energy = g.acc.update(get_energy(g.handle), t_mono) / 1000.0
-                    except err_t as e:
-                        self._failed(g, "energy counter", e)
-                if mode == _P_DERIVED and energy is not None:
-                    power = self._derive(g, t_mono, energy)
-            elif power is not None:
-                energy = g.integ.update(t_mono, power)
+            if g.batch is not None:
+                power, energy = self._read_batch(g, t_mono)
+            else:
+                power, energy = self._read_calls(g, t_mono)
             if slow:
                 self._read_slow(g)
             out.append(
@@ -633,6 +691,35 @@ class NvmlSource(PowerSource):
                 out.append(self._share_reading(g, t_mono, energy, power, run_pids))
         return out
 
+    def _read_calls(self, g: _Gpu, t_mono: float) -> tuple[float | None, float | None]:
+        """(power W, energy J) with one binding call per figure."""
+        nv = self._nv
+        power: float | None = None
+        energy: float | None = None
+        mode = g.power_mode
+        if mode == _P_FIELD:
+            try:
+                p = _field_value(nv.nvmlDeviceGetFieldValues(g.handle, g.field_ids)[0])
+                power = None if p is None else p / 1000.0
+            except nv.NVMLError as e:
+                self._failed(g, "power", e)
+        elif mode == _P_USAGE:
+            try:
+                power = nv.nvmlDeviceGetPowerUsage(g.handle) / 1000.0
+            except nv.NVMLError as e:
+                self._failed(g, "power", e)
+        if g.energy_method == COUNTER:
+            if "energy counter" not in g.unsupported:
+                try:
+                    energy = g.acc.update(nv.nvmlDeviceGetTotalEnergyConsumption(g.handle), t_mono) / 1000.0
+                except nv.NVMLError as e:
+                    self._failed(g, "energy counter", e)
+            if mode == _P_DERIVED and energy is not None:
+                power = self._derive(g, t_mono, energy)
+        elif power is not None:
+            energy = g.integ.update(t_mono, power)
+        return power, energy
+
     def poll_power(self, t_mono: float) -> None:
         """Between reads: the power of every GPU without a counter, into its integral."""
         nv = self._nv
@@ -640,6 +727,9 @@ class NvmlSource(PowerSource):
             return
         for g in self._gpus:
             if g.energy_method != INTEGRATED:
+                continue
+            if g.batch is not None:
+                self._read_batch(g, t_mono)  # integrates
                 continue
             power: float | None = None
             try:
