@@ -16,7 +16,8 @@ wattui / CodeCarbon, and the load average during the runs.
 Then one more recording with every thread named and profiled: the CPU of each part
 (sampler, intake, pumps, output log, main) over a steady window, and the top cProfile
 entries of the whole recording (start-up excluded). CodeCarbon is optional
-(`pip install codecarbon`): without it the bench prints wattui's figures and says so.
+(`pip install codecarbon`, here or in a venv of its own named by `--peer-python`): without
+it the bench prints wattui's figures and says so.
 
 Target: wattui <= CodeCarbon (ratio <= 1.0).
 """
@@ -71,7 +72,8 @@ def run(self):
         pr.disable()
 threading.Thread.run = run
 named("main")
-from wattui import cli, recorder
+from wattui import cli
+from wattui.record import recorder
 orig_begin = recorder.Recorder._begin_sampling
 orig_finish = recorder.Recorder._finish
 main_pr = cProfile.Profile(time.thread_time)
@@ -132,12 +134,12 @@ def thread_cpu(pid: int) -> dict[str, float]:
     return out
 
 
+PEER_PYTHON = [sys.executable]  # --peer-python: CodeCarbon in a venv of its own
+
+
 def peer_available() -> bool:
-    try:
-        import codecarbon  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    p = subprocess.run([PEER_PYTHON[0], "-c", "import codecarbon"], capture_output=True)
+    return p.returncode == 0
 
 
 def wait_for(cond, timeout: float, what: str) -> None:
@@ -177,7 +179,7 @@ def stop_wattui(p: subprocess.Popen) -> None:
 
 
 def start_peer(env: dict):
-    p = subprocess.Popen([sys.executable, "-c", PEER], env=env, stdout=subprocess.PIPE,
+    p = subprocess.Popen([PEER_PYTHON[0], "-c", PEER], env=env, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
     line = p.stdout.readline()
     if "READY" not in line:
@@ -255,7 +257,10 @@ def main() -> int:
     ap.add_argument("--top", type=int, default=15)
     ap.add_argument("--no-peer", action="store_true", help="do not run CodeCarbon")
     ap.add_argument("--period", type=float, help="wattui's sampling period (default: its own)")
+    ap.add_argument("--peer-python", help="the Python that has CodeCarbon (default: this one)")
     args = ap.parse_args()
+    if args.peer_python:
+        PEER_PYTHON[0] = args.peer_python
     if args.period:
         PERIOD[:] = ["--period", str(args.period)]
 
