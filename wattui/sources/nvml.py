@@ -100,7 +100,7 @@ _P_NONE, _P_FIELD, _P_USAGE, _P_DERIVED = 0, 1, 2, 3
 # How to fix each figure that is n/a (for `wattui doctor`).
 _FIX = {
     "energy counter": (
-        "nothing to do: wattui integrates power read every 100 ms instead (slightly less "
+        "nothing to do: wattui integrates power read every 20 ms instead (slightly less "
         "exact); Volta or newer GPUs with a current driver have the counter"
     ),
     "power": "update the NVIDIA driver; on a vGPU ask the host's admin to expose power",
@@ -469,7 +469,7 @@ class NvmlSource(PowerSource):
             g.energy_method = COUNTER
         except nv.NVMLError as e:
             g.energy_method = INTEGRATED
-            g.mark("energy counter", e, ": integrating power read every <= 100 ms")
+            g.mark("energy counter", e, ": integrating power read every 20 ms")
 
         # Live power, with a label we can stand behind: the instantaneous field first (what
         # integration needs, and what the live figure should be), then the 1 s average one.
