@@ -99,6 +99,90 @@ finally:
 sys.exit(code)
 """
 
+# The sampler thread's tick split without a profiler's inflation: the NVML reads, the
+# recorder's listener (rows, stats, live figures) and the rest (waking up, the sample
+# itself), as CPU seconds of the thread, over a steady window after a warm-up; then an
+# idle Python thread that only wakes at the same period (the floor of any 5 Hz loop).
+BREAKDOWN = r"""
+import os, signal, sys, threading, time
+warmup, seconds, period, argv = float(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), sys.argv[4:]
+from wattui import cli, sampler
+from wattui.record import recorder
+from wattui.sources.nvml import NvmlSource
+acc = {}
+def timed(cls, name, label):
+    orig = getattr(cls, name)
+    def run(*a, **k):
+        t0 = time.thread_time()
+        try:
+            return orig(*a, **k)
+        finally:
+            acc[label] = acc.get(label, 0.0) + time.thread_time() - t0
+    setattr(cls, name, run)
+timed(NvmlSource, "read", "nvml")
+timed(recorder.Recorder, "_on_sample", "listener")
+timed(sampler.Sampler, "sample_once", "tick")
+threads = {}
+orig_run = sampler.Sampler._run
+def _run(self):
+    threads["sampler"] = threading.get_native_id()
+    orig_run(self)
+sampler.Sampler._run = _run
+def thread_s(tid):
+    with open(f"/proc/self/task/{tid}/schedstat") as f:
+        return int(f.read().split()[0]) / 1e9
+def idle_floor():
+    ev = threading.Event()
+    out = {}
+    def loop():
+        out["tid"] = threading.get_native_id()
+        while not ev.wait(period):
+            pass
+    th = threading.Thread(target=loop, daemon=True)
+    th.start()
+    time.sleep(1.0)
+    a, t0 = thread_s(out["tid"]), time.monotonic()
+    time.sleep(seconds)
+    b, t1 = thread_s(out["tid"]), time.monotonic()
+    ev.set()
+    return 100 * (b - a) / (t1 - t0)
+def measure():
+    time.sleep(warmup)
+    acc.clear()
+    a, t0 = thread_s(threads["sampler"]), time.monotonic()
+    time.sleep(seconds)
+    b, t1 = thread_s(threads["sampler"]), time.monotonic()
+    got = dict(acc)
+    wall = t1 - t0
+    pct = {k: 100 * v / wall for k, v in got.items()}
+    total = 100 * (b - a) / wall
+    print(f"BREAKDOWN sampler thread {total:.3f} | NVML reads {pct.get('nvml', 0):.3f} | "
+          f"recorder listener {pct.get('listener', 0):.3f} | rest of the tick "
+          f"{pct.get('tick', 0) - pct.get('nvml', 0) - pct.get('listener', 0):.3f} | waking up "
+          f"{total - pct.get('tick', 0):.3f} | an idle thread waking every {period:g} s "
+          f"{idle_floor():.3f}", flush=True)
+    os.kill(os.getpid(), signal.SIGINT)
+threading.Thread(target=measure, daemon=True).start()
+sys.exit(cli.main(argv))
+"""
+
+
+def breakdown_run(env: dict, store: Path, warmup: float, seconds: float) -> None:
+    from wattui.sampler import DEFAULT_PERIOD_S
+
+    period = float(PERIOD[1]) if PERIOD else DEFAULT_PERIOD_S
+    args = ["record", "--session-id", "bench-breakdown", *PERIOD, "--", *RUN]
+    p = subprocess.run([sys.executable, "-c", BREAKDOWN, str(warmup), str(seconds), str(period),
+                        *args], env=env, capture_output=True, text=True, cwd=REPO,
+                       timeout=warmup + 2 * seconds + 120)
+    line = next((x for x in p.stdout.splitlines() if x.startswith("BREAKDOWN")), None)
+    if line is None:
+        print(f"breakdown: no figures ({p.stderr.strip()[-300:]})")
+        return
+    print("breakdown: the sampler thread's CPU, % of one core, no profiler (timers around "
+          "the calls):")
+    print("  " + line.removeprefix("BREAKDOWN "))
+
 
 def cpu_s(pid: int) -> float:
     """CPU seconds of a process (all its threads, also those that ended; not its
@@ -308,6 +392,7 @@ def main() -> int:
             print(f"ratio wattui/CodeCarbon: {wm / cm:.2f} (target <= 1.0)")
         print(f"load average (1 min) during the runs: median {statistics.median(loads):.2f}")
         if args.profile_seconds > 0:
+            breakdown_run(env, store, args.warmup, args.profile_seconds)
             profile_run(env, store, args.warmup, args.profile_seconds, args.top)
     return 0
 
