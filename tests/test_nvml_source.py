@@ -187,6 +187,28 @@ def test_a_failed_field_call_falls_back_to_one_call_per_figure(fake_nvml, source
     assert src.devices()[0].notes == ()
 
 
+def test_without_the_raw_field_call_each_figure_has_its_own_call(
+    fake_nvml, source_factory, monkeypatch
+):
+    """A pynvml whose internals differ (no function pointer or field struct to borrow):
+    the binding's public calls, one per figure, with the same figures."""
+    import wattui.sources.nvml as nvml_mod
+
+    monkeypatch.setattr(nvml_mod, "_raw_field_values", lambda nv: (None, None))
+    fake_nvml.configure(count=2, time=0.0, **gpu(0, power_w=100),
+                        **gpu(1, power_w=50, **NO_COUNTER))
+    src = source_factory()
+    read_at(fake_nvml, src, 0.0)
+    fake_nvml.reset_calls()
+    fake_nvml.update(time=0.5)
+    src.poll_power(0.5)
+    rs = read_at(fake_nvml, src, 1.0)
+    assert rs["gpu0"].energy_j == pytest.approx(100.0) and rs["gpu0"].power_w == pytest.approx(100.0)
+    assert rs["gpu1"].energy_j == pytest.approx(50.0) and rs["gpu1"].power_w == pytest.approx(50.0)
+    assert fake_nvml.calls("nvmlDeviceGetTotalEnergyConsumption") == 1
+    assert fake_nvml.calls("nvmlDeviceGetFieldValues") == 3  # two reads, one poll
+
+
 def test_derived_power_when_power_is_not_readable(fake_nvml, source_factory):
     fake_nvml.configure(
         count=1, time=0.0,
