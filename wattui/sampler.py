@@ -15,13 +15,13 @@ and what is left is a random error that shrinks as the run gets longer. The
 session's first and last reads (:meth:`Sampler.sample_once` at start,
 :meth:`Sampler.stop`) are its edges. See docs/measurement.md.
 
-That random error is about one period's worth of power step per load edge, whatever the
-schedule (a low-discrepancy offset such as a golden-ratio sequence trades it for
-phase locks on some load periods: bench/bench_integration.py --sweep). So a source that
-integrates power (no energy counter) has its power alone polled in every slot of
-:data:`POWER_POLL_S` between the full reads (:meth:`PowerSource.poll_power`), which
-brings a square load to within 1 % over 20 s; the full reads (rows, live figures) keep
-their period.
+That random error is, per edge of the load, about the power step times a fraction of
+the slot, whatever the schedule (a low-discrepancy offset such as a golden-ratio sequence
+trades it for phase locks on some load periods: bench/bench_integration.py --sweep); only
+shorter slots shrink it. So where a source integrates power (no energy counter) the
+slots are :data:`POWER_POLL_S`: the first slot of each period gets the full read (rows,
+live figures, at the usual period), the others a read of that power alone
+(:meth:`PowerSource.poll_power`). That brings a square load within 1 % over 20 s.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ class Sampler:
         full reads). ``rng`` draws the read times (seed it for a reproducible schedule); ``clock``
         and ``wait`` (sleep up to that long; True if stopped) replace the monotonic clock
         and the stop event's wait, for tests and benchmarks that run on a virtual clock."""
-        if period_s <= 0:
+        if period_s <= 0 or poll_s <= 0:
             raise ValueError("the sampling period must be positive")
         self.sources = list(sources)
         if any(getattr(s, "needs_fast_poll", False) for s in self.sources):

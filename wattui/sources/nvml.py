@@ -566,7 +566,7 @@ class NvmlSource(PowerSource):
         if g.batch_energy >= 0:
             v = arr[g.batch_energy]
             if v.nvmlReturn == 0:
-                energy = g.acc.update(v.value.ullVal, t_mono) / 1000.0
+                energy = g.acc.update(getattr(v.value, _VALUE_ATTR.get(v.valueType, "ullVal")), t_mono) / 1000.0
             else:
                 self._failed(g, "energy counter", self._nv.NVMLError(v.nvmlReturn))
                 if "energy counter" in g.unsupported:
