@@ -158,15 +158,17 @@ def bench_stub(seconds: float, runs: int) -> None:
                 settings[f"gpu{g}.wave_phase"] = i / 8
             settings[f"gpu{i}.rc.nvmlDeviceGetTotalEnergyConsumption"] = "NOT_SUPPORTED"
         fake.configure(**settings)
-        worst = []
+        worst, cpu = [], []
         with fake.activated():
             for _ in range(runs):
                 src = NvmlSource(use_env=False)
                 s = Sampler([src], DEFAULT_PERIOD_S)
                 first = s.sample_once()
+                c0, t0 = time.process_time(), time.monotonic()
                 s.start()
                 time.sleep(seconds)
                 last = s.stop()
+                cpu.append(100 * (time.process_time() - c0) / (time.monotonic() - t0))
                 src.close()
                 e0, e1 = first.by_key(), last.by_key()
                 errs = []
@@ -177,7 +179,8 @@ def bench_stub(seconds: float, runs: int) -> None:
                 worst.append(max(errs))
         print(f"  square {period:<4g} s: read every {s.period_s:g} s, power every {s.poll_s:g} s, worst GPU median "
               f"{statistics.median(worst):5.2f} max {max(worst):5.2f} (runs: "
-              f"{', '.join(f'{w:.2f}' for w in worst)})")
+              f"{', '.join(f'{w:.2f}' for w in worst)}); sampler thread "
+              f"{statistics.median(cpu):.2f} % of a core (16 GPUs, 8 polled)")
 
 
 def main() -> int:
@@ -193,8 +196,9 @@ def main() -> int:
         ok &= bench_sweep(args.seconds, args.seeds)
     if args.real_seconds > 0:
         bench_stub(args.real_seconds, args.runs)
-    # a verdict, not an exit status: short modes (seconds, not 20 s) are far from the target
-    print("target (median session within 1 % on every load):", "met" if ok else "MISSED")
+    # a verdict, not an exit status; short modes (a few seconds, not 20) are not judged
+    verdict = ("met" if ok else "MISSED") if args.seconds >= 20 else "not judged (sessions < 20 s)"
+    print("target (median 20 s session within 1 % on every load):", verdict)
     return 0
 
 
