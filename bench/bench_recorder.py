@@ -118,8 +118,11 @@ def timed(cls, name, label):
             return orig(*a, **k)
         finally:
             acc[label] = acc.get(label, 0.0) + time.thread_time() - t0
-    setattr(cls, name, run)
+    static = isinstance(cls.__dict__.get(name), staticmethod)
+    setattr(cls, name, staticmethod(run) if static else run)
 timed(NvmlSource, "read", "nvml")
+timed(NvmlSource, "_read_slow", "slow")
+timed(NvmlSource, "_share_reading", "shares")
 timed(recorder.Recorder, "_on_sample", "listener")
 timed(sampler.Sampler, "sample_once", "tick")
 threads = {}
@@ -156,7 +159,9 @@ def measure():
     wall = t1 - t0
     pct = {k: 100 * v / wall for k, v in got.items()}
     total = 100 * (b - a) / wall
-    print(f"BREAKDOWN sampler thread {total:.3f} | NVML reads {pct.get('nvml', 0):.3f} | "
+    print(f"BREAKDOWN sampler thread {total:.3f} | NVML reads {pct.get('nvml', 0):.3f} "
+          f"(of which the once-a-second figures {pct.get('slow', 0):.3f}, the run's shares "
+          f"{pct.get('shares', 0):.3f}) | "
           f"recorder listener {pct.get('listener', 0):.3f} | rest of the tick "
           f"{pct.get('tick', 0) - pct.get('nvml', 0) - pct.get('listener', 0):.3f} | waking up "
           f"{total - pct.get('tick', 0):.3f} | an idle thread waking every {period:g} s "
