@@ -103,3 +103,29 @@ def test_integrator_is_exact_for_linear_power():
         t = i * 0.1
         integ.update(t, 100.0 + 50.0 * t)  # P = 100 + 50 t over 1 s
     assert integ.total == pytest.approx(100.0 + 25.0)
+
+
+class _CountingPolls(SimulatedSource):
+    def __init__(self):
+        super().__init__(1, counter=False)
+        self.polls = 0
+
+    def poll_power(self, t_mono):
+        self.polls += 1
+        super().poll_power(t_mono)
+
+
+def test_the_thread_polls_the_power_of_sources_without_a_counter_between_full_reads():
+    src = _CountingPolls()
+    s = Sampler([src], period_s=0.1)
+    got = []
+    s.subscribe(got.append)
+    s.sample_once()
+    s.start()
+    deadline = time.monotonic() + 30
+    while (src.polls < 12 or len(got) < 4) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    s.stop()
+    # four polls in every five 20 ms slots, a full read in the fifth
+    assert src.polls >= 12 and len(got) >= 4
+    assert src.polls > len(got)
