@@ -4,6 +4,7 @@ numbers, measurement methods. One home, so one session reads the same everywhere
 from __future__ import annotations
 
 import math
+import time
 
 
 # -- formatting (shared by the widgets; no Textual) ---------------------------------------
@@ -70,3 +71,53 @@ def method_label(m: str | None) -> str:
     if not m or m == "none":
         return "n/a"
     return "SIMULATED" if m == "simulated" else m
+
+
+def fmt_acc(x: float | None, missing: str = "n/a") -> str:
+    """Accuracy as everywhere (sessions, show, compare, live): a fraction to 4 decimals."""
+    return missing if x is None or not math.isfinite(x) else f"{x:.4f}"
+
+
+# -- table cells: blank when missing, so an empty cell reads as "nothing recorded" ------
+def fmt_energy_cell(j: float | None, unit: str | None = None) -> str:
+    """Energy in a table cell: Wh to 2 decimals under 10 Wh, 1 decimal from there, kWh
+    to 3 decimals from 1 kWh (or always, with ``unit="kWh"``); blank for None.
+
+    Unlike :func:`fmt_energy` (the live screen: 2 decimals up to 100 Wh, ``n/a``), as
+    the comparison table, its exports and the details screen have always shown it."""
+    if j is None:
+        return ""
+    wh = j / 3600.0
+    if unit == "kWh" or (unit is None and wh >= 1000):
+        return f"{wh / 1000:.3f} kWh"
+    return f"{wh:.1f} Wh" if wh >= 10 else f"{wh:.2f} Wh"
+
+
+def fmt_clock(s: float | None) -> str:
+    """A duration as a clock, ``m:ss`` or ``h:mm:ss`` (hours unbounded); blank for None.
+    :func:`fmt_duration` is the live screen's zero-padded ``hh:mm:ss`` with days."""
+    if s is None:
+        return ""
+    s = int(round(s))
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+
+
+def fmt_opt(x: float | None, spec: str) -> str:
+    """``format(x, spec)``, blank for None."""
+    return "" if x is None else format(x, spec)
+
+
+def fmt_cost(cost: float | None, currency: str | None) -> str:
+    """``12.34 EUR``; blank for None."""
+    if cost is None:
+        return ""
+    return f"{cost:.2f} {currency or ''}".strip()
+
+
+def fmt_utc(t: float | None) -> str:
+    """A Unix time as ``YYYY-MM-DD HH:MM`` in UTC; blank for None."""
+    if t is None:
+        return ""
+    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(t))
