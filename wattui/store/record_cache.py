@@ -27,6 +27,7 @@ import re
 from pathlib import Path
 
 from wattui import __version__
+from wattui.model.kinds import ENDED
 from wattui.store import schema
 from wattui.store.paths import create_file, make_private_dir
 from wattui.store.safeio import open_regular, read_bytes
@@ -34,7 +35,7 @@ from wattui.store.safeio import open_regular, read_bytes
 CACHE_VERSION = 2
 # Finished, failed and interrupted (the recorder is gone) sessions change only when their
 # files do; a running one is read every time.
-CACHEABLE = ("finished", "failed", "interrupted")
+CACHEABLE = ENDED
 MAX_CACHE = 1 << 30
 # What a session's record is read from: any change to one of these is a change.
 STAMPED = (
