@@ -29,7 +29,7 @@ from pathlib import Path
 from wattui import __version__
 from wattui.model.kinds import ENDED
 from wattui.store import schema
-from wattui.store.paths import create_file, make_private_dir
+from wattui.store.paths import make_private_dir, write_atomic
 from wattui.store.safeio import open_regular, read_bytes
 
 CACHE_VERSION = 2
@@ -192,14 +192,9 @@ class RecordCache:
         if not self.enabled or (not self._changed and self._new.keys() == self._old.keys()):
             return
         lines = [_HEADER] + [f"{k}\t{s}\t{d}\t{t}" for k, (s, d, t) in self._new.items()]
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
             make_private_dir(self.path.parent)
-            with create_file(tmp) as f:  # 0600 (0660 in a group's store), no symlink
-                f.write("\n".join(lines).encode("ascii"))
-            os.replace(tmp, self.path)  # no fsync: a torn cache fails its digests: rebuilt
+            # no fsync: a torn cache fails its digests and is rebuilt
+            write_atomic(self.path, "\n".join(lines).encode("ascii"), durable=False)
         except (OSError, TypeError, ValueError):
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass  # a read-only or full store is read in full every time
+            pass  # a read-only or full store is read in full every time
