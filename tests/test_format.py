@@ -52,6 +52,18 @@ def test_fmt_energy_cell(j, unit, out):
 
 
 @pytest.mark.parametrize(
+    "j, out",
+    [(None, "n/a"), (0, "0.000 Wh"), (1915.2, "0.532 Wh"), (3_599_999.0, "1000.000 Wh"),
+     (3_600_000.0, "1.000 kWh"), (3.6e15, "1000000000.000 kWh")],
+)
+def test_fmt_energy_precise(j, out):
+    """One session, three formatters: 0.532 Wh (sessions/show), 0.53 Wh (screens, table)."""
+    assert fmt.fmt_energy_precise(j) == out
+    if j == 1915.2:
+        assert fmt.fmt_energy(j) == fmt.fmt_energy_cell(j) == "0.53 Wh"
+
+
+@pytest.mark.parametrize(
     "s, out",
     [(None, "n/a"), (NAN, "n/a"), (INF, "n/a"), (-1, "n/a"), (0, "00:00:00"), (59.9, "00:00:59"),
      (3661, "01:01:01"), (86_400 * 3 + 5, "3d 00:00:05")],

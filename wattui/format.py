@@ -121,3 +121,15 @@ def fmt_utc(t: float | None) -> str:
     if t is None:
         return ""
     return time.strftime("%Y-%m-%d %H:%M", time.gmtime(t))
+
+
+def fmt_energy_precise(j: float | None) -> str:
+    """Energy to the Wh's third decimal (``0.532 Wh``), kWh from 1 kWh up; ``n/a`` for
+    None: the recorder's closing summary and ``wattui sessions``/``show``, where a short
+    CPU run's figure would read 0.00 in the screens' two decimals."""
+    if j is None:
+        return "n/a"
+    wh = j / 3600.0
+    if wh >= 1000:
+        return f"{wh / 1000:.3f} kWh"
+    return f"{wh:.3f} Wh"
