@@ -15,3 +15,8 @@ def finite_float(x: object) -> float | None:
     except OverflowError:
         return None
     return f if math.isfinite(f) else None
+
+
+def is_finite_number(x: object) -> bool:
+    """Whether :func:`finite_float` reads ``x`` as a number."""
+    return finite_float(x) is not None
