@@ -8,7 +8,7 @@ import math
 import pytest
 
 from wattui import format as fmt
-from wattui.model.values import finite_float
+from wattui.model.values import finite_float, is_finite_number
 
 NAN, INF = math.nan, math.inf
 HUGE = 1e300
@@ -130,3 +130,4 @@ def test_small_cells():
 def test_finite_float(x, out):
     got = finite_float(x)
     assert got == out and (got is None or type(got) is float)
+    assert is_finite_number(x) is (out is not None)
