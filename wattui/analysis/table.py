@@ -8,6 +8,12 @@ SAM is recomputed for every row under the alpha, beta and unit asked for
 (:func:`wattui.metrics.sam.sam`), so a ranking can be checked for stability. Every
 exported table states alpha, beta and unit, the energy method of each row, and marks
 simulated sessions. This module never imports Textual.
+
+Here: :class:`Table` and :func:`load_table` (with the rows' cache). The parts are in
+``params`` (SAM's parameters), ``records`` (loading a session's record), ``frame`` (a row
+per record, SAM, rank, Pareto front), ``columns`` (cells and sorting), ``filter`` (the
+filter language) and ``export`` (md, csv, json, latex); their names are importable from
+here too, which is how the screens and commands read them (``table.X``).
 """
 
 from __future__ import annotations
