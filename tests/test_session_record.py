@@ -91,6 +91,24 @@ def test_record_cache_holds_typed_records(store):
     assert [SessionRecord.from_dict(r) for r in again] == [SessionRecord.from_dict(r) for r in first]
 
 
+def test_record_cache_stores_and_gives_back_a_session_record(store, tmp_path):
+    from wattui.store.record_cache import RecordCache, session_stamp
+
+    s = _sessions(store)[0]
+    typed = SessionRecord.from_dict(load_record(s))
+    stamp = session_stamp(s.dir)
+    cache = RecordCache(store, "typed-test")
+    cache.put(s.dir.name, stamp, typed)
+    cache.save()
+    again = RecordCache(store, "typed-test").get_record(s.dir.name, stamp)
+    assert again == typed and again.to_dict() == typed.to_dict()
+    assert RecordCache(store, "typed-test").get_record(s.dir.name, "another stamp") is None
+    bad = RecordCache(store, "typed-test")
+    bad.put(s.dir.name, stamp, {"id": s.id})  # a dict without a status: not a record
+    bad.save()
+    assert RecordCache(store, "typed-test").get_record(s.dir.name, stamp) is None
+
+
 def test_record_cache_entry_of_the_wrong_type_is_read_again(store):
     first, _ = list_records(store)
     path = next((store / ".cache").iterdir())

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from wattui import __version__
 from wattui.model.kinds import ENDED
+from wattui.model.session import SessionRecord
 from wattui.store import schema
 from wattui.store.paths import make_private_dir, write_atomic
 from wattui.store.safeio import open_regular, read_bytes
@@ -179,8 +180,21 @@ class RecordCache:
             return None
         return value if isinstance(value, dict) else None
 
-    def put(self, name: str, stamp: str | None, value: dict) -> str:
-        """Cache ``value``; returns its JSON text."""
+    def get_record(self, name: str, stamp: str | None) -> SessionRecord | None:
+        """:meth:`get_text` as a :class:`SessionRecord`, or None when it is not one (a
+        damaged or foreign entry: the caller reads the session again)."""
+        text = self.get_text(name, stamp)
+        if text is None:
+            return None
+        try:
+            return SessionRecord.from_dict(json.loads(text))
+        except (ValueError, RecursionError):  # RecordError is a ValueError
+            return None
+
+    def put(self, name: str, stamp: str | None, value: dict | SessionRecord) -> str:
+        """Cache ``value`` (a record, or any dict: a view's row); returns its JSON text."""
+        if isinstance(value, SessionRecord):
+            value = value.to_dict()
         text = json.dumps(value, allow_nan=False)
         if stamp is not None and self.enabled and "\t" not in name and "\n" not in name:
             self._new[name] = (stamp, _digest(stamp, text), text)
