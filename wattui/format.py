@@ -1,5 +1,13 @@
 """Every formatter of figures shown to a user: energy, power, bytes, percent, duration,
-numbers, measurement methods. One home, so one session reads the same everywhere."""
+numbers, accuracy, cost, times, measurement methods. One home, so one session reads the
+same everywhere.
+
+Three energies, each where it has always been shown (the screenshots keep them):
+:func:`fmt_energy` on the live screen (``n/a``; 2 decimals under 100 Wh),
+:func:`fmt_energy_cell` in the comparison table, its exports and the details screen
+(blank; 2 decimals under 10 Wh) and :func:`fmt_energy_precise` in the recorder's summary
+and ``wattui sessions``/``show`` (3 decimals). Two durations: :func:`fmt_duration`
+(``hh:mm:ss``, days) on the live screen, :func:`fmt_clock` (``m:ss``) in the table."""
 
 from __future__ import annotations
 
@@ -9,6 +17,7 @@ import time
 
 # -- formatting (shared by the widgets; no Textual) ---------------------------------------
 def fmt_energy(j: float | None) -> str:
+    """Energy on the live screen: Wh to 2 decimals, 1 from 100 Wh, kWh to 3 from 1 kWh."""
     if j is None or not math.isfinite(j):
         return "n/a"
     wh = j / 3600.0

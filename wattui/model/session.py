@@ -13,7 +13,6 @@ A known key whose value has the wrong type is refused (:class:`RecordError`), or
 from __future__ import annotations
 
 import dataclasses
-import math
 import types
 import typing
 from collections.abc import Mapping
@@ -347,11 +346,6 @@ class SessionRecord(_Record):
     @property
     def is_group(self) -> bool:
         return self.kind == "group"
-
-    @property
-    def finite_energy_j(self) -> float | None:
-        e = self.energy_j
-        return float(e) if e is not None and math.isfinite(e) else None
 
 
 DeviceRecord._setup()
