@@ -131,3 +131,28 @@ def test_finite_float(x, out):
     got = finite_float(x)
     assert got == out and (got is None or type(got) is float)
     assert is_finite_number(x) is (out is not None)
+
+
+@pytest.mark.parametrize(
+    "j, out",
+    [(None, "n/a"), (NAN, "n/a"), (INF, "n/a"), (0, "0 mJ"), (0.0123, "12.3 mJ"), (1, "1 J"),
+     (999.4, "999 J"), (1000, "1 kJ"), (-2500, "-2.5 kJ"), (HUGE, "1e+297 kJ")],
+)
+def test_fmt_joules(j, out):
+    assert fmt.fmt_joules(j) == out
+
+
+@pytest.mark.parametrize(
+    "x, unit, out",
+    [(None, "J", "n/a"), (0, "J", "0 J"), (2.5e-7, "J", "2.5e-07 J"), (3.2e-5, "J", "32 uJ"),
+     (0.5, "s", "500 ms"), (12.0, "J", "12 J"), (1.5e6, "J", "1.5e+03 kJ"), (-0.002, "J", "-2 mJ")],
+)
+def test_fmt_si(x, unit, out):
+    assert fmt.fmt_si(x, unit) == out
+
+
+@pytest.mark.parametrize(
+    "n, out", [(0, "0"), (999, "999"), (1000, "1k"), (25_557_032, "25.6M"), (4.1e9, "4.1G"), (10**15, "1e+03T")]
+)
+def test_fmt_count(n, out):
+    assert fmt.fmt_count(n) == out

@@ -142,3 +142,33 @@ def fmt_energy_precise(j: float | None) -> str:
     if wh >= 1000:
         return f"{wh / 1000:.3f} kWh"
     return f"{wh:.3f} Wh"
+
+
+def fmt_joules(j: float | None) -> str:
+    """Small energies (per training step) in J, mJ or kJ, 3 significant digits."""
+    if j is None or not math.isfinite(j):
+        return "n/a"
+    if abs(j) >= 1000:
+        return f"{j / 1000:.3g} kJ"
+    if abs(j) >= 1:
+        return f"{j:.3g} J"
+    return f"{j * 1000:.3g} mJ"
+
+
+def fmt_si(x: float | None, unit: str = "J") -> str:
+    """``x`` with an SI prefix (k, none, m, u) and ``unit``, 3 significant digits; the
+    estimator's figures, which go down to microjoules (or seconds of CPU time)."""
+    if x is None:
+        return "n/a"
+    for prefix, f in (("k", 1e3), ("", 1.0), ("m", 1e-3), ("u", 1e-6)):
+        if abs(x) >= f:
+            return f"{x / f:.3g} {prefix}{unit}"
+    return f"{x:.3g} {unit}"
+
+
+def fmt_count(n: int) -> str:
+    """A count with k, M, G or T (``25.6M`` parameters, ``4.1G`` MACs)."""
+    for unit, f in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= f:
+            return f"{n / f:.3g}{unit}"
+    return str(n)

@@ -36,6 +36,7 @@ from wattui.format import (
     fmt_bytes,
     fmt_duration,
     fmt_energy,
+    fmt_joules,
     fmt_num,
     fmt_pct,
     fmt_watts,
@@ -450,17 +451,6 @@ def energy_methods_tag(record: Mapping) -> str | None:
     devices = list(record.get("gpus") or []) + list(record.get("cpu") or [])
     methods = sorted({g.get("method") for g in devices} - {None})
     return "+".join(method_label(m) for m in methods) or None
-
-
-def fmt_joules(j: float | None) -> str:
-    """Small energies (per training step) in J, mJ or kJ."""
-    if j is None or not math.isfinite(j):
-        return "n/a"
-    if abs(j) >= 1000:
-        return f"{j / 1000:.3g} kJ"
-    if abs(j) >= 1:
-        return f"{j:.3g} J"
-    return f"{j * 1000:.3g} mJ"
 
 
 class EnergyPanel(_Panel):
