@@ -205,3 +205,14 @@ def test_load_table_reads_the_typed_records(store):
     for rid, rec in t.records.items():
         row = row_of(SessionRecord.from_dict(rec))
         assert row == next(r for r in t.rows if r["id"] == rid)
+
+
+def test_kinds_spell_what_the_sources_and_the_store_write():
+    from wattui.model import kinds
+    from wattui.sources import base
+    from wattui.store import schema
+
+    assert kinds.ENERGY_METHODS == base.ENERGY_METHODS
+    assert kinds.POWER_METHODS == base.POWER_METHODS
+    assert set(kinds.STATUSES) == set(schema.STATUSES) == set(kinds.ENDED) | {kinds.RUNNING}
+    assert set(kinds.GROUP_STATUS_ORDER) == set(kinds.STATUSES) | {kinds.STARTING}
