@@ -119,8 +119,8 @@ def test_the_details_screen_sums_the_nodes_of_a_real_group(tmp_path):
     """Timeline.merge on the fixture's three sessions (node i starts i seconds after node
     0, samples every 300 s, GPU g of node i draws watts*(0.9 + 0.1 sin(k/5 + g)) at
     sample k > 0 and watts*0.3 at k = 0): the total at every sample time, closed form."""
-    from wattui.store.reader import Session
     from wattui.analysis.timeline import Timeline
+    from wattui.store.reader import Session
 
     t0 = 1_800_000_000.0
     dirs = make_group(tmp_path / "store", GROUP_ID, started_at=t0)
