@@ -366,8 +366,8 @@ def test_row_cache_is_used_and_invalidated(tmp_path, monkeypatch):
     assert "20261107-140000-a007" in cached  # interrupted: its recorder is gone for good
     assert "20261101-080000-a001" in cached
     calls = []
-    real = cmp._record
-    monkeypatch.setattr(cmp, "_record", lambda s: calls.append(s.id) or real(s))
+    real = cmp.load_record
+    monkeypatch.setattr(cmp, "load_record", lambda s: calls.append(s.id) or real(s))
     second = cmp.load_table(tmp_path)
     assert sorted(calls) == ["20261109-100000-r009"]
     assert second.frame.drop("sam_reason").equals(first.frame.drop("sam_reason"))

@@ -3,10 +3,13 @@ screen and exports all agree on: one flat dictionary per session."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
 
+from wattui.model.kinds import GPU, HOST_KINDS, SHARE
+from wattui.model.session import SessionRecord
 from wattui.sanitize import clean_text
 from wattui.store.paths import recorder_log_path
 from wattui.store.reader import Session
@@ -101,7 +104,8 @@ def _counts(d) -> dict[str, int]:
 
 
 def session_record(session: Session, metrics: bool = True, **metric_opts) -> dict:
-    """The JSON shape of one session (see docs/session-format.md)."""
+    """The JSON shape of one session (see docs/session-format.md): the dictionary of a
+    :class:`wattui.model.session.SessionRecord` (``SessionRecord.from_dict`` types it)."""
     meta = session.meta
     stats = _device_stats(session)
     started = meta.get("started_at")
@@ -140,12 +144,12 @@ def session_record(session: Session, metrics: bool = True, **metric_opts) -> dic
             )
         return out
 
-    gpus = devs(("gpu",))
-    shares = {d["key"] for d in meta.get("devices", []) if d.get("kind") == "share"}
+    gpus = devs((GPU,))
+    shares = {d["key"] for d in meta.get("devices", []) if d.get("kind") == SHARE}
     for g in gpus:  # the run's estimated share of a GPU other processes may use too
         if f"{g['key']}:run" in shares:
             g["run_energy_j"] = stats.get(f"{g['key']}:run", {}).get("energy_j")
-    cpu = devs(("cpu", "dram"))
+    cpu = devs(HOST_KINDS)
     measured = [x["energy_j"] for x in gpus + cpu if x["energy_j"] is not None]
     baseline = meta.get("baseline") or None
     above_idle = None
@@ -254,9 +258,6 @@ def list_records(
     fully read. Sessions whose files are unchanged come from the store's record cache
     (see :mod:`wattui.store.record_cache`); every other one is read and validated. With
     ``opts`` (SAM alpha, beta, unit) every record is computed afresh."""
-    import json
-    from pathlib import Path
-
     from wattui.store.reader import CorruptSession, scan_store
     from wattui.store.record_cache import CACHEABLE, RecordCache, all_printable, session_stamp
 
@@ -310,38 +311,14 @@ def cached_record(session: Session) -> dict:
 
 
 def _cached_record(text: str) -> dict | None:
-    import json
-
+    """A record from the cache, or None when it is not JSON of a :class:`SessionRecord`
+    (every known key of its type): the cache is a file in the store, trusted no further
+    than the session files it was made from (a bad entry is read again)."""
     try:
         rec = json.loads(text)
-    except ValueError:
+        SessionRecord.from_dict(rec)
+    except (ValueError, RecursionError):  # RecordError is a ValueError
         return None
-    return rec if isinstance(rec, dict) and _record_ok(rec) else None
+    return rec
 
 
-_NUM = (int, float, type(None))
-_RECORD_NUMS = ("started_at", "ended_at", "duration_s", "energy_j", "gpu_energy_j")
-_DEVICE_NUMS = ("energy_j", "mean_w", "peak_w", "last_w")
-
-
-def _record_ok(rec: dict) -> bool:
-    """A cached record has the shape every view of a record reads (else it is read again
-    from the session's files)."""
-    if not (
-        type(rec.get("id")) is str
-        and type(rec.get("status")) is str
-        and type(rec.get("simulated")) is bool
-        and type(rec.get("problems")) is list
-        and all(type(rec.get(k)) in _NUM for k in _RECORD_NUMS)
-        and type(rec.get("gpus")) is list
-        and type(rec.get("cpu")) is list
-    ):
-        return False
-    return all(
-        type(d) is dict
-        and type(d.get("key")) is str
-        and type(d.get("name")) is str
-        and type(d.get("method", "")) in (str, type(None))
-        and all(type(d.get(k)) in _NUM for k in _DEVICE_NUMS)
-        for d in rec["gpus"] + rec["cpu"]
-    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from wattui.format import fmt_count, fmt_si
 from wattui.sanitize import clean_text
 
 
@@ -113,22 +114,6 @@ class EstimateResult:
 UNITS = {"J": "J", "s": "s of CPU time (time-proportional proxy, NOT energy)"}
 
 
-def _fmt_j(j: float | None, unit: str = "J") -> str:
-    if j is None:
-        return "n/a"
-    for prefix, f in (("k", 1e3), ("", 1.0), ("m", 1e-3), ("u", 1e-6)):
-        if abs(j) >= f:
-            return f"{j / f:.3g} {prefix}{unit}"
-    return f"{j:.3g} {unit}"
-
-
-def _fmt_n(n: int) -> str:
-    for unit, f in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if n >= f:
-            return f"{n / f:.3g}{unit}"
-    return str(n)
-
-
 def format_table(res: EstimateResult) -> str:
     """Human-readable table; every figure says it is estimated and for which device."""
     p = res.predictors
@@ -145,24 +130,24 @@ def format_table(res: EstimateResult) -> str:
     head = ("layer", "type", "params", "MACs", f"est. {u}/{per}", "share", "priced by")
     rows = [head]
     for la in res.layers:
-        cost = _fmt_j(la.energy_j, u) + (" +?" if la.partial and la.energy_j is not None else "")
-        rows.append((clean_text(la.name), clean_text(la.type), _fmt_n(la.params),
-                     _fmt_n(la.macs), cost,
+        cost = fmt_si(la.energy_j, u) + (" +?" if la.partial and la.energy_j is not None else "")
+        rows.append((clean_text(la.name), clean_text(la.type), fmt_count(la.params),
+                     fmt_count(la.macs), cost,
                      "-" if la.energy_j is None else f"{100 * la.share:.1f}%", la.predictor))
     widths = [min(max(len(r[i]) for r in rows), 40) for i in range(len(head))]
     for r in rows:
         lines.append("  ".join(c[:40].ljust(w) for c, w in zip(r, widths)).rstrip())
     lines.append("")
     bound = "LOWER BOUND, " if res.partial else ""
-    lines.append(f"estimated total per {per}: {bound}{_fmt_j(res.total_energy_j, u)}"
-                 f"  ({_fmt_n(res.total_macs)} MACs)")
-    lines.append(f"estimated per sample: {bound}{_fmt_j(res.per_sample_j, u)}")
+    lines.append(f"estimated total per {per}: {bound}{fmt_si(res.total_energy_j, u)}"
+                 f"  ({fmt_count(res.total_macs)} MACs)")
+    lines.append(f"estimated per sample: {bound}{fmt_si(res.per_sample_j, u)}")
     if res.per_epoch_j is not None:
         extra = f" ({res.per_epoch_j / 3.6e6:.3g} kWh)" if u == "J" else ""
         # an inference estimate over N samples is one pass over them, not a training epoch
         what = "per epoch" if res.mode == "training" else "per inference pass over"
         lines.append(f"estimated {what} ({res.samples} samples): {bound}"
-                     f"{_fmt_j(res.per_epoch_j, u)}{extra}")
+                     f"{fmt_si(res.per_epoch_j, u)}{extra}")
     if res.by_kind:
         split = ", ".join(f"{k} {100 * v / (res.total_energy_j or 1):.0f}%"
                           for k, v in sorted(res.by_kind.items(), key=lambda kv: -kv[1])
@@ -172,7 +157,7 @@ def format_table(res: EstimateResult) -> str:
         m = res.memory_floor
         lines.append(f"weights {m['weight_bytes'] / 2**20:.0f} MiB > the device's "
                      f"{m['cache_bytes'] / 2**20:.0f} MiB cache: {m['layers']} layer(s) priced at "
-                     f"least at streaming their weights from memory (+{_fmt_j(m['added'], u)})")
+                     f"least at streaming their weights from memory (+{fmt_si(m['added'], u)})")
     if res.partial:
         ops = ", ".join(f"{clean_text(k)} x{v}" for k, v in sorted(res.unpriced_ops.items()))
         lines.append(f"PARTIAL: the total is a lower bound; unpriced ops (not in the total): "

@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 
 from wattui import __version__
+from wattui.model.kinds import DRAM
+from wattui.model.session import DeviceRecord, SessionRecord
 from wattui.sanitize import clean_text
 
 # CodeCarbon's EmissionsData fields, in its order.
@@ -70,8 +72,8 @@ class CsvExportError(Exception):
     """One line: why the file cannot be written."""
 
 
-def _sum_j(devs: list[dict]) -> float | None:
-    vals = [d["energy_j"] for d in devs if isinstance(d.get("energy_j"), (int, float))]
+def _sum_j(devs: list[DeviceRecord]) -> float | None:
+    vals = [d.energy_j for d in devs if d.energy_j is not None]
     return sum(vals) if vals else None
 
 
@@ -83,10 +85,10 @@ def _mean_w(j: float | None, duration: float | None):
     return "" if j is None or not duration else j / duration
 
 
-def _models(devs: list[dict]) -> str:
+def _models(devs: tuple[DeviceRecord, ...] | list[DeviceRecord]) -> str:
     names: dict[str, int] = {}
     for d in devs:
-        n = clean_text(d.get("name")) or "unknown"
+        n = clean_text(d.name) or "unknown"
         names[n] = names.get(n, 0) + 1
     return ", ".join(f"{c} x {n}" for n, c in names.items())
 
@@ -95,23 +97,26 @@ def _num(x):
     return x if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) else ""
 
 
-def row_for(rec: dict, meta: dict, project_name: str | None = None, country: str | None = None) -> dict:
+def row_for(
+    record: SessionRecord | dict, meta: dict, project_name: str | None = None, country: str | None = None
+) -> dict:
     """One ``emissions.csv`` row from a session record (``wattui.sessions.session_record``);
     ``country`` (ISO3) is the one the emissions were computed with, if not the recorded one."""
-    gpus = rec.get("gpus") or []
-    cpus = [d for d in rec.get("cpu") or [] if not str(d.get("key", "")).startswith("dram")]
-    rams = [d for d in rec.get("cpu") or [] if str(d.get("key", "")).startswith("dram")]
-    dur = rec.get("duration_s")
+    rec = record if isinstance(record, SessionRecord) else SessionRecord.from_dict(record, strict=False)
+    gpus = rec.gpus
+    cpus = [d for d in rec.cpu if not d.key.startswith(DRAM)]
+    rams = [d for d in rec.cpu if d.key.startswith(DRAM)]
+    dur = rec.duration_s
     gpu_j, cpu_j, ram_j = _sum_j(gpus), _sum_j(cpus), _sum_j(rams)
     parts = [x for x in (gpu_j, cpu_j, ram_j) if x is not None]
     total_j = sum(parts) if parts else None
-    co2 = rec.get("co2_g")
-    kg = co2 / 1000.0 if isinstance(co2, (int, float)) else None
-    end = rec.get("ended_at") or rec.get("started_at")
+    co2 = rec.co2_g
+    kg = co2 / 1000.0 if co2 is not None else None
+    end = rec.ended_at or rec.started_at
     settings = meta.get("metric_settings") if isinstance(meta.get("metric_settings"), dict) else {}
     code = country or settings.get("country")
     country, iso = "", ""
-    if code and rec.get("carbon_g_per_kwh") is not None:
+    if code and rec.carbon_g_per_kwh is not None:
         from wattui.metrics.carbon import lookup_country
 
         try:
@@ -121,9 +126,9 @@ def row_for(rec: dict, meta: dict, project_name: str | None = None, country: str
             pass
     return {
         "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(end)) if end else "",
-        "project_name": clean_text(project_name or rec.get("name") or "wattui"),
-        "run_id": clean_text(rec.get("id", "")),
-        "experiment_id": clean_text(rec.get("group") or ""),
+        "project_name": clean_text(project_name or rec.name or "wattui"),
+        "run_id": clean_text(rec.id),
+        "experiment_id": clean_text(rec.group or ""),
         "duration": _num(dur),
         "emissions": "" if kg is None else kg,
         "emissions_rate": "" if kg is None or not dur else kg / dur,
@@ -156,7 +161,7 @@ def row_for(rec: dict, meta: dict, project_name: str | None = None, country: str
         "ram_utilization_percent": "",
         "ram_used_gb": "",
         "on_cloud": "N",
-        "pue": _num(rec.get("pue")) or 1.0,
+        "pue": _num(rec.pue) or 1.0,
         "wue": 0,
     }
 

@@ -16,11 +16,10 @@ it already; otherwise it imports it and says how to install it when it is missin
 
 from __future__ import annotations
 
-import math
-
 from wattui.metrics.intake import event_from_row
 from wattui.metrics.sam import DEFAULT_ALPHA, DEFAULT_BETA, DEFAULT_UNIT, check_params, sam
 from wattui.metrics.session_metrics import epoch_marks_from_rows
+from wattui.model.values import finite_float
 from wattui.sanitize import clean_text
 
 TRACKERS = ("mlflow", "wandb", "tensorboard")
@@ -33,12 +32,6 @@ _INSTALL = {
 
 class TrackerError(Exception):
     """One line: why the export cannot be done."""
-
-
-def _num(x) -> float | None:
-    if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
-        return None
-    return float(x)
 
 
 def epoch_series(
@@ -82,7 +75,7 @@ def epoch_series(
             prev_t, prev_e = t, e
     else:
         energy_at = [
-            (_num(r.get("t_wall")), _num(r.get("energy_j"))) for r in rows if r.get("kind") == "metric"
+            (finite_float(r.get("t_wall")), finite_float(r.get("energy_j"))) for r in rows if r.get("kind") == "metric"
         ]
         for i, a in enumerate(accs):
             e = next((en for t, en in energy_at if t == a.t_wall and en is not None), None)
@@ -106,11 +99,11 @@ def epoch_series(
 def _metrics_of(p: dict) -> dict[str, float]:
     out = {}
     for k in ("energy_j", "epoch_energy_j", "power_w", "accuracy", "sam"):
-        v = _num(p.get(k))
+        v = finite_float(p.get(k))
         if v is not None:
             out[k] = v
     key = clean_text(p.get("accuracy_key"), 200)  # a name from the run
-    if key and key != "accuracy" and _num(p.get("accuracy")) is not None:
+    if key and key != "accuracy" and finite_float(p.get("accuracy")) is not None:
         out[key] = float(p["accuracy"])  # the metric's own name, as the run reported it
     if "energy_j" in out:
         out["energy_kwh"] = out["energy_j"] / 3.6e6
@@ -142,7 +135,7 @@ def summary_metrics(rec: dict) -> dict[str, float]:
         ("sam", "final_sam"),
         ("co2_g", "co2_g"),
     ):
-        v = _num(rec.get(src))
+        v = finite_float(rec.get(src))
         if v is not None:
             out[dst] = v
     return out

@@ -10,13 +10,14 @@ nodes' power or energy over time. Never imports Textual.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import polars as pl
 
 from wattui.metrics.sam import sam
 from wattui.model.group import GroupRef
+from wattui.model.kinds import group_status  # the one order, GROUP_STATUS_ORDER
+from wattui.model.values import finite_float
 
 __all__ = ["group_records", "group_status", "held_sum", "held_sum_points", "merge_group"]
 
@@ -45,21 +46,9 @@ ACCURACY_FIELDS = (
 # Fields that only make sense when every node agrees on them.
 COMMON = ("currency", "carbon_g_per_kwh", "carbon_source", "pue", "mode")
 
-# A group's status is the first of these that any of its nodes has ("starting": a live
-# node whose first samples have not come yet).
-STATUS_ORDER = ("running", "starting", "failed", "interrupted", "finished")
-
-
-def _num(x) -> float | None:
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
-
-
 def _sum_all(values: list) -> float | None:
     """Sum when every value is a number; None when any part lacks it."""
-    nums = [_num(v) for v in values]
+    nums = [finite_float(v) for v in values]
     if not nums or any(v is None for v in nums):
         return None
     return sum(nums)
@@ -67,14 +56,8 @@ def _sum_all(values: list) -> float | None:
 
 def _sum_present(values: list) -> float | None:
     """Sum of the numbers present; None when there are none."""
-    nums = [v for v in (_num(x) for x in values) if v is not None]
+    nums = [v for v in (finite_float(x) for x in values) if v is not None]
     return sum(nums) if nums else None
-
-
-def group_status(statuses: Iterable, default: str = "interrupted") -> str:
-    """The status of a group whose nodes have ``statuses`` (see :data:`STATUS_ORDER`)."""
-    seen = set(statuses)
-    return next((st for st in STATUS_ORDER if st in seen), default)
 
 
 def _rank(rec: dict):
@@ -88,7 +71,7 @@ def _rank(rec: dict):
 def _accuracy_part(parts: list[dict]) -> dict | None:
     """The part whose accuracy stands for the group: usually only rank 0 reports it. When
     several did, the lowest rank wins, then the most reports, then the latest to end."""
-    have = [p for p in parts if _num(p.get("accuracy")) is not None]
+    have = [p for p in parts if finite_float(p.get("accuracy")) is not None]
     if not have:
         return None
 
@@ -98,7 +81,7 @@ def _accuracy_part(parts: list[dict]) -> dict | None:
             r is None,
             r if r is not None else 0,
             -(p.get("accuracy_reports") or 0),
-            -(_num(p.get("ended_at")) or _num(p.get("started_at")) or 0.0),
+            -(finite_float(p.get("ended_at")) or finite_float(p.get("started_at")) or 0.0),
         )
 
     return sorted(have, key=key)[0]
@@ -133,20 +116,20 @@ def merge_group(group_id: str, parts: list[dict]) -> dict:
             _rank(p) is None,
             _rank(p) or 0,
             p.get("host") or "",
-            _num(p.get("started_at")) or 0.0,
+            finite_float(p.get("started_at")) or 0.0,
             p.get("id") or "",
         ),
     )
     labels = _labels(parts)
     status = group_status(p.get("status") for p in parts)
-    starts = [s for s in (_num(p.get("started_at")) for p in parts) if s is not None]
-    ends = [e for e in (_num(p.get("ended_at")) for p in parts) if e is not None]
+    starts = [s for s in (finite_float(p.get("started_at")) for p in parts) if s is not None]
+    ends = [e for e in (finite_float(p.get("ended_at")) for p in parts) if e is not None]
     started = min(starts) if starts else None
     ended = max(ends) if ends and status != "running" else None
     duration = None
     if started is not None:
         last = [
-            (_num(p.get("started_at")) or started) + (_num(p.get("duration_s")) or 0.0)
+            (finite_float(p.get("started_at")) or started) + (finite_float(p.get("duration_s")) or 0.0)
             for p in parts
         ]
         end = ended if ended is not None else max(last)
@@ -232,7 +215,7 @@ def merge_group(group_id: str, parts: list[dict]) -> dict:
         "nodes": nodes,
         "node_count": len(parts),
         "missing_energy_nodes": [
-            n["label"] for n in nodes if _num(n["energy_j"]) is None
+            n["label"] for n in nodes if finite_float(n["energy_j"]) is None
         ],
     }
     for k in COMMON:

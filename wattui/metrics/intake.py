@@ -18,12 +18,13 @@ from __future__ import annotations
 import csv
 import functools
 import json
-import math
 import os
 import re
 import stat
 from collections import Counter
 from dataclasses import dataclass, field
+
+from wattui.model.values import finite_float
 
 __all__ = [
     "MetricEvent",
@@ -109,19 +110,6 @@ class Rejections:
         return f"Rejections({dict(self.counts)!r})"
 
 
-def _finite_number(x) -> float | None:
-    """``x`` as a finite float, or None (bools, strings, NaN, inf are not numbers here)."""
-    if isinstance(x, bool) or x is None:
-        return None
-    if isinstance(x, (int, float)):
-        try:
-            f = float(x)
-        except (OverflowError, ValueError):
-            return None
-        return f if math.isfinite(f) else None
-    return None
-
-
 def validate_accuracy(x, rejections: Rejections | None = None) -> float | None:
     """An accuracy as a fraction in [0, 1], or None.
 
@@ -138,7 +126,7 @@ def validate_accuracy(x, rejections: Rejections | None = None) -> float | None:
 def _checked_accuracy(x, rejections: Rejections | None) -> float | None:
     """``x`` as a number that can be an accuracy (0 to 100, fraction or percent), else None
     with the reason counted in ``rejections``."""
-    f = _finite_number(x)
+    f = finite_float(x)
     reason = None
     if f is None:
         reason = "accuracy_not_finite_number"
@@ -304,7 +292,7 @@ def event_from_row(row: dict, accuracy_key: str | None = None) -> MetricEvent:
         payload = {}
     if not isinstance(payload, dict):
         payload = {}
-    values = {k: v for k, v in payload.items() if _finite_number(v) is not None}
+    values = {k: v for k, v in payload.items() if finite_float(v) is not None}
     text = {k: v for k, v in payload.items() if isinstance(v, str)}
     acc = row.get("accuracy")
     key = row.get("accuracy_key")
@@ -313,12 +301,12 @@ def event_from_row(row: dict, accuracy_key: str | None = None) -> MetricEvent:
         acc = validate_accuracy(values[key]) if key else None
     else:
         acc = validate_accuracy(acc) if acc is not None else None
-    t = _finite_number(row.get("t_wall"))
+    t = finite_float(row.get("t_wall"))
     return MetricEvent(
         t_wall=t if t is not None else 0.0,
         source=str(row.get("source") or "report"),
         values=values,
-        epoch=_finite_number(row.get("epoch")),
+        epoch=finite_float(row.get("epoch")),
         step=_as_int(row.get("step")),
         total_epochs=_as_int(row.get("total_epochs")),
         accuracy=acc,
@@ -330,7 +318,7 @@ def event_from_row(row: dict, accuracy_key: str | None = None) -> MetricEvent:
 
 
 def _as_int(x) -> int | None:
-    f = _finite_number(x)
+    f = finite_float(x)
     if f is None or abs(f) > 2**53:
         return None
     return int(f)
@@ -376,13 +364,13 @@ def make_event(
             elif rejections is not None:
                 rejections.add("not_a_number")
             continue
-        f = _finite_number(v)
+        f = finite_float(v)
         if f is None:
             if rejections is not None:
                 rejections.add("not_finite" if isinstance(v, (int, float)) else "not_a_number")
             continue
         if (accuracy_key == k or is_accuracy_key(k)) and (
-            _finite_number(f) is None or f < 0 or f > 100
+            finite_float(f) is None or f < 0 or f > 100
         ):
             validate_accuracy(f, rejections)
             continue

@@ -37,6 +37,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from wattui.model.values import is_finite_number
+
 __all__ = [
     "Projection",
     "project",
@@ -126,10 +128,6 @@ class Projection:
         }
 
 
-def _finite(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-
-
 def project(
     epoch_marks: list[tuple[float, float, float]],
     total_epochs: int,
@@ -145,10 +143,10 @@ def project(
     without a start time the first epoch's duration is unknown. Raises ValueError when there
     is nothing to project from (no usable marks, bad total or fraction).
     """
-    if not _finite(total_epochs) or total_epochs < 1:
+    if not is_finite_number(total_epochs) or total_epochs < 1:
         raise ValueError(f"total_epochs must be a positive number, not {total_epochs!r}")
     total = int(round(total_epochs))
-    if not _finite(data_fraction) or not 0 < data_fraction <= 1:
+    if not is_finite_number(data_fraction) or not 0 < data_fraction <= 1:
         raise ValueError(f"data fraction must be in (0, 1], not {data_fraction!r}")
     t0, e0 = start if start is not None else (None, 0.0)
     marks = []
@@ -157,7 +155,7 @@ def project(
             k, t, e = m
         except (TypeError, ValueError):
             continue
-        if _finite(k) and _finite(t) and _finite(e) and e >= 0:
+        if is_finite_number(k) and is_finite_number(t) and is_finite_number(e) and e >= 0:
             marks.append((float(k), float(t), float(e)))
     if not marks:
         raise ValueError("no epoch has ended yet: nothing to project from")
@@ -175,8 +173,8 @@ def project(
     per_e: list[float] = []
     per_s: list[float] = []
     k1, tt1, e1 = marks[0]
-    per_e.append((e1 - (e0 if _finite(e0) else 0.0)) / k1)
-    first_s = (tt1 - t0) / k1 if t0 is not None and _finite(t0) and tt1 >= t0 else None
+    per_e.append((e1 - (e0 if is_finite_number(e0) else 0.0)) / k1)
+    first_s = (tt1 - t0) / k1 if t0 is not None and is_finite_number(t0) and tt1 >= t0 else None
     for (ka, ta, ea), (kb, tb, eb) in zip(marks, marks[1:], strict=False):
         dk = kb - ka
         per_e.append(max(eb - ea, 0.0) / dk)
@@ -205,10 +203,10 @@ def project(
     startup = 0.0
     if len(per_e) >= 2:
         rest = per_e[1:]
-        startup = max(0.0, (e1 - (e0 if _finite(e0) else 0.0)) - k1 * sum(rest) / len(rest))
-    fixed = fixed_per_epoch_j if _finite(fixed_per_epoch_j) and fixed_per_epoch_j > 0 else 0.0
+        startup = max(0.0, (e1 - (e0 if is_finite_number(e0) else 0.0)) - k1 * sum(rest) / len(rest))
+    fixed = fixed_per_epoch_j if is_finite_number(fixed_per_epoch_j) and fixed_per_epoch_j > 0 else 0.0
     fixed = min(fixed, m)
-    now = energy_now if _finite(energy_now) and energy_now >= 0 else None
+    now = energy_now if is_finite_number(energy_now) and energy_now >= 0 else None
     past_total = done >= total
     tail = max(0.0, now - e_last) if (now is not None and past_total) else 0.0
     if f < 1:
@@ -272,7 +270,7 @@ def fit_saturating(points: list[tuple[float, float]]) -> tuple[float, float, flo
 
     For each c on a log grid (relative to the energy span) a and b follow in closed form; the
     best c is refined by golden-section search. Returns ``(a, b, c, rmse)`` or None."""
-    pts = [(float(e), float(y)) for e, y in points if _finite(e) and _finite(y) and e >= 0]
+    pts = [(float(e), float(y)) for e, y in points if is_finite_number(e) and is_finite_number(y) and e >= 0]
     if len({e for e, _ in pts}) < 3:
         return None
     emax = max(e for e, _ in pts)
@@ -323,9 +321,9 @@ def energy_to_target_detail(points: list[tuple[float, float]], target: float) ->
     """Energy (J, cumulative) at which accuracy reaches ``target`` (fraction), with a reason
     when it cannot be said: too few points, a curve that does not rise, or a plateau below
     the target."""
-    if not _finite(target) or not 0 < target <= 1:
+    if not is_finite_number(target) or not 0 < target <= 1:
         return TargetFit(None, f"target {target!r} must be a fraction in (0, 1]")
-    pts = sorted((float(e), float(y)) for e, y in points if _finite(e) and _finite(y))
+    pts = sorted((float(e), float(y)) for e, y in points if is_finite_number(e) and is_finite_number(y))
     for e, y in pts:
         if y >= target:
             return TargetFit(e, None, measured=True)

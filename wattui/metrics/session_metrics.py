@@ -9,18 +9,12 @@ with (``meta["metric_settings"]``), then to the defaults.
 from __future__ import annotations
 
 import json
-import math
 
 from wattui.metrics.carbon import make_settings
 from wattui.metrics.summary import summarize_metrics
+from wattui.model.values import finite_float
 
 __all__ = ["metrics_for_session", "metrics_from_rows", "epoch_marks_from_rows"]
-
-
-def _num(x) -> float | None:
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
-        return None
-    return float(x) if math.isfinite(x) else None
 
 
 def epoch_marks_from_rows(rows: list[dict]) -> list[tuple[float, float, float]]:
@@ -29,7 +23,7 @@ def epoch_marks_from_rows(rows: list[dict]) -> list[tuple[float, float, float]]:
     for r in rows:
         if r.get("kind") != "epoch_end":
             continue
-        k, t, e = _num(r.get("epoch")), _num(r.get("t_wall")), _num(r.get("energy_j"))
+        k, t, e = finite_float(r.get("epoch")), finite_float(r.get("t_wall")), finite_float(r.get("energy_j"))
         if k is None or t is None or e is None:
             continue
         if k not in by_epoch or t >= by_epoch[k][1]:
@@ -47,7 +41,7 @@ def eval_parts_from_rows(rows: list[dict]) -> list[float]:
             v = json.loads(r["values_json"]).get("eval_j")
         except (ValueError, AttributeError):
             continue
-        if _num(v) is not None and v >= 0:
+        if finite_float(v) is not None and v >= 0:
             out.append(float(v))
     return out
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wattui import exitcodes
+from wattui.format import fmt_energy_precise as format_energy  # cli imports it from here
 from wattui.groups.node_env import node_hostname
 from wattui.record.output_drain import IntakeWorker, OutputLog, pump, widen_pipe
 from wattui.record.report_shim import child_pythonpath
@@ -129,16 +130,6 @@ def _follow_run(sources: list[PowerSource], proc_src, baseline: dict | None) -> 
         follow = getattr(src, "follow_run", None)
         if follow is not None:
             follow(lambda: proc_src.pids, idle)
-
-
-def format_energy(j: float | None) -> str:
-    """Joules as Wh, or kWh from 1 kWh up; n/a for None."""
-    if j is None:
-        return "n/a"
-    wh = j / 3600.0
-    if wh >= 1000:
-        return f"{wh / 1000:.3f} kWh"
-    return f"{wh:.3f} Wh"
 
 
 class Recorder:

@@ -7,6 +7,7 @@ import re
 import secrets
 import stat
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from wattui.store.schema import SESSIONS_DIR
@@ -123,6 +124,43 @@ def create_file(path: Path, append: bool = False):
     return os.fdopen(fd, "ab" if append else "wb")
 
 
+def write_atomic(
+    path: Path,
+    data: bytes | Callable[[Path], None],
+    *,
+    durable: bool = True,
+    tmp: Path | None = None,
+) -> None:
+    """Replace ``path`` so a reader sees the old file or the new one, never half of one:
+    write a temporary file beside it (the store's mode, never through a symlink), fsync it
+    when ``durable``, rename it over ``path``. ``data`` is the bytes, or a function that
+    writes the file at the path it is given (Polars' writers). On any error, a full disk
+    included, the temporary file is removed (its space back) and the error raised."""
+    path = Path(path)
+    tmp = tmp or path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        if callable(data):
+            create_file(tmp).close()  # the store's mode (0600, 0660 for a group) from the start
+            data(tmp)
+            os.chmod(tmp, file_mode(path.parent))
+            if durable:
+                with open(tmp, "rb") as f:
+                    os.fsync(f.fileno())
+        else:
+            with create_file(tmp) as f:
+                f.write(data)
+                if durable:
+                    f.flush()
+                    os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
 def write_json_atomic(path: Path, data: dict, *, durable: bool = True) -> None:
     """Write JSON so a reader sees the old file or the new one, never half of one.
 
@@ -132,26 +170,11 @@ def write_json_atomic(path: Path, data: dict, *, durable: bool = True) -> None:
     nothing (the page cache outlives it); only a machine crash may take the last one."""
     import json
 
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     if durable:
         text = json.dumps(data, indent=1, default=_json_default).encode("utf-8")
     else:
         text = json.dumps(data, separators=(",", ":"), default=_json_default).encode("utf-8")
-    try:
-        with create_file(tmp) as f:
-            f.write(text)
-            if durable:
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        # a full disk: leave no half-written temp file behind (it also frees the space)
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    write_atomic(path, text, durable=durable)
 
 
 def _json_default(o):

@@ -27,14 +27,16 @@ import re
 from pathlib import Path
 
 from wattui import __version__
+from wattui.model.kinds import ENDED
+from wattui.model.session import SessionRecord
 from wattui.store import schema
-from wattui.store.paths import create_file, make_private_dir
+from wattui.store.paths import make_private_dir, write_atomic
 from wattui.store.safeio import open_regular, read_bytes
 
 CACHE_VERSION = 2
 # Finished, failed and interrupted (the recorder is gone) sessions change only when their
 # files do; a running one is read every time.
-CACHEABLE = ("finished", "failed", "interrupted")
+CACHEABLE = ENDED
 MAX_CACHE = 1 << 30
 # What a session's record is read from: any change to one of these is a change.
 STAMPED = (
@@ -178,8 +180,21 @@ class RecordCache:
             return None
         return value if isinstance(value, dict) else None
 
-    def put(self, name: str, stamp: str | None, value: dict) -> str:
-        """Cache ``value``; returns its JSON text."""
+    def get_record(self, name: str, stamp: str | None) -> SessionRecord | None:
+        """:meth:`get_text` as a :class:`SessionRecord`, or None when it is not one (a
+        damaged or foreign entry: the caller reads the session again)."""
+        text = self.get_text(name, stamp)
+        if text is None:
+            return None
+        try:
+            return SessionRecord.from_dict(json.loads(text))
+        except (ValueError, RecursionError):  # RecordError is a ValueError
+            return None
+
+    def put(self, name: str, stamp: str | None, value: dict | SessionRecord) -> str:
+        """Cache ``value`` (a record, or any dict: a view's row); returns its JSON text."""
+        if isinstance(value, SessionRecord):
+            value = value.to_dict()
         text = json.dumps(value, allow_nan=False)
         if stamp is not None and self.enabled and "\t" not in name and "\n" not in name:
             self._new[name] = (stamp, _digest(stamp, text), text)
@@ -191,14 +206,9 @@ class RecordCache:
         if not self.enabled or (not self._changed and self._new.keys() == self._old.keys()):
             return
         lines = [_HEADER] + [f"{k}\t{s}\t{d}\t{t}" for k, (s, d, t) in self._new.items()]
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
             make_private_dir(self.path.parent)
-            with create_file(tmp) as f:  # 0600 (0660 in a group's store), no symlink
-                f.write("\n".join(lines).encode("ascii"))
-            os.replace(tmp, self.path)  # no fsync: a torn cache fails its digests: rebuilt
+            # no fsync: a torn cache fails its digests and is rebuilt
+            write_atomic(self.path, "\n".join(lines).encode("ascii"), durable=False)
         except (OSError, TypeError, ValueError):
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass  # a read-only or full store is read in full every time
+            pass  # a read-only or full store is read in full every time

@@ -17,6 +17,8 @@ line is ignored by the reader.
 
 from __future__ import annotations
 
+from wattui.model.kinds import STATUSES as _STATUSES
+
 # Bump it whenever a file's columns or keys change, and say what changed in
 # docs/session-format.md ("Versions"). A reader opens every version up to its own; older
 # files lack the newer columns, which readers return as nulls.
@@ -38,7 +40,7 @@ OUTPUT_STREAMS = "output.streams"
 SAMPLES_FINAL = "samples.parquet"
 EVENTS_FINAL = "events.parquet"
 
-STATUSES = ("running", "finished", "failed", "interrupted")
+STATUSES = _STATUSES  # a session's status in meta.json (wattui.model.kinds)
 
 # Sample rows (long format), as the live samples.csv has them. energy_j is cumulative since
 # the recorder opened the source, so a device's energy over the session is last - first.

@@ -7,8 +7,6 @@ from dataclasses import dataclass
 
 from wattui.sources.base import Sample
 
-ENERGY_KINDS = ("gpu", "cpu", "dram")
-
 
 @dataclass
 class DeviceStats:

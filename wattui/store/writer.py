@@ -9,6 +9,7 @@ fsyncs it and renames it into place before the live file is removed.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -22,9 +23,9 @@ from wattui.sources.base import Sample
 from wattui.store import schema
 from wattui.store.paths import (
     create_file,
-    file_mode,
     make_private_dir,
     sessions_dir,
+    write_atomic,
     write_json_atomic,
 )
 
@@ -265,12 +266,6 @@ def append_whole(path: Path, data: bytes, fsync: bool = False) -> None:
         os.close(fd)
 
 
-def _fsync_replace(tmp: Path, final: Path) -> None:
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, final)
-
-
 def compact(session_dir: Path) -> None:
     """Turn the live CSV/NDJSON files into Parquet. Idempotent; safe after a crash.
 
@@ -288,15 +283,7 @@ def compact(session_dir: Path) -> None:
         final = session_dir / final_name
         if not live.exists():
             continue
-        tmp = session_dir / f".{final_name}.tmp"
-        try:
-            create_file(tmp).close()  # the store's mode (0600, 0660 for a group) from the start
-            write(live, tmp)
-            os.chmod(tmp, file_mode(session_dir))
-            _fsync_replace(tmp, final)
-        except BaseException:
-            tmp.unlink(missing_ok=True)  # a full disk: no temp file left, its space back
-            raise
+        write_atomic(final, functools.partial(write, live), tmp=session_dir / f".{final_name}.tmp")
         live.unlink()
 
 

@@ -19,8 +19,8 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from wattui.analysis.table import fmt_energy
 from wattui.analysis.timeline import Series
+from wattui.format import fmt_energy_cell as fmt_energy
 
 FRONT_STYLE = "bold #8ae234"
 POINT_STYLE = "#4fc1ff"

@@ -32,9 +32,11 @@ from textual.widget import Widget
 from textual.widgets import Input, Label, Log, Static
 
 from wattui.format import (
+    fmt_acc,
     fmt_bytes,
     fmt_duration,
     fmt_energy,
+    fmt_joules,
     fmt_num,
     fmt_pct,
     fmt_watts,
@@ -449,22 +451,6 @@ def energy_methods_tag(record: Mapping) -> str | None:
     devices = list(record.get("gpus") or []) + list(record.get("cpu") or [])
     methods = sorted({g.get("method") for g in devices} - {None})
     return "+".join(method_label(m) for m in methods) or None
-
-
-def fmt_acc(x: float | None) -> str:
-    """Accuracy as everywhere else (sessions, show, compare): a fraction to 4 decimals."""
-    return "n/a" if x is None or not math.isfinite(x) else f"{x:.4f}"
-
-
-def fmt_joules(j: float | None) -> str:
-    """Small energies (per training step) in J, mJ or kJ."""
-    if j is None or not math.isfinite(j):
-        return "n/a"
-    if abs(j) >= 1000:
-        return f"{j / 1000:.3g} kJ"
-    if abs(j) >= 1:
-        return f"{j:.3g} J"
-    return f"{j * 1000:.3g} mJ"
 
 
 class EnergyPanel(_Panel):
