@@ -27,6 +27,7 @@ from wattui.metrics.projection import project
 from wattui.metrics.session_metrics import metrics_from_rows
 from wattui.metrics.summary import pick_accuracies
 from wattui.record.intake import RecorderIntake
+from wattui.record.options import MetricOptions
 
 
 class FakeRecorder:
@@ -45,7 +46,7 @@ def run_lines(lines, *, reports=(), t0=100.0, dt=1.0, **opts):
     """Feed ``lines`` (one a second, energy 10 J a second) and ``reports`` ((index, values):
     sent by the script just before line ``index``) to an intake; return (intake, summary)."""
     rec = FakeRecorder()
-    it = RecorderIntake(rec, **opts)
+    it = RecorderIntake(rec, MetricOptions(**opts))
     pending = {}
     for i, v in reports:
         pending.setdefault(i, []).append(v)
@@ -394,7 +395,7 @@ def test_zero_based_reports_and_metrics_file_are_shifted(tmp_path):
     path = tmp_path / "metrics.csv"
     path.write_text("epoch,step,val_acc\n0,10,0.5\n1,20,0.6\n2,30,0.7\n")
     rec = FakeRecorder()
-    it = RecorderIntake(rec, metrics_file=str(path))
+    it = RecorderIntake(rec, MetricOptions(metrics_file=str(path)))
     it.poll(1.0)
     it.close()
     s = it.summary()
@@ -428,7 +429,7 @@ def test_data_fraction_scales_only_the_data_part(f):
 def test_data_fraction_through_the_intake_sees_where_validation_starts():
     """Lightning's TQDM bar shows when validation begins: its energy is not scaled."""
     rec = FakeRecorder()
-    it = RecorderIntake(rec, data_fraction=0.25, total_epochs=10)
+    it = RecorderIntake(rec, MetricOptions(data_fraction=0.25, total_epochs=10))
     t, e = 100.0, 50.0
     for ep in range(4):
         rec.energy = e
@@ -513,7 +514,7 @@ def test_data_fraction_from_plain_lines_with_training_then_validation(f):
     """A script printing its training line, then evaluating, then its validation line: the
     evaluation between them is the fixed part of each epoch."""
     rec = FakeRecorder()
-    it = RecorderIntake(rec, data_fraction=f, total_epochs=10)
+    it = RecorderIntake(rec, MetricOptions(data_fraction=f, total_epochs=10))
     t, e = 100.0, 50.0  # start-up
     for ep in range(1, 5):
         e += 100.0 * f  # training on f of the data

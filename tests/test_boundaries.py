@@ -37,7 +37,8 @@ def test_core_module_does_not_import_textual(module):
 
 def test_recording_and_reading_a_session_does_not_import_textual(tmp_path):
     code = f"""
-from wattui.record.recorder import Recorder, RecordOptions
+from wattui.record.options import RecordOptions
+from wattui.record.recorder import Recorder
 from wattui.store.reader import list_sessions
 from wattui.sessions import session_record
 rec = Recorder(RecordOptions(store={str(tmp_path)!r}, simulate=1, quiet=True, passthrough=False))

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import run_wattui, wattui_env
 
-from wattui.record.recorder import format_energy
+from wattui.format import fmt_energy_precise as format_energy
 
 
 @pytest.fixture

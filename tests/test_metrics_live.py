@@ -14,12 +14,8 @@ from pathlib import Path
 import pytest
 
 from wattui.metrics.session_metrics import metrics_from_rows
-from wattui.record.intake import (
-    EpochTracker,
-    RecorderIntake,
-    add_metric_options,
-    metric_options_from_args,
-)
+from wattui.record.intake import EpochTracker, RecorderIntake
+from wattui.record.options import MetricOptions, add_metric_options, metric_options_from_args
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -61,11 +57,11 @@ def test_options_roundtrip_and_validation(capsys):
             "90",
         ]
     )
-    o = metric_options_from_args(args)
+    o = metric_options_from_args(args).given()
     assert o["metric_patterns"] == {"top1": "Top-1: ([0-9.]+)"}
     assert o["sam_unit"] == "Wh" and o["country"] == "FRA" and o["total_epochs"] == 90
     assert "sam_alpha" not in o  # not given: defaults apply later
-    assert metric_options_from_args(parser().parse_args([])) == {}
+    assert metric_options_from_args(parser().parse_args([])) == MetricOptions()
     for bad in (
         ["--metric", "acc=([0-9"],
         ["--metric", "acc"],
@@ -95,7 +91,7 @@ def test_epoch_tracker():
 
 def test_intake_from_output_lines_and_final_meta():
     rec = FakeRecorder()
-    it = RecorderIntake(rec, sam_unit="Wh", carbon_g_per_kwh=400, total_epochs=4)
+    it = RecorderIntake(rec, MetricOptions(sam_unit="Wh", carbon_g_per_kwh=400, total_epochs=4))
     for ep in range(1, 4):
         rec.energy = ep * 3600.0 * 10  # 10 Wh per epoch
         it.feed_line(f"Epoch {ep}/4".encode(), 100.0 + ep)
@@ -119,7 +115,7 @@ def test_intake_from_output_lines_and_final_meta():
 def test_intake_follows_a_launched_script(tmp_path):
     rec = FakeRecorder()
     chan = tmp_path / "chan"
-    it = RecorderIntake(rec, metrics_file=str(tmp_path / "m.jsonl"))
+    it = RecorderIntake(rec, MetricOptions(metrics_file=str(tmp_path / "m.jsonl")))
     it.channel.directory = chan
     env = {**os.environ, **it.child_env(), "PYTHONPATH": str(ROOT)}
     assert env["WATTUI_CHANNEL_DIR"] == str(chan)
@@ -146,9 +142,9 @@ def test_intake_follows_a_launched_script(tmp_path):
 
 def test_bad_settings_refused_at_construction():
     with pytest.raises(ValueError):
-        RecorderIntake(FakeRecorder(), sam_beta=-1)
+        RecorderIntake(FakeRecorder(), MetricOptions(sam_beta=-1))
     with pytest.raises(ValueError):
-        RecorderIntake(FakeRecorder(), country="ZZZ")
+        RecorderIntake(FakeRecorder(), MetricOptions(country="ZZZ"))
 
 
 def test_record_then_project_end_to_end(tmp_path):

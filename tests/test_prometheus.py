@@ -13,11 +13,11 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
 from wattui.exporters.prometheus import PrometheusExporter, escape_label, render_metrics
+from wattui.record.state import DeviceTotals, LiveMetrics, RecorderState
 
 parser = pytest.importorskip(
     "prometheus_client.parser", reason="prometheus_client is needed to parse the exposition"
@@ -112,28 +112,39 @@ def test_real_session_has_no_simulated_label():
     assert "simulated" not in s.labels and "group" not in s.labels
 
 
-class _Intake:
-    def __init__(self, values):
-        self.values = values
+class _View:
+    """A recording as the exporter sees it (:class:`wattui.record.state.RecorderView`)."""
+
+    def __init__(self, metrics=None, **state):
+        gpu = DeviceTotals(
+            key="gpu0", kind="gpu", name="H100", uuid="GPU-1", energy_method="counter",
+            simulated=False, energy_j=100.0, power_w=300.0,
+        )
+        fields = dict(
+            session_id="sid", status="running", host="node-1", name=None, group="job42",
+            command=("/usr/bin/python", "t.py"), simulated=False, devices=(gpu,),
+            energy_j=100.0, started_at=1.0, sam_alpha=5.0, sam_beta=5.0, sam_unit="kWh",
+            accuracy_key=None,
+        )
+        fields.update(state)
+        self._state = RecorderState(**fields)
+        self.metrics = metrics
+        self.events: list[dict] = []
+
+    def state(self):
+        return self._state
 
     def live_metrics(self):
-        return self.values
+        if isinstance(self.metrics, Exception):
+            raise self.metrics
+        return self.metrics or LiveMetrics()
 
-
-def _fake_recorder(intake=None):
-    dev = SimpleNamespace(key="gpu0", kind="gpu", uuid="GPU-1", name="H100", simulated=False)
-    stats = SimpleNamespace(devices={"gpu0": SimpleNamespace(energy_j=100.0, last_w=300.0)})
-    return SimpleNamespace(
-        session_id="sid", devices=[dev], stats=stats, intake=intake, simulated=False,
-        _lock=threading.Lock(), opts=SimpleNamespace(group="job42", name=None),
-        writer=SimpleNamespace(meta={"host": "node-1", "command": ["/usr/bin/python", "t.py"]}),
-    )
+    def add_event(self, event):
+        self.events.append(event)
 
 
 def test_exporter_serves_live_metrics_from_the_intake():
-    rec = _fake_recorder(
-        _Intake({"accuracy": 91.0, "sam": SimpleNamespace(value=2.5), "projected_energy_j": 7e5})
-    )
+    rec = _View(LiveMetrics(accuracy=0.91, sam=2.5, projected_energy_j=7e5))
     with PrometheusExporter(rec, "127.0.0.1", 0, announce=False) as exp:
         assert exp.address[0] == "127.0.0.1" and exp.address[1] > 0
         with urllib.request.urlopen(exp.url, timeout=5) as r:
@@ -154,9 +165,7 @@ def test_loopback_endpoint_refuses_foreign_host_headers_and_cleans_labels():
     """DNS rebinding: a page of evil.example resolving to 127.0.0.1 sends its own Host;
     only our names are answered (as `wattui serve` does). A run-given name or command
     with escape sequences reaches the labels clean."""
-    rec = _fake_recorder()
-    rec.writer.meta["name"] = "run\x1b]0;pwned\x07\x9b2J\u202e"
-    rec.writer.meta["command"] = ["/usr/bin/py\x1bcthon"]
+    rec = _View(name="run\x1b]0;pwned\x07\x9b2J\u202e", command=("/usr/bin/py\x1bcthon",))
     with PrometheusExporter(rec, "127.0.0.1", 0, announce=False) as exp:
         port = exp.address[1]
         for host in ("evil.example", f"evil.example:{port}", "127.0.0.1.evil.example"):
@@ -174,11 +183,7 @@ def test_loopback_endpoint_refuses_foreign_host_headers_and_cleans_labels():
 
 
 def test_a_broken_intake_does_not_break_the_scrape():
-    class Broken:
-        def live_metrics(self):
-            raise RuntimeError("boom")
-
-    rec = _fake_recorder(Broken())
+    rec = _View(RuntimeError("boom"))
     with PrometheusExporter(rec, "127.0.0.1", 0, announce=False) as exp:
         with urllib.request.urlopen(exp.url, timeout=5) as r:
             fams = strict_parse(r.read().decode())

@@ -11,7 +11,8 @@ import pytest
 from conftest import run_wattui
 
 from wattui.record import recorder as recorder_mod
-from wattui.record.recorder import Recorder, RecordError, RecordOptions
+from wattui.record.options import RecordOptions
+from wattui.record.recorder import Recorder, RecordError
 from wattui.store.paths import check_session_id, new_session_id
 
 

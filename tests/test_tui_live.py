@@ -18,7 +18,7 @@ import psutil
 import pytest
 
 from wattui.cli import detach
-from wattui.record.recorder import RecordOptions
+from wattui.record.options import RecordOptions
 from wattui.store.paths import new_session_id, sessions_dir
 from wattui.store.reader import Session
 from wattui.view.history import PowerHistory

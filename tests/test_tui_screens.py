@@ -46,7 +46,7 @@ async def wait_for(pilot, cond, timeout=15.0):
 # -- the command palette and Ctrl+Q ----------------------------------------------------------
 def test_palette_offers_wattui_commands_and_its_quit_asks(tmp_path):
     from wattui.cli import detach
-    from wattui.record.recorder import RecordOptions
+    from wattui.record.options import RecordOptions
     from wattui.store.paths import new_session_id
     from wattui.tui.app import WattuiApp
     from wattui.tui.live import QuitScreen

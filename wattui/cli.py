@@ -141,7 +141,7 @@ def add_record_options(p: argparse.ArgumentParser) -> None:
         "or tensorboard[=LOGDIR] (the library must be installed)",
     )
     try:
-        from wattui.record.intake import add_metric_options
+        from wattui.record.options import add_metric_options
     except ImportError:
         return
     add_metric_options(p)
@@ -150,12 +150,12 @@ def add_record_options(p: argparse.ArgumentParser) -> None:
 def options_from_args(args) -> RecordOptions:  # noqa: F821 - imported lazily
     import os
 
-    from wattui.record.recorder import RecordOptions
+    from wattui.record.options import RecordOptions
     from wattui.sampler import DEFAULT_PERIOD_S
 
     metrics = {}
     try:
-        from wattui.record.intake import metric_options_from_args
+        from wattui.record.options import metric_options_from_args
     except ImportError:
         pass
     else:
@@ -189,8 +189,17 @@ def options_from_args(args) -> RecordOptions:  # noqa: F821 - imported lazily
 
 
 # -- record ---------------------------------------------------------------------------
+def new_recorder(opts):
+    """A Recorder for ``opts`` with the exporters they ask for subscribed (Prometheus,
+    --log-to): the one place a command builds a recorder."""
+    from wattui.exporters.recording import subscribe_exporters
+    from wattui.record.recorder import Recorder
+
+    return subscribe_exporters(Recorder(opts))
+
+
 def cmd_record(args) -> int:
-    from wattui.record.recorder import Recorder, RecordError
+    from wattui.record.recorder import RecordError
 
     command = list(args.command)
     if command and command[0] == "--":
@@ -203,7 +212,7 @@ def cmd_record(args) -> int:
     opts.passthrough = not args.no_passthrough
     if args.detach:
         return detach(sys.argv[1:] if args.argv is None else args.argv, opts)
-    rec = Recorder(opts)
+    rec = new_recorder(opts)
     try:
         if args.pid is not None:
             return rec.attach(args.pid)
@@ -388,7 +397,7 @@ def cmd_sessions(args) -> int:
     if args.format == "json":  # one session a line, as the record cache holds them
         print("[\n" + ",\n".join(recs) + ("\n]" if recs else "]"))
         return 0
-    from wattui.record.recorder import format_energy
+    from wattui.format import fmt_energy_precise as format_energy
     from wattui.sessions import command_label
 
     cols = ["id", "name", "status", "started", "duration_s", "energy", "method", "accuracy", "sam"]
@@ -456,7 +465,7 @@ def _print_table(cols: list[str], rows: list[dict]) -> None:
 
 
 def cmd_show(args) -> int:
-    from wattui.record.recorder import format_energy
+    from wattui.format import fmt_energy_precise as format_energy
     from wattui.sanitize import clean_text
     from wattui.sessions import cached_record, session_record
     from wattui.store.paths import store_root

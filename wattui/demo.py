@@ -123,7 +123,8 @@ def choose_simulate(requested: int | None, rapl_root: str = "/sys/class/powercap
     a line saying why, for the user."""
     if requested:
         return requested, f"SIMULATED: using {requested} simulated GPU(s) as asked (--simulate)"
-    from wattui.record.recorder import RecordOptions, build_sources
+    from wattui.record.devices import build_sources
+    from wattui.record.options import RecordOptions
 
     srcset = build_sources(RecordOptions(rapl_root=rapl_root))
     try:
@@ -159,7 +160,7 @@ def _say(msg: str) -> None:
 
 
 def run_demo(args) -> int:
-    from wattui.record.recorder import RecordOptions
+    from wattui.record.options import MetricOptions, RecordOptions
 
     if not _have_torch():
         raise DemoError(
@@ -175,7 +176,7 @@ def run_demo(args) -> int:
         simulate=simulate,
         name=args.name or f"demo {args.model}",
         tags=["demo"],
-        metrics={"sam_unit": DEMO_SAM_UNIT},
+        metrics=MetricOptions(sam_unit=DEMO_SAM_UNIT),
         extra_meta={"demo": {"model": args.model, "gpu": "simulated" if simulate else "nvml"}},
     )
     _say(

@@ -87,7 +87,7 @@ def _sam_beta(value: str) -> float:
 
 
 def register_export(sub) -> None:
-    from wattui.record.intake import country_arg, number_arg, sam_unit_arg
+    from wattui.record.options import country_arg, number_arg, sam_unit_arg
 
     p = sub.add_parser(
         "export",

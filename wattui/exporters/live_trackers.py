@@ -1,8 +1,9 @@
 """``wattui record --log-to mlflow|wandb|tensorboard[=TARGET]``: each finished epoch's
 energy, power, accuracy and SAM go to the tracker while the run goes on.
 
-The recorder hands every session event to :meth:`LiveTrackerLog.on_event` (cheap: a list
-append and, at an epoch end, one queue put); one daemon thread imports the library, opens
+:class:`TrackerLogSink` subscribes to the recorder's events: it opens the tracker run when
+the session starts and hands every stored row to :meth:`LiveTrackerLog.on_event` (cheap: a
+list append and, at an epoch end, one queue put); one daemon thread imports the library, opens
 the run and logs, so a slow or failing tracker never delays the recording. A tracker error
 is said once on stderr and logging stops; the session is unaffected. At the end the run gets
 the session's totals and is closed (waiting at most ``CLOSE_WAIT_S``).
@@ -14,7 +15,16 @@ import queue
 import sys
 import threading
 
-from wattui.exporters.trackers import TRACKERS, Sink, TrackerError, epoch_series, make_sink
+from wattui.exporters.trackers import (
+    TRACKERS,
+    Sink,
+    TrackerError,
+    epoch_series,
+    make_sink,
+    summary_metrics,
+)
+from wattui.record.state import Finished, Logged, RecorderEvent, Started, StatusChanged
+from wattui.sanitize import clean_text
 
 CLOSE_WAIT_S = 30.0
 _END = object()
@@ -104,3 +114,53 @@ class LiveTrackerLog:
 
 def _one_line(e: BaseException) -> str:
     return ((str(e).strip().splitlines() or [type(e).__name__])[0])[:300]
+
+
+class TrackerLogSink:
+    """A recorder sink for ``--log-to SPEC``: a :class:`LiveTrackerLog` opened when the
+    session starts (named after it, with SAM's parameters and the energy method), fed every
+    row the intake stores, closed with the session's totals."""
+
+    def __init__(self, spec: str, *, sink: Sink | None = None) -> None:
+        parse_spec(spec)  # ValueError now, not when the session starts
+        self.spec = spec
+        self._sink = sink
+        self.log: LiveTrackerLog | None = None
+
+    def __call__(self, event: RecorderEvent) -> None:
+        if isinstance(event, Started):
+            self._open(event.state)
+        elif self.log is None:
+            return
+        elif isinstance(event, Logged):
+            self.log.on_event(dict(event.row))
+        elif isinstance(event, StatusChanged) and event.state.started_at is not None:
+            self.log.settings["started_at"] = event.state.started_at
+        elif isinstance(event, Finished) and event.meta is not None:
+            self._close(event.meta)
+
+    def _open(self, st) -> None:
+        gpus = [d for d in st.devices if d.kind == "gpu"]
+        params = {
+            "wattui_session": st.session_id,
+            "sam_alpha": st.sam_alpha,
+            "sam_beta": st.sam_beta,
+            "sam_unit": st.sam_unit,
+            "energy_method": ",".join(sorted({d.energy_method for d in gpus})) or "n/a",
+            "simulated": st.simulated,
+            "gpu_count": len(gpus),
+        }
+        settings = {k: params[k] for k in ("sam_alpha", "sam_beta", "sam_unit")}
+        settings["accuracy_key"] = st.accuracy_key
+        name = clean_text(st.name or st.session_id, 200)
+        self.log = LiveTrackerLog(self.spec, name, params, settings, sink=self._sink)
+        self.log.start()
+
+    def _close(self, meta) -> None:
+        rec = dict(meta)
+        started, ended = meta.get("started_at"), meta.get("ended_at")
+        rec["duration_s"] = (ended - started) if started and ended else None
+        try:
+            self.log.close(summary_metrics(rec))
+        except Exception:  # noqa: BLE001 - the session is written already; never fail here
+            pass

@@ -16,7 +16,9 @@ Every sample also carries ``group`` when the session belongs to one (multi-node 
 session's GPUs are simulated. Energy counters count from the start of the recording.
 
 Standard library only: one ``ThreadingHTTPServer`` in a daemon thread; a scrape reads the
-recorder's running totals under its lock and never touches the disk. Never imports Textual.
+recorder's typed state (:meth:`wattui.record.recorder.Recorder.state`) and never touches the
+disk. The exporter subscribes to the recorder's events: it serves from :class:`Started` and
+stops at :class:`Finished`. Never imports Textual.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from wattui.record.state import Finished, RecorderEvent, RecorderState, RecorderView, Started
 from wattui.sanitize import clean_text
 
 __all__ = ["PrometheusExporter", "render_metrics", "escape_label", "CONTENT_TYPE"]
@@ -90,16 +93,6 @@ def _fmt_value(v: float) -> str:
     if math.isinf(v):
         return "+Inf" if v > 0 else "-Inf"
     return repr(float(v))
-
-
-def _number(x) -> float | None:
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
-        try:
-            x = float(x.item())  # numpy scalars
-        except Exception:  # noqa: BLE001
-            return None
-    x = float(x)
-    return x if math.isfinite(x) else None
 
 
 def _labels(labels: dict) -> str:
@@ -205,13 +198,18 @@ class _Server6(_Server):
 
 
 class PrometheusExporter:
-    """Serves ``/metrics`` for ``recorder`` on ``host:port`` (port 0: any free port).
+    """Serves ``/metrics`` for a recording (``recorder``: its :class:`RecorderView`) on
+    ``host:port`` (port 0: any free port). Subscribed to the recorder
+    (``recorder.subscribe(exporter.on_recorder_event)``) it starts with the session and stops
+    when it ends; :meth:`start` / :meth:`close` (or ``with``) do the same by hand.
 
     ``start()`` never raises for a port that cannot be bound: it prints one line to stderr,
     records a warning in the session and the recording goes on without the endpoint (a run
     must not be lost over its monitoring)."""
 
-    def __init__(self, recorder, host: str = "127.0.0.1", port: int = 0, *, announce: bool = True):
+    def __init__(
+        self, recorder: RecorderView, host: str = "127.0.0.1", port: int = 0, *, announce: bool = True
+    ):
         self.recorder = recorder
         self.host = host or "127.0.0.1"
         self.port = int(port)
@@ -246,12 +244,10 @@ class PrometheusExporter:
             why = getattr(e, "strerror", None) or str(e)
             self.error = f"cannot serve Prometheus metrics on {self.host}:{self.port}: {why}"
             print(f"wattui: {self.error}; recording without them", file=sys.stderr)
-            add = getattr(self.recorder, "add_event", None)
-            if callable(add):
-                try:
-                    add({"kind": "warning", "message": self.error})
-                except Exception:  # noqa: BLE001
-                    pass
+            try:
+                self.recorder.add_event({"kind": "warning", "message": self.error})
+            except Exception:  # noqa: BLE001
+                pass
             return self
         self._thread = threading.Thread(
             target=self._server.serve_forever,
@@ -263,6 +259,13 @@ class PrometheusExporter:
         if self.announce:
             print(f"wattui: Prometheus metrics at {self.url}", file=sys.stderr, flush=True)
         return self
+
+    def on_recorder_event(self, event: RecorderEvent) -> None:
+        """A recorder sink: serve from the session's start to its end."""
+        if isinstance(event, Started):
+            self.start()
+        elif isinstance(event, Finished):
+            self.close()
 
     def close(self) -> None:
         srv, self._server = self._server, None
@@ -289,78 +292,39 @@ class PrometheusExporter:
         return host_of(header) in LOOPBACK | {self.host.lower()}
 
     # -- reading the recorder ----------------------------------------------------------
-    def _static_labels(self) -> dict:
-        rec = self.recorder
-        meta = getattr(getattr(rec, "writer", None), "meta", None) or {}
-        host = meta.get("host")
-        if not host:
-            from wattui.groups.node_env import node_hostname
-
-            host = node_hostname()
-        command = meta.get("command") or []
-        opts = getattr(rec, "opts", None)
+    def _static_labels(self, state: RecorderState | None = None) -> dict:
+        st = state or self.recorder.state()
         labels = {
-            "session": str(getattr(rec, "session_id", "") or meta.get("id") or ""),
-            "host": host,
-            "group": meta.get("group") or getattr(opts, "group", None),
-            "name": meta.get("name") or getattr(opts, "name", None),
-            "command_name": command[0].rsplit("/", 1)[-1] if command else None,
+            "session": st.session_id,
+            "host": st.host,
+            "group": st.group,
+            "name": st.name,
+            "command_name": st.command[0].rsplit("/", 1)[-1] if st.command else None,
         }
         return {k: None if v is None else clean_text(v) for k, v in labels.items()}
 
     def snapshot(self) -> dict:
         """What a scrape shows: static labels, per-device totals and live metrics."""
-        rec = self.recorder
-        snap = dict(self._static or self._static_labels())
-        lock = getattr(rec, "_lock", None)
-        got = lock.acquire(timeout=2.0) if lock is not None else False
-        try:
-            stats = getattr(getattr(rec, "stats", None), "devices", {}) or {}
-            devices = []
-            for d in list(getattr(rec, "devices", None) or []):
-                st = stats.get(d.key)
-                devices.append(
-                    {
-                        "key": d.key,
-                        "kind": d.kind,
-                        "uuid": getattr(d, "uuid", ""),
-                        "name": getattr(d, "name", ""),
-                        "energy_j": _number(st.energy_j) if st is not None else None,
-                        "power_w": _number(st.last_w) if st is not None else None,
-                    }
-                )
-        finally:
-            if got:
-                lock.release()
-        snap["devices"] = devices
-        snap["simulated"] = bool(getattr(rec, "simulated", False)) or any(
-            getattr(d, "simulated", False) for d in getattr(rec, "devices", None) or []
-        )
-        energies = [
-            d["energy_j"]
-            for d in devices
-            if d["kind"] in ("gpu", "cpu", "dram") and d["energy_j"] is not None
+        st = self.recorder.state()
+        snap = dict(self._static or self._static_labels(st))
+        snap["devices"] = [
+            {
+                "key": d.key,
+                "kind": d.kind,
+                "uuid": d.uuid,
+                "name": d.name,
+                "energy_j": d.energy_j,
+                "power_w": d.power_w,
+            }
+            for d in st.devices
         ]
-        snap["energy_j"] = sum(energies) if energies else None
-        snap.update(self._live_metrics())
-        return snap
-
-    def _live_metrics(self) -> dict:
-        out = {"accuracy": None, "sam": None, "projected_energy_j": None}
-        intake = getattr(self.recorder, "intake", None)
-        fn = getattr(intake, "live_metrics", None)
-        if not callable(fn):
-            return out
+        snap["simulated"] = st.simulated
+        snap["energy_j"] = st.energy_j
         try:
-            m = fn() or {}
+            m = self.recorder.live_metrics()
         except Exception:  # noqa: BLE001 - the intake is optional; a scrape still works
-            return out
-        for k in out:
-            v = m.get(k) if isinstance(m, dict) else None
-            if hasattr(v, "value") and not isinstance(v, (int, float)):  # a SamResult
-                v = v.value
-            out[k] = _number(v) if v is not None else None
-        acc = out["accuracy"]
-        if acc is not None and 1.0 < acc <= 100.0:  # reported as a percentage
-            out["accuracy"] = acc / 100.0
-        return out
+            m = None
+        snap["accuracy"] = m.accuracy if m is not None else None
+        snap["sam"] = m.sam if m is not None else None
+        snap["projected_energy_j"] = m.projected_energy_j if m is not None else None
+        return snap

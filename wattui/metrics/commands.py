@@ -53,7 +53,7 @@ def cmd_project(args) -> int:
     from wattui.metrics.projection import energy_to_target_detail
     from wattui.metrics.sam import SamResult, format_sam
     from wattui.metrics.session_metrics import metrics_from_rows
-    from wattui.record.intake import metric_options_from_args
+    from wattui.record.options import metric_options_from_args
     from wattui.sessions import session_record
     from wattui.store.paths import store_root
     from wattui.store.reader import find_session
@@ -69,7 +69,7 @@ def cmd_project(args) -> int:
         rows = ev.to_dicts() if hasattr(ev, "to_dicts") else list(ev)
     except Exception as e:  # noqa: BLE001
         raise cli.CliError(f"cannot read the events of {s.id}: {e}") from None
-    opts = metric_options_from_args(args)
+    opts = metric_options_from_args(args).given()
     stored = (
         s.meta.get("metric_settings") if isinstance(s.meta.get("metric_settings"), dict) else {}
     )
@@ -161,7 +161,7 @@ def _target_arg(value: str) -> float:
 
 def register(sub) -> None:
     """Add ``project`` to the ``wattui`` subparsers."""
-    from wattui.record.intake import add_metric_options
+    from wattui.record.options import add_metric_options
 
     p = sub.add_parser(
         "project",

@@ -1,14 +1,12 @@
 """The recorder's metrics intake: report channel + output parsing + metrics file, epoch marks.
 
-The recorder (``wattui/record/recorder.py``) uses this module through:
-
-- :func:`add_metric_options` / :func:`metric_options_from_args`: the CLI options, turned into
-  a plain dict that ``RecordOptions.metrics`` carries;
-- ``RecorderIntake(recorder, **options)`` with ``child_env()``, ``follow_pid(pid)``,
-  ``feed_line(line, t_wall)`` / ``feed_lines(lines, t_wall)`` (any thread: complete lines
-  of the run's stdout or stderr, with the time they were read), ``poll(t_wall)``,
-  ``close()`` (drains every report the run made and what the parser still holds) and
-  ``final_meta()``. The recorder must offer ``add_event(dict)`` and ``energy_now()``.
+The recorder (``wattui/record/recorder.py``) uses this module through
+``RecorderIntake(host, options)`` (``options``: a :class:`~wattui.record.options.MetricOptions`)
+with ``child_env()``, ``follow_pid(pid)``, ``feed_line(line, t_wall)`` /
+``feed_lines(lines, t_wall)`` (any thread: complete lines of the run's stdout or stderr, with
+the time they were read), ``poll(t_wall)``, ``close()`` (drains every report the run made and
+what the parser still holds), ``settings_meta()`` and ``final_meta()``. The host is an
+:class:`IntakeHost` (the recorder's public ``add_event`` and ``energy_now``); ``run_pids``,
 
 Every metric event is stored as a ``kind: "metric"`` row (:meth:`MetricEvent.to_row`); each
 finished epoch as a ``kind: "epoch_end"`` row with the session's cumulative energy then, so
@@ -17,7 +15,6 @@ SAM and the projection can be recomputed from the stored events alone.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
@@ -26,9 +23,10 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
+from typing import Protocol
 
-from wattui.argtypes import positive_int
-from wattui.metrics.carbon import lookup_country, make_settings
+from wattui.metrics.carbon import make_settings
 from wattui.metrics.channel import (
     ReportChannel,
     UnsafeChannelDir,
@@ -43,191 +41,25 @@ from wattui.metrics.intake import (
     accuracy_rank,
     is_accuracy_key,
 )
-from wattui.metrics.lineparser import LineParser, compile_extra_patterns
+from wattui.metrics.lineparser import LineParser
 from wattui.metrics.sam import check_params
 from wattui.metrics.summary import summarize_metrics
+from wattui.record.options import MetricOptions
 
-__all__ = [
-    "RecorderIntake",
-    "EpochTracker",
-    "add_metric_options",
-    "metric_options_from_args",
-    "OPTION_KEYS",
-]
+__all__ = ["RecorderIntake", "EpochTracker", "IntakeHost"]
 
 MAX_EVENTS = 50_000  # kept in memory for the end-of-run summary
 LOG_EVERY_S = 1.0  # log events without accuracy or a new epoch: at most one a second
 DESCENDANTS_EVERY_S = 2.0
 
-OPTION_KEYS = (
-    "metric_patterns",
-    "accuracy_key",
-    "metrics_file",
-    "parse_output",
-    "total_epochs",
-    "data_fraction",
-    "sam_alpha",
-    "sam_beta",
-    "sam_unit",
-    "carbon_g_per_kwh",
-    "country",
-    "price_per_kwh",
-    "currency",
-    "pue",
-)
 
+class IntakeHost(Protocol):
+    """What the intake needs of the recorder: store a session event (any thread) and the
+    session's energy now."""
 
-# ---------------------------------------------------------------------------- CLI options
+    def add_event(self, event: dict) -> None: ...
 
-
-def _metric_arg(value: str) -> str:
-    name, sep, rx = value.partition("=")
-    if not sep or not name:
-        raise argparse.ArgumentTypeError(f"--metric takes NAME=REGEX, not {value!r}")
-    try:
-        compile_extra_patterns({name: rx})
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-    return value
-
-
-def number_arg(lo: float, hi: float, what: str, lo_open: bool = False):
-    """An argparse type: a finite number in ``lo..hi`` (``lo`` excluded with ``lo_open``)."""
-    def parse(value: str) -> float:
-        try:
-            x = float(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{what} takes a number, not {value!r}") from None
-        if not math.isfinite(x) or x < lo or x > hi or (lo_open and x == lo):
-            raise argparse.ArgumentTypeError(f"{what} must be in {lo:g}..{hi:g}, not {value!r}")
-        return x
-
-    return parse
-
-
-def country_arg(value: str) -> str:
-    """An argparse type: a country code, as ISO3."""
-    try:
-        return lookup_country(value).iso3
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
-def sam_unit_arg(value: str) -> str:
-    """An argparse type: SAM's electricity unit, checked."""
-    try:
-        return check_params(5, 5, value)[2]
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
-def add_metric_options(p: argparse.ArgumentParser) -> None:
-    """Add the accuracy / SAM / CO2 options to a record-like parser (all default to None)."""
-    g = p.add_argument_group("accuracy, SAM, CO2 and cost")
-    g.add_argument(
-        "--metric",
-        action="append",
-        type=_metric_arg,
-        default=None,
-        metavar="NAME=REGEX",
-        help="read NAME from output lines matching REGEX (one group around the number)",
-    )
-    g.add_argument(
-        "--accuracy-key",
-        metavar="NAME",
-        help="the reported metric SAM uses (default: val_accuracy, eval_accuracy, val_acc, ...)",
-    )
-    g.add_argument(
-        "--metrics-file",
-        metavar="PATH",
-        help="follow a metrics file as it grows (CSV with header, e.g. Lightning's metrics.csv, "
-        "or JSON lines)",
-    )
-    g.add_argument(
-        "--no-parse-output",
-        dest="parse_output",
-        action="store_false",
-        default=None,
-        help="do not look for accuracy in the script's output",
-    )
-    g.add_argument(
-        "--epochs",
-        dest="total_epochs",
-        type=positive_int,
-        metavar="N",
-        help="total epochs of the run, for the projection (when the script does not say)",
-    )
-    g.add_argument(
-        "--data-fraction",
-        type=number_arg(0, 1, "--data-fraction", lo_open=True),
-        metavar="F",
-        help="this run trains on F of the data: project the full-data run (default 1)",
-    )
-    g.add_argument(
-        "--alpha",
-        "--sam-alpha",
-        dest="sam_alpha",
-        type=number_arg(0, 100, "--alpha"),
-        metavar="A",
-        help="SAM's alpha (default 5)",
-    )
-    g.add_argument(
-        "--beta",
-        "--sam-beta",
-        dest="sam_beta",
-        type=number_arg(0, 1e6, "--beta", lo_open=True),
-        metavar="B",
-        help="SAM's beta (default 5)",
-    )
-    g.add_argument(
-        "--sam-unit", type=sam_unit_arg, metavar="kWh|Wh|J",
-        help="electricity unit of SAM (default kWh; Wh or J for runs of a few Wh)",
-    )
-    g.add_argument(
-        "--carbon-intensity",
-        dest="carbon_g_per_kwh",
-        type=number_arg(0, 5000, "--carbon-intensity"),
-        metavar="G_PER_KWH",
-        help="grams of CO2 per kWh (wins over --country)",
-    )
-    g.add_argument(
-        "--country",
-        type=country_arg,
-        metavar="ISO3",
-        help="use this country's national average carbon intensity (e.g. FRA, USA, IND)",
-    )
-    g.add_argument(
-        "--price",
-        dest="price_per_kwh",
-        type=number_arg(0, 1e6, "--price"),
-        metavar="PER_KWH",
-        help="electricity price per kWh, for the cost",
-    )
-    g.add_argument("--currency", metavar="CUR", help="currency of --price (default USD)")
-    g.add_argument(
-        "--pue",
-        type=number_arg(1, 10, "--pue"),
-        metavar="X",
-        help="power usage effectiveness: multiplies energy for CO2 and cost (default 1)",
-    )
-
-
-def metric_options_from_args(args) -> dict:
-    """The options given, as a JSON-able dict of ``RecorderIntake`` keyword arguments."""
-    out: dict = {}
-    patterns: dict[str, str] = {}
-    for item in getattr(args, "metric", None) or []:
-        name, _, rx = item.partition("=")
-        patterns[name] = rx
-    if patterns:
-        out["metric_patterns"] = patterns
-    for key in OPTION_KEYS:
-        if key == "metric_patterns":
-            continue
-        v = getattr(args, key, None)
-        if v is not None:
-            out[key] = v
-    return out
+    def energy_now(self) -> float | None: ...
 
 
 # ---------------------------------------------------------------------------- epochs
@@ -289,9 +121,18 @@ SAME_VALUE = 6e-5  # two sources' accuracies this close are one figure (printed 
 class RecorderIntake:
     """Collects metric events for one recording and hands them to the recorder as rows."""
 
-    def __init__(self, recorder, **options) -> None:
-        self.recorder = recorder
-        self.options = {k: options[k] for k in OPTION_KEYS if options.get(k) is not None}
+    def __init__(
+        self,
+        host: IntakeHost,
+        options: MetricOptions | None = None,
+        *,
+        run_pids: Callable[[], tuple[int, ...]] | None = None,
+    ) -> None:
+        """``run_pids``: the run's processes as the recorder follows them (else the intake
+        scans the followed processes' descendants itself)."""
+        self.host = host
+        self.run_pids = run_pids
+        self.options = (options or MetricOptions()).given()
         self.rejections = Rejections()
         self.notes: list[str] = []
         o = self.options
@@ -348,15 +189,11 @@ class RecorderIntake:
         self._accs: dict[float | None, list[tuple[str, str, float]]] = {}
         self._last_log_t = -math.inf
         self._last_log_epoch: float | None = None
-        self._store_settings()
 
-    # -- settings kept with the session, so a crashed one can be summarized the same way
-    def _store_settings(self) -> None:
-        writer = getattr(self.recorder, "writer", None)
-        lock = getattr(self.recorder, "_lock", None)
-        if writer is None or not hasattr(writer, "update_meta"):
-            return
-        settings = {
+    def settings_meta(self) -> dict:
+        """The settings kept with the session (``metric_settings``), so a crashed one can be
+        summarized the same way."""
+        return {
             **self.options,
             "sam_alpha": self.alpha,
             "sam_beta": self.beta,
@@ -365,14 +202,6 @@ class RecorderIntake:
             "carbon_source": self.settings.source_note,
             "pue": self.settings.pue,
         }
-        try:
-            if lock is not None:
-                with lock:
-                    writer.update_meta(metric_settings=settings)
-            else:
-                writer.update_meta(metric_settings=settings)
-        except Exception:  # noqa: BLE001 - metrics must never end a recording
-            pass
 
     # -- processes
     def child_env(self) -> dict:
@@ -402,12 +231,10 @@ class RecorderIntake:
         a background recorder's stderr is only its log)."""
         self.notes.append(msg)
         print(f"wattui: warning: {msg}", file=sys.stderr, flush=True)
-        add = getattr(self.recorder, "add_event", None)
-        if callable(add):
-            try:
-                add({"kind": "warning", "message": msg})
-            except Exception:  # noqa: BLE001 - a warning must never end a recording
-                pass
+        try:
+            self.host.add_event({"kind": "warning", "message": msg})
+        except Exception:  # noqa: BLE001 - a warning must never end a recording
+            pass
 
     def follow_pid(self, pid: int) -> None:
         self._pids.add(int(pid))
@@ -424,9 +251,8 @@ class RecorderIntake:
         return dirs
 
     def _pids_now(self) -> set[int]:
-        tree = getattr(self.recorder, "run_pids", None)
-        if callable(tree):  # the recorder follows the run's tree already: no second scan
-            return self._pids | set(tree())
+        if self.run_pids is not None:  # the recorder follows the run's tree: no second scan
+            return self._pids | set(self.run_pids())
         now = time.monotonic()
         if now - self._desc_at >= DESCENDANTS_EVERY_S and self._pids:
             self._desc_at = now
@@ -509,7 +335,7 @@ class RecorderIntake:
 
     def _energy(self) -> float | None:
         try:
-            e = self.recorder.energy_now()
+            e = self.host.energy_now()
         except Exception:  # noqa: BLE001
             return None
         return e if isinstance(e, (int, float)) and math.isfinite(e) else None
@@ -601,7 +427,7 @@ class RecorderIntake:
         # (beside wattui.watch()'s estimate) without joining samples later.
         energy = self._energy()
         row["energy_j"] = energy
-        self.recorder.add_event(row)
+        self.host.add_event(row)
         if ev.kind != "metric":
             return
         self.events.append(ev)
@@ -632,7 +458,7 @@ class RecorderIntake:
             # the energy of this epoch's evaluation: it does not grow with the training data
             self._eval_parts.append(e - e0)
             row["values_json"] = json.dumps({"eval_j": e - e0})
-        self.recorder.add_event(row)
+        self.host.add_event(row)
 
     # -- results
     def summary(self, energy_j: float | None = None) -> dict:

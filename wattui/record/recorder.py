@@ -2,35 +2,51 @@
 
     sources -> Sampler (one thread) -> Recorder -> SessionWriter -> session files
 
-Viewers never talk to the recorder: they read the files it writes.
+Viewers never talk to the recorder: they read the files it writes. What runs in the
+recorder's process besides (the Prometheus endpoint, a live experiment tracker) reads its
+typed state (:meth:`Recorder.state`) and subscribes to its events (:meth:`Recorder.subscribe`,
+:mod:`wattui.record.state`); nothing reads its private attributes.
 """
 
 from __future__ import annotations
 
 import os
-import select
-import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
+from types import MappingProxyType
 
 from wattui import exitcodes
-from wattui.format import fmt_energy_precise as format_energy  # cli imports it from here
 from wattui.groups.node_env import node_hostname
+from wattui.record.devices import SourceSet, build_sources, follow_run, measure_baseline
+from wattui.record.end_summary import format_summary, format_unsaved
+from wattui.record.intake import RecorderIntake
+from wattui.record.options import RecordOptions
 from wattui.record.output_drain import IntakeWorker, OutputLog, pump, widen_pipe
 from wattui.record.report_shim import child_pythonpath
-from wattui.sampler import DEFAULT_PERIOD_S, Sampler
-from wattui.sources.base import PowerSource, SourceUnavailable
+from wattui.record.signals import RunSignals
+from wattui.record.state import (
+    ENERGY_KINDS,
+    DeviceTotals,
+    Finished,
+    LiveMetrics,
+    Logged,
+    RecorderEvent,
+    RecorderSink,
+    RecorderState,
+    Sampled,
+    Started,
+    StatusChanged,
+    finite,
+)
+from wattui.sampler import Sampler
 from wattui.store.paths import check_session_id, new_session_id, store_root
 from wattui.store.schema import OUTPUT
 from wattui.store.summary import SessionStats
 from wattui.store.writer import SessionWriter
 
-FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 ID_ATTEMPTS = 16  # fresh ids tried when a generated one is taken
 
 
@@ -43,96 +59,7 @@ class RecordError(Exception):
         self.exit_code = exit_code
 
 
-@dataclass
-class RecordOptions:
-    store: Path | None = None
-    simulate: int | None = None  # number of simulated GPUs, or None for real sources
-    period_s: float = DEFAULT_PERIOD_S
-    baseline_s: float = 0.0
-    name: str | None = None
-    tags: list[str] = field(default_factory=list)
-    session_id: str | None = None
-    session_reserved: bool = False  # record --detach made the (empty) session folder
-    passthrough: bool = True  # copy the run's output to our stdout/stderr
-    quiet: bool = False  # no summary at the end
-    rapl_root: str = "/sys/class/powercap"
-    group: str | None = None
-    metrics: dict = field(default_factory=dict)  # options for the metrics intake
-    prometheus_port: int | None = None  # serve /metrics while recording
-    log_to: str | None = None  # mlflow|wandb|tensorboard[=TARGET]: per-epoch figures, live
-    prometheus_host: str = "127.0.0.1"
-    extra_meta: dict = field(default_factory=dict)
-
-
-@dataclass
-class SourceSet:
-    sources: list[PowerSource]
-    notes: list[str]  # one line per thing that cannot be measured, and why
-    simulated: bool
-
-
-def build_sources(
-    opts: RecordOptions, *, visible: str | None = None, attach_pids: set[int] | None = None
-) -> SourceSet:
-    """GPU sources (NVML or simulated) and CPU sources (RAPL), with a note for each
-    that is not available. Never raises for a missing device: a session without GPU
-    energy is still a session, and it says so."""
-    sources: list[PowerSource] = []
-    notes: list[str] = []
-    if opts.simulate:
-        from wattui.sources.simulated import SimulatedSource
-
-        sources.append(SimulatedSource(opts.simulate))
-        notes.append(f"SIMULATED: {opts.simulate} simulated GPU(s); no real GPU is measured")
-    else:
-        try:
-            from wattui.sources import nvml
-
-            indices = None
-            if attach_pids:
-                held = nvml.gpus_of_pids(attach_pids)
-                if held is None:
-                    notes.append(
-                        "cannot tell which GPUs the process uses; measuring all GPUs"
-                    )
-                elif not held:
-                    notes.append(
-                        "the process holds no GPU yet; measuring all GPUs"
-                    )
-                else:
-                    indices = held
-            src = nvml.NvmlSource(indices=indices, visible=visible)
-            if not src.devices():
-                notes.append("no GPU energy can be measured here: no GPU is visible to this run")
-                src.close()
-            else:
-                sources.append(src)
-        except SourceUnavailable as e:
-            notes.append(f"no GPU energy can be measured here: {e}")
-        except ImportError as e:
-            notes.append(f"no GPU energy can be measured here: NVML support unavailable ({e})")
-    try:
-        from wattui.sources.rapl import RaplSource
-
-        sources.append(RaplSource(opts.rapl_root))
-    except SourceUnavailable as e:
-        notes.append(f"no CPU energy: {e}")
-    except ImportError as e:
-        notes.append(f"no CPU energy: RAPL support unavailable ({e})")
-    return SourceSet(sources, notes, simulated=bool(opts.simulate))
-
-
-def _follow_run(sources: list[PowerSource], proc_src, baseline: dict | None) -> None:
-    """Sources that can split a shared GPU (NVML) report the run's share from now on:
-    the run is the process tree ``proc_src`` follows."""
-    idle = (baseline or {}).get("watts") or None
-    for src in sources:
-        follow = getattr(src, "follow_run", None)
-        if follow is not None:
-            follow(lambda: proc_src.pids, idle)
-
-
-class Recorder:
+class Recorder(RunSignals):
     """Records one session. Use :meth:`launch` or :meth:`attach`; both return an exit code."""
 
     def __init__(self, opts: RecordOptions):
@@ -154,13 +81,87 @@ class Recorder:
         self.signals_received: list[int] = []
         self._lock = threading.Lock()
         self._child: subprocess.Popen | None = None
-        self.intake = None  # metrics intake, set up in _start
+        self.intake: RecorderIntake | None = None  # metrics intake, set up in _start
         self.intake_worker: IntakeWorker | None = None  # feeds and polls it off the main thread
         self.output_log: OutputLog | None = None  # the run's output -> output.log
         self.output_stats: dict = {}
         self._intake_ok = True  # False: the intake hung at the end and is left behind
-        self.exporter = None  # Prometheus endpoint, when asked for
-        self.tracker_log = None  # --log-to: an experiment tracker fed at every epoch end
+        self.status = "starting"
+        self._sinks: list[RecorderSink] = []
+        self._command: tuple[str, ...] = ()
+        self._host = ""
+        self._started_at: float | None = None
+
+    # -- state and events ---------------------------------------------------------
+    def subscribe(self, sink: RecorderSink) -> None:
+        """``sink(event)`` for every :mod:`wattui.record.state` event from now on (subscribe
+        before :meth:`launch` / :meth:`attach` to see :class:`Started`)."""
+        self._sinks.append(sink)
+
+    def _publish(self, event: RecorderEvent) -> None:
+        for sink in self._sinks:
+            try:
+                sink(event)
+            except Exception:  # noqa: BLE001 - a sink never ends a recording
+                pass
+
+    def state(self) -> RecorderState:
+        """The recording now, as a frozen snapshot (any thread; waits at most 2 s for the
+        sampler, then reads what is there)."""
+        got = self._lock.acquire(timeout=2.0)
+        try:
+            stats = self.stats.devices
+            devices = []
+            for d in list(self.devices):
+                st = stats.get(d.key)
+                devices.append(
+                    DeviceTotals(
+                        key=d.key,
+                        kind=d.kind,
+                        name=d.name,
+                        uuid=d.uuid,
+                        energy_method=d.energy_method,
+                        simulated=d.simulated,
+                        energy_j=finite(st.energy_j) if st is not None else None,
+                        power_w=finite(st.last_w) if st is not None else None,
+                    )
+                )
+        finally:
+            if got:
+                self._lock.release()
+        energies = [d.energy_j for d in devices if d.kind in ENERGY_KINDS and d.energy_j is not None]
+        it = self.intake
+        return RecorderState(
+            session_id=self.session_id,
+            status=self.status,
+            host=self._host,
+            name=self.opts.name,
+            group=self.opts.group,
+            command=self._command,
+            simulated=self.simulated or any(d.simulated for d in devices),
+            devices=tuple(devices),
+            energy_j=sum(energies) if energies else None,
+            started_at=self._started_at,
+            sam_alpha=it.alpha if it is not None else 5.0,
+            sam_beta=it.beta if it is not None else 5.0,
+            sam_unit=it.unit if it is not None else "kWh",
+            accuracy_key=it.accuracy_key if it is not None else None,
+        )
+
+    def live_metrics(self) -> LiveMetrics:
+        """Accuracy (a fraction), SAM and the projected energy so far (any thread)."""
+        if self.intake is None:
+            return LiveMetrics()
+        m = self.intake.summary()
+        return LiveMetrics(
+            accuracy=finite(m.get("accuracy")),
+            sam=finite(m.get("sam")),
+            projected_energy_j=finite(m.get("projected_energy_j")),
+        )
+
+    def _set_status(self, status: str) -> None:
+        self.status = status
+        self._publish(StatusChanged(status, self.state()))
 
     # -- sampling -----------------------------------------------------------------
     def _on_sample(self, sample) -> None:
@@ -173,6 +174,10 @@ class Recorder:
             if sample.t_mono >= self._next_flush:  # at least once a second
                 self._next_flush = sample.t_mono + w.flush_every_s
                 w.flush(live=self._live_totals())
+            if not self._sinks:
+                return
+            energy = self._total_energy()
+        self._publish(Sampled(sample.t_wall, energy))
 
     _next_flush = 0.0
     _notes_logged = 0
@@ -189,29 +194,14 @@ class Recorder:
         vals = [
             s.energy_j
             for k, s in self.stats.devices.items()
-            if kinds.get(k) in ("gpu", "cpu", "dram") and s.energy_j is not None
+            if kinds.get(k) in ENERGY_KINDS and s.energy_j is not None
         ]
         return sum(vals) if vals else None
-
-    def _measure_baseline(self, sources: list[PowerSource]) -> dict | None:
-        secs = self.opts.baseline_s
-        if secs <= 0:
-            return None
-        sampler = Sampler(sources, self.opts.period_s)
-        stats = SessionStats()
-        sampler.subscribe(stats.add)
-        sampler.sample_once()
-        end = time.monotonic() + secs
-        while time.monotonic() < end:
-            time.sleep(min(sampler.period_s, max(0.0, end - time.monotonic())))
-            sampler.sample_once()
-        watts = {k: s.mean_w for k, s in stats.devices.items() if s.mean_w is not None}
-        return {"seconds": secs, "watts": watts}
 
     def _start(self, command: list[str] | None, mode: str, pid: int | None, srcset: SourceSet):
         self.notes = srcset.notes
         self.simulated = srcset.simulated
-        self.baseline = self._measure_baseline(srcset.sources)
+        self.baseline = measure_baseline(srcset.sources, self.opts.baseline_s, self.opts.period_s)
         self.sampler = Sampler(srcset.sources, self.opts.period_s)
         self.sampler.subscribe(self._on_sample)
         self.devices = self.sampler.devices()
@@ -221,6 +211,8 @@ class Recorder:
             rec_started = psutil.Process().create_time()
         except Exception:  # noqa: BLE001
             rec_started = None
+        self._command = tuple(command or ())
+        self._host = node_hostname()  # WATTUI_HOSTNAME may override; liveness uses the real one
         meta = {
             "name": self.opts.name,
             "tags": list(self.opts.tags),
@@ -228,7 +220,7 @@ class Recorder:
             "mode": mode,
             "pid": pid,
             "cwd": os.getcwd(),
-            "host": node_hostname(),  # WATTUI_HOSTNAME may override; liveness uses the real one
+            "host": self._host,
             "recorder_pid": os.getpid(),
             "recorder_host": socket.gethostname(),
             "recorder_started": rec_started,
@@ -253,36 +245,7 @@ class Recorder:
             self.writer.add_event({"kind": "warning", "message": n})
         self._notes_logged = len(self.notes)
         self._setup_intake()
-        if self.opts.prometheus_port is not None:
-            from wattui.exporters.prometheus import PrometheusExporter
-
-            self.exporter = PrometheusExporter(
-                self, self.opts.prometheus_host, self.opts.prometheus_port
-            )
-            self.exporter.start()
-        if self.opts.log_to:
-            self._setup_tracker_log()
-
-    def _setup_tracker_log(self) -> None:
-        from wattui.exporters.live_trackers import LiveTrackerLog
-        from wattui.sanitize import clean_text
-
-        it = self.intake
-        methods = sorted({d.energy_method for d in self.devices if d.kind == "gpu"})
-        params = {
-            "wattui_session": self.session_id,
-            "sam_alpha": getattr(it, "alpha", 5.0),
-            "sam_beta": getattr(it, "beta", 5.0),
-            "sam_unit": getattr(it, "unit", "kWh"),
-            "energy_method": ",".join(methods) or "n/a",
-            "simulated": self.simulated,
-            "gpu_count": sum(1 for d in self.devices if d.kind == "gpu"),
-        }
-        settings = {k: params[k] for k in ("sam_alpha", "sam_beta", "sam_unit")}
-        settings["accuracy_key"] = getattr(it, "accuracy_key", None)
-        name = clean_text(self.opts.name or self.session_id, 200)
-        self.tracker_log = LiveTrackerLog(self.opts.log_to, name, params, settings)
-        self.tracker_log.start()
+        self._publish(Started(self.state()))
 
     def _create_writer(self, meta: dict) -> SessionWriter:
         """A new session folder; a generated id that is taken is replaced by a fresh one."""
@@ -301,18 +264,19 @@ class Recorder:
         raise RecordError(f"no free session id in {self.root} after {ID_ATTEMPTS} tries")
 
     def _setup_intake(self) -> None:
+        self.intake = RecorderIntake(self, self.opts.metrics, run_pids=self.run_pids)
         try:
-            from wattui.record.intake import RecorderIntake
-        except ImportError:
-            return
-        self.intake = RecorderIntake(self, **self.opts.metrics)
+            with self._lock:
+                self.writer.update_meta(metric_settings=self.intake.settings_meta())
+        except Exception:  # noqa: BLE001 - metrics must never end a recording
+            pass
 
     def _begin_sampling(self) -> None:
         first = self.sampler.sample_once()
         with self._lock:
             self.writer.update_meta(started_at=first.t_wall)
-        if self.tracker_log is not None:
-            self.tracker_log.settings["started_at"] = first.t_wall
+        self._started_at = first.t_wall
+        self._set_status("running")
         self.sampler.start()
 
     def _announce(self) -> None:
@@ -379,7 +343,7 @@ class Recorder:
 
         proc_src = self._proc_src = ProcessTreeSource(child.pid)
         self.sampler.sources.append(proc_src)
-        _follow_run(self.sampler.sources, proc_src, self.baseline)
+        follow_run(self.sampler.sources, proc_src, self.baseline)
         self.devices = self.sampler.devices()
         with self._lock:
             self.writer.update_meta(pid=child.pid, devices=[d.to_dict() for d in self.devices])
@@ -415,95 +379,6 @@ class Recorder:
         self._finish(status, code)
         return code
 
-    def _wait_for(self, child: subprocess.Popen) -> None:
-        """Sleep until the run ends or a signal comes (logged at once), without waking
-        on a timer where Linux gives a descriptor for the child (pidfd); else poll at 10 Hz."""
-        try:
-            pidfd = os.pidfd_open(child.pid)
-            wake_r, wake_w = os.pipe()
-        except (AttributeError, OSError):
-            while child.poll() is None:
-                self._log_signals()
-                time.sleep(0.1)
-            return
-        os.set_blocking(wake_w, False)
-        self._wake_fd = wake_w
-        try:
-            while child.poll() is None:
-                self._log_signals()
-                ready, _, _ = select.select([pidfd, wake_r], [], [], 5.0)
-                if wake_r in ready:
-                    os.read(wake_r, 512)
-        finally:
-            self._wake_fd = None
-            for fd in (pidfd, wake_r, wake_w):
-                os.close(fd)
-
-    def _wake_main(self) -> None:
-        fd = self._wake_fd
-        if fd is not None:
-            try:
-                os.write(fd, b"s")
-            except OSError:  # full (already awake) or closed
-                pass
-
-    # -- signals ------------------------------------------------------------------
-    _wake_fd: int | None = None  # written by signal handlers: wakes the main thread's wait
-    _forwarded = 0  # signals already sent on to the run
-    _logged_signals = 0  # signals already written as events
-    _finishing = False
-    _signals_at_finish = 0
-
-    def _forward(self, signum, _frame) -> None:
-        """Signal handler (main thread; takes no lock: the main thread may hold it)."""
-        if self._second_while_finishing(signum):
-            return
-        self.signals_received.append(signum)
-        if self._child is not None and not self._finishing:
-            self._forwarded = len(self.signals_received)
-            self._killpg(signum)
-        self._wake_main()
-
-    def _second_while_finishing(self, signum: int) -> bool:
-        """While the session is being closed (a few seconds) one signal is noted; a second
-        one ends the recorder at once, as if it had no handler."""
-        if not self._finishing:
-            return False
-        if len(self.signals_received) <= self._signals_at_finish:
-            return False
-        signal.signal(signum, signal.SIG_DFL)
-        os.kill(os.getpid(), signum)
-        return True
-
-    def _killpg(self, signum: int) -> None:
-        try:
-            os.killpg(self._child.pid, signum)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-    def _log_signals(self) -> None:
-        new = self.signals_received[self._logged_signals :]
-        self._logged_signals += len(new)
-        if not new:
-            return
-        with self._lock:
-            if self.writer is not None:
-                for signum in new:
-                    self.writer.add_event({"kind": "signal", "message": signal.Signals(signum).name})
-
-    @staticmethod
-    def _install_handlers(handler) -> dict:
-        old = {}
-        if threading.current_thread() is threading.main_thread():
-            for s in FORWARDED_SIGNALS:
-                old[s] = signal.signal(s, handler)
-        return old
-
-    @staticmethod
-    def _restore(old: dict) -> None:
-        for s, h in old.items():
-            signal.signal(s, h)
-
     def _start_intake_worker(self) -> None:
         if self.intake is not None:
             self.intake_worker = IntakeWorker(self.intake, on_error=self.notes.append)
@@ -535,8 +410,8 @@ class Recorder:
         with self._lock:
             if self.writer is not None:
                 self.writer.add_event(event)
-        if self.tracker_log is not None:
-            self.tracker_log.on_event(event)
+        if self._sinks:
+            self._publish(Logged(MappingProxyType(dict(event))))
 
     _proc_src = None  # the run's process tree (ProcessTreeSource), once it is known
 
@@ -588,7 +463,7 @@ class Recorder:
         srcset = build_sources(self.opts, attach_pids=tree)
         proc_src = self._proc_src = ProcessTreeSource(pid)
         srcset.sources.append(proc_src)
-        _follow_run(srcset.sources, proc_src, None)
+        follow_run(srcset.sources, proc_src, None)
         self._start(cmd, "attach", pid, srcset)
         self._announce()
         if self.intake is not None:
@@ -627,18 +502,17 @@ class Recorder:
             self.sampler.close()
         else:
             last = None
-        closers = (self.exporter,) if self.intake_worker is not None else (self.intake, self.exporter)
-        for closer in closers:
-            if closer is None:
-                continue
+        if self.intake_worker is None and self.intake is not None:
             try:
-                closer.close()
+                self.intake.close()
             except Exception:  # noqa: BLE001 - shutting down: never lose the session over this
                 pass
         with self._lock:
             w = self.writer
             self.writer = None
+        self.status = status
         if w is None:
+            self._publish(Finished(status, None))
             return
         for n in self.notes[self._notes_logged:]:
             w.add_event({"kind": "warning", "message": n})
@@ -660,82 +534,8 @@ class Recorder:
         if self.intake is not None and self._intake_ok:
             fields.update(self.intake.final_meta())
         saved = w.finish(**fields)
-        if self.tracker_log is not None:
-            self._close_tracker_log(w.meta)
+        self._publish(Finished(status, MappingProxyType(dict(w.meta))))
         if saved and not self.opts.quiet:
             print(format_summary(w.meta), file=sys.stderr)
         elif not saved:  # say what the files say, not what they would have said
             print(format_unsaved(w, status), file=sys.stderr)
-
-    def _close_tracker_log(self, meta: dict) -> None:
-        from wattui.exporters.trackers import summary_metrics
-
-        rec = dict(meta)
-        started, ended = meta.get("started_at"), meta.get("ended_at")
-        rec["duration_s"] = (ended - started) if started and ended else None
-        try:
-            self.tracker_log.close(summary_metrics(rec))
-        except Exception:  # noqa: BLE001 - the session is written already; never fail here
-            pass
-
-
-def format_unsaved(w: SessionWriter, status: str) -> str:
-    """The end of a session that the disk refused to record, as its files now read."""
-    live = w.saved_live or {}
-    t = live.get("t_wall")
-    upto = time.strftime("%H:%M:%S", time.localtime(t)) if t else "its start"
-    return (
-        f"wattui: session {w.session_id}: the disk refused the end of the session "
-        f"({w.last_error or 'write error'}); the run {status}, but its files end at {upto} "
-        f"with {format_energy(live.get('energy_j'))} and it will be listed as interrupted"
-    )
-
-
-def format_summary(meta: dict) -> str:
-    """The short human summary printed when a recording ends."""
-    started, ended = meta.get("started_at"), meta.get("ended_at")
-    dur = (ended - started) if started and ended else 0.0
-    sim = " [SIMULATED]" if meta.get("simulated") else ""
-    lines = [
-        f"wattui: session {meta['id']}{sim} {meta.get('status')}"
-        + (f" (exit {meta['exit_code']})" if meta.get("exit_code") is not None else ""),
-        f"  duration {dur:.1f} s",
-    ]
-    summary = meta.get("summary") or {}
-    measured = False
-    for d in meta.get("devices", []):
-        if d["kind"] not in ("gpu", "cpu", "dram"):
-            continue
-        s = summary.get(d["key"], {})
-        measured = True
-        mean = s.get("mean_w")
-        peak = s.get("peak_w")
-        lines.append(
-            f"  {d['key']:<14} {format_energy(s.get('energy_j')):>12}  "
-            f"mean {mean:.1f} W  peak {peak:.1f} W  ({d['energy_method']})"
-            if mean is not None and peak is not None
-            else f"  {d['key']:<14} {format_energy(s.get('energy_j')):>12}  ({d['energy_method']})"
-        )
-        share = summary.get(f"{d['key']}:run")
-        if share is not None:
-            lines.append(
-                f"  {'  this run':<14} {format_energy(share.get('energy_j')):>12}  "
-                "(estimated: SM share, idle shared)"
-            )
-    if measured:
-        lines.append(f"  total          {format_energy(meta.get('energy_j')):>12}")
-    else:
-        lines.append("  no energy was measured (see `wattui doctor`)")
-    if meta.get("dropped_rows"):
-        lines.append(
-            f"  {meta['dropped_rows']} sample/event rows could not be written (disk full); "
-            "the totals above are complete"
-        )
-    if meta.get("output_dropped_bytes"):
-        lines.append(f"  output.log is missing {meta['output_dropped_bytes']} bytes of the run's output")
-    if meta.get("output_lines_not_parsed"):
-        lines.append(
-            f"  {meta['output_lines_not_parsed']} output lines not searched for metrics "
-            "(printed faster than they could be parsed)"
-        )
-    return "\n".join(lines)

@@ -14,7 +14,14 @@ import os
 import sys
 from pathlib import Path
 
-from wattui.cli import CliError, _add_store, add_record_options, detach, options_from_args
+from wattui.cli import (
+    CliError,
+    _add_store,
+    add_record_options,
+    detach,
+    new_recorder,
+    options_from_args,
+)
 from wattui.model.group import GroupRef, is_group_ref
 
 _NOT_RECORD_DESTS = {"help", "no_tui", "session_id", "command", "pid", "func", "cmd", "argv"}
@@ -249,10 +256,10 @@ def cmd_run(args) -> int:
         raise CliError("nothing to run: wattui -- CMD ARGS...")
     opts = options_from_args(args)
     if not _tty_or_headless(args):
-        from wattui.record.recorder import Recorder, RecordError
+        from wattui.record.recorder import RecordError
 
         try:
-            return Recorder(opts).launch(command)
+            return new_recorder(opts).launch(command)
         except RecordError as e:
             raise CliError(str(e), e.exit_code) from None
     return launch_and_watch(command, opts, record_args_from_namespace(args._parser, args))
@@ -261,10 +268,10 @@ def cmd_run(args) -> int:
 def cmd_attach(args) -> int:
     opts = options_from_args(args)
     if not _tty_or_headless(args):
-        from wattui.record.recorder import Recorder, RecordError
+        from wattui.record.recorder import RecordError
 
         try:
-            return Recorder(opts).attach(args.pid)
+            return new_recorder(opts).attach(args.pid)
         except RecordError as e:
             raise CliError(str(e), e.exit_code) from None
     return attach_and_watch(args.pid, opts, record_args_from_namespace(args._parser, args))

@@ -1,0 +1,116 @@
+"""How the recorder waits for its run and answers signals (a part of
+:class:`wattui.record.recorder.Recorder`, kept apart by concern).
+
+Signals are answered from the first moment: before the run exists they stop the recording
+from starting it; after, they are forwarded to the run's process group and logged as
+events. While the session is being closed one more signal is noted; a second one ends the
+recorder at once.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import threading
+import time
+
+FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class RunSignals:
+    """Mixin: needs ``signals_received`` (list), ``_child`` (the launched Popen or None),
+    ``_lock`` and ``writer`` (the recorder's)."""
+
+    signals_received: list[int]
+    _child: subprocess.Popen | None
+
+    def _wait_for(self, child: subprocess.Popen) -> None:
+        """Sleep until the run ends or a signal comes (logged at once), without waking
+        on a timer where Linux gives a descriptor for the child (pidfd); else poll at 10 Hz."""
+        try:
+            pidfd = os.pidfd_open(child.pid)
+            wake_r, wake_w = os.pipe()
+        except (AttributeError, OSError):
+            while child.poll() is None:
+                self._log_signals()
+                time.sleep(0.1)
+            return
+        os.set_blocking(wake_w, False)
+        self._wake_fd = wake_w
+        try:
+            while child.poll() is None:
+                self._log_signals()
+                ready, _, _ = select.select([pidfd, wake_r], [], [], 5.0)
+                if wake_r in ready:
+                    os.read(wake_r, 512)
+        finally:
+            self._wake_fd = None
+            for fd in (pidfd, wake_r, wake_w):
+                os.close(fd)
+
+    def _wake_main(self) -> None:
+        fd = self._wake_fd
+        if fd is not None:
+            try:
+                os.write(fd, b"s")
+            except OSError:  # full (already awake) or closed
+                pass
+
+    # -- signals ------------------------------------------------------------------
+    _wake_fd: int | None = None  # written by signal handlers: wakes the main thread's wait
+    _forwarded = 0  # signals already sent on to the run
+    _logged_signals = 0  # signals already written as events
+    _finishing = False
+    _signals_at_finish = 0
+
+    def _forward(self, signum, _frame) -> None:
+        """Signal handler (main thread; takes no lock: the main thread may hold it)."""
+        if self._second_while_finishing(signum):
+            return
+        self.signals_received.append(signum)
+        if self._child is not None and not self._finishing:
+            self._forwarded = len(self.signals_received)
+            self._killpg(signum)
+        self._wake_main()
+
+    def _second_while_finishing(self, signum: int) -> bool:
+        """While the session is being closed (a few seconds) one signal is noted; a second
+        one ends the recorder at once, as if it had no handler."""
+        if not self._finishing:
+            return False
+        if len(self.signals_received) <= self._signals_at_finish:
+            return False
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+        return True
+
+    def _killpg(self, signum: int) -> None:
+        try:
+            os.killpg(self._child.pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def _log_signals(self) -> None:
+        new = self.signals_received[self._logged_signals :]
+        self._logged_signals += len(new)
+        if not new:
+            return
+        with self._lock:
+            if self.writer is not None:
+                for signum in new:
+                    self.writer.add_event({"kind": "signal", "message": signal.Signals(signum).name})
+
+    @staticmethod
+    def _install_handlers(handler) -> dict:
+        old = {}
+        if threading.current_thread() is threading.main_thread():
+            for s in FORWARDED_SIGNALS:
+                old[s] = signal.signal(s, handler)
+        return old
+
+    @staticmethod
+    def _restore(old: dict) -> None:
+        for s, h in old.items():
+            signal.signal(s, h)
