@@ -4,8 +4,12 @@ the record parser (the same options `run` and `attach` take)."""
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+import time
 
 import pytest
+from conftest import run_wattui
 
 from wattui.cli import build_parser, options_from_args
 from wattui.record.options import MetricOptions, RecordOptions, record_argv
@@ -108,3 +112,30 @@ def test_without_session_leaves_out_the_reserved_id():
     argv = record_argv(opts, session=False)
     assert "--session-id" not in argv and "--session-reserved" not in argv
     assert _parse(argv).name == "x" and _parse(argv).session_id is None
+
+
+def test_detach_hands_metric_options_to_the_background_recorder(store, tmp_path):
+    """`record --detach` starts its recorder from record_argv: the metric options reach it
+    (the live screen's launch used to drop them)."""
+    code = "print('Top-1: 75.0 %', flush=True)"
+    r = run_wattui(
+        store, "record", "--detach", "--simulate", "--name", "bg", "--tag", "t1",
+        "--metric", "top1=Top-1: ([0-9.]+)", "--accuracy-key", "top1", "--sam-unit", "Wh",
+        "--epochs", "3", "--country", "FRA", "--", sys.executable, "-c", code,
+        WATTUI_CHANNEL_DIR=str(tmp_path / "chan"),
+    )
+    assert r.returncode == 0, r.stderr
+    meta_path = store / "sessions" / r.stdout.strip() / "meta.json"
+    deadline = time.monotonic() + 60
+    meta = {}
+    while time.monotonic() < deadline:
+        meta = json.loads(meta_path.read_text())
+        if meta.get("status") not in (None, "running"):
+            break
+        time.sleep(0.1)
+    assert meta.get("status") == "finished", meta
+    settings = meta["metric_settings"]
+    assert settings["metric_patterns"] == {"top1": "Top-1: ([0-9.]+)"}
+    assert settings["accuracy_key"] == "top1" and settings["sam_unit"] == "Wh"
+    assert settings["total_epochs"] == 3 and settings["country"] == "FRA"
+    assert meta["name"] == "bg" and meta["tags"] == ["t1"]

@@ -211,7 +211,10 @@ def cmd_record(args) -> int:
     opts = options_from_args(args)
     opts.passthrough = not args.no_passthrough
     if args.detach:
-        return detach(sys.argv[1:] if args.argv is None else args.argv, opts)
+        from wattui.record.options import record_argv
+
+        run = ["--pid", str(args.pid)] if args.pid is not None else ["--", *command]
+        return detach([*record_argv(opts, session=False), *run], opts)
     rec = new_recorder(opts)
     try:
         if args.pid is not None:

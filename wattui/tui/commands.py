@@ -23,8 +23,7 @@ from wattui.cli import (
     options_from_args,
 )
 from wattui.model.group import GroupRef, is_group_ref
-
-_NOT_RECORD_DESTS = {"help", "no_tui", "session_id", "command", "pid", "func", "cmd", "argv"}
+from wattui.record.options import record_argv
 
 
 def register(sub) -> None:
@@ -71,60 +70,6 @@ def register(sub) -> None:
         help="seconds between redraws (0.25 to 1; default 0.5)",
     )
     v.set_defaults(func=cmd_view)
-
-
-# -- arguments for the background recorder -------------------------------------------------
-def record_args_from_namespace(parser: argparse.ArgumentParser, args) -> list[str]:
-    """The record options given on this command line, as arguments for ``wattui record``
-    (whatever options other modules added to ``add_record_options``)."""
-    out: list[str] = []
-    for act in parser._actions:
-        if not act.option_strings or act.dest in _NOT_RECORD_DESTS:
-            continue
-        val = getattr(args, act.dest, None)
-        if val is None or val == act.default:
-            continue
-        opt = (
-            act.option_strings[-1]
-            if act.option_strings[-1].startswith("--")
-            else act.option_strings[0]
-        )
-        if isinstance(act, argparse._StoreTrueAction | argparse._StoreFalseAction):
-            out.append(opt)
-        elif isinstance(act, argparse._AppendAction):
-            for item in val:
-                out += [opt, str(item)]
-        elif isinstance(val, list | tuple):
-            out += [opt, *map(str, val)]
-        else:
-            out += [opt, str(val)]
-    return out
-
-
-def record_args_from_options(opts) -> list[str]:
-    """Arguments for ``wattui record`` from a ``RecordOptions`` (programmatic callers)."""
-    out: list[str] = []
-    if opts.store:
-        out += ["--store", str(opts.store)]
-    if opts.simulate:
-        out += ["--simulate", str(opts.simulate)]
-    if opts.period_s:
-        out += ["--period", repr(float(opts.period_s))]
-    if opts.baseline_s:
-        out += ["--baseline", repr(float(opts.baseline_s))]
-    if opts.name:
-        out += ["--name", opts.name]
-    for t in opts.tags or []:
-        out += ["--tag", t]
-    if opts.group:
-        out += ["--group", opts.group]
-    if opts.rapl_root and opts.rapl_root != "/sys/class/powercap":
-        out += ["--rapl-root", opts.rapl_root]
-    metrics = opts.metrics or {}
-    for key, flag in (("sam_alpha", "--alpha"), ("sam_beta", "--beta"), ("sam_unit", "--sam-unit")):
-        if metrics.get(key) is not None:
-            out += [flag, str(metrics[key])]
-    return out
 
 
 def _with_session_id(opts):
@@ -215,7 +160,7 @@ def launch_and_watch(
     if not command:
         raise CliError("nothing to run: wattui -- CMD ARGS...")
     opts = _with_session_id(opts)
-    args = list(record_args if record_args is not None else record_args_from_options(opts))
+    args = list(record_args if record_args is not None else record_argv(opts, session=False))
     argv = [*args, "--", *command]
     rc, result, sdir = _watch(store_root(opts.store), starter=_starter(argv, opts), **app_kwargs)
     return _after(result, sdir, rc)
@@ -230,7 +175,7 @@ def attach_and_watch(pid: int, opts, record_args: list[str] | None = None, **app
     if not psutil.pid_exists(pid):
         raise CliError(f"no process with PID {pid}")
     opts = _with_session_id(opts)
-    args = list(record_args if record_args is not None else record_args_from_options(opts))
+    args = list(record_args if record_args is not None else record_argv(opts, session=False))
     argv = ["--pid", str(pid), *args]
     rc, result, sdir = _watch(store_root(opts.store), starter=_starter(argv, opts), **app_kwargs)
     return _after(result, sdir, rc)
@@ -262,7 +207,7 @@ def cmd_run(args) -> int:
             return new_recorder(opts).launch(command)
         except RecordError as e:
             raise CliError(str(e), e.exit_code) from None
-    return launch_and_watch(command, opts, record_args_from_namespace(args._parser, args))
+    return launch_and_watch(command, opts)
 
 
 def cmd_attach(args) -> int:
@@ -274,7 +219,7 @@ def cmd_attach(args) -> int:
             return new_recorder(opts).attach(args.pid)
         except RecordError as e:
             raise CliError(str(e), e.exit_code) from None
-    return attach_and_watch(args.pid, opts, record_args_from_namespace(args._parser, args))
+    return attach_and_watch(args.pid, opts)
 
 
 def pick_session(store: Path, ref: str | None):
