@@ -462,7 +462,8 @@ class RecorderIntake:
 
     # -- results
     def summary(self, energy_j: float | None = None) -> dict:
-        """The live summary (SAM, projection, CO2, cost) for screens and exporters."""
+        """The live summary (SAM, projection, CO2, cost); exporters read it through
+        ``Recorder.live_metrics``."""
         with self._lock:
             evs = list(self.events)
             marks = self.epochs.marks()
@@ -482,10 +483,6 @@ class RecorderIntake:
             start=(self._t0, 0.0),
             eval_parts=list(self._eval_parts),
         )
-
-    def live_metrics(self) -> dict:
-        """The same summary, for the Prometheus endpoint."""
-        return self.summary()
 
     def close(self) -> None:
         if self._closed:
