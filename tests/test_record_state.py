@@ -4,8 +4,10 @@ child process reporting through wattui.report)."""
 from __future__ import annotations
 
 import dataclasses
+import re
 import sys
 import threading
+import time
 
 import pytest
 
@@ -124,3 +126,42 @@ def test_a_failing_sink_never_ends_the_recording(tmp_path, monkeypatch):
     assert rc == 0 and calls[0] is Started and calls[-1] is Finished
     [s], _ = list_sessions(tmp_path / "store")
     assert s.status == "finished" and s.meta["accuracy"] == pytest.approx(0.9)
+
+
+
+def test_the_prometheus_exporter_lives_as_long_as_the_session(tmp_path, monkeypatch):
+    """Subscribed to the recorder, the endpoint serves from Started to Finished and reads
+    the recorder's state, the run's reported accuracy included (the CLI's wiring is
+    test_prometheus's real `wattui record --prometheus-port 0`)."""
+    import urllib.error
+    import urllib.request
+
+    from wattui.exporters.prometheus import PrometheusExporter
+
+    monkeypatch.setenv("WATTUI_CHANNEL_DIR", str(tmp_path / "chan"))
+    rec = Recorder(RecordOptions(
+        store=tmp_path / "store", simulate=1, period_s=0.05, quiet=True, passthrough=False,
+    ))
+    exp = PrometheusExporter(rec, "127.0.0.1", 0, announce=False)
+    rec.subscribe(exp.on_recorder_event)
+    assert exp.address is None  # not before the session exists
+    result = {}
+    t = threading.Thread(target=lambda: result.update(rc=rec.launch([sys.executable, "-c", SCRIPT])))
+    t.start()
+    seen = ""
+    deadline = time.monotonic() + 60
+    while t.is_alive() and time.monotonic() < deadline and " 0.9\n" not in seen:
+        url = exp.url
+        if url is not None:
+            try:
+                with urllib.request.urlopen(url, timeout=5) as r:
+                    seen = r.read().decode()
+            except (urllib.error.URLError, ConnectionError):
+                pass  # closed between the check and the request: the loop ends
+        time.sleep(0.02)
+    t.join(60)
+    assert result.get("rc") == 0
+    line = re.search(r"^wattui_accuracy\{(.*)\} (\S+)$", seen, re.M)
+    assert line and f'session="{rec.session_id}"' in line.group(1) and line.group(2) == "0.9"
+    assert "wattui_gpu_energy_joules_total{" in seen
+    assert exp.address is None  # closed at Finished

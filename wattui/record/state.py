@@ -10,7 +10,9 @@
 
 A sink is any callable taking one event; it is called on the recorder's threads (sampler,
 output pumps, main), must return quickly and must not raise (what it raises is dropped:
-a sink never ends a recording).
+a sink never ends a recording). It may call ``Recorder.state()``, but not
+``Recorder.live_metrics()``: a :class:`Logged` metric row comes while the intake holds the
+lock that ``live_metrics`` takes (an exporter reads it from its own thread, as a scrape does).
 """
 
 from __future__ import annotations
