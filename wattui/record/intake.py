@@ -6,7 +6,8 @@ with ``child_env()``, ``follow_pid(pid)``, ``feed_line(line, t_wall)`` /
 ``feed_lines(lines, t_wall)`` (any thread: complete lines of the run's stdout or stderr, with
 the time they were read), ``poll(t_wall)``, ``close()`` (drains every report the run made and
 what the parser still holds), ``settings_meta()`` and ``final_meta()``. The host is an
-:class:`IntakeHost` (the recorder's public ``add_event`` and ``energy_now``); ``run_pids``,
+:class:`IntakeHost` (the recorder's public ``add_event`` and ``energy_now``); the recorder
+also passes ``run_pids``, the run's process tree as it follows it.
 
 Every metric event is stored as a ``kind: "metric"`` row (:meth:`MetricEvent.to_row`); each
 finished epoch as a ``kind: "epoch_end"`` row with the session's cumulative energy then, so
