@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 from wattui.format import fmt_energy_precise as format_energy
+from wattui.model.kinds import ENERGY_KINDS
 from wattui.store.writer import SessionWriter
 
 __all__ = ["format_summary", "format_unsaved"]
@@ -36,7 +37,7 @@ def format_summary(meta: dict) -> str:
     summary = meta.get("summary") or {}
     measured = False
     for d in meta.get("devices", []):
-        if d["kind"] not in ("gpu", "cpu", "dram"):
+        if d["kind"] not in ENERGY_KINDS:
             continue
         s = summary.get(d["key"], {})
         measured = True

@@ -20,6 +20,8 @@ from types import MappingProxyType
 
 from wattui import exitcodes
 from wattui.groups.node_env import node_hostname
+from wattui.model.kinds import ENERGY_KINDS
+from wattui.model.values import finite_float
 from wattui.record.devices import SourceSet, build_sources, follow_run, measure_baseline
 from wattui.record.end_summary import format_summary, format_unsaved
 from wattui.record.intake import RecorderIntake
@@ -28,7 +30,6 @@ from wattui.record.output_drain import IntakeWorker, OutputLog, pump, widen_pipe
 from wattui.record.report_shim import child_pythonpath
 from wattui.record.signals import RunSignals
 from wattui.record.state import (
-    ENERGY_KINDS,
     DeviceTotals,
     Finished,
     LiveMetrics,
@@ -39,7 +40,6 @@ from wattui.record.state import (
     Sampled,
     Started,
     StatusChanged,
-    finite,
 )
 from wattui.sampler import Sampler
 from wattui.store.paths import check_session_id, new_session_id, store_root
@@ -122,8 +122,8 @@ class Recorder(RunSignals):
                         uuid=d.uuid,
                         energy_method=d.energy_method,
                         simulated=d.simulated,
-                        energy_j=finite(st.energy_j) if st is not None else None,
-                        power_w=finite(st.last_w) if st is not None else None,
+                        energy_j=finite_float(st.energy_j) if st is not None else None,
+                        power_w=finite_float(st.last_w) if st is not None else None,
                     )
                 )
         finally:
@@ -154,9 +154,9 @@ class Recorder(RunSignals):
             return LiveMetrics()
         m = self.intake.summary()
         return LiveMetrics(
-            accuracy=finite(m.get("accuracy")),
-            sam=finite(m.get("sam")),
-            projected_energy_j=finite(m.get("projected_energy_j")),
+            accuracy=finite_float(m.get("accuracy")),
+            sam=finite_float(m.get("sam")),
+            projected_energy_j=finite_float(m.get("projected_energy_j")),
         )
 
     def _set_status(self, status: str) -> None:

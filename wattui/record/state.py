@@ -17,7 +17,6 @@ lock that ``live_metrics`` takes (an exporter reads it from its own thread, as a
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -34,26 +33,7 @@ __all__ = [
     "Sampled",
     "Logged",
     "Finished",
-    "finite",
 ]
-
-ENERGY_KINDS = ("gpu", "cpu", "dram")  # devices whose energy is the session's energy
-
-
-def finite(x) -> float | None:
-    """``x`` as a float when it is a finite number (numpy scalars included), else None."""
-    if isinstance(x, bool):
-        return None
-    if not isinstance(x, (int, float)):
-        try:
-            x = x.item()  # numpy scalars
-        except Exception:  # noqa: BLE001
-            return None
-        if isinstance(x, bool) or not isinstance(x, (int, float)):
-            return None
-    x = float(x)
-    return x if math.isfinite(x) else None
-
 
 @dataclass(frozen=True)
 class DeviceTotals:
