@@ -28,12 +28,12 @@ from textual.worker import get_current_worker
 
 from wattui.format import fmt_bytes, fmt_pct
 from wattui.record.control import stop_recorder
-from wattui.tui.widgets import (
+from wattui.tui.chart import PowerChart
+from wattui.tui.output_pane import OutputPanel
+from wattui.tui.panels import (
     AccuracyPanel,
     EnergyPanel,
     GpuTable,
-    OutputPanel,
-    PowerChart,
     ProcessPanel,
     SamPanel,
     SessionHeader,
