@@ -4,7 +4,9 @@ and the one-line sparklines the panels use."""
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
+from operator import itemgetter
 
 from rich.text import Text
 from textual.reactive import reactive
@@ -58,7 +60,13 @@ def resample(
     cover = [0.0] * width
     n = len(pts)
     eps = dt * 1e-6
-    for i, (t, w) in enumerate(pts):
+    # Only the points whose intervals can reach the window: an interval ends before the
+    # next point and starts after the previous one (a long run's hour of history, drawn
+    # over a 1-minute window, costs the minute).
+    first = max(0, bisect_left(pts, start, key=itemgetter(0)) - 1)
+    stop = min(n, bisect_right(pts, end, key=itemgetter(0)) + 1)
+    for i in range(first, stop):
+        t, w = pts[i]
         prev_gap = t - pts[i - 1][0] if i > 0 else math.inf
         next_gap = pts[i + 1][0] - t if i + 1 < n else math.inf
         half = min(prev_gap, next_gap) / 2
@@ -83,6 +91,28 @@ def resample(
                 sums[k] += w * ov
                 cover[k] += ov
     return [s / c if c > 0 else None for s, c in zip(sums, cover, strict=True)]
+
+
+def bar_rows(cols: Sequence[float | None], top: float, rows: int) -> list[str]:
+    """The bars of ``cols`` (watts, None: no data) on a scale of ``top`` watts, ``rows``
+    rows high in eighths of a row, as ``rows`` strings, top row first. Each column is
+    built once as a string and the rows are read across them (a redraw of a wide chart
+    costs one pass over its columns, not one per row)."""
+    blank = " " * rows
+    columns = []
+    for c in cols:
+        if c is None:
+            columns.append(blank)
+            continue
+        eighths = int(round(max(0.0, c) / top * rows * 8))
+        if c > 0:
+            eighths = max(1, eighths)
+        full, part = divmod(eighths, 8)
+        if full >= rows:
+            columns.append("█" * rows)
+            continue
+        columns.append(" " * (rows - full - 1) + _BLOCKS[part] + "█" * full)
+    return ["".join(row) for row in zip(*columns, strict=True)] if columns else [""] * rows
 
 
 def _span_label(seconds: float) -> str:
@@ -216,25 +246,14 @@ class PowerChart(Widget):
             head.append(f"  max {fmt_watts(peak)}", style="dim")
         head.truncate(width)
         lines = [head]
-        for r in range(rows):
-            level_hi = (rows - r) * 8
+        for r, body in enumerate(bar_rows(cols, top, rows)):
             y_label = ""
             if r == 0:
                 y_label = fmt_watts(top)
             elif r == rows - 1:
                 y_label = "0 W"
             line = Text(f"{y_label:>{label_w}} ┤", style="dim")
-            chars = []
-            for c in cols:
-                if c is None:
-                    chars.append(" ")
-                    continue
-                eighths = int(round(max(0.0, c) / top * rows * 8))
-                if c > 0:
-                    eighths = max(1, eighths)
-                fill = eighths - (level_hi - 8)
-                chars.append(_BLOCKS[max(0, min(8, fill))])
-            line.append("".join(chars))
+            line.append(body)
             lines.append(line)
         if not vals:
             msg = self.empty_message
