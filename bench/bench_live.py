@@ -162,16 +162,21 @@ def hooked(orig, pr, name):
             on.add(name); pr.enable()
         return orig(*a, **k)
     return f
-live.LiveScreen._apply = hooked(live.LiveScreen._apply, ui, "ui")
+live.LiveScreen._apply_snapshot = hooked(live.LiveScreen._apply_snapshot, ui, "ui")
 snapshot.SnapshotBuilder.poll = hooked(snapshot.SnapshotBuilder.poll, worker, "worker")
 from wattui import cli
 try:
     code = cli.main(argv)
 finally:
     ui.disable(); worker.disable()
-    st = pstats.Stats(ui)
-    st.add(worker)
-    st.dump_stats(out)
+    st = None
+    for pr in (ui, worker):
+        try:
+            st = pstats.Stats(pr) if st is None else st.add(pr)
+        except TypeError:  # never enabled: the run ended before the warm-up did
+            pass
+    if st is not None:
+        st.dump_stats(out)
 sys.exit(code)
 """
 
