@@ -11,8 +11,9 @@
    seconds from spawning the command to the screen's first frame (target < 1 s).
 3. Terminal, side by side with nvitop: a recorder of 8 GPUs on the test suite's stand-in
    NVML (tests/nvml_stub) and `wattui view ID` in a real pseudo-terminal (160x48 by
-   default); the viewer's whole-process CPU in steady state, and the same for nvitop on the
-   same stand-in NVML at its default 2 s refresh, run for run; the ratio (target <= 1.0),
+   default); the viewer's whole-process CPU in steady state, and nvitop's on the same
+   stand-in NVML at its default 2 s refresh in another terminal over the same seconds;
+   the ratio run for run (target <= 1.0),
    and each one's first frame (wattui: the footer; target < 0.5 s). nvitop installs from
    PyPI into its own venv (~/.cache/wattui-bench/nvitop) unless --no-peer; --quick uses it
    only if it is there already. --profile S: one more viewer run under cProfile (the UI
@@ -120,6 +121,7 @@ def first_frame(args: list[str], store: Path) -> float:
     import pexpect
 
     env = dict(os.environ, WATTUI_HOME=str(store), TERM="xterm-256color")
+    compiled_like_an_install(env)
     t0 = time.monotonic()
     child = pexpect.spawn(
         sys.executable,
@@ -208,46 +210,93 @@ def nvitop_bin(install: bool) -> Path | None:
     return exe if exe.exists() else None
 
 
-def pty_cpu(argv: list[str], env: dict, size: tuple[int, int], first: str, warm: float,
-            window: float, quit_keys: tuple[str, ...] = ("q",)) -> dict:
-    """Spawn ``argv`` in a pseudo-terminal of ``size`` (columns, rows): seconds to the first
-    frame (``first`` on the screen), then its whole-process CPU over ``window`` seconds
-    after ``warm``. The terminal's output is read all along, as a terminal would."""
-    import pexpect
+class Pty:
+    """A program in a pseudo-terminal of ``size`` (columns, rows), its screen read as a
+    terminal would read it."""
 
-    t0 = time.monotonic()
-    child = pexpect.spawn(argv[0], argv[1:], env=env, dimensions=(size[1], size[0]),
-                          encoding="utf-8", codec_errors="replace", timeout=60)
+    def __init__(self, argv: list[str], env: dict, size: tuple[int, int], first: str,
+                 quit_keys: tuple[str, ...] = ("q",)):
+        import pexpect
+
+        self.quit_keys = quit_keys
+        t0 = time.monotonic()
+        self.child = pexpect.spawn(argv[0], argv[1:], env=env, dimensions=(size[1], size[0]),
+                                   encoding="utf-8", codec_errors="replace", timeout=60)
+        self.child.expect_exact(first)
+        self.first_frame_s = time.monotonic() - t0  # from exec to `first` on the screen
+        self.alive = True
+
+    def read(self, timeout: float) -> None:
+        import pexpect
+
+        if not self.alive:
+            return
+        try:
+            self.child.read_nonblocking(1 << 16, timeout=timeout)
+        except pexpect.TIMEOUT:
+            pass
+        except pexpect.EOF:
+            self.alive = False
+
+    def cpu_s(self) -> float:
+        return proc_cpu_s(self.child.pid)
+
+    def close(self) -> None:
+        import pexpect
+
+        try:
+            for k in self.quit_keys:
+                if not self.alive:
+                    break
+                self.child.send(k)
+                drain([self], 0.5)
+            if self.alive:
+                self.child.expect(pexpect.EOF, timeout=20)
+        except (pexpect.TIMEOUT, OSError):
+            pass
+        finally:
+            self.child.close(force=True)
+
+
+def drain(ptys: list[Pty], seconds: float) -> None:
+    """Read what the programs draw for ``seconds``."""
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        for p in ptys:
+            p.read(min(0.1, left) / len(ptys))
+
+
+def side_by_side(programs: list[tuple[list[str], str, tuple[str, ...]]], env: dict,
+                 size: tuple[int, int], warm: float, window: float) -> list[dict]:
+    """Each program (argv, its first frame's marker, its quit keys) in its own terminal,
+    all at once: first frames (started one after the other), then each one's
+    whole-process CPU over the same ``window`` seconds after ``warm``, so a busy machine
+    weighs on all of them alike."""
+    ptys: list[Pty] = []
     try:
-        child.expect_exact(first)
-        ff = time.monotonic() - t0
-
-        def drain(seconds: float) -> bool:
-            """Read what the program draws for ``seconds``; False once it has exited."""
-            end = time.monotonic() + seconds
-            while (left := end - time.monotonic()) > 0:
-                try:
-                    child.read_nonblocking(1 << 16, timeout=min(0.2, left))
-                except pexpect.TIMEOUT:
-                    pass
-                except pexpect.EOF:
-                    return False
-            return True
-
-        drain(warm)
-        c0, w0 = proc_cpu_s(child.pid), time.monotonic()
-        drain(window)
-        c1, w1 = proc_cpu_s(child.pid), time.monotonic()
+        for argv, first, keys in programs:
+            ptys.append(Pty(argv, env, size, first, keys))
+        drain(ptys, warm)
+        c0, w0 = [p.cpu_s() for p in ptys], time.monotonic()
+        drain(ptys, window)
+        c1, w1 = [p.cpu_s() for p in ptys], time.monotonic()
         load = os.getloadavg()[0]
-        for k in quit_keys:
-            child.send(k)
-            if not drain(0.5):
-                break
-        else:
-            child.expect(pexpect.EOF, timeout=20)
     finally:
-        child.close(force=True)
-    return {"first_frame_s": ff, "cpu_pct": 100 * (c1 - c0) / (w1 - w0), "load": load}
+        for p in ptys:
+            p.close()
+    return [
+        {"first_frame_s": p.first_frame_s, "cpu_pct": 100 * (b - a) / (w1 - w0), "load": load}
+        for p, a, b in zip(ptys, c0, c1, strict=True)
+    ]
+
+
+def compiled_like_an_install(env: dict) -> None:
+    """wattui's modules byte-compiled, as pip leaves an installed package (and nvitop):
+    where PYTHONDONTWRITEBYTECODE is set, a source checkout would otherwise compile every
+    module at every start, which no installed copy does."""
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(HERE.parent / "wattui")],
+                   env=env, check=False, stdout=subprocess.DEVNULL)
 
 
 def bench_terminal(args) -> dict:
@@ -268,6 +317,7 @@ def bench_terminal(args) -> dict:
         env = fake.subprocess_env()
         env.update(WATTUI_HOME=str(store), TERM="xterm-256color", COLUMNS=str(size[0]),
                    LINES=str(size[1]), PYTHONPATH=str(HERE.parent))
+        compiled_like_an_install(env)
         sid = "bench-terminal"
         rec = subprocess.Popen(
             [sys.executable, "-m", "wattui", "record", "--session-id", sid, "--",
@@ -285,15 +335,23 @@ def bench_terminal(args) -> dict:
         print(f"terminal: {args.gpus} GPUs on the stand-in NVML, {size[0]}x{size[1]} pty, "
               f"{args.runs} x {args.window:g} s after {args.warm:g} s warm-up, "
               f"{os.cpu_count()} CPUs" + ("" if nvitop else "; nvitop not available: no ratio"))
-        view = [sys.executable, "-m", "wattui", "view", sid]
+        view = [sys.executable, "-m", "wattui", "view", sid, *args.view_args]
         wat, peer = [], []
         try:
             for k in range(args.runs):
-                w = pty_cpu(view, env, size, "Quit", args.warm, args.window, ("q", "l"))
+                programs = [(view, "Quit", ("q", "l"))]
+                if nvitop:
+                    programs.append(([str(nvitop)], "NVITOP", ("q",)))
+                if k % 2:  # who starts first (and on a warmer cache) alternates
+                    programs.reverse()
+                got = dict(zip((p[1] for p in programs),
+                               side_by_side(programs, env, size, args.warm, args.window),
+                               strict=True))
+                w = got["Quit"]
                 wat.append(w)
                 line = f"  run {k + 1}: wattui {w['cpu_pct']:.2f}% first frame {w['first_frame_s']:.3f} s"
                 if nvitop:
-                    n = pty_cpu([str(nvitop)], env, size, "NVITOP", args.warm, args.window)
+                    n = got["NVITOP"]
                     peer.append(n)
                     line += (f", nvitop {n['cpu_pct']:.2f}% first frame {n['first_frame_s']:.3f} s"
                              f", ratio {w['cpu_pct'] / n['cpu_pct']:.2f}")
@@ -329,7 +387,7 @@ def profile_view(env: dict, store: Path, sid: str, size, warm: float, seconds: f
 
     prof = store / "view.prof"
     argv = [sys.executable, "-c", PROFILED_VIEW, str(prof), str(warm), "view", sid]
-    r = pty_cpu(argv, env, size, "Quit", warm, seconds, ("q", "l"))
+    [r] = side_by_side([(argv, "Quit", ("q", "l"))], env, size, warm, seconds)
     print(f"profile: the viewer under cProfile {r['cpu_pct']:.2f}% of a core (the profiler's "
           f"own cost inflates it: read the shares); top {top} by own CPU time, UI thread and "
           "snapshot worker together")
@@ -476,6 +534,7 @@ def main() -> int:
     ap.add_argument("--profile", type=float, default=0.0, metavar="S",
                     help="terminal: one more viewer run, profiled for S seconds")
     ap.add_argument("--top", type=int, default=20)
+    ap.add_argument("--view-args", nargs="*", default=[], help="terminal: more arguments for `wattui view`")
     args = ap.parse_args()
     parts = set(args.only or ("headless", "terminal", "memory"))
     runs, window = (1, 5.0) if args.quick else (3, 20.0)
