@@ -5,7 +5,7 @@
     python bench/bench_live.py --only terminal --profile 10   # vs nvitop, with a profile
 
 1. CPU: a real background recorder (--simulate, default 0.2 s period) writes a session;
-   a headless viewer at the default refresh (2 Hz) watches it. Its process CPU time
+   a headless viewer at the default refresh (1 Hz) watches it. Its process CPU time
    over a 20 s window after warm-up, as % of one core (target < 3 %).
 2. First frame: `wattui view ID` and `wattui --simulate -- CMD` in a pseudo-terminal;
    seconds from spawning the command to the screen's first frame (target < 1 s).
@@ -357,7 +357,8 @@ def bench_terminal(args) -> dict:
                              f", ratio {w['cpu_pct'] / n['cpu_pct']:.2f}")
                 print(line + f", load {w['load']:.2f}", flush=True)
             if args.profile:
-                profile_view(env, store, sid, size, args.warm, args.profile, args.top)
+                profile_view(env, store, [sid, *args.view_args], size, args.warm, args.profile,
+                             args.top)
         finally:
             rec.send_signal(signal.SIGINT)
             try:
@@ -380,13 +381,13 @@ def bench_terminal(args) -> dict:
     return out
 
 
-def profile_view(env: dict, store: Path, sid: str, size, warm: float, seconds: float,
-                 top: int) -> None:
+def profile_view(env: dict, store: Path, view_args: list[str], size, warm: float,
+                 seconds: float, top: int) -> None:
     import io
     import pstats
 
     prof = store / "view.prof"
-    argv = [sys.executable, "-c", PROFILED_VIEW, str(prof), str(warm), "view", sid]
+    argv = [sys.executable, "-c", PROFILED_VIEW, str(prof), str(warm), "view", *view_args]
     [r] = side_by_side([(argv, "Quit", ("q", "l"))], env, size, warm, seconds)
     print(f"profile: the viewer under cProfile {r['cpu_pct']:.2f}% of a core (the profiler's "
           f"own cost inflates it: read the shares); top {top} by own CPU time, UI thread and "
