@@ -157,7 +157,7 @@ class SnapshotBuilder:
     def _open_session(self):
         """The session with fresh meta (status, exit code, pid). meta.json is read and
         validated again only when it changed: the recorder rewrites it a few times a run,
-        the viewer polls twice a second. The status (is the recorder alive?) is new each
+        the viewer polls every second. The status (is the recorder alive?) is new each
         time."""
         from wattui.store.reader import Session
 
