@@ -98,6 +98,25 @@ class QuitScreen(ModalScreen[str]):
         self.dismiss(choice)
 
 
+class KeysFooter(Footer):
+    """Textual's footer, rebuilt only when the keys it would show changed. Textual rebuilds
+    it at every change of the screen's bindings (each focus change, each action), which as
+    the screen opens was five rebuilds of the same keys before the first frame."""
+
+    _shown: tuple | None = None
+
+    def bindings_changed(self, screen: Screen) -> None:
+        shown = tuple(
+            (b.key, b.action, b.description, b.show, enabled, tooltip)
+            for _node, b, enabled, tooltip in screen.active_bindings.values()
+        )
+        if shown == self._shown and self._bindings_ready:
+            return
+        super().bindings_changed(screen)
+        if screen.app.app_focus and self.is_attached and screen is self.screen:
+            self._shown = shown  # rebuilt with these
+
+
 class LiveScreen(Screen):
     """Everything about one session, updated a few times a second."""
 
@@ -148,6 +167,7 @@ class LiveScreen(Screen):
 
     # -- layout -------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
+        self.on_resize()  # the size's classes before the widgets mount: one styling pass
         yield SessionHeader(id="header")
         yield GpuTable(id="gpus")
         yield Label("", id="gpu-caption")
@@ -160,7 +180,7 @@ class LiveScreen(Screen):
             yield ProcessPanel(id="process")
         yield Static("", id="notes")
         yield OutputPanel(id="output")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.query_one(OutputPanel).log_widget.focus()
