@@ -207,7 +207,9 @@ class SnapshotBuilder:
 
         energy_keys = [k for k, v in kinds.items() if v in ENERGY_KINDS]
         last = (
-            frame.group_by("device").agg(pl.all().sort_by("seq").last()).collect(engine="streaming")
+            frame.group_by("device")
+            .agg(pl.all().sort_by("seq").last())
+            .collect(engine=self.tail.engine)
         )
         for row in last.iter_rows(named=True):
             self.latest[row["device"]] = row
@@ -224,7 +226,7 @@ class SnapshotBuilder:
                 last_w=pl.col("power_w").sort_by("seq").last(),
             )
             .sort("b")
-            .collect(engine="streaming")
+            .collect(engine=self.tail.engine)
         )
         if not per_sec.height:
             return
