@@ -132,7 +132,7 @@ class PowerChart(Widget):
     """
 
     DEFAULT_CSS = """
-    PowerChart { height: 8; min-height: 4; color: $success; }
+    PowerChart { height: 8; min-height: 4; color: $success; text-wrap: nowrap; }
     """
 
     window: reactive[str] = reactive("10m")
