@@ -40,7 +40,6 @@ from wattui.tui.panels import (
     gpu_caption,
     set_if_changed,
 )
-from wattui.view.group_snapshot import GroupSnapshotBuilder
 from wattui.view.snapshot import LiveSnapshot, SnapshotBuilder
 
 # 1 Hz, whatever the sampling rate: each redraw of 8 GPUs' figures and the chart costs about
@@ -214,6 +213,10 @@ class LiveScreen(Screen):
 
         try:
             if self.group is not None:
+                # here, not at the top: the group merge loads Polars, which the first
+                # frame of any live screen must not wait for
+                from wattui.view.group_snapshot import GroupSnapshotBuilder
+
                 builder = GroupSnapshotBuilder(
                     self.group[0], self.group[1], clock=self.clock, record_fn=self.record_fn
                 )
