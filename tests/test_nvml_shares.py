@@ -206,7 +206,7 @@ def test_record_shows_the_runs_share_beside_the_device_total(store, nvml_stub_li
     assert share["kind"] == "share" and share["energy_method"] == "estimated"
     assert rec["energy_j"] == pytest.approx(g0["energy_j"], rel=1e-9)  # not counted twice
 
-    from wattui.tui.widgets import _run_share_cell, gpu_caption
+    from wattui.tui.panels import _run_share_cell, gpu_caption
     from wattui.view.snapshot import SnapshotBuilder
 
     snap = SnapshotBuilder(next((store / "sessions").iterdir())).poll()

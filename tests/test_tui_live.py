@@ -201,13 +201,50 @@ def test_keys_window_help_search(live):
     run(go())
 
 
+def test_the_live_screen_opens_without_the_heavy_imports(tmp_path):
+    """The first frame does not wait for Polars or NVML: the app and its live screen
+    load them in the worker, after the frame (the comparison screen when it opens)."""
+    code = (
+        "import sys; from pathlib import Path; from wattui.tui.app import WattuiApp; "
+        "WattuiApp(Path(sys.argv[1]), Path(sys.argv[1]) / 'x'); "
+        "print(sorted(m for m in ('polars', 'pynvml') if m in sys.modules))"
+    )
+    p = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "[]"
+
+
+def test_footer_shows_the_keys_of_what_has_focus(live):
+    """The footer is rebuilt only when its keys change, and still follows the focus: the
+    search box's keys while it is open, the screen's again when it closes."""
+    from textual.widgets._footer import FooterKey
+
+    store, d = live
+
+    async def go():
+        app = make_app(store, d)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: app.live.snapshot is not None)
+
+            def keys():
+                return [k.key for k in app.screen.query(FooterKey)]
+
+            await wait_for(pilot, lambda: "q" in keys())
+            screen_keys = keys()
+            assert {"q", "w", "slash", "question_mark", "c"} <= set(screen_keys)
+            await pilot.press("slash")
+            await wait_for(pilot, lambda: "q" not in keys())
+            assert "slash" in keys()  # the search box's own keys
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: keys() == screen_keys)
+
+    run(go())
+
+
 def test_c_switches_to_compare_and_back(live):
     store, d = live
-    from wattui.tui.app import compare_screen_class
-
-    if compare_screen_class() is None:
-        pytest.skip("the comparison screen is not installed")
-
     async def go():
         app = make_app(store, d)
         async with app.run_test(size=(100, 30)) as pilot:

@@ -18,11 +18,11 @@ from wattui.tui.textual_compat import SafeApp
 
 
 def compare_screen_class():
-    """``wattui.tui.compare.CompareScreen`` if it exists (it is another module's)."""
-    try:
-        from wattui.tui.compare import CompareScreen
-    except Exception:  # noqa: BLE001 - absent or broken: the live screen works without it
-        return None
+    """``wattui.tui.compare.CompareScreen``, imported when first needed: it loads the
+    comparison table's dependencies (Polars), which the live screen's first frame must
+    not wait for."""
+    from wattui.tui.compare import CompareScreen
+
     return CompareScreen
 
 
@@ -37,7 +37,7 @@ class WattuiApp(SafeApp[str]):
     CSS_PATH = str(Path(__file__).with_name("wattui.tcss"))  # absolute: subclasses live elsewhere
     TITLE = "wattui"
     DEFAULT_MODE: ClassVar[str] = "live"
-    MODES: ClassVar[dict] = {}  # filled per instance: "live" and, if available, "compare"
+    MODES: ClassVar[dict] = {}  # filled per instance: "live" and "compare"
     # Not a priority binding: a widget or screen that uses `c` itself keeps it. It works on
     # the live screen and on the comparison screen (to come back), nowhere else: not in an
     # input, a dialog, or a screen pushed over either (details, help).
@@ -73,15 +73,18 @@ class WattuiApp(SafeApp[str]):
             group=(self.store_root, group) if group else None,
         )
         self.add_mode("live", self._make_live)
-        self.compare_class = compare_screen_class()
-        if self.compare_class is not None:
-            self.add_mode("compare", lambda: self.compare_class(self.store_root))
+        self.add_mode("compare", self._make_compare)
 
     def _make_live(self) -> LiveScreen:
         self._live_screen = LiveScreen(**self._live_kwargs)
         return self._live_screen
 
+    def _make_compare(self) -> Screen:
+        self._compare_screen = compare_screen_class()(self.store_root)
+        return self._compare_screen
+
     _live_screen: LiveScreen | None = None
+    _compare_screen: Screen | None = None
 
     @property
     def live(self) -> LiveScreen | None:
@@ -90,12 +93,10 @@ class WattuiApp(SafeApp[str]):
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         if action in ("toggle_compare", "back_to_live"):
-            if self.compare_class is None:
-                return False
             if isinstance(self.focused, Input | TextArea) or isinstance(self.screen, ModalScreen):
                 return False  # the key goes to the input / dialog instead
             if action == "back_to_live":
-                return isinstance(self.screen, self.compare_class)
+                return self.screen is self._compare_screen
             return isinstance(self.screen, LiveScreen)
         return True
 
@@ -150,7 +151,7 @@ class WattuiApp(SafeApp[str]):
                 "Search the output", "Find text in the run's output (n/N: next/previous)",
                 live.action_search,
             )
-        if self.compare_class is not None and isinstance(screen, LiveScreen | self.compare_class):
+        if isinstance(screen, LiveScreen) or screen is self._compare_screen:
             yield SystemCommand(
                 "Back to the live screen" if self.current_mode == "compare" else "Compare sessions",
                 "Switch between the live and the comparison screen",
@@ -165,6 +166,4 @@ class WattuiApp(SafeApp[str]):
                 yield cmd
 
     def action_toggle_compare(self) -> None:
-        if self.compare_class is None:
-            return
         self.switch_mode("live" if self.current_mode == "compare" else "compare")

@@ -1,7 +1,7 @@
 """The live screen: one session, read from its files while the recorder writes them.
 
-One worker thread polls the session (``SnapshotBuilder``) about twice a second and
-posts a frozen ``LiveSnapshot``; the screen applies it in one ``batch_update()``. The
+One worker thread polls the session (``SnapshotBuilder``) once a second and posts a
+frozen ``LiveSnapshot``; the screen applies it in one ``batch_update()``. The
 thread waits until the previous snapshot was applied before posting the next one, so a
 slow terminal never builds a queue, and it checks for cancellation every 0.1 s.
 
@@ -28,22 +28,23 @@ from textual.worker import get_current_worker
 
 from wattui.format import fmt_bytes, fmt_pct
 from wattui.record.control import stop_recorder
-from wattui.tui.widgets import (
+from wattui.tui.chart import PowerChart
+from wattui.tui.output_pane import OutputPanel
+from wattui.tui.panels import (
     AccuracyPanel,
     EnergyPanel,
     GpuTable,
-    OutputPanel,
-    PowerChart,
     ProcessPanel,
     SamPanel,
     SessionHeader,
     gpu_caption,
     set_if_changed,
 )
-from wattui.view.group_snapshot import GroupSnapshotBuilder
 from wattui.view.snapshot import LiveSnapshot, SnapshotBuilder
 
-DEFAULT_REFRESH_S = 0.5  # 2 Hz, whatever the sampling rate
+# 1 Hz, whatever the sampling rate: each redraw of 8 GPUs' figures and the chart costs about
+# as much as a poll of the session, and twice a second made the screen 2x nvitop's CPU
+DEFAULT_REFRESH_S = 1.0
 STOP_GRACE_S = 10.0
 
 
@@ -96,6 +97,25 @@ class QuitScreen(ModalScreen[str]):
         self.dismiss(choice)
 
 
+class KeysFooter(Footer):
+    """Textual's footer, rebuilt only when the keys it would show changed. Textual rebuilds
+    it at every change of the screen's bindings (each focus change, each action), which as
+    the screen opens was five rebuilds of the same keys before the first frame."""
+
+    _shown: tuple | None = None
+
+    def bindings_changed(self, screen: Screen) -> None:
+        shown = tuple(
+            (b.key, b.action, b.description, b.show, enabled, tooltip)
+            for _node, b, enabled, tooltip in screen.active_bindings.values()
+        )
+        if shown == self._shown and self._bindings_ready:
+            return
+        super().bindings_changed(screen)
+        if screen.app.app_focus and self.is_attached and screen is self.screen:
+            self._shown = shown  # rebuilt with these
+
+
 class LiveScreen(Screen):
     """Everything about one session, updated a few times a second."""
 
@@ -146,6 +166,7 @@ class LiveScreen(Screen):
 
     # -- layout -------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
+        self.on_resize()  # the size's classes before the widgets mount: one styling pass
         yield SessionHeader(id="header")
         yield GpuTable(id="gpus")
         yield Label("", id="gpu-caption")
@@ -158,7 +179,7 @@ class LiveScreen(Screen):
             yield ProcessPanel(id="process")
         yield Static("", id="notes")
         yield OutputPanel(id="output")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.query_one(OutputPanel).log_widget.focus()
@@ -192,6 +213,10 @@ class LiveScreen(Screen):
 
         try:
             if self.group is not None:
+                # here, not at the top: the group merge loads Polars, which the first
+                # frame of any live screen must not wait for
+                from wattui.view.group_snapshot import GroupSnapshotBuilder
+
                 builder = GroupSnapshotBuilder(
                     self.group[0], self.group[1], clock=self.clock, record_fn=self.record_fn
                 )

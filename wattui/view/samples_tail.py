@@ -47,6 +47,10 @@ class BoundedTail:
         self.final_rows = 0  # rows of samples.parquet already read
         self.rows_chunk = rows_chunk or ROWS_CHUNK
         self.events_final: list | None = None
+        # how to collect the frame poll() returned: a compacted session is scanned lazily
+        # (bounded memory); a chunk of the live CSV is in memory already, and a few rows
+        # are cheaper without the streaming engine's threads
+        self.engine = "in-memory"
 
     def _read_lines(self, path: Path, offset: int, limit: int | None) -> tuple[bytes, int]:
         with open_regular(path) as f:
@@ -92,6 +96,7 @@ class BoundedTail:
                     ignore_errors=True,
                 ).select(have)
                 frame = _with_needed(df.lazy())
+                self.engine = "in-memory"
             caught = self.caught_up
             try:
                 ev_data, self.events_off = self._read_lines(
@@ -109,6 +114,7 @@ class BoundedTail:
                 return None, []
             # Compacted: scan the Parquet a slice of rows per poll (bounded memory).
             scan = pl.scan_parquet(final)
+            self.engine = "streaming"
             have = [c for c in _NEEDED if c in scan.collect_schema().names()]
             frame = _with_needed(scan.select(have).slice(self.final_rows, self.rows_chunk))
             n = frame.select(pl.len()).collect().item()
@@ -128,7 +134,7 @@ class BoundedTail:
                 & pl.col("device").is_not_null()
                 & (pl.col("seq") > self.last_seq)
             )
-            mx = frame.select(pl.col("seq").max()).collect(engine="streaming").item()
+            mx = frame.select(pl.col("seq").max()).collect(engine=self.engine).item()
             if mx is None:
                 frame = None
             else:

@@ -129,6 +129,8 @@ class SnapshotBuilder:
         self._record_at = -1e9
         self._seq = 0
         self._last_total: float | None = None
+        self._meta_sig: tuple | None = None
+        self._meta: dict = {}
 
     @property
     def caught_up(self) -> bool:
@@ -152,11 +154,29 @@ class SnapshotBuilder:
         self._record_at = now
         return self._record
 
-    def poll(self) -> LiveSnapshot:
-        from wattui.store.reader import CorruptSession, Session
+    def _open_session(self):
+        """The session with fresh meta (status, exit code, pid). meta.json is read and
+        validated again only when it changed: the recorder rewrites it a few times a run,
+        the viewer polls every second. The status (is the recorder alive?) is new each
+        time."""
+        from wattui.store.reader import Session
 
         try:
-            session = Session.open(self.dir)  # fresh meta: status, exit code, pid
+            d, m = os.lstat(self.dir), os.lstat(self.dir / schema.META)
+            sig = (d.st_ino, d.st_mode, m.st_ino, m.st_mode, m.st_size, m.st_mtime_ns)
+        except OSError:
+            sig = None
+        if sig is not None and sig == self._meta_sig:
+            return Session(self.dir, self._meta)
+        session = Session.open(self.dir)
+        self._meta_sig, self._meta = sig, session.meta
+        return session
+
+    def poll(self) -> LiveSnapshot:
+        from wattui.store.reader import CorruptSession
+
+        try:
+            session = self._open_session()
         except CorruptSession as e:
             return LiveSnapshot(
                 session_id=clean_text(self.dir.name), now=self.clock(), error=clean_text(str(e))
@@ -187,7 +207,9 @@ class SnapshotBuilder:
 
         energy_keys = [k for k, v in kinds.items() if v in ENERGY_KINDS]
         last = (
-            frame.group_by("device").agg(pl.all().sort_by("seq").last()).collect(engine="streaming")
+            frame.group_by("device")
+            .agg(pl.all().sort_by("seq").last())
+            .collect(engine=self.tail.engine)
         )
         for row in last.iter_rows(named=True):
             self.latest[row["device"]] = row
@@ -204,7 +226,7 @@ class SnapshotBuilder:
                 last_w=pl.col("power_w").sort_by("seq").last(),
             )
             .sort("b")
-            .collect(engine="streaming")
+            .collect(engine=self.tail.engine)
         )
         if not per_sec.height:
             return
