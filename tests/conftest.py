@@ -2,6 +2,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -43,3 +44,29 @@ def show_json(store: Path, ref: str | None = None) -> dict:
     r = run_wattui(store, *args)
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout)
+
+
+def wait_until(cond, timeout: float = 30.0, step: float = 0.05, what: str = "the condition"):
+    """Poll ``cond()`` until it returns something truthy and return that; fail after ``timeout``
+    seconds. The deadline is generous on purpose: a loaded machine is slow, not wrong."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = cond()
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(step)
+
+
+async def pilot_wait_until(pilot, cond, timeout: float = 30.0, step: float = 0.05,
+                           what: str = "the condition"):
+    """``wait_until`` for a Textual Pilot: the app keeps running between polls."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = cond()
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
+        await pilot.pause(step)

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import wait_until
 
 from wattui.metrics.session_metrics import metrics_from_rows
 from wattui.record.intake import EpochTracker, RecorderIntake
@@ -242,7 +243,9 @@ def test_record_pid_attach_picks_up_reports_from_before(tmp_path):
             stderr=subprocess.PIPE,
             text=True,
         )
-        time.sleep(2.5)
+        # attached: the client saw the .watch marker and flushed its earlier report to its file
+        events = tmp_path / "wattui" / f"{child.pid}.ndjson"
+        wait_until(lambda: events.exists() and "0.61" in events.read_text(), what="the attach")
         stop.touch()
         child.wait(timeout=60)
         out, err = rec.communicate(timeout=60)
