@@ -15,6 +15,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import wait_until
 
 from wattui.exporters.prometheus import PrometheusExporter, escape_label, render_metrics
 from wattui.record.state import DeviceTotals, LiveMetrics, RecorderState
@@ -243,10 +244,12 @@ def _scrape(url: str) -> dict:
 
 @pytest.mark.slow
 def test_scrape_a_real_simulated_recording(tmp_path):
+    done = tmp_path / "done"  # the run lasts until the test has scraped (60 s at most)
     script = (
-        "import time, wattui\n"
+        "import os, time, wattui\n"
         "wattui.report(accuracy=0.8, epoch=1, total_epochs=4)\n"
-        "time.sleep(4)\n"
+        "end = time.time() + 60\n"
+        f"while not os.path.exists({str(done)!r}) and time.time() < end: time.sleep(0.05)\n"
     )
     rec = _Recording(
         ["--simulate", "2", "--store", str(tmp_path / "store"), "--group", 'job "7"',
@@ -257,10 +260,19 @@ def test_scrape_a_real_simulated_recording(tmp_path):
         url = rec.wait_for(r"Prometheus metrics at (http://\S+/metrics)").group(1)
         sid = rec.wait_for(r"recording session (\S+)").group(1)
         assert url.startswith("http://127.0.0.1:")
-        time.sleep(0.5)
-        first = _scrape(url)
-        time.sleep(0.8)
-        second = _scrape(url)
+
+        def energies(fams) -> list[float]:
+            fam = fams.get("wattui_gpu_energy_joules")
+            return [sum(x.value for x in (fam.samples if fam else [])
+                        if x.name == "wattui_gpu_energy_joules_total" and x.labels["device"] == g)
+                    for g in ("gpu0", "gpu1")]
+
+        def scrape_when(ready):
+            return wait_until(lambda: ready(f := _scrape(url)) and f, what="a scrape that is ready")
+
+        first = scrape_when(lambda f: min(energies(f)) > 0)
+        second = scrape_when(lambda f: all(b > a for a, b in zip(energies(first), energies(f)))
+                             and bool("wattui_accuracy" in f and f["wattui_accuracy"].samples))
 
         # bound to the loopback address only (the default)
         port = int(url.rsplit(":", 1)[1].split("/")[0])
@@ -275,6 +287,7 @@ def test_scrape_a_real_simulated_recording(tmp_path):
             with pytest.raises(OSError):
                 socket.create_connection((other, port), timeout=2).close()
     finally:
+        done.touch()
         rc = rec.finish()
     assert rc == 0, rec.lines
 
