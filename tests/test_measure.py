@@ -278,7 +278,7 @@ def test_the_live_screen_shows_the_latest_window(tmp_path):
             await wait_for(pilot, lambda: scr.snapshot is not None and scr.snapshot.metrics.windows == 2)
             name, e, dur, sim = scr.snapshot.metrics.window
             assert name == "eval" and sim is True and 0.35 < dur < 5 and e > 0
-            await pilot.pause(0.3)
+            await wait_for(pilot, lambda: "eval x2" in str(scr.query_one(EnergyPanel).render()))
             text = str(scr.query_one(EnergyPanel).render())
             assert "eval x2" in text and "SIMULATED" in text and "\x1b" not in text
             await pilot.press("q")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from conftest import wait_until
 
 from wattui.cli import detach
 from wattui.record.options import RecordOptions
@@ -79,7 +80,7 @@ def live(tmp_path_factory):
     stop(d)
 
 
-async def wait_for(pilot, cond, timeout=10.0, step=0.05):
+async def wait_for(pilot, cond, timeout=30.0, step=0.05):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if cond():
@@ -147,7 +148,7 @@ def test_figures_update_over_time(live):
             await wait_for(pilot, lambda: any("epoch" in line for line in log.lines))
             # redraws stay at the configured rate (0.25 s): no flood of snapshots
             n0, t0 = scr.snapshots_applied, time.monotonic()
-            await pilot.pause(1.0)
+            await pilot.pause(1.0)  # the measuring window: this pause is the test
             rate = (scr.snapshots_applied - n0) / (time.monotonic() - t0)
             assert 1.0 <= rate <= 5.0
 
@@ -250,12 +251,10 @@ def test_c_switches_to_compare_and_back(live):
         async with app.run_test(size=(100, 30)) as pilot:
             await wait_for(pilot, lambda: app.live.snapshot is not None)
             await pilot.press("c")
-            await pilot.pause(0.2)
-            assert app.current_mode == "compare"
+            await wait_for(pilot, lambda: app.current_mode == "compare")
             assert type(app.screen).__name__ == "CompareScreen"
             await pilot.press("c")
-            await pilot.pause(0.1)
-            assert app.current_mode == "live" and app.screen is app.live
+            await wait_for(pilot, lambda: app.current_mode == "live" and app.screen is app.live)
             n = app.live.snapshots_applied
             await wait_for(pilot, lambda: app.live.snapshots_applied > n)  # still polling
 
@@ -284,8 +283,7 @@ def test_second_viewer_on_same_session(live):
                 assert app.live.snapshot.status == "running"
                 other.expect("running")
                 n = app.live.snapshots_applied
-                await pilot.pause(1.0)
-                assert app.live.snapshots_applied > n  # both keep reading
+                await wait_for(pilot, lambda: app.live.snapshots_applied > n)  # both keep reading
 
         run(go())
         other.send("q")
@@ -311,15 +309,15 @@ def test_quit_leave_running_keeps_the_recording(live):
             await pilot.press("escape")  # cancel: still watching
             assert app.screen is app.live
             await pilot.press("q", "l")
-            await pilot.pause(0.2)
+            await wait_for(pilot, lambda: app.return_value is not None)
         return app.return_value
 
     assert run(go()) == "left-running"
     meta = json.loads((d / "meta.json").read_text())
     assert psutil.pid_exists(meta["recorder_pid"])
     n0 = samples_bytes(d)
-    time.sleep(1.5)
-    assert samples_bytes(d) > n0 > 0
+    assert n0 > 0
+    wait_until(lambda: samples_bytes(d) > n0, what="the left recorder's next flush")
     assert Session.open(d).status == "running"
 
 
@@ -395,7 +393,7 @@ def test_finished_session_replays(tmp_path):
             await wait_for(pilot, lambda: sum("epoch" in x for x in log.lines) == 8)
             await wait_for(pilot, lambda: scr.snapshots_applied >= 2)
             n = scr.snapshots_applied
-            await pilot.pause(1.0)
+            await pilot.pause(1.0)  # a second of nothing: this pause is the test
             assert scr.snapshots_applied == n  # the worker stopped: nothing changes any more
             await pilot.press("q")  # a finished session quits at once
         return app.return_value
@@ -537,7 +535,7 @@ def test_watch_estimate_is_shown_beside_the_measured_energy_per_step(tmp_path):
             assert m.est_split[0][0] == "Linear"
             # Simulated GPU at 60-240 W, a report every ~0.4 s per 100 steps: ~0.2-1 J a step.
             assert m.measured_step_j is not None and 0.1 < m.measured_step_j < 2.0
-            await pilot.pause(0.3)
+            await wait_for(pilot, lambda: "Linear" in str(scr.query_one(EnergyPanel).render()))
             text = str(scr.query_one(EnergyPanel).render())
             assert "[estimated]" in text.replace(" ", "") or "estimated" in text
             assert "measured" in text and "Linear" in text
