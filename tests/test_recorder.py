@@ -141,7 +141,13 @@ def test_kill_9_of_the_recorder_leaves_an_interrupted_readable_session(store):
     )
     try:
         assert _wait_for(lambda: _session_dirs(store) and (_session_dirs(store)[0] / "live.json").exists())
-        time.sleep(1.5)  # at least one more flush
+        from wattui.store.reader import Session
+
+        def flushed_a_second() -> bool:  # what the assertions below need on disk
+            df = Session.open(_session_dirs(store)[0]).samples()
+            return df.height >= 5 and df["t_wall"].max() - df["t_wall"].min() > 1.0
+
+        assert _wait_for(flushed_a_second, timeout=30, step=0.2)
         p.kill()
         p.wait(timeout=10)
     finally:

@@ -34,7 +34,7 @@ def wattui(*args: str, store: Path) -> subprocess.CompletedProcess:
     )
 
 
-async def wait_for(pilot, cond, timeout=15.0):
+async def wait_for(pilot, cond, timeout=30.0):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if cond():
@@ -89,7 +89,7 @@ def test_palette_offers_wattui_commands_and_its_quit_asks(tmp_path):
             assert app.screen is app.live
             cmds = {c.title: c for c in app.get_system_commands(app.screen)}
             cmds["Leave the run running"].callback()
-            await pilot.pause(0.2)
+            await wait_for(pilot, lambda: app.return_value is not None)
         return app.return_value
 
     try:
@@ -182,7 +182,7 @@ class _Output:
         for stream, data in parts:
             self.log.write(data, stream)
             self.n += len(data)
-        end = time.monotonic() + 10
+        end = time.monotonic() + 30
         while time.monotonic() < end:
             if self.path.exists() and self.path.stat().st_size >= self.n:
                 return
