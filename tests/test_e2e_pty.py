@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import show_json
+from conftest import show_json, wait_until
 
 pexpect = pytest.importorskip("pexpect")
 
@@ -74,7 +74,7 @@ def test_launch_watch_stop(tmp_path):
     child = spawn(store, n=400)  # would run 100 s
     try:
         child.expect("running")
-        time.sleep(0.5)
+        child.expect("epoch")  # the run is under way
         child.send("q")
         child.expect("stop the run")
         child.send("s")
@@ -133,9 +133,8 @@ def test_terminal_hangup_leaves_the_run_recording(tmp_path):
         (d,) = (store / "sessions").iterdir()
         meta = json.loads((d / "meta.json").read_text())
         size = (d / "samples.csv").stat().st_size
-        time.sleep(1.5)
+        wait_until(lambda: (d / "samples.csv").stat().st_size > size, what="a flush after the hangup")
         assert psutil.pid_exists(meta["recorder_pid"]) and psutil.pid_exists(meta["pid"])
-        assert (d / "samples.csv").stat().st_size > size
         assert show_json(store)["status"] == "running"
     finally:
         for d in (store / "sessions").iterdir():

@@ -9,7 +9,7 @@ import math
 import sys
 
 import pytest
-from conftest import run_wattui
+from conftest import pilot_wait_until, run_wattui
 
 try:
     from nvml_stub.build import FakeNvml
@@ -223,11 +223,10 @@ def test_record_shows_the_runs_share_beside_the_device_total(store, nvml_stub_li
 
         app = WattuiApp(store, next((store / "sessions").iterdir()), refresh_s=0.25)
         async with app.run_test(size=size) as pilot:
-            for _ in range(200):
-                if app.live.snapshot is not None:
-                    break
-                await pilot.pause(0.05)
-            await pilot.pause(0.2)
+            shown = app.live.query_one(GpuTable)
+            await pilot_wait_until(pilot, lambda: app.live.snapshot is not None
+                                   and "Run (est.)" in getattr(shown, "_wattui_last", ""),
+                                   what="the GPU table with the run's share")
             table = app.live.query_one(GpuTable)._wattui_last.plain
             caption = str(app.live.query_one("#gpu-caption", Label).render())
             return table, caption
