@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import wait_until
 
 from wattui import _report
 from wattui.metrics.channel import ReportChannel, UnsafeChannelDir, child_env, ensure_channel_dir
@@ -122,7 +123,7 @@ def test_attach_later_picks_up_earlier_events(tmp_path):
     try:
         assert p.stdout.readline().strip() == "ready"
         d = xdg / "wattui"
-        time.sleep(0.3)
+        time.sleep(0.3)  # a while with nobody watching: this sleep is the test
         assert not d.exists() or not list(d.glob("*.ndjson"))  # still buffering, no file
         ch = ReportChannel(lambda: [], d)
         ch.start_watching(p.pid)
@@ -334,8 +335,8 @@ def test_threads_and_a_mid_run_attach_lose_and_repeat_nothing(fresh_state, monke
     threads = [threading.Thread(target=work, args=(k,)) for k in range(n_threads)]
     for t in threads:
         t.start()
-    while _report.stats()["buffered"] < n_threads * 200:
-        time.sleep(0.001)
+    wait_until(lambda: _report.stats()["buffered"] >= n_threads * 200, step=0.001,
+               what="every thread's first 200 reports in the buffer")
     ch.start_watching(os.getpid())  # attach while the threads report
     attached.set()
     for t in threads:

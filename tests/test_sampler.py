@@ -2,6 +2,7 @@ import threading
 import time
 
 import pytest
+from conftest import wait_until
 
 from wattui.sampler import FAST_PERIOD_S, Sampler
 from wattui.sources.base import (
@@ -19,9 +20,8 @@ def test_sampler_hands_immutable_samples_with_both_clocks():
     s = Sampler([SimulatedSource(2)], period_s=0.02)
     s.subscribe(got.append)
     s.start()
-    time.sleep(0.3)
+    wait_until(lambda: len(got) >= 5, what="five samples")
     s.stop()
-    assert len(got) >= 5
     seqs = [x.seq for x in got]
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
     monos = [x.t_mono for x in got]
