@@ -140,12 +140,15 @@ def test_put_never_waits_for_a_slow_parser_and_every_line_is_fed_or_counted():
 
 
 def test_an_intake_that_hangs_does_not_hold_up_the_end():
+    stuck = threading.Event()
+
     class Hanging(_SlowIntake):
         def poll(self, t_wall):
+            stuck.set()
             threading.Event().wait(60)
 
     w = IntakeWorker(Hanging())
-    time.sleep(0.05)
+    assert stuck.wait(30)  # the worker is inside the hanging poll()
     t0 = time.monotonic()
     assert w.finish(drain_s=0.5) is False
     assert time.monotonic() - t0 < 5

@@ -9,7 +9,7 @@ import json
 
 import pytest
 from compare_fixtures import GROUP_ID, GROUP_PARTS, make_demo_store, make_group
-from conftest import run_wattui
+from conftest import pilot_wait_until, run_wattui
 from screen_waits import compare_loaded, details_loaded, reloaded
 
 from wattui.analysis import table as cmp
@@ -183,10 +183,8 @@ async def test_tag_rename_and_delete_on_a_group_row_apply_to_every_part(store):
 # -- the live screen ------------------------------------------------------------------------------
 async def until_applied(pilot, n: int = 1):
     app = pilot.app
-    for _ in range(400):
-        if app.live is not None and app.live.snapshots_applied >= n:
-            break
-        await pilot.pause(0.025)
+    await pilot_wait_until(pilot, lambda: app.live is not None and app.live.snapshots_applied >= n,
+                           step=0.025, what=f"{n} snapshot(s) applied")
     await pilot.pause()
 
 

@@ -9,6 +9,7 @@ import os
 import time
 
 import pytest
+from conftest import pilot_wait_until
 
 from wattui.tui.demo_data import T0, demo_record_fn, write_demo_session
 
@@ -37,10 +38,8 @@ def make_app(tmp_path, running=True, duration=900.0):
 
 async def until_applied(pilot, n: int = 1):
     app = pilot.app
-    for _ in range(400):
-        if app.live is not None and app.live.snapshots_applied >= n:
-            break
-        await pilot.pause(0.025)
+    await pilot_wait_until(pilot, lambda: app.live is not None and app.live.snapshots_applied >= n,
+                           step=0.025, what=f"{n} snapshot(s) applied")
     await pilot.pause()
 
 
