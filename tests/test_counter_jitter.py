@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import wattui_env
+from conftest import wait_until, wattui_env
 
 try:
     from nvml_stub.build import FakeNvml
@@ -23,6 +23,7 @@ except ImportError:  # tests/ imported as a package
 from wattui.sources.base import JITTER_SETTLE_S, EnergyAccumulator, plausible_max_w
 from wattui.sources.nvml import NvmlSource
 from wattui.sources.rapl import RaplSource
+from wattui.store.reader import Session
 
 # A real RAPL package range (max_energy_range_uj on a Xeon): 262 kJ.
 RAPL_RANGE_UJ = 262_143_328_850
@@ -264,9 +265,12 @@ def test_a_recording_through_a_counter_that_reads_low_once_keeps_its_energy(
             assert time.monotonic() < end and p.poll() is None, p.stderr.read()
             time.sleep(0.05)
         fake.update(**_gpu(energy_offset_mj=1e9 - 100_000))
-        time.sleep(0.3)
+        time.sleep(0.3)  # the dip lasts under 100 J / 300 W: this sleep is the test
+        t_back = time.time()
         fake.update(**_gpu(energy_offset_mj=1e9))
-        time.sleep(0.5)
+        (live,) = store.glob("sessions/*")
+        wait_until(lambda: Session.open(live).samples()["t_wall"].max() > t_back, step=0.2,
+                   what="a read of the restored counter on disk")
         go.touch()
         _, err = p.communicate(timeout=60)
     finally:

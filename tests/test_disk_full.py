@@ -134,9 +134,9 @@ def test_full_then_freed_before_the_end_loses_nothing(small_fs, tmp_path):
                          and any((d / "live.json").exists() for d in (store / "sessions").iterdir()))
         sdir = _session_dir(store)
         filler = fill(small_fs)
-        time.sleep(1.5)
+        time.sleep(1.5)  # the run goes on against a full disk for a while: the scenario
         filler.unlink()
-        time.sleep(0.5)
+        time.sleep(0.5)  # and on a freed one
         go.touch()
         _, err = p.communicate(timeout=60)
     finally:

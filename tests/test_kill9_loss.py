@@ -53,7 +53,7 @@ def test_kill_9_at_random_moments_loses_at_most_the_last_second(store):
             while not (sdir / "output.log").exists() or (sdir / "output.log").stat().st_size == 0:
                 assert time.monotonic() < end and p.poll() is None, p.stderr.read().decode()
                 time.sleep(0.05)
-            time.sleep(rng.uniform(0.3, 2.5))
+            time.sleep(rng.uniform(0.3, 2.5))  # a random moment to kill at: the test
             t_kill = time.time()
             p.send_signal(signal.SIGKILL)
             p.wait(timeout=10)
