@@ -71,9 +71,9 @@ def test_plain_print_epoch_marks_carry_the_energy_at_the_print(tmp_path):
         """,
     )
     ev = s.events().to_dicts()
-    for r in ev:
-        if r["kind"] == "metric" and r["source"] == "log" and r["accuracy"] is not None:
-            assert r["accuracy"] == pytest.approx(r["epoch"] / 10)
+    logged = [r for r in ev if r["kind"] == "metric" and r["source"] == "log" and r["accuracy"] is not None]
+    assert [r["epoch"] for r in logged] == [1, 2, 3, 4]
+    assert all(r["accuracy"] == pytest.approx(r["epoch"] / 10) for r in logged), logged
     marks = [r for r in ev if r["kind"] == "epoch_end"]
     assert [m["epoch"] for m in marks] == [1, 2, 3, 4]
     out = s.output_path().read_text()
