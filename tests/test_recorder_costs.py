@@ -98,7 +98,7 @@ def test_cpu_of_the_tree_is_measured_from_proc(tmp_path):
     try:
         src = ProcessTreeSource(p.pid, refresh_s=0.0)
         src.read(0.0)
-        time.sleep(1.0)
+        time.sleep(1.0)  # the measuring window: this sleep is the test
         (r,) = src.read(0.0)
         assert 20.0 < r.util_pct <= 105.0  # one busy loop: up to one core (shared machine)
     finally:
@@ -137,7 +137,7 @@ def test_the_intake_sleeps_until_a_watched_file_changes(tmp_path):
     try:
         assert w.poll_every_s == IDLE_POLL_S > POLL_EVERY_S
         _wait(lambda: intake.polls)  # the first poll, at once
-        time.sleep(1.0)
+        time.sleep(1.0)  # a quiet second: this sleep is the test
         # a 5 Hz timer would have polled 5 more times; without changes at most one idle poll
         assert len(intake.polls) <= 2, intake.polls
         t0 = time.monotonic()
