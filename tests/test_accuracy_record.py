@@ -58,6 +58,7 @@ def test_child_env_sets_unbuffered_unless_the_user_did(monkeypatch, tmp_path):
     assert "PYTHONUNBUFFERED" not in RecorderIntake(Rec()).child_env()
 
 
+@pytest.mark.slow
 def test_plain_print_epoch_marks_carry_the_energy_at_the_print(tmp_path):
     """No flush, no -u: each epoch mark is within 1 s (and 1 s of energy) of its print."""
     store, s, _ = record(
@@ -97,6 +98,7 @@ def test_plain_print_epoch_marks_carry_the_energy_at_the_print(tmp_path):
     assert marks[0]["energy_j"] < marks[-1]["energy_j"] * 0.6
 
 
+@pytest.mark.slow
 def test_reports_just_before_exit_all_reach_the_session(tmp_path):
     store, s, _ = record(
         tmp_path,
@@ -119,6 +121,7 @@ def test_reports_just_before_exit_all_reach_the_session(tmp_path):
     assert last["accuracy"].item() == pytest.approx(0.97) and last["epoch"].item() == 1
 
 
+@pytest.mark.slow
 def test_rejections_are_counted_in_the_session_and_shown(tmp_path):
     store, s, _ = record(
         tmp_path,
@@ -141,6 +144,7 @@ def test_rejections_are_counted_in_the_session_and_shown(tmp_path):
     assert "epoch_absurd 1" in p.stdout and "accuracy_above_100 1" in p.stdout
 
 
+@pytest.mark.slow
 def test_what_report_dropped_is_counted_at_exit(tmp_path):
     """A report() that could not keep everything says so at exit; the recorder counts it."""
     store, s, _ = record(

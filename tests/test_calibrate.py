@@ -71,6 +71,7 @@ def test_bad_arguments(capsys):
 
 
 @pytest.mark.parametrize("mode", ["inference", "training"])
+@pytest.mark.slow
 def test_real_layer_runs_and_windows(mode):
     """The real measurement path (real layers on the CPU), read through a constant-power
     counter: energy per pass must be power x time per pass, and windows long enough."""

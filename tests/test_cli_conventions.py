@@ -24,6 +24,7 @@ def test_compare_without_terminal_or_format_is_a_one_line_error(store):
     assert "needs a terminal" in p.stderr and "--format" in p.stderr
 
 
+@pytest.mark.slow
 def test_launch_that_cannot_start_exits_like_a_shell(store, tmp_path):
     p = run_wattui(store, "record", "--simulate", "--", str(tmp_path / "no-such-program"))
     assert p.returncode == exitcodes.NOT_FOUND == 127, p.stderr
@@ -61,6 +62,7 @@ def _python_without_torch() -> str | None:
     ],
     ids=["demo", "estimate", "serve"],
 )
+@pytest.mark.slow
 def test_missing_optional_dependency_exits_4(args, tmp_path):
     """In a real environment without torch and textual-serve (a venv of scripts/pythons)."""
     py = _python_without_torch()

@@ -118,6 +118,7 @@ def _peak(tmp_path, name: str, rows: int) -> tuple[int, int]:
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="VmHWM is Linux's")
+@pytest.mark.slow
 def test_compaction_memory_does_not_grow_with_the_session(tmp_path):
     short_rows, long_rows = 400_000, 2_000_000  # about 44 MB and 220 MB of CSV
     csv_growth = (long_rows - short_rows) * len(_row(500_000, "gpu0"))

@@ -206,6 +206,7 @@ async def test_a_running_session_is_read_again_every_refresh(store):
         assert scr.loads_applied >= 2
 
 
+@pytest.mark.slow
 async def test_sort_by_key_and_header_click(store):
     app = CompareApp(store, refresh_s=0, sort="start")  # rows in start order
     async with app.run_test(size=SIZE) as pilot:
@@ -241,6 +242,7 @@ async def test_sort_by_key_and_header_click(store):
         assert visible_ids(scr) == scr.view_df["id"].to_list()
 
 
+@pytest.mark.slow
 async def test_filter_by_text_tag_status_date(store):
     app = CompareApp(store, refresh_s=0)
     async with app.run_test(size=SIZE) as pilot:
@@ -262,6 +264,7 @@ async def test_filter_by_text_tag_status_date(store):
         assert len(names(scr)) == 9  # a bad filter shows everything, and says why
 
 
+@pytest.mark.slow
 async def test_selection_drives_the_plot(store):
     app = CompareApp(store, refresh_s=0, sort="start")  # rows in start order
     async with app.run_test(size=SIZE) as pilot:
@@ -284,6 +287,7 @@ async def test_selection_drives_the_plot(store):
         assert "vit-h14" in front and "resnet50" not in front
 
 
+@pytest.mark.slow
 async def test_alpha_beta_unit_keys_rerank(store):
     app = CompareApp(store, refresh_s=0)
     async with app.run_test(size=SIZE) as pilot:
@@ -312,6 +316,7 @@ async def test_alpha_beta_unit_keys_rerank(store):
         assert "▲" in ranking or "▼" in ranking
 
 
+@pytest.mark.slow
 async def test_details_screen(store):
     app = CompareApp(store, refresh_s=0, sort="start")  # rows in start order
     async with app.run_test(size=SIZE) as pilot:
@@ -364,6 +369,7 @@ async def test_details_screen(store):
         assert isinstance(app.screen, CompareScreen)
 
 
+@pytest.mark.slow
 async def test_details_of_running_and_interrupted_sessions(store):
     app = CompareApp(store, refresh_s=0)
     async with app.run_test(size=SIZE) as pilot:
@@ -376,6 +382,7 @@ async def test_details_of_running_and_interrupted_sessions(store):
             await pilot.pause()
 
 
+@pytest.mark.slow
 async def test_rename_tag_delete_from_the_screen(store):
     app = CompareApp(store, refresh_s=0, sort="start")  # rows in start order
     async with app.run_test(size=SIZE) as pilot:
@@ -435,6 +442,7 @@ async def test_empty_and_missing_store(tmp_path):
         assert isinstance(app.screen, CompareScreen)
 
 
+@pytest.mark.slow
 async def test_table_cursor_scroll_and_click_to_open(tmp_path):
     from compare_fixtures import make_session
 

@@ -40,6 +40,7 @@ TOL = 5.1e-4
 
 
 @pytest.mark.parametrize("name", CAPTURES)
+@pytest.mark.slow
 def test_capture_replayed_under_record(tmp_path, name):
     cap = load_capture(name)
     truth = cap.truth

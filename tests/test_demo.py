@@ -36,6 +36,7 @@ def _run(cmd: list[str], timeout: float = 60, **kw) -> subprocess.CompletedProce
     )
 
 
+@pytest.mark.slow
 def test_train_script_prints_epoch_lines():
     p = _run([sys.executable, str(TRAIN), "--model", "mlp", "--epochs", "2", *TINY])
     assert p.returncode == 0, p.stderr
@@ -47,6 +48,7 @@ def test_train_script_prints_epoch_lines():
 
 
 @pytest.mark.parametrize("model", ["cnn", "wide-cnn"])
+@pytest.mark.slow
 def test_train_models_run(model):
     p = _run(
         [
@@ -67,6 +69,7 @@ def test_train_models_run(model):
     assert f"model {model}" in p.stdout
 
 
+@pytest.mark.slow
 def test_train_runs_without_wattui(tmp_path):
     """The training module is copy-pasteable: with wattui unimportable it still trains."""
     copy = tmp_path / "demo_train.py"
@@ -127,6 +130,7 @@ def test_demo_without_gpu_simulates(tmp_path):
     assert simulate == 1 and why.startswith("SIMULATED")
 
 
+@pytest.mark.slow
 def test_demo_headless_end_to_end(tmp_path):
     store = tmp_path / "store"
     p = _run(

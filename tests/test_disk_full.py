@@ -97,6 +97,7 @@ def test_full_at_start_is_one_line_and_leaves_no_session_folder(small_fs):
     assert r.returncode == 0 and "warning" not in r.stderr
 
 
+@pytest.mark.slow
 def test_full_to_the_end_the_recorder_says_what_the_files_say(small_fs, tmp_path):
     store = small_fs / "store"
     go = tmp_path / "go"
@@ -125,6 +126,7 @@ def test_full_to_the_end_the_recorder_says_what_the_files_say(small_fs, tmp_path
     assert _no_temp_files(sdir) == []
 
 
+@pytest.mark.slow
 def test_full_then_freed_before_the_end_loses_nothing(small_fs, tmp_path):
     store = small_fs / "store"
     go = tmp_path / "go"

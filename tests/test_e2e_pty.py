@@ -46,6 +46,7 @@ def wait_status(store: Path, want: set[str], timeout: float = 30.0) -> dict:
         time.sleep(0.5)
 
 
+@pytest.mark.slow
 def test_launch_watch_leave_running_then_complete(tmp_path):
     store = tmp_path / "store"
     child = spawn(store, n=12)  # about 3 s of "training"
@@ -69,6 +70,7 @@ def test_launch_watch_leave_running_then_complete(tmp_path):
     assert b"epoch 11" in (sdir / "output.log").read_bytes()
 
 
+@pytest.mark.slow
 def test_launch_watch_stop(tmp_path):
     store = tmp_path / "store"
     child = spawn(store, n=400)  # would run 100 s
@@ -87,6 +89,7 @@ def test_launch_watch_stop(tmp_path):
     assert (store / "sessions" / rec["id"] / "samples.parquet").exists()
 
 
+@pytest.mark.slow
 def test_attach_watch_stop(tmp_path):
     """`wattui attach PID`: a background recorder follows a process we started; stopping
     from the viewer sends Ctrl+C to that process and the session ends."""
@@ -118,6 +121,7 @@ def test_attach_watch_stop(tmp_path):
     assert rec["status"] == "finished" and len(rec["gpus"]) == 2 and rec["ended_at"]
 
 
+@pytest.mark.slow
 def test_terminal_hangup_leaves_the_run_recording(tmp_path):
     """Losing the terminal (SSH drop: SIGHUP, then the pty closes) ends only the viewer."""
     import signal

@@ -74,6 +74,7 @@ def test_default_is_the_shipped_cpu_set():
 
 
 @pytest.mark.skipif(not (DATA / "layers_conv2d.csv").exists(), reason="data copy removed")
+@pytest.mark.slow
 def test_fit_script_reproduces_shipped_json_and_docs(tmp_path):
     pytest.importorskip("torch")
     from wattui.estimate import refit

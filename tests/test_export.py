@@ -105,6 +105,7 @@ def _expected(store: Path, rec: dict) -> list[tuple[int, float]]:
     return [(int(r["epoch"]), r["energy_j"]) for r in _epoch_rows(store)]
 
 
+@pytest.mark.slow
 def test_mlflow_file_store_reads_back_per_epoch_energy_accuracy_and_sam(recorded, tmp_path, monkeypatch):
     mlflow = pytest.importorskip("mlflow")
     store, rec = recorded
@@ -165,6 +166,7 @@ def _wandb_records(path: str):
             buf = b""
 
 
+@pytest.mark.slow
 def test_wandb_offline_run_reads_back(recorded, tmp_path):
     pytest.importorskip("wandb")
     store, rec = recorded
@@ -265,6 +267,7 @@ def test_epoch_series_energy_power_accuracy_and_sam_per_epoch():
 
 
 # ----------------------------------------------------------------------------- live
+@pytest.mark.slow
 def test_record_log_to_tensorboard_and_mlflow_live(tmp_path, store, monkeypatch):
     pytest.importorskip("tensorboard")
     mlflow = pytest.importorskip("mlflow")

@@ -14,6 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 pytest.importorskip("torch")
 
 
+@pytest.mark.slow
 def test_gpu_check_short_writes_one_report(nvml_stub_lib, tmp_path):  # noqa: F811
     fake = FakeNvml(nvml_stub_lib, tmp_path / "fake.conf")
     # A square load the counter sees exactly; the integration reads it every 0.1 s.
@@ -56,6 +57,7 @@ def test_gpu_check_short_writes_one_report(nvml_stub_lib, tmp_path):  # noqa: F8
     assert "## 4. `wattui calibrate`" in md.read_text()
 
 
+@pytest.mark.slow
 def test_gpu_check_says_what_is_missing_without_cuda(tmp_path):
     r = subprocess.run(
         [str(REPO / "scripts" / "gpu-check"), "--out", str(tmp_path)],

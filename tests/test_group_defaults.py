@@ -126,6 +126,7 @@ def _record(store, env: dict, *opts: str) -> dict:
     return json.loads((store / "sessions" / sid / "meta.json").read_text())
 
 
+@pytest.mark.slow
 def test_sequential_runs_in_one_allocation_are_separate_sessions(tmp_path):
     store = tmp_path / "store"
     a = _record(store, BATCH_ONE_NODE)

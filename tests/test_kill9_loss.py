@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from conftest import wattui_env
 
 from wattui.store.reader import Session
@@ -38,6 +39,7 @@ def _kill_child(sdir) -> None:
         pass
 
 
+@pytest.mark.slow
 def test_kill_9_at_random_moments_loses_at_most_the_last_second(store):
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)

@@ -187,6 +187,7 @@ def test_public_module_imports_no_sources_until_used():
     assert p.stdout.strip() == "[]"
 
 
+@pytest.mark.slow
 def test_under_wattui_record_the_window_is_a_session_event(store):
     child = textwrap.dedent(
         """

@@ -208,6 +208,7 @@ def test_record_then_project_end_to_end(tmp_path):
     assert p.returncode == 0 and "alpha=2, beta=5, Wh" in p.stdout, p.stdout + p.stderr
 
 
+@pytest.mark.slow
 def test_record_pid_attach_picks_up_reports_from_before(tmp_path):
     """`wattui record --pid`: a script that reported before the attach; those events arrive."""
     env = {

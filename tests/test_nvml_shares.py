@@ -172,6 +172,7 @@ def test_processes_that_cannot_be_listed_leave_the_share_unknown(fake_nvml, open
     assert rs["gpu0"].energy_j is not None
 
 
+@pytest.mark.slow
 def test_record_shows_the_runs_share_beside_the_device_total(store, nvml_stub_lib, tmp_path):  # noqa: F811
     """A real launch: the child puts itself on GPU 0 beside another process (it rewrites
     the stub's config with its own PID); the session, `show` and the live screen's rows

@@ -70,6 +70,7 @@ def _record(store: Path, tmp_path: Path, *args: str, timeout: float = 180) -> su
 
 
 @pytest.mark.parametrize("kind", ["plain", "accuracy"])
+@pytest.mark.slow
 def test_300k_lines_reach_output_log_and_the_terminal_in_full(store, tmp_path, kind):
     child = tmp_path / "flood.py"
     child.write_text(FLOOD)

@@ -227,6 +227,7 @@ def test_another_user_cannot_read_the_store(other_user, shared_tmp):
     assert out.returncode != 0 and "Permission denied" in out.stderr
 
 
+@pytest.mark.slow
 def test_a_channel_directory_another_user_made_first_is_refused(other_user, shared_tmp):
     """The classic /tmp race: another user creates our channel directory first (0777,
     theirs) or as a symlink to theirs. The recorder says so on stderr, gives the run a

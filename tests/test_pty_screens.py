@@ -31,6 +31,7 @@ def spawn(store: Path, *command: str, dims=(24, 80)):
     )
 
 
+@pytest.mark.slow
 def test_a_launch_that_cannot_start_says_why_on_the_screen(tmp_path):
     store = tmp_path / "store"
     child = spawn(store, "pythn-no-such-program", "x.py")
@@ -71,6 +72,7 @@ def test_record_detach_of_a_launch_that_cannot_start_fails_with_the_reason(tmp_p
     assert re.search(r"^reason +cannot start pythn-nope: No such file", text, re.M), text
 
 
+@pytest.mark.slow
 def test_quit_dialog_shows_its_keys_and_ctrl_c_opens_it(tmp_path):
     store = tmp_path / "store"
     child = spawn(store, sys.executable, "-c", LOOP)

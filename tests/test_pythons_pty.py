@@ -87,6 +87,7 @@ def test_compare_screen_starts_and_quits(version, tmp_path):
 
 
 @pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.slow
 def test_live_screen_launches_a_run(version, tmp_path):
     py = interpreter(version)
     script = (

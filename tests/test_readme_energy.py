@@ -40,6 +40,7 @@ def test_measure_snippet_runs_on_simulated_gpus(tmp_path):
     assert sum(float(g[2]) for g in gpus) == pytest.approx(float(energy))
 
 
+@pytest.mark.slow
 def test_export_commands_run_as_written(tmp_path):
     pytest.importorskip("mlflow")
     pytest.importorskip("wandb")

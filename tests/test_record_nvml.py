@@ -29,6 +29,7 @@ def two_gpus(nvml_stub_lib, tmp_path):  # noqa: F811
     return fake
 
 
+@pytest.mark.slow
 def test_record_measures_counter_and_integrated_gpus(store, two_gpus):
     env = two_gpus.subprocess_env()
     r = run_wattui(store, "record", "--", sys.executable, "-c", "import time; time.sleep(2)", **{

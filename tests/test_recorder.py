@@ -28,6 +28,7 @@ def _session_dirs(store):
     return sorted(p for p in d.iterdir() if p.is_dir()) if d.exists() else []
 
 
+@pytest.mark.slow
 def test_simulated_energy_matches_closed_form(store):
     r = run_wattui(store, "record", "--simulate", "2", "--", sys.executable, "-c", "import time; time.sleep(2.5)")
     assert r.returncode == 0, r.stderr
@@ -93,6 +94,7 @@ def test_signals_are_forwarded_to_the_run(store, tmp_path, sig):
     assert rec["status"] == "interrupted"
 
 
+@pytest.mark.slow
 def test_attach_follows_a_running_process_until_it_exits(store):
     target = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3)"])
     try:
@@ -173,6 +175,7 @@ def test_kill_9_of_the_recorder_leaves_an_interrupted_readable_session(store):
     assert df["t_wall"].max() - df["t_wall"].min() > 1.0
 
 
+@pytest.mark.slow
 def test_without_a_gpu_it_says_so_and_still_records(store):
     r = run_wattui(store, "record", "--", "sleep", "3")
     assert r.returncode == 0, r.stderr
@@ -184,6 +187,7 @@ def test_without_a_gpu_it_says_so_and_still_records(store):
     assert any("no GPU energy" in n for n in rec["notes"])
 
 
+@pytest.mark.slow
 def test_detach_returns_at_once_and_the_recording_completes(store):
     t = time.monotonic()
     code = "import time; print('run-output', flush=True); time.sleep(2)"
@@ -200,6 +204,7 @@ def test_detach_returns_at_once_and_the_recording_completes(store):
     assert "run-output" not in (store / "recorder-logs" / f"{sid}.log").read_text()
 
 
+@pytest.mark.slow
 def test_baseline_gives_energy_above_idle(store):
     r = run_wattui(store, "record", "--simulate", "--baseline", "1", "--", "sleep", "1.5")
     assert r.returncode == 0, r.stderr
@@ -210,6 +215,7 @@ def test_baseline_gives_energy_above_idle(store):
     assert rec["energy_above_idle_j"] == pytest.approx(rec["energy_j"] - w * rec["duration_s"], rel=1e-6)
 
 
+@pytest.mark.slow
 def test_progress_bar_redraws_with_carriage_returns_are_read_as_lines(store):
     code = (
         "import sys, time\n"

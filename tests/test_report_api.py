@@ -289,6 +289,7 @@ def test_watch_emits_a_watch_event(fresh_state, monkeypatch):
     ch.close()
 
 
+@pytest.mark.slow
 def test_watch_with_the_real_estimator(tmp_path):
     pytest.importorskip("torch")
     d = ensure_channel_dir(tmp_path / "chan")

@@ -58,6 +58,7 @@ def mixed_store(tmp_path_factory, nvml_stub_lib):  # noqa: F811
     return store, new
 
 
+@pytest.mark.slow
 def test_new_sessions_carry_the_version_and_their_id_in_every_row(mixed_store):
     store, new = mixed_store
     for sid in new:

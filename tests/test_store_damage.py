@@ -319,6 +319,7 @@ def anyio_backend():
 
 
 @pytest.mark.anyio
+@pytest.mark.slow
 async def test_comparison_and_details_screens_on_the_damaged_store(damaged):
     """The screens (and `serve`, whose tabs run this screen): the good rows and the
     damaged-but-readable ones listed, the skipped ones counted in the notice; the

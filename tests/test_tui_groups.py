@@ -276,6 +276,7 @@ async def test_power_chart_labels_fit_and_footer_names_the_end():
         assert len({ln.index("┤") for ln in lines[1:-1]}) == 1
 
 
+@pytest.mark.slow
 async def test_c_and_q_on_the_compare_screen_inside_the_live_app(tmp_path):
     from wattui.tui.app import WattuiApp
     from wattui.tui.compare import CompareScreen

@@ -99,6 +99,7 @@ def make_app(store, d, **kw):
 
 
 # -- the live screen on a running session ----------------------------------------------------------
+@pytest.mark.slow
 def test_figures_update_over_time(live):
     store, d = live
 
@@ -496,6 +497,7 @@ def test_other_processes_on_a_gpu_are_flagged():
     assert _other_processes("1;7;9", "1;2") == "2 (pids 7, 9)"
 
 
+@pytest.mark.slow
 def test_watch_estimate_is_shown_beside_the_measured_energy_per_step(tmp_path):
     """wattui.watch(model, x) in a real training script: the live screen shows the
     architecture's estimate per step and its split, beside the measured energy per step."""
