@@ -159,6 +159,7 @@ def test_what_report_dropped_is_counted_at_exit(tmp_path):
     assert rej["report_dropped_values"] == 1 and rej["report_buffer_overflow"] == 3
 
 
+@pytest.mark.slow
 def test_a_figure_reported_then_printed_is_stored_once_even_when_it_repeats(tmp_path):
     store, s, _ = record(
         tmp_path,

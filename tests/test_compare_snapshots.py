@@ -36,6 +36,7 @@ def test_compare_table_160x45(snap_compare, tmp_path):
     assert snap_compare(app_for(tmp_path, sort="-sam"), run_before=keys(), terminal_size=(160, 45))
 
 
+@pytest.mark.slow
 def test_compare_plot_selected_wh_120x36(snap_compare, tmp_path):
     # four selected sessions, SAM in Wh with alpha 2: the plot is maximised
     press = ["down", "space", "space", "down", "space", "space", "u", "left_square_bracket"]
@@ -48,12 +49,14 @@ def test_compare_filtered_narrow_100x30(snap_compare, tmp_path):
     assert snap_compare(app, run_before=keys(), terminal_size=(100, 30))
 
 
+@pytest.mark.slow
 def test_details_160x48(snap_compare, tmp_path):
     # vit-h14: eight simulated GPUs over 24 hours
     run = keys("down", "down", "enter", details=True)
     assert snap_compare(app_for(tmp_path), run_before=run, terminal_size=(160, 48))
 
 
+@pytest.mark.slow
 def test_details_zoomed_120x36(snap_compare, tmp_path):
     async def run(pilot) -> None:
         await keys("enter", details=True)(pilot)

@@ -432,6 +432,7 @@ async def test_rename_tag_delete_from_the_screen(store):
         assert names(scr) == ["live-run"]
 
 
+@pytest.mark.slow
 async def test_empty_and_missing_store(tmp_path):
     app = CompareApp(tmp_path / "nothing-here", refresh_s=0)
     async with app.run_test(size=(100, 30)) as pilot:

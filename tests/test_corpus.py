@@ -77,6 +77,7 @@ def test_replay_child_emits_the_captured_bytes(name):
     assert r.stderr == cap.stderr_bytes()
 
 
+@pytest.mark.slow
 def test_replay_keeps_the_recorded_timing():
     cap = load_capture("plain_print_unbuffered")
     speed = 4.0

@@ -245,6 +245,7 @@ def test_rapl_real_wrap_is_still_a_wrap(tmp_path):
 # ----------------------------------------------------------------------- the whole recorder
 
 
+@pytest.mark.slow
 def test_a_recording_through_a_counter_that_reads_low_once_keeps_its_energy(
     store, nvml_stub_lib, tmp_path  # noqa: F811
 ):

@@ -78,6 +78,7 @@ def _session_dir(store: Path) -> Path:
     return sdir
 
 
+@pytest.mark.slow
 def test_full_at_start_is_one_line_and_leaves_no_session_folder(small_fs):
     store = small_fs / "store"
     store.mkdir()

@@ -129,6 +129,7 @@ def test_transfer_scales_by_the_median_anchor_ratio():
     assert target.models["add"].info["transferred_from"] == "s"
 
 
+@pytest.mark.slow
 def test_shipped_time_set_matches_its_data():
     """The shipped time set is what its committed data fits to."""
     rows = opsets.load_rows()

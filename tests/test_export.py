@@ -44,6 +44,7 @@ def _epoch_rows(store: Path) -> list[dict]:
 
 
 # ----------------------------------------------------------------------------- CodeCarbon
+@pytest.mark.slow
 def test_codecarbon_csv_has_codecarbons_columns_and_units(recorded, tmp_path):
     store, rec = recorded
     out = tmp_path / "emissions.csv"
@@ -203,6 +204,7 @@ def _tb_series(ea, tag) -> list[tuple[int, float]]:
         return [(e.step, float(np.asarray(tensor_util.make_ndarray(e.tensor_proto)))) for e in ea.Tensors(tag)]
 
 
+@pytest.mark.slow
 def test_tensorboard_event_files_read_back(recorded, tmp_path):
     pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -331,6 +333,7 @@ def test_export_bad_input_is_one_line(recorded, tmp_path):
         assert says in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 def test_record_log_to_wandb_offline_live(tmp_path, store):
     pytest.importorskip("wandb")
     r = run_wattui(

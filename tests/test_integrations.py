@@ -291,6 +291,7 @@ def test_keras_global_rank_per_node_own_name_and_steps_per_fit(tmp_path):
     assert all("accuracy" not in e.values or e.values["accuracy"] != e.values["val_accuracy"] for e in epochs)
 
 
+@pytest.mark.slow
 def test_transformers_reports_from_the_world_main_process_only(tmp_path, monkeypatch):
     transformers = pytest.importorskip("transformers", reason="transformers is not installed")
     from wattui import _report

@@ -164,6 +164,7 @@ def test_manage_never_imports_textual():
     assert r.returncode == 0, r.stderr
 
 
+@pytest.mark.slow
 def test_cli_manages_a_group_as_one_run(tmp_path):
     """`wattui tag/rename/rm group:<ID>` act on every session of the multi-node run."""
     import json

@@ -249,6 +249,7 @@ def test_under_the_report_shim_it_is_na_and_never_raises(tmp_path):
     assert p.stderr.count("nothing to measure") == 1 and "not importable" in p.stderr
 
 
+@pytest.mark.slow
 def test_the_live_screen_shows_the_latest_window(tmp_path):
     """A real recording whose script measures two blocks: the live screen's energy panel shows
     the latest window with its name (sanitised), energy and SIMULATED tag."""
@@ -309,6 +310,7 @@ def test_synchronize_waits_for_queued_gpu_work_at_both_edges(fresh, monkeypatch)
     assert m.energy_j is not None
 
 
+@pytest.mark.slow
 def test_a_script_without_wattui_still_gets_its_window_measured_by_the_recorder(store, tmp_path):
     """Another Python (here: -S, no site-packages) gets the report shim: measure() cannot read
     the GPUs there, but the window reaches the session and `show` gives the recorder's figure."""

@@ -148,6 +148,7 @@ def test_bad_settings_refused_at_construction():
         RecorderIntake(FakeRecorder(), MetricOptions(country="ZZZ"))
 
 
+@pytest.mark.slow
 def test_record_then_project_end_to_end(tmp_path):
     """The real CLI: record a script that reports, then `wattui project` from the store."""
     script = tmp_path / "train.py"

@@ -278,6 +278,7 @@ def test_mig_caption_says_energy_is_per_parent_gpu():
     assert not math.isnan(row.watts)
 
 
+@pytest.mark.slow
 def test_a_run_on_a_mig_instance_is_measured_on_its_parent_and_the_screen_says_so(
     store, nvml_stub_lib, tmp_path  # noqa: F811
 ):

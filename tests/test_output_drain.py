@@ -140,6 +140,7 @@ def test_put_never_waits_for_a_slow_parser_and_every_line_is_fed_or_counted():
     assert nums == sorted(nums) and nums[-1] == n - 1
 
 
+@pytest.mark.slow
 def test_an_intake_that_hangs_does_not_hold_up_the_end():
     stuck = threading.Event()
 
@@ -184,6 +185,7 @@ def _fifo(tmp_path: Path) -> Path:
     return fifo
 
 
+@pytest.mark.slow
 def test_a_fifo_as_metrics_file_does_not_hang_the_recorder(store, tmp_path):
     fifo = _fifo(tmp_path)
     r = _record(store, tmp_path, "--metrics-file", str(fifo), "--", sys.executable, "-c",
@@ -238,6 +240,7 @@ def test_attach_answers_sigterm_with_a_fifo_metrics_file(store, tmp_path):
 
 
 @pytest.mark.parametrize("delay", [0.0, 0.3, 0.6, 1.0, 1.5])
+@pytest.mark.slow
 def test_sigterm_at_any_moment_of_the_start_ends_the_recording_cleanly(store, tmp_path, delay):
     """From the moment a session exists, a SIGTERM is answered: the recorder ends within
     seconds, the session says interrupted (never left running) and no run is left behind."""

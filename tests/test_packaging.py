@@ -121,6 +121,7 @@ def test_shim_gives_only_the_report_api(tmp_path):
     assert foreign == str(sorted(["wattui", *(f"wattui.{m}" for m in wattui.CLIENT_MODULES)]))
 
 
+@pytest.mark.slow
 def test_shim_steps_aside_for_the_environments_own_wattui(tmp_path):
     """A script whose environment has its own wattui gets that one, whole."""
     py = next((p for v in ("3.10", "3.12", "3.13", "3.11") for p in found(v)), None)
@@ -156,6 +157,7 @@ def test_shim_steps_aside_for_the_environments_own_wattui(tmp_path):
     assert p.stdout.strip().startswith(str(shim))
 
 
+@pytest.mark.slow
 def test_launched_script_of_another_python_imports_wattui(store, tmp_path):
     """The dev install runs the recorder; the script runs under a Python with no wattui."""
     other = without_wattui(exclude=f"{sys.version_info[0]}.{sys.version_info[1]}")

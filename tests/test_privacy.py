@@ -77,6 +77,7 @@ def test_store_is_private_under_umask_022(tmp_path):
 
 
 @pytest.mark.parametrize("made", ["store", "sessions"])
+@pytest.mark.slow
 def test_a_group_store_is_shared_with_the_group_only(tmp_path, made):
     store = tmp_path / "store"
     (store / "sessions").mkdir(parents=True)
@@ -104,6 +105,7 @@ def _accuracy(store: Path) -> float | None:
 
 
 @pytest.mark.parametrize("kind", ["symlink", "fifo", "open-dir", "file"])
+@pytest.mark.slow
 def test_an_unsafe_channel_directory_is_refused_loudly_and_not_followed(tmp_path, kind):
     chan = tmp_path / "chan"
     target = tmp_path / "elsewhere"
@@ -148,6 +150,7 @@ def test_report_refuses_a_symlinked_channel_directory(tmp_path):
     assert list(target.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_rename_and_tag_refuse_a_symlinked_session(tmp_path):
     store = tmp_path / "store"
     r = _record(store, tmp_path)
@@ -211,6 +214,7 @@ def shared_tmp():
         shutil.rmtree(d, ignore_errors=True)
 
 
+@pytest.mark.slow
 def test_another_user_cannot_read_the_store(other_user, shared_tmp):
     old = os.umask(0o022)
     try:
@@ -256,6 +260,7 @@ def test_a_channel_directory_another_user_made_first_is_refused(other_user, shar
                 assert list(Path(place).iterdir()) == [], list(Path(place).iterdir())
 
 
+@pytest.mark.slow
 def test_another_user_cannot_use_wattui_serve_without_the_token(other_user, shared_tmp):
     pytest.importorskip("textual_serve", reason="textual-serve is not installed")
     import re

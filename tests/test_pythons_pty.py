@@ -61,6 +61,7 @@ def expect_all(child, markers: list[str]) -> None:
 
 
 @pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.slow
 def test_replay_screen_starts_and_quits(version, tmp_path):
     py = interpreter(version)
     first = sorted(p.name for p in (SAMPLE_STORE / "sessions").iterdir())[0]  # re-recorded at times
@@ -75,6 +76,7 @@ def test_replay_screen_starts_and_quits(version, tmp_path):
 
 
 @pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.slow
 def test_compare_screen_starts_and_quits(version, tmp_path):
     py = interpreter(version)
     child = spawn(py, ["compare", "--store", str(SAMPLE_STORE)], tmp_path, width=160)

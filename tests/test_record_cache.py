@@ -67,6 +67,7 @@ def test_cached_listing_equals_a_fresh_one_and_reads_only_unfinished(tmp_path, m
     assert stat.S_IMODE(os.stat(path.parent).st_mode) == 0o700
 
 
+@pytest.mark.slow
 def test_the_cli_listing_is_the_same_with_and_without_the_cache(tmp_path):
     make_demo_store(tmp_path)
     cold = run_wattui(tmp_path, "sessions", "--format", "json")
@@ -107,6 +108,7 @@ def test_replaced_events_are_read_again(tmp_path):
     "damage",
     ["junk", "truncated", "flipped", "wrong types", "other version", "symlink", "directory"],
 )
+@pytest.mark.slow
 def test_a_damaged_cache_is_rebuilt_never_trusted(tmp_path, damage):
     make_demo_store(tmp_path)
     fresh = _listing(tmp_path, cache=False)

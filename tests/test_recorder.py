@@ -63,6 +63,7 @@ def test_exit_code_and_output_pass_through(store):
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+@pytest.mark.slow
 def test_signals_are_forwarded_to_the_run(store, tmp_path, sig):
     marker = tmp_path / "got"
     child = textwrap.dedent(
@@ -120,6 +121,7 @@ def test_attach_to_missing_pid_is_a_clear_error(store):
     assert len(r.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_bad_input_is_one_line_not_a_traceback(store):
     for args in (
         ["record"],
@@ -133,6 +135,7 @@ def test_bad_input_is_one_line_not_a_traceback(store):
         assert "Traceback" not in r.stderr, (args, r.stderr)
 
 
+@pytest.mark.slow
 def test_kill_9_of_the_recorder_leaves_an_interrupted_readable_session(store):
     p = subprocess.Popen(
         [sys.executable, "-m", "wattui", "record", "--simulate", "--", sys.executable, "-c",

@@ -101,6 +101,7 @@ def hostile_store(tmp_path_factory):
     return store
 
 
+@pytest.mark.slow
 def test_sessions_show_and_every_export_are_clean(hostile_store):
     from wattui.store.reader import list_sessions
 

@@ -23,6 +23,7 @@ def _utc(monkeypatch):
 
 
 @pytest.mark.parametrize("shot", shots.SHOTS, ids=[s.name for s in shots.SHOTS])
+@pytest.mark.slow
 def test_committed_screenshot_matches_the_app(shot, tmp_path):
     if shot.name.startswith("estimate"):
         pytest.importorskip("torch", reason="the estimate output needs torch")

@@ -214,6 +214,7 @@ def test_view_screen_of_a_finished_session_in_the_browser(store):
         srv.close()
 
 
+@pytest.mark.slow
 def test_page_is_local_and_foreign_hosts_and_origins_are_refused(store):
     """No CDN: the page and its assets come from this server; DNS-rebinding Host headers and
     websockets opened from other sites are refused."""

@@ -105,6 +105,7 @@ def _expected_gpu_energy(store) -> dict[tuple[str, str], float]:
     return out
 
 
+@pytest.mark.slow
 def test_readme_polars_snippet_on_a_mixed_store(mixed_store):
     store, new = mixed_store
     code = python_block((REPO / "README.md").read_text(), "## Session files")

@@ -76,6 +76,7 @@ def test_record_of_the_group_row_reads_the_parts(store):
     assert rec["energy_j"] == pytest.approx(parts_energy(store), rel=1e-12)
 
 
+@pytest.mark.slow
 def test_exports_show_the_group_row(store):
     r = run_wattui(store, "compare", "--format", "json", "--store", str(store))
     assert r.returncode == 0, r.stderr
@@ -142,6 +143,7 @@ async def test_details_of_a_group_lists_its_nodes_and_sums_their_power(store):
         assert type(app.screen).__name__ == "CompareScreen"
 
 
+@pytest.mark.slow
 async def test_tag_rename_and_delete_on_a_group_row_apply_to_every_part(store):
     from wattui.tui.compare import AskText, CompareApp, Confirm, SessionTable
 

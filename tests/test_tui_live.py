@@ -154,6 +154,7 @@ def test_figures_update_over_time(live):
     run(go())
 
 
+@pytest.mark.slow
 def test_keys_window_help_search(live):
     store, d = live
 
@@ -260,6 +261,7 @@ def test_c_switches_to_compare_and_back(live):
     run(go())
 
 
+@pytest.mark.slow
 def test_second_viewer_on_same_session(live):
     """A real second viewer (`wattui view ID` in a terminal) while the Pilot one runs."""
     pexpect = pytest.importorskip("pexpect")
@@ -346,6 +348,7 @@ def test_quit_and_stop_ends_the_run(tmp_path):
         stop(d)
 
 
+@pytest.mark.slow
 def test_finished_session_replays(tmp_path):
     store = tmp_path / "store"
     code = "import time\nfor i in range(8):\n    print('epoch', i, flush=True); time.sleep(0.15)\n"

@@ -232,6 +232,7 @@ def _wh_store(root: Path, unit: str = "Wh") -> list[str]:
     return ids
 
 
+@pytest.mark.slow
 def test_sessions_recorded_in_wh_rank_by_sam_with_no_flag(tmp_path):
     store = tmp_path / "store"
     _wh_store(store)
@@ -283,6 +284,7 @@ def test_compare_says_so_when_recorded_units_disagree(tmp_path):
 
 
 # -- the comparison screen at 80x24 ------------------------------------------------------------
+@pytest.mark.slow
 def test_compare_screen_at_80x24_shows_what_matters_and_scrolls_by_column(tmp_path):
     from wattui.tui.compare import CompareApp, SessionTable
 
