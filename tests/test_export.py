@@ -81,6 +81,7 @@ def test_codecarbon_csv_has_codecarbons_columns_and_units(recorded, tmp_path):
     assert "Traceback" not in r.stderr and other.read_text() == "a,b\n1,2\n"
 
 
+@pytest.mark.slow
 def test_codecarbons_own_data_model_and_writer_accept_the_file(recorded, tmp_path):
     pd = pytest.importorskip("pandas")
     emissions_data = pytest.importorskip("codecarbon.output_methods.emissions_data")
@@ -228,6 +229,7 @@ def test_tensorboard_event_files_read_back(recorded, tmp_path):
     assert [round(v, 5) for _, v in series("wattui/val_acc")] == [0.6, 0.7, 0.8, 0.9]
 
 
+@pytest.mark.slow
 def test_missing_library_is_one_line(recorded, tmp_path):
     store, _ = recorded
     # A directory that shadows the library with a module that fails to import.
@@ -320,6 +322,7 @@ def test_record_log_to_bad_tracker_is_a_usage_error(store):
     assert r.returncode == 2 and "--log-to takes one of mlflow, wandb, tensorboard" in r.stderr
 
 
+@pytest.mark.slow
 def test_export_bad_input_is_one_line(recorded, tmp_path):
     store, _ = recorded
     for args, says in (

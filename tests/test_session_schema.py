@@ -120,6 +120,7 @@ def test_readme_polars_snippet_on_a_mixed_store(mixed_store):
         assert got[k] == pytest.approx(v, rel=1e-12)
 
 
+@pytest.mark.slow
 def test_session_format_polars_snippet_on_a_mixed_store(mixed_store):
     store, _ = mixed_store
     code = python_block(
@@ -133,6 +134,7 @@ def test_session_format_polars_snippet_on_a_mixed_store(mixed_store):
     assert len(ns["metas"]) == 5
 
 
+@pytest.mark.slow
 def test_the_plain_glob_scan_is_what_fails_on_mixed_stores(mixed_store):
     """Why the documented snippets stack one scan per file."""
     store, _ = mixed_store
