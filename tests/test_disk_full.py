@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import run_wattui, wattui_env
+from conftest import run_wattui, wait_until, wattui_env
 
 from wattui.format import fmt_energy_precise as format_energy
 
@@ -44,15 +44,6 @@ def fill(fs: Path) -> Path:
             except OSError as e:
                 assert e.errno == errno.ENOSPC
     return filler
-
-
-def _wait_for(pred, timeout=30.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def _no_temp_files(sdir: Path) -> list[str]:
@@ -104,7 +95,7 @@ def test_full_to_the_end_the_recorder_says_what_the_files_say(small_fs, tmp_path
     go = tmp_path / "go"
     p = _start(store, go)
     try:
-        assert _wait_for(lambda: (store / "sessions").exists()
+        assert wait_until(lambda: (store / "sessions").exists()
                          and any((d / "live.json").exists() for d in (store / "sessions").iterdir()))
         sdir = _session_dir(store)
         fill(small_fs)
@@ -133,7 +124,7 @@ def test_full_then_freed_before_the_end_loses_nothing(small_fs, tmp_path):
     go = tmp_path / "go"
     p = _start(store, go)
     try:
-        assert _wait_for(lambda: (store / "sessions").exists()
+        assert wait_until(lambda: (store / "sessions").exists()
                          and any((d / "live.json").exists() for d in (store / "sessions").iterdir()))
         sdir = _session_dir(store)
         filler = fill(small_fs)

@@ -9,18 +9,9 @@ import textwrap
 import time
 
 import pytest
-from conftest import run_wattui, show_json, wattui_env
+from conftest import run_wattui, show_json, wait_until, wattui_env
 
 from wattui.sources.simulated import energy_between
-
-
-def _wait_for(pred, timeout=15.0, step=0.05):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(step)
-    return False
 
 
 def _session_dirs(store):
@@ -145,14 +136,14 @@ def test_kill_9_of_the_recorder_leaves_an_interrupted_readable_session(store):
         stderr=subprocess.DEVNULL,
     )
     try:
-        assert _wait_for(lambda: _session_dirs(store) and (_session_dirs(store)[0] / "live.json").exists())
+        assert wait_until(lambda: _session_dirs(store) and (_session_dirs(store)[0] / "live.json").exists())
         from wattui.store.reader import Session
 
         def flushed_a_second() -> bool:  # what the assertions below need on disk
             df = Session.open(_session_dirs(store)[0]).samples()
             return df.height >= 5 and df["t_wall"].max() - df["t_wall"].min() > 1.0
 
-        assert _wait_for(flushed_a_second, timeout=30, step=0.2)
+        assert wait_until(flushed_a_second, timeout=30, step=0.2)
         p.kill()
         p.wait(timeout=10)
     finally:
@@ -199,7 +190,7 @@ def test_detach_returns_at_once_and_the_recording_completes(store):
     assert time.monotonic() - t < 10
     sid = r.stdout.strip()
     assert sid and (store / "sessions" / sid / "meta.json").exists()
-    assert _wait_for(lambda: show_json(store, sid)["status"] == "finished", timeout=30, step=0.3)
+    assert wait_until(lambda: show_json(store, sid)["status"] == "finished", timeout=30, step=0.3)
     rec = show_json(store, sid)
     assert rec["energy_j"] > 0
     # The run's output is kept once, in the session, not again in the recorder's log.

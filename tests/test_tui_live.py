@@ -15,6 +15,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from conftest import pilot_wait_until as wait_for
 from conftest import wait_until
 
 from wattui.cli import detach
@@ -77,15 +78,6 @@ def live(tmp_path_factory):
     d = start_recorder(store)
     yield store, d
     stop(d)
-
-
-async def wait_for(pilot, cond, timeout=30.0, step=0.05):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        await pilot.pause(step)
-    raise AssertionError("condition not reached in time")
 
 
 def run(coro):

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import pilot_wait_until as wait_for
 
 from wattui.store.paths import sessions_dir, write_json_atomic
 
@@ -32,15 +33,6 @@ def wattui(*args: str, store: Path) -> subprocess.CompletedProcess:
         text=True,
         timeout=120,
     )
-
-
-async def wait_for(pilot, cond, timeout=30.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 # -- the command palette and Ctrl+Q ----------------------------------------------------------
