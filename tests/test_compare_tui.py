@@ -72,6 +72,7 @@ async def test_table_lists_sessions_statuses_and_problems(store):
         assert header[1:6] == ["Rank ▲", "Name", "Acc", "Energy", "SAM"]  # what matters first
 
 
+@pytest.mark.slow
 async def test_the_store_is_read_off_the_event_loop(store, monkeypatch):
     """With the store read held up, the screens still answer keys; what was read shows up
     when the read goes on."""
@@ -116,6 +117,7 @@ async def test_the_store_is_read_off_the_event_loop(store, monkeypatch):
         assert det.timeline is not None and det.query_one("#det-power", LineChart).series
 
 
+@pytest.mark.slow
 async def test_no_store_access_on_the_event_loop(store, monkeypatch):
     """Every way the two screens reach the store (first read, reload, rename, tag, delete,
     a cached row's record, a session's and a group's details) runs off the event loop's
@@ -206,7 +208,6 @@ async def test_a_running_session_is_read_again_every_refresh(store):
         assert scr.loads_applied >= 2
 
 
-@pytest.mark.slow
 async def test_sort_by_key_and_header_click(store):
     app = CompareApp(store, refresh_s=0, sort="start")  # rows in start order
     async with app.run_test(size=SIZE) as pilot:
@@ -264,7 +265,6 @@ async def test_filter_by_text_tag_status_date(store):
         assert len(names(scr)) == 9  # a bad filter shows everything, and says why
 
 
-@pytest.mark.slow
 async def test_selection_drives_the_plot(store):
     app = CompareApp(store, refresh_s=0, sort="start")  # rows in start order
     async with app.run_test(size=SIZE) as pilot:
@@ -432,7 +432,6 @@ async def test_rename_tag_delete_from_the_screen(store):
         assert names(scr) == ["live-run"]
 
 
-@pytest.mark.slow
 async def test_empty_and_missing_store(tmp_path):
     app = CompareApp(tmp_path / "nothing-here", refresh_s=0)
     async with app.run_test(size=(100, 30)) as pilot:
