@@ -460,6 +460,7 @@ def test_bounded_tail_catches_up_in_chunks(tmp_path):
     assert tail.final_done
 
 
+@pytest.mark.slow
 def test_long_finished_session_replays_whole_run(tmp_path, monkeypatch):
     """A compacted session bigger than one read slice is read to its end, in slices."""
     import wattui.view.samples_tail as snap
