@@ -126,8 +126,10 @@ def test_compaction_memory_does_not_grow_with_the_session(tmp_path):
     _, long_peak = _peak(tmp_path, "long", long_rows)
     # Reading the CSV into memory (as compaction once did) adds at least its size to the
     # peak, and the frame as much again (+350 MB here); streaming holds a bounded working
-    # set, which the short session already fills.
-    assert long_peak - short_peak < csv_growth / 3, (short_peak, long_peak, csv_growth)
+    # set, which the short session already fills. Under load the streaming engine buffers
+    # more (66 MB of growth seen at load 8-14, against 170 MB of CSV growth), so the bound is
+    # half the CSV's growth: still far below what reading it whole adds.
+    assert long_peak - short_peak < csv_growth / 2, (short_peak, long_peak, csv_growth)
 
 
 def test_compaction_keeps_events_and_their_schema(tmp_path):
