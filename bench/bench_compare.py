@@ -63,16 +63,7 @@ print(f"{app.t!r} {app.rows}")
 
 CHILD_CSV = r"""
 import sys
-from wattui.cli import main, build_parser
-try:
-    build_parser().parse_args(["compare", "--format", "csv"])
-except SystemExit:  # `compare` not hooked into cli.py yet: call its module directly
-    import argparse
-    from wattui import compare_commands
-    p = argparse.ArgumentParser(prog="wattui")
-    compare_commands.register(p.add_subparsers(dest="cmd"))
-    a = p.parse_args(sys.argv[1:])
-    sys.exit(a.func(a))
+from wattui.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 

@@ -88,7 +88,7 @@ def headless(store: Path, sdir: Path, warm: float, window: float) -> dict:
 
 
 def start_recorder(store: Path, seconds: int) -> Path:
-    from wattui.cli import detach
+    from wattui.cli.record import detach
     from wattui.record.options import RecordOptions
     from wattui.store.paths import new_session_id, sessions_dir
 

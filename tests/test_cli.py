@@ -48,3 +48,47 @@ def test_number_options_accept_what_they_should_and_nothing_else():
                     (positive_float, "inf"), (positive_int, "0"), (positive_int, "1.5")):
         with pytest.raises(argparse.ArgumentTypeError):
             fn(bad)
+
+
+def test_commands_come_from_an_explicit_list_of_modules():
+    """Every module of wattui/cli/ but the shared ones is listed, each with add_parser and run,
+    and `wattui --help` shows their commands in the listed order."""
+    from pathlib import Path
+
+    import wattui.cli as cli
+
+    here = {p.stem for p in Path(cli.__file__).parent.glob("*.py")} - {"__init__", "common"}
+    listed = {m.__name__.rsplit(".", 1)[-1] for m in cli.COMMANDS}
+    assert listed == here
+    assert all(callable(m.add_parser) for m in cli.COMMANDS)
+    # estimate and calibrate parse their own argv (run_argv); every other module has run(args)
+    assert all(callable(getattr(m, "run", None) or m.run_argv) for m in cli.COMMANDS)
+    (sub,) = [a for a in cli.build_parser()._actions if a.dest == "cmd"]
+    assert list(sub.choices) == [
+        "record", "sessions", "show", "doctor", "estimate", "calibrate", "run", "attach",
+        "view", "project", "compare", "tag", "rm", "rename", "demo", "serve", "export",
+    ]
+    _, owners = cli._build()
+    assert owners["rm"].__name__ == "wattui.cli.compare" and owners["view"].__name__ == "wattui.cli.watch"
+
+
+def test_command_modules_never_import_the_cli_back():
+    """A command module imports the shared options (wattui.cli.common) or a sibling's public
+    function, never the package (the parser and main) it is listed in."""
+    import ast
+    from pathlib import Path
+
+    import wattui.cli as cli
+
+    for path in Path(cli.__file__).parent.glob("*.py"):
+        if path.stem == "__init__":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            for name in names:
+                assert name != "wattui.cli", (path.name, name)

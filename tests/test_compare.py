@@ -244,37 +244,9 @@ def test_metrics_read_from_events_when_meta_has_none(tmp_path):
 
 # -- CLI -----------------------------------------------------------------------------------
 def run_cli(argv, capsys):
-    from wattui import compare_commands
-
-    rc = main(argv) if _registered() else _direct(argv, compare_commands)
+    rc = main(argv)
     out = capsys.readouterr()
     return rc, out.out, out.err
-
-
-def _registered() -> bool:
-    from wattui.cli import build_parser
-
-    try:
-        build_parser().parse_args(["compare", "--format", "csv"])
-        return True
-    except SystemExit:
-        return False
-
-
-def _direct(argv, mod):
-    import argparse
-
-    from wattui.cli import CliError
-
-    p = argparse.ArgumentParser(prog="wattui")
-    sub = p.add_subparsers(dest="cmd")
-    mod.register(sub)
-    args = p.parse_args(argv)
-    try:
-        return args.func(args)
-    except CliError as e:
-        print(f"wattui: error: {e}", file=sys.stderr)
-        return 2
 
 
 def test_cli_compare_formats(store, capsys):
@@ -336,12 +308,13 @@ def test_cli_compare_errors(store, capsys):
 
 def test_core_modules_do_not_import_textual(store):
     code = (
-        "import sys, wattui.analysis.table, wattui.store.manage, wattui.compare_commands as c\n"
+        "import sys, wattui.analysis.table, wattui.store.manage, wattui.cli.compare as c\n"
         "import argparse\n"
-        "p = argparse.ArgumentParser(); c.register(p.add_subparsers())\n"
+        "from wattui.cli.common import COMMON\n"
+        "p = argparse.ArgumentParser(); c.add_parser(p.add_subparsers(dest='cmd'), COMMON)\n"
         f"a = p.parse_args(['compare', '--store', {str(store)!r}, '--format', 'json'])\n"
         "import io, contextlib\n"
-        "with contextlib.redirect_stdout(io.StringIO()): a.func(a)\n"
+        "with contextlib.redirect_stdout(io.StringIO()): c.run(a)\n"
         "bad = [m for m in sys.modules if m == 'textual' or m.startswith(('textual.', 'wattui.tui'))]\n"
         "assert not bad, bad\n"
     )

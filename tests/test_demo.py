@@ -104,8 +104,7 @@ def test_data_is_seeded_and_split():
 
 
 def test_demo_parser_and_command(monkeypatch):
-    from wattui import demo
-    from wattui.cli import build_parser
+    from wattui.cli import build_parser, demo
 
     args = build_parser().parse_args(
         ["demo", "--headless", "--simulate", "--model", "mlp", "--epochs", "3"]
@@ -122,7 +121,7 @@ def test_demo_parser_and_command(monkeypatch):
 
 def test_demo_without_gpu_simulates(tmp_path):
     """No NVML here (or a stubbed-out one): the demo falls back to a simulated GPU."""
-    from wattui import demo
+    from wattui.cli import demo
 
     simulate, why = demo.choose_simulate(None, rapl_root=str(tmp_path))
     if simulate is None:

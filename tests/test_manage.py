@@ -103,18 +103,18 @@ def test_delete_never_follows_symlinks_or_leaves_the_store(store, tmp_path_facto
 def cli(argv, capsys, monkeypatch=None, stdin_tty=False, answer=None):
     import argparse
 
-    from wattui import compare_commands
-    from wattui.cli import CliError
+    from wattui.cli import CliError, compare
+    from wattui.cli.common import COMMON
 
     if monkeypatch is not None:
         monkeypatch.setattr(sys.stdin, "isatty", lambda: stdin_tty, raising=False)
         if answer is not None:
             monkeypatch.setattr("builtins.input", lambda prompt="": answer)
     p = argparse.ArgumentParser(prog="wattui")
-    compare_commands.register(p.add_subparsers(dest="cmd"))
+    compare.add_parser(p.add_subparsers(dest="cmd"), COMMON)
     args = p.parse_args(argv)
     try:
-        rc = args.func(args)
+        rc = compare.run(args)
     except CliError as e:
         print(f"wattui: error: {e}", file=sys.stderr)
         rc = 2

@@ -11,7 +11,8 @@ import time
 import pytest
 from conftest import run_wattui
 
-from wattui.cli import build_parser, options_from_args
+from wattui.cli import build_parser
+from wattui.cli.common import options_from_args
 from wattui.record.options import MetricOptions, RecordOptions, record_argv
 
 # Every option of `wattui record` set away from its default; the test below fails when the

@@ -194,7 +194,7 @@ def _view_refuses_web_driver(store_dir, sid, env) -> str | None:
     if b"needs a terminal" in err:
         return (
             "`wattui view` refuses to run without a tty even under textual-serve's web driver "
-            "(wattui/tui/commands.py cmd_view should accept $TEXTUAL_DRIVER)"
+            "(wattui/cli/watch.py cmd_view should accept $TEXTUAL_DRIVER)"
         )
     return None
 

@@ -92,7 +92,7 @@ def test_a_given_id_that_exists_is_refused_and_the_session_kept(store):
 
 
 def test_detach_reserves_a_fresh_folder_when_its_first_id_is_taken(tmp_path, monkeypatch):
-    from wattui import cli
+    from wattui.cli import record as cli
     from wattui.store import paths
 
     root = tmp_path / "store"

@@ -18,7 +18,7 @@ import pytest
 from conftest import pilot_wait_until as wait_for
 from conftest import wait_until
 
-from wattui.cli import detach
+from wattui.cli.record import detach
 from wattui.record.options import RecordOptions
 from wattui.store.paths import new_session_id, sessions_dir
 from wattui.store.reader import Session

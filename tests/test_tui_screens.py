@@ -37,7 +37,7 @@ def wattui(*args: str, store: Path) -> subprocess.CompletedProcess:
 
 # -- the command palette and Ctrl+Q ----------------------------------------------------------
 def test_palette_offers_wattui_commands_and_its_quit_asks(tmp_path):
-    from wattui.cli import detach
+    from wattui.cli.record import detach
     from wattui.record.options import RecordOptions
     from wattui.store.paths import new_session_id
     from wattui.tui.app import WattuiApp

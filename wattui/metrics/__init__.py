@@ -8,8 +8,8 @@ Never imports Textual; Polars is not needed here. Entry points for the recorder:
 - :func:`wattui.metrics.summary.summarize_metrics` (the per-session JSON fields),
 - :func:`wattui.metrics.projection.project`, :func:`wattui.metrics.sam.sam`,
 - :class:`wattui.record.intake.RecorderIntake` (all of the above, wired for the recorder),
-  :func:`wattui.metrics.session_metrics.metrics_for_session` (a stored session's fields),
-  :mod:`wattui.metrics.commands` (``wattui project``).
+  :func:`wattui.metrics.session_metrics.metrics_for_session` (a stored session's fields,
+  which ``wattui project`` shows).
 """
 
 from wattui.metrics.carbon import CarbonSettings, co2_g, cost, lookup_country, make_settings

@@ -1,8 +1,8 @@
 """``wattui project``: a session's projected final electricity, SAM, CO2 and cost.
 
-``cli.py`` calls :func:`register` with its subparsers. Reads only the stored events (epoch
-ends with their energy, reported accuracies), so it works on a running session as well as
-a finished one, under any alpha, beta, unit, carbon intensity or price.
+Reads only the stored events (epoch ends with their energy, reported accuracies), so it
+works on a running session as well as a finished one, under any alpha, beta, unit, carbon
+intensity or price.
 """
 
 from __future__ import annotations
@@ -12,13 +12,9 @@ import json
 import math
 import time
 
-__all__ = ["register", "cmd_project", "accuracy_points"]
+from wattui.cli.common import CliError
 
-
-def _cli():
-    from wattui import cli
-
-    return cli
+__all__ = ["add_parser", "run", "accuracy_points"]
 
 
 def accuracy_points(rows: list[dict]) -> list[tuple[float, float]]:
@@ -49,7 +45,7 @@ def _fmt_t(t) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) if t else "n/a"
 
 
-def cmd_project(args) -> int:
+def run(args) -> int:
     from wattui.metrics.projection import energy_to_target_detail
     from wattui.metrics.sam import SamResult, format_sam
     from wattui.metrics.session_metrics import metrics_from_rows
@@ -58,17 +54,16 @@ def cmd_project(args) -> int:
     from wattui.store.paths import store_root
     from wattui.store.reader import find_session
 
-    cli = _cli()
     try:
         s = find_session(store_root(args.store), args.id)
     except LookupError as e:
-        raise cli.CliError(str(e)) from None
+        raise CliError(str(e)) from None
     rec = session_record(s, metrics=False)
     try:
         ev = s.events()
         rows = ev.to_dicts() if hasattr(ev, "to_dicts") else list(ev)
     except Exception as e:  # noqa: BLE001
-        raise cli.CliError(f"cannot read the events of {s.id}: {e}") from None
+        raise CliError(f"cannot read the events of {s.id}: {e}") from None
     opts = metric_options_from_args(args).given()
     stored = (
         s.meta.get("metric_settings") if isinstance(s.meta.get("metric_settings"), dict) else {}
@@ -76,7 +71,7 @@ def cmd_project(args) -> int:
     try:
         m = metrics_from_rows(rows, rec.get("energy_j"), rec.get("started_at"), stored, **opts)
     except ValueError as e:
-        raise cli.CliError(str(e)) from None
+        raise CliError(str(e)) from None
     target = None
     if args.target is not None:
         d = energy_to_target_detail(accuracy_points(rows), args.target)
@@ -159,8 +154,7 @@ def _target_arg(value: str) -> float:
     return x
 
 
-def register(sub) -> None:
-    """Add ``project`` to the ``wattui`` subparsers."""
+def add_parser(sub, common) -> None:
     from wattui.record.options import add_metric_options
 
     p = sub.add_parser(
@@ -170,13 +164,10 @@ def register(sub) -> None:
         "(Gowda et al.): the final figure is projected from the epochs done, leaving a "
         "warm-up epoch out, with a 95% band.",
     )
-    from wattui.cli import _add_store
-
-    _add_store(p)
+    common.store(p)
     p.add_argument("id", nargs="?", default=None, help="session id, prefix or name (newest)")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument(
         "--target", type=_target_arg, metavar="ACC", help="also estimate energy to reach ACC"
     )
     add_metric_options(p)
-    p.set_defaults(func=cmd_project)

@@ -1,73 +1,14 @@
-"""``wattui serve``: registered by :mod:`wattui.cli` through ``register(sub)``."""
+"""``wattui export``: sessions to CodeCarbon's emissions.csv, MLflow, Weights & Biases or
+TensorBoard."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+
+from wattui.cli.common import CliError
 
 
-def _port(value: str) -> int:
-    try:
-        p = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a port number, got {value!r}") from None
-    if not 0 <= p <= 65535:
-        raise argparse.ArgumentTypeError(f"port must be between 0 and 65535, not {p}")
-    return p
-
-
-def register(sub) -> None:
-    p = sub.add_parser(
-        "serve",
-        help="show the comparison (or live) screen in a web browser",
-        description=(
-            "Serve `wattui compare` (default) or `wattui view ID` to a web browser. Each tab "
-            "runs its own viewer, which only reads session files: serving never owns a run."
-        ),
-    )
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=_port, default=8000, help="port (default 8000; 0 = any free)")
-    p.add_argument("--public-url", help="URL the browser uses, when it differs (e.g. a proxy)")
-    from wattui.cli import _add_store
-
-    _add_store(p)
-    p.add_argument("screen", nargs="?", choices=("compare", "view"), default="compare")
-    p.add_argument("id", nargs="?", help="session id for `view` (default: newest)")
-    p.set_defaults(func=cmd_serve)
-    register_export(sub)
-
-
-def _has_command(name: str) -> bool:
-    from wattui.cli import build_parser
-
-    parser = build_parser()
-    for action in parser._subparsers._group_actions:  # noqa: SLF001 - argparse has no API
-        if name in getattr(action, "choices", {}):
-            return True
-    return False
-
-
-def cmd_serve(args) -> int:
-    from wattui.cli import CliError
-    from wattui.exporters.serve import ServeError, serve
-
-    if args.screen == "compare" and args.id:
-        raise CliError("`wattui serve compare` takes no session id (did you mean `view ID`?)")
-    if not _has_command(args.screen):
-        raise CliError(f"`wattui {args.screen}` is not available in this install")
-    try:
-        return serve(
-            target=args.screen,
-            ref=args.id,
-            store=args.store,
-            host=args.host,
-            port=args.port,
-            public_url=args.public_url,
-        )
-    except ServeError as e:
-        raise CliError(str(e), e.exit_code) from None
-
-
-# ------------------------------------------------------------------------------ export
 def _sam_alpha(value: str) -> float:
     from wattui.metrics.sam import check_params
 
@@ -86,7 +27,7 @@ def _sam_beta(value: str) -> float:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def register_export(sub) -> None:
+def add_parser(sub, common) -> None:
     from wattui.record.options import country_arg, number_arg, sam_unit_arg
 
     p = sub.add_parser(
@@ -111,14 +52,10 @@ def register_export(sub) -> None:
     p.add_argument("--sam-unit", type=sam_unit_arg, metavar="kWh|Wh|J", help="SAM's electricity unit (default: as recorded, kWh)")
     p.add_argument("--carbon-intensity", dest="carbon_g_per_kwh", type=number_arg(0, 5000, "--carbon-intensity"), metavar="G_PER_KWH", help="grams CO2 per kWh, for emissions")
     p.add_argument("--country", type=country_arg, metavar="ISO3", help="that country's average carbon intensity, for emissions")
-    from wattui.cli import _add_store
-
-    _add_store(p)
-    p.set_defaults(func=cmd_export)
+    common.store(p)
 
 
 def _sessions(args) -> list:
-    from wattui.cli import CliError
     from wattui.store.paths import store_root
     from wattui.store.reader import find_session, list_sessions
 
@@ -134,10 +71,7 @@ def _sessions(args) -> list:
         raise CliError(str(e)) from None
 
 
-def cmd_export(args) -> int:
-    import sys
-
-    from wattui.cli import CliError
+def run(args) -> int:
     from wattui.sessions import session_record
 
     opts = {

@@ -1,4 +1,4 @@
-"""The viewer's commands: ``wattui -- CMD`` (``run``), ``wattui attach PID``, ``wattui view``.
+"""The live screen's commands: ``wattui -- CMD`` (``run``), ``wattui attach PID``, ``wattui view``.
 
 The recorder is not the viewer: ``run`` and ``attach`` start a background recorder
 (``detach``: its own session, immune to the terminal hanging up) and open the live
@@ -14,48 +14,40 @@ import os
 import sys
 from pathlib import Path
 
-from wattui.cli import (
-    CliError,
-    _add_store,
-    add_record_options,
-    detach,
-    new_recorder,
-    options_from_args,
-)
+from wattui.cli.common import CliError, options_from_args
+from wattui.cli.record import detach, new_recorder
 from wattui.model.group import GroupRef, is_group_ref
 from wattui.record.options import record_argv
 
 
-def register(sub) -> None:
+def add_parser(sub, common) -> None:
     r = sub.add_parser(
         "run",
         help="launch CMD under a background recorder and watch it live (also: wattui -- CMD)",
         description="Launch CMD under a background recorder and watch it live. Closing the "
         "viewer leaves the run going; `wattui view` returns to it.",
     )
-    add_record_options(r)
+    common.record(r)
     r.add_argument(
         "--no-tui", action="store_true", help="record in the foreground without the screen"
     )
     r.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD ARGS...")
-    r.set_defaults(func=cmd_run, _parser=r)
 
     a = sub.add_parser(
         "attach",
         help="follow a running process (and its children) and watch it live",
     )
-    add_record_options(a)
+    common.record(a)
     a.add_argument(
         "--no-tui", action="store_true", help="record in the foreground without the screen"
     )
     a.add_argument("pid", type=int, help="the process to follow")
-    a.set_defaults(func=cmd_attach, _parser=a)
 
     v = sub.add_parser(
         "view",
         help="watch a running session (default: the newest running one) or replay a finished one",
     )
-    _add_store(v)
+    common.store(v)
     v.add_argument(
         "id",
         nargs="?",
@@ -69,7 +61,10 @@ def register(sub) -> None:
         metavar="S",
         help="seconds between redraws (0.25 to 1; default 0.5)",
     )
-    v.set_defaults(func=cmd_view)
+
+
+def run(args) -> int:
+    return {"run": cmd_run, "attach": cmd_attach, "view": cmd_view}[args.cmd](args)
 
 
 def _with_session_id(opts):

@@ -1,21 +1,15 @@
-"""CLI subcommands of the comparison screen: ``compare``, ``tag``, ``rm``, ``rename``.
+"""The comparison screen's commands: ``compare``, ``tag``, ``rm``, ``rename``.
 
-``cli.py`` calls :func:`register` with its subparsers. Textual is imported only when
-``wattui compare`` opens the screen (no ``--format``).
+Textual is imported only when ``wattui compare`` opens the screen (no ``--format``).
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
 
-
-def _cli():
-    from wattui import cli
-
-    return cli
+from wattui.cli.common import CliError
 
 
 def _root(args) -> Path:
@@ -33,14 +27,13 @@ def _table_and_params(args):
         table = cmp.load_table(_root(args))
         params, notes = cmp.resolve_params(table.rows, args.alpha, args.beta, args.sam_unit)
     except ValueError as e:
-        raise _cli().CliError(str(e)) from None
+        raise CliError(str(e)) from None
     return table.with_params(params), params, notes
 
 
 def cmd_compare(args) -> int:
     from wattui.analysis import table as cmp
 
-    CliError = _cli().CliError
     if args.sort:
         try:
             cmp.resolve_sort(args.sort)
@@ -83,7 +76,7 @@ def cmd_tag(args) -> int:
             meta = tag(root, sid, args.tags, remove=args.remove)
             print(f"{meta['id']}: tags {', '.join(meta.get('tags') or []) or '(none)'}")
     except ManageError as e:
-        raise _cli().CliError(str(e)) from None
+        raise CliError(str(e)) from None
     return 0
 
 
@@ -96,14 +89,13 @@ def cmd_rename(args) -> int:
             meta = rename(root, sid, args.name)
             print(f"{meta['id']}: renamed to {meta['name']!r}")
     except ManageError as e:
-        raise _cli().CliError(str(e)) from None
+        raise CliError(str(e)) from None
     return 0
 
 
 def cmd_rm(args) -> int:
     from wattui.store.manage import ManageError, delete, expand_refs
 
-    CliError = _cli().CliError
     root = _root(args)
     try:
         args.ids = expand_refs(root, args.ids)  # group:<ID> deletes every part
@@ -141,11 +133,12 @@ def cmd_rm(args) -> int:
     return rc
 
 
-def _store(p: argparse.ArgumentParser) -> None:
-    _cli()._add_store(p)
+def run(args) -> int:
+    cmd = {"compare": cmd_compare, "tag": cmd_tag, "rm": cmd_rm, "rename": cmd_rename}[args.cmd]
+    return cmd(args)
 
 
-def register(sub) -> None:
+def add_parser(sub, common) -> None:
     """Add ``compare``, ``tag``, ``rm`` and ``rename`` to the ``wattui`` subparsers."""
     FORMATS = ("md", "csv", "json", "latex")  # = wattui.analysis.table.FORMATS; polars loads only on use
 
@@ -156,7 +149,7 @@ def register(sub) -> None:
         "table (alpha, beta and unit stated; simulated sessions marked). Filter terms: words, "
         "tag:T status:S host:H method:M date:YYYY-MM[-DD] since:D until:D sim:yes|no, '-' negates.",
     )
-    _store(c)
+    common.store(c)
     c.add_argument("--format", choices=FORMATS, default=None, help="print the table instead")
     c.add_argument("--filter", metavar="TEXT", help="e.g. 'resnet tag:paper status:finished'")
     c.add_argument(
@@ -175,23 +168,19 @@ def register(sub) -> None:
         default=None,
         help="SAM energy unit (default: the one the sessions were recorded with, else kWh)",
     )
-    c.set_defaults(func=cmd_compare)
 
     t = sub.add_parser("tag", help="add tags to a session (or --remove them)")
-    _store(t)
+    common.store(t)
     t.add_argument("id", help="session id, unique prefix or name")
     t.add_argument("tags", nargs="+", metavar="TAG")
     t.add_argument("--remove", action="store_true", help="remove these tags instead")
-    t.set_defaults(func=cmd_tag)
 
     r = sub.add_parser("rm", help="delete sessions (asks first)")
-    _store(r)
+    common.store(r)
     r.add_argument("ids", nargs="+", metavar="ID")
     r.add_argument("--yes", "-y", action="store_true", help="do not ask")
-    r.set_defaults(func=cmd_rm)
 
     n = sub.add_parser("rename", help="give a session a name")
-    _store(n)
+    common.store(n)
     n.add_argument("id", help="session id, unique prefix or name")
     n.add_argument("name")
-    n.set_defaults(func=cmd_rename)

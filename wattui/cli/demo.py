@@ -19,6 +19,8 @@ from pathlib import Path
 
 from wattui import exitcodes
 from wattui.argtypes import positive_int
+from wattui.cli.common import CliError
+from wattui.cli.watch import launch_and_watch
 
 DEMO_MODELS = ("mlp", "cnn", "wide-cnn")  # the same as wattui.demo_train.MODELS (no torch here)
 EXIT_CHECK_FAILED = exitcodes.CHECK_FAILED
@@ -35,9 +37,7 @@ class DemoError(Exception):
         self.exit_code = exit_code
 
 
-def register(sub) -> None:
-    from wattui.cli import _add_store, _simulate_arg
-
+def add_parser(sub, common) -> None:
     d = sub.add_parser(
         "demo",
         help="record a small training run (real PyTorch on the CPU) and watch it live",
@@ -45,14 +45,10 @@ def register(sub) -> None:
         "and watch its power, energy and accuracy live. Without an NVIDIA GPU the GPU is "
         "simulated (and marked SIMULATED).",
     )
-    _add_store(d)
-    d.add_argument(
-        "--simulate",
-        nargs="?",
-        const=1,
-        type=_simulate_arg,
-        metavar="N",
-        help="use N simulated GPUs (default 1) even if a real GPU is there; "
+    common.store(d)
+    common.simulate(
+        d,
+        "use N simulated GPUs (default 1) even if a real GPU is there; "
         "without a GPU this is the default",
     )
     d.add_argument("--model", choices=DEMO_MODELS, default="cnn", help="default: %(default)s")
@@ -84,7 +80,6 @@ def register(sub) -> None:
         help="record without the live screen, print the summary and check the session",
     )
     d.add_argument("--name", help="session name (default: demo <model>)")
-    d.set_defaults(func=cmd_demo)
 
 
 # -- the training command -------------------------------------------------------------
@@ -146,9 +141,7 @@ def choose_simulate(requested: int | None, rapl_root: str = "/sys/class/powercap
 
 
 # -- the command ----------------------------------------------------------------------
-def cmd_demo(args) -> int:
-    from wattui.cli import CliError
-
+def run(args) -> int:
     try:
         return run_demo(args)
     except DemoError as e:
@@ -184,17 +177,9 @@ def run_demo(args) -> int:
         "SAM in kWh is undefined and in Wh is dominated by log10 near 1 Wh"
     )
     headless = args.headless
-    if not headless:
-        launch_and_watch = None
-        try:
-            from wattui.tui.commands import launch_and_watch
-        except ImportError as e:
-            _say(f"the live screen is not available ({e}); recording headless instead")
-            headless = True
-        else:
-            if not (sys.stdin.isatty() and sys.stdout.isatty()):
-                _say("not a terminal: recording headless instead of opening the live screen")
-                headless = True
+    if not headless and not (sys.stdin.isatty() and sys.stdout.isatty()):
+        _say("not a terminal: recording headless instead of opening the live screen")
+        headless = True
     if not headless:
         _say(f"launching: {' '.join(command)}")
         code = int(launch_and_watch(command, opts) or 0)
