@@ -50,6 +50,17 @@ def test_number_options_accept_what_they_should_and_nothing_else():
             fn(bad)
 
 
+def test_port_numbers_are_checked():
+    import argparse
+
+    from wattui.argtypes import port_number
+
+    assert port_number("0") == 0 and port_number("65535") == 65535
+    for bad in ("65536", "-1", "80.0", "http"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            port_number(bad)
+
+
 def test_commands_come_from_an_explicit_list_of_modules():
     """Every module of wattui/cli/ but the shared ones is listed, each with add_parser and run,
     and `wattui --help` shows their commands in the listed order."""

@@ -16,6 +16,17 @@ def positive_int(value: str) -> int:
     return n
 
 
+def port_number(value: str) -> int:
+    """A TCP port, 0 (any free one) to 65535."""
+    try:
+        p = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {value!r}") from None
+    if not 0 <= p <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be between 0 and 65535, not {p}")
+    return p
+
+
 def _finite(value: str) -> float:
     try:
         x = float(value)

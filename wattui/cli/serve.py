@@ -2,19 +2,8 @@
 
 from __future__ import annotations
 
-import argparse
-
+from wattui.argtypes import port_number
 from wattui.cli.common import CliError
-
-
-def _port(value: str) -> int:
-    try:
-        p = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a port number, got {value!r}") from None
-    if not 0 <= p <= 65535:
-        raise argparse.ArgumentTypeError(f"port must be between 0 and 65535, not {p}")
-    return p
 
 
 def add_parser(sub, common) -> None:
@@ -27,7 +16,7 @@ def add_parser(sub, common) -> None:
         ),
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=_port, default=8000, help="port (default 8000; 0 = any free)")
+    p.add_argument("--port", type=port_number, default=8000, help="port (default 8000; 0 = any free)")
     p.add_argument("--public-url", help="URL the browser uses, when it differs (e.g. a proxy)")
     common.store(p)
     p.add_argument("screen", nargs="?", choices=("compare", "view"), default="compare")

@@ -13,6 +13,7 @@ import json
 import sys
 from pathlib import Path
 
+from wattui.argtypes import positive_int
 from wattui.sanitize import clean_text
 
 TORCH_HINT = ("wattui {cmd} needs PyTorch, which is not installed: "
@@ -39,16 +40,6 @@ def _shape(text: str) -> tuple[int, ...]:
     if not dims or any(d <= 0 for d in dims):
         raise argparse.ArgumentTypeError(f"not a shape like 3,224,224: {text!r}")
     return dims
-
-
-def _positive(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
-    return v
 
 
 def load_factory(spec: str):
@@ -112,14 +103,14 @@ def estimate_parser() -> argparse.ArgumentParser:
                          "nn.Module")
     ap.add_argument("--input-shape", required=True, type=_shape, metavar="C,H,W",
                     help="shape of one sample, without the batch dimension")
-    ap.add_argument("--batch-size", required=True, type=_positive, metavar="N")
+    ap.add_argument("--batch-size", required=True, type=positive_int, metavar="N")
     ap.add_argument("--predictors", metavar="NAME|PATH",
                     help="predictor set: a shipped name (getzner-xeon-cpu, "
                          "getzner-seed-method), a calibrated name, or a JSON path "
                          "(default: this device's calibrated set, else getzner-xeon-cpu)")
     ap.add_argument("--mode", choices=("inference", "training"), default="inference")
     ap.add_argument("--format", choices=("table", "json"), default="table")
-    ap.add_argument("--samples", type=_positive, metavar="N",
+    ap.add_argument("--samples", type=positive_int, metavar="N",
                     help="samples per epoch, for a per-epoch total")
     ap.add_argument("--input-dtype", choices=("float32", "int64"), default="float32",
                     help="int64 for token ids (models starting with nn.Embedding)")
@@ -170,7 +161,7 @@ def calibrate_parser() -> argparse.ArgumentParser:
     ap.add_argument("--layers", default=",".join(LAYERS),
                     help=f"comma-separated layer/op kinds (default: {','.join(LAYERS)}; "
                          f"also: {','.join(OP_KINDS)}, or 'all')")
-    ap.add_argument("--configs", type=_positive, default=20,
+    ap.add_argument("--configs", type=positive_int, default=20,
                     help="random configs per layer type (default 20)")
     ap.add_argument("--mode", choices=("inference", "training"), default="inference")
     ap.add_argument("--out", metavar="PATH", help="predictor JSON to write (default: "
@@ -181,7 +172,7 @@ def calibrate_parser() -> argparse.ArgumentParser:
                     help="use a simulated device with known energy (checks the pipeline)")
     ap.add_argument("--window", type=float, default=2.0, metavar="S",
                     help="minimum seconds per measurement window (default 2)")
-    ap.add_argument("--reps", type=_positive, default=3, help="windows per config (default 3)")
+    ap.add_argument("--reps", type=positive_int, default=3, help="windows per config (default 3)")
     ap.add_argument("--idle", type=float, default=5.0, metavar="S",
                     help="idle baseline seconds (default 5)")
     ap.add_argument("--scale", type=float, default=1.0,
