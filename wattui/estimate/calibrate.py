@@ -264,10 +264,8 @@ class SourceCounter:
 
 def open_counter(device: str, rapl_root: str = "/sys/class/powercap") -> SourceCounter:
     """An energy counter for ``cpu`` (RAPL package) or ``cuda:N`` (NVML), else refuse."""
-    try:
-        from wattui.sources.base import SourceUnavailable
-    except ImportError as exc:  # pragma: no cover - base.py ships with wattui
-        raise CalibrationRefused(f"wattui.sources unavailable: {exc}") from None
+    from wattui.sources.base import SourceUnavailable
+
     try:
         if device.startswith("cuda"):
             from wattui.sources.nvml import NvmlSource
@@ -285,9 +283,6 @@ def open_counter(device: str, rapl_root: str = "/sys/class/powercap") -> SourceC
             raise CalibrationRefused(f"unknown device '{device}' (use cpu or cuda:N)")
     except SourceUnavailable as exc:
         raise CalibrationRefused(f"no energy can be measured on {device}: {exc}") from None
-    except ImportError as exc:
-        raise CalibrationRefused(f"no energy can be measured on {device}: energy source not "
-                                 f"available ({exc})") from None
     devs = [d for d in devs if d.energy_method == "counter"]
     if not devs:
         raise CalibrationRefused(f"no energy can be measured on {device}: no hardware energy "
