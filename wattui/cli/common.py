@@ -78,6 +78,11 @@ def add_simulate(p: argparse.ArgumentParser, help: str) -> None:
     p.add_argument("--simulate", nargs="?", const=1, type=simulate_arg, metavar="N", help=help)
 
 
+def add_rapl_root(p: argparse.ArgumentParser) -> None:
+    """``--rapl-root DIR`` (hidden): where RAPL's powercap zones are; tests point it at a copy."""
+    p.add_argument("--rapl-root", default="/sys/class/powercap", help=argparse.SUPPRESS)
+
+
 def _session_id_arg(value: str) -> str:
     from wattui.store.paths import check_session_id
 
@@ -114,7 +119,7 @@ def add_record_options(p: argparse.ArgumentParser) -> None:
         help="multi-node group id (default: JOBID.STEPID in a Slurm step of several nodes or tasks, "
         "$TORCHELASTIC_RUN_ID when WORLD_SIZE > 1; else none)",
     )
-    p.add_argument("--rapl-root", default="/sys/class/powercap", help=argparse.SUPPRESS)
+    add_rapl_root(p)
     p.add_argument("--session-id", type=_session_id_arg, help=argparse.SUPPRESS)
     p.add_argument("--session-reserved", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--prometheus-port", type=int, metavar="PORT", help="serve Prometheus /metrics on PORT while recording")
@@ -135,6 +140,7 @@ class CommonOptions:
     store = staticmethod(add_store)
     sam = staticmethod(add_sam)
     simulate = staticmethod(add_simulate)
+    rapl_root = staticmethod(add_rapl_root)
     record = staticmethod(add_record_options)
 
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 
 
 def add_parser(sub, common) -> None:
     d = sub.add_parser("doctor", help="what this machine can measure, and how to fix what it cannot")
     d.add_argument("--format", choices=("text", "json"), default="text")
-    d.add_argument("--rapl-root", default="/sys/class/powercap", help=argparse.SUPPRESS)
+    common.rapl_root(d)
 
 
 def _doctor_lines(gpus: list[dict], cpus: list[dict]) -> list[tuple[str, str, str]]:
