@@ -6,9 +6,10 @@
     wattui sessions / show ID      list and inspect recorded sessions
     wattui doctor                  what this machine can measure
 
-Each command module exposes ``add_parser(subparsers, common)`` and ``run(args)``;
-:data:`COMMANDS` lists them in the order ``wattui --help`` shows them. Each keeps its
-heavy imports inside its commands, so building the parser stays cheap.
+Each command module exposes ``add_parser(subparsers, common)`` and ``run(args)``
+(``estimate`` and ``calibrate`` parse their own argv: ``run_argv``); :data:`COMMANDS`
+lists them in the order ``wattui --help`` shows them. Each keeps its heavy imports inside
+its commands, so building the parser stays cheap.
 """
 
 from __future__ import annotations
