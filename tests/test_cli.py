@@ -7,7 +7,7 @@ import pytest
 
 COMMANDS = [
     "record", "sessions", "show", "doctor", "estimate", "calibrate", "run", "attach", "view",
-    "project", "compare", "tag", "rm", "rename", "demo", "serve",
+    "project", "compare", "tag", "rm", "rename", "demo", "serve", "export",
 ]
 
 
