@@ -190,3 +190,39 @@ def test_summary_without_anything():
     s = summarize_metrics([], None, [], None, 5, 5, "kWh")
     assert s["accuracy"] is None and s["sam"] is None and s["sam_undefined_reason"]
     assert s["projected_energy_j"] is None and s["projection_note"]
+
+
+@pytest.mark.slow  # a wattui process per sample session: 2 s here, more under load
+def test_project_target_reads_accuracy_points_from_a_recorded_session():
+    """`wattui project --target` on the committed sample sessions (real recorded events): the
+    points pair each epoch end's cumulative energy with that epoch's accuracy, and a target
+    already reached is the energy at the first epoch that reached it (measured, not fitted)."""
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    from wattui.metrics.session_metrics import accuracy_points
+    from wattui.store.reader import list_sessions
+
+    store = REPO / "sample_runs" / "store"
+    checked = 0
+    for s in list_sessions(store)[0]:
+        pts = accuracy_points(s.events().to_dicts())
+        if len(pts) < 2:
+            continue
+        energies = [e for e, _ in pts]
+        assert energies == sorted(energies) and energies[0] > 0
+        assert all(0 < a <= 1 for _, a in pts)
+        target = pts[-1][1]
+        first = next(e for e, a in pts if a >= target)
+        p = subprocess.run(
+            [sys.executable, "-m", "wattui", "project", "--store", str(store), s.id,
+             "--target", str(target), "--format", "json"],
+            capture_output=True, text=True, timeout=60,
+        )
+        assert p.returncode == 0, p.stderr
+        got = json.loads(p.stdout)["energy_to_target"]
+        assert got["measured"] is True and got["energy_j"] == pytest.approx(first)
+        checked += 1
+    assert checked >= 2

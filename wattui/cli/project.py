@@ -14,23 +14,7 @@ import time
 
 from wattui.cli.common import CliError
 
-__all__ = ["add_parser", "run", "accuracy_points"]
-
-
-def accuracy_points(rows: list[dict]) -> list[tuple[float, float]]:
-    """(cumulative energy at an epoch end, the run's accuracy for that epoch)."""
-    from wattui.metrics.intake import event_from_row
-    from wattui.metrics.session_metrics import epoch_marks_from_rows
-    from wattui.metrics.summary import pick_accuracies
-
-    evs = sorted(
-        (event_from_row(r) for r in rows if r.get("kind") == "metric"), key=lambda e: e.t_wall
-    )
-    acc_by_epoch: dict[float, float] = {}
-    for ev in pick_accuracies(evs)[0]:
-        if ev.epoch is not None:
-            acc_by_epoch[ev.epoch] = ev.accuracy
-    return [(e, acc_by_epoch[k]) for k, _t, e in epoch_marks_from_rows(rows) if k in acc_by_epoch]
+__all__ = ["add_parser", "run"]
 
 
 def _fmt_j(j) -> str:
@@ -48,7 +32,7 @@ def _fmt_t(t) -> str:
 def run(args) -> int:
     from wattui.metrics.projection import energy_to_target_detail
     from wattui.metrics.sam import SamResult, format_sam
-    from wattui.metrics.session_metrics import metrics_from_rows
+    from wattui.metrics.session_metrics import accuracy_points, metrics_from_rows
     from wattui.record.options import metric_options_from_args
     from wattui.sessions import session_record
     from wattui.store.paths import store_root

@@ -14,7 +14,7 @@ from wattui.metrics.carbon import make_settings
 from wattui.metrics.summary import summarize_metrics
 from wattui.model.values import finite_float
 
-__all__ = ["metrics_for_session", "metrics_from_rows", "epoch_marks_from_rows"]
+__all__ = ["metrics_for_session", "metrics_from_rows", "epoch_marks_from_rows", "accuracy_points"]
 
 
 def epoch_marks_from_rows(rows: list[dict]) -> list[tuple[float, float, float]]:
@@ -109,3 +109,18 @@ def metrics_for_session(session, rec: dict, **opts) -> dict:
         out = {}
     out["measure_windows"] = n_windows
     return out
+
+
+def accuracy_points(rows: list[dict]) -> list[tuple[float, float]]:
+    """(cumulative energy at an epoch end, the run's accuracy for that epoch)."""
+    from wattui.metrics.intake import event_from_row
+    from wattui.metrics.summary import pick_accuracies
+
+    evs = sorted(
+        (event_from_row(r) for r in rows if r.get("kind") == "metric"), key=lambda e: e.t_wall
+    )
+    acc_by_epoch: dict[float, float] = {}
+    for ev in pick_accuracies(evs)[0]:
+        if ev.epoch is not None:
+            acc_by_epoch[ev.epoch] = ev.accuracy
+    return [(e, acc_by_epoch[k]) for k, _t, e in epoch_marks_from_rows(rows) if k in acc_by_epoch]
