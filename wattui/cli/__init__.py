@@ -82,8 +82,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd is None:
         parser.print_help()
         return 0
-    if args.cmd == "record":
-        args.argv = argv
     try:
         return int(owners[args.cmd].run(args) or 0)
     except CliError as e:

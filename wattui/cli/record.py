@@ -18,7 +18,6 @@ def add_parser(sub, common) -> None:
     r.add_argument("--detach", action="store_true", help="record in the background; print the session id")
     r.add_argument("--no-passthrough", action="store_true", help=argparse.SUPPRESS)
     r.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD ARGS...")
-    r.set_defaults(argv=None)
 
 
 def new_recorder(opts):
