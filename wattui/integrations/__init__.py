@@ -17,15 +17,9 @@ from __future__ import annotations
 
 import math
 
+from wattui.metrics.intake import choose_accuracy, is_accuracy_key
+
 __all__ = ["pick_accuracy", "accuracy_values", "reports", "env_rank", "to_float", "send"]
-
-# The names a framework's logs commonly use, best first, when the intake's own list is
-# not importable. Validation beats training accuracy.
-_FALLBACK_KEYS = (
-    "val_accuracy", "eval_accuracy", "val_acc", "eval_acc", "valid_acc", "val/acc",
-    "val/accuracy", "accuracy", "acc",
-)
-
 
 def to_float(v) -> float | None:
     """A finite float from a number, numpy scalar or one-element tensor; None otherwise."""
@@ -57,12 +51,7 @@ def pick_accuracy(metrics, key: str | None = None) -> tuple[str | None, float | 
         v = to_float(items.get(key))
         return (key, v) if v is not None else (None, None)
     numbers = {k: f for k, f in ((str(k), to_float(v)) for k, v in items.items()) if f is not None}
-    try:
-        from wattui.metrics.intake import choose_accuracy
-    except ImportError:
-        name = next((k for k in _FALLBACK_KEYS if k in numbers), None)
-    else:
-        name = choose_accuracy(numbers)
+    name = choose_accuracy(numbers)
     if name is None:
         return None, None
     return name, numbers[name]
@@ -73,13 +62,7 @@ def accuracy_values(name: str | None, value: float | None) -> dict:
     ``accuracy`` only when the intake would not take that name for an accuracy."""
     if name is None or value is None:
         return {}
-    try:
-        from wattui.metrics.intake import is_accuracy_key
-    except ImportError:
-        known = name in _FALLBACK_KEYS
-    else:
-        known = is_accuracy_key(name)
-    return {name: value} if known else {name: value, "accuracy": value}
+    return {name: value} if is_accuracy_key(name) else {name: value, "accuracy": value}
 
 
 def env_rank(*names: str) -> int | None:
