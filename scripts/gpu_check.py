@@ -100,7 +100,7 @@ def log(msg: str) -> None:
 def nvml_calls(index: int) -> dict:
     import pynvml as nv
 
-    from wattui.sources.nvml import nvml_probe
+    from wattui.sources.nvml_probe import nvml_probe
 
     nv.nvmlInit()
     try:

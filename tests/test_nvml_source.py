@@ -30,7 +30,9 @@ from wattui.sources.base import (
     INTEGRATED,
     SourceUnavailable,
 )
-from wattui.sources.nvml import NvmlSource, gpus_of_pids, nvml_probe
+from wattui.sources.nvml import NvmlSource
+from wattui.sources.nvml_lib import gpus_of_pids
+from wattui.sources.nvml_probe import nvml_probe
 from wattui.sources.visible import select_devices
 
 REPO = Path(__file__).resolve().parents[1]
@@ -194,7 +196,7 @@ def test_without_the_raw_field_call_each_figure_has_its_own_call(
     the binding's public calls, one per figure, with the same figures."""
     import wattui.sources.nvml as nvml_mod
 
-    monkeypatch.setattr(nvml_mod, "_raw_field_values", lambda nv: (None, None))
+    monkeypatch.setattr(nvml_mod, "raw_field_values", lambda nv: (None, None))
     fake_nvml.configure(count=2, time=0.0, **gpu(0, power_w=100),
                         **gpu(1, power_w=50, **NO_COUNTER))
     src = source_factory()
@@ -335,11 +337,12 @@ def test_missing_library_and_lazy_imports_in_a_clean_process():
         pytest.skip("a real libnvidia-ml is installed here; the missing-library case needs none")
     code = (
         "import sys\n"
-        "import wattui.sources.nvml as n, wattui.sources.rapl\n"
+        "import wattui.sources.nvml as n, wattui.sources.nvml_lib as lib, wattui.sources.rapl\n"
+        "import wattui.sources.nvml_probe as probe\n"
         "assert 'pynvml' not in sys.modules, 'pynvml imported at module import'\n"
         "assert not any(m.startswith('textual') for m in sys.modules)\n"
         "try:\n    n.NvmlSource()\nexcept n.SourceUnavailable as e:\n    print('SU', e)\n"
-        "print('PROBE', n.nvml_probe()[0]['available'], n.gpus_of_pids({1}))\n"
+        "print('PROBE', probe.nvml_probe()[0]['available'], lib.gpus_of_pids({1}))\n"
     )
     p = _run_py(code)
     assert p.returncode == 0, p.stderr

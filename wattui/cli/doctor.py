@@ -46,7 +46,7 @@ def _doctor_lines(gpus: list[dict], cpus: list[dict]) -> list[tuple[str, str, st
 
 
 def run(args) -> int:
-    from wattui.sources.nvml import nvml_probe
+    from wattui.sources.nvml_probe import nvml_probe
     from wattui.sources.rapl import rapl_probe
 
     gpus, cpus = nvml_probe(), rapl_probe(args.rapl_root)

@@ -36,11 +36,11 @@ def build_sources(
         notes.append(f"SIMULATED: {opts.simulate} simulated GPU(s); no real GPU is measured")
     else:
         try:
-            from wattui.sources import nvml
+            from wattui.sources import nvml, nvml_lib
 
             indices = None
             if attach_pids:
-                held = nvml.gpus_of_pids(attach_pids)
+                held = nvml_lib.gpus_of_pids(attach_pids)
                 if held is None:
                     notes.append(
                         "cannot tell which GPUs the process uses; measuring all GPUs"

@@ -31,12 +31,15 @@ retried. Utilisation, memory, temperature and processes change slowly and are re
 most once per second; energy and power are read on every call.
 
 ``pynvml`` is imported only when a source is opened, so importing this module is free.
+The binding's numbers and helpers are in ``nvml_lib.py``, `wattui doctor`'s probe in
+``nvml_probe.py``. This module stays near 700 lines on purpose: it is one class and its
+per-GPU state, which every reading path (batched fields, per-call fallback, power polls,
+shares) shares; split, each part would reach into the others' state.
 """
 
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -55,173 +58,35 @@ from wattui.sources.base import (
     SourceUnavailable,
     plausible_max_w,
 )
+from wattui.sources.nvml_lib import (
+    ERR_NOT_FOUND,
+    FI_POWER_AVERAGE,
+    FI_POWER_INSTANT,
+    FI_TOTAL_ENERGY,
+    P_DERIVED,
+    P_FIELD,
+    P_NONE,
+    P_USAGE,
+    PERMANENT,
+    VALUE_ATTR,
+    err_name,
+    field_value,
+    gpus_of_pids_in,
+    label_by_architecture,
+    one_line,
+    open_nvml,
+    raw_field_values,
+    shutdown,
+    text_of,
+)
 from wattui.sources.shares import RunShare
 from wattui.sources.visible import select_devices
 
-__all__ = [
-    "NvmlSource",
-    "gpus_of_pids",
-    "nvml_probe",
-    "select_devices",
-]
+__all__ = ["NvmlSource"]
 
 SLOW_PERIOD_S = 1.0  # utilisation, memory, temperature, processes: at most this often
 FAST_POLL_S = 0.1  # the period integration needs
 DERIVED_WINDOW_S = 0.5  # dE/dt over at least this long
-
-# NVML numbers, repeated here so that importing this module never needs pynvml.
-_ERR_NOT_SUPPORTED = 3
-_ERR_NO_PERMISSION = 4
-_ERR_NOT_FOUND = 6
-_ERR_FUNCTION_NOT_FOUND = 13
-_PERMANENT = (_ERR_NOT_SUPPORTED, _ERR_NO_PERMISSION, _ERR_FUNCTION_NOT_FOUND)
-_FI_TOTAL_ENERGY = 83
-_FI_POWER_AVERAGE = 185
-_FI_POWER_INSTANT = 186
-_ARCH_AMPERE = 7
-_ARCH_UNKNOWN = 0xFFFFFFFF
-_ARCH_NAMES = {
-    2: "Kepler",
-    3: "Maxwell",
-    4: "Pascal",
-    5: "Volta",
-    6: "Turing",
-    7: "Ampere",
-    8: "Ada",
-    9: "Hopper",
-    10: "Blackwell",
-    13: "Rubin",
-}
-_VALUE_ATTR = {0: "dVal", 1: "uiVal", 2: "ulVal", 3: "ullVal", 4: "sllVal", 5: "siVal", 6: "usVal"}
-
-# power read modes
-_P_NONE, _P_FIELD, _P_USAGE, _P_DERIVED = 0, 1, 2, 3
-
-# How to fix each figure that is n/a (for `wattui doctor`).
-_FIX = {
-    "energy counter": (
-        "nothing to do: wattui integrates power read every 20 ms instead (slightly less "
-        "exact); Volta or newer GPUs with a current driver have the counter"
-    ),
-    "power": "update the NVIDIA driver; on a vGPU ask the host's admin to expose power",
-    "power fields": (
-        "update the NVIDIA driver (recent drivers name the power they return via "
-        "NVML_FI_DEV_POWER_INSTANT/AVERAGE); until then the label comes from the architecture"
-    ),
-    "architecture": "update the NVIDIA driver; the live-power label assumes instantaneous",
-    "utilisation": "not needed for energy; update the driver to see it",
-    "memory": "not needed for energy; update the driver to see it",
-    "temperature": "not needed for energy; update the driver to see it",
-    "power limit": "not needed for energy; update the driver to see it",
-    "processes": (
-        "run wattui as root or as the job's user, in the host's PID namespace, to see "
-        "which processes use the GPU"
-    ),
-    "process utilisation": (
-        "needed only to split a shared GPU's energy between processes; update the driver "
-        "or run wattui as root"
-    ),
-}
-_FIX_NO_PERMISSION = "run wattui as root or ask the admin for access to this NVML call"
-
-
-def _import_pynvml() -> Any:
-    try:
-        import pynvml  # noqa: PLC0415 - imported lazily on purpose
-    except ImportError as e:  # pragma: no cover - the dependency is declared
-        raise SourceUnavailable(
-            "the NVML binding is not installed (no module 'pynvml'): pip install nvidia-ml-py"
-        ) from e
-    return pynvml
-
-
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
-
-
-def _init_failure(nv: Any, err: BaseException) -> tuple[str, str]:
-    """(why, how to fix) for a failed nvmlInit."""
-    v = getattr(err, "value", None)
-    if v == nv.NVML_ERROR_LIBRARY_NOT_FOUND:
-        return (
-            "no NVIDIA driver library (libnvidia-ml.so.1 not found)",
-            "install the NVIDIA driver on a machine with an NVIDIA GPU, or try wattui "
-            "without one using --simulate",
-        )
-    if v == nv.NVML_ERROR_DRIVER_NOT_LOADED:
-        return (
-            "the NVIDIA kernel driver is not loaded (NVML: Driver Not Loaded)",
-            "check `nvidia-smi`; load the driver (`sudo modprobe nvidia`) or reboot after "
-            "installing it; in a container run with --gpus all",
-        )
-    if v == nv.NVML_ERROR_NO_PERMISSION:
-        return (
-            "no permission to open the NVIDIA devices (/dev/nvidia*)",
-            "add your user to the group that owns /dev/nvidia* or run wattui as root",
-        )
-    if v == nv.NVML_ERROR_LIB_RM_VERSION_MISMATCH:
-        return (
-            "the NVML library and the loaded kernel driver differ (driver updated without reboot)",
-            "reboot, or reload the nvidia kernel modules",
-        )
-    return (
-        f"NVML could not start ({_one_line(err) or type(err).__name__})",
-        "check that `nvidia-smi` works",
-    )
-
-
-def _open_nvml() -> Any:
-    """Import pynvml and initialise NVML, or raise SourceUnavailable (one line)."""
-    nv = _import_pynvml()
-    try:
-        nv.nvmlInit()
-    except Exception as e:  # NVMLError, or anything odd from loading the library
-        why, fix = _init_failure(nv, e)
-        raise SourceUnavailable(f"{why}: {fix}") from None
-    return nv
-
-
-def _shutdown(nv: Any) -> None:
-    try:
-        nv.nvmlShutdown()
-    except Exception:  # noqa: BLE001 - closing must not fail
-        pass
-
-
-def _err_name(err: BaseException) -> str:
-    name = type(err).__name__
-    return name[len("NVMLError_") :] if name.startswith("NVMLError_") else name
-
-
-def _field_value(v: Any) -> float | None:
-    if v.nvmlReturn != 0:
-        return None
-    return float(getattr(v.value, _VALUE_ATTR.get(v.valueType, "uiVal")))
-
-
-def _raw_field_values(nv: Any) -> tuple[Any, Any]:
-    """The C function ``nvmlDeviceGetFieldValues`` and a plain ctypes twin of pynvml's
-    ``c_nvmlFieldValue_t`` (same fields; pynvml's class formats on every attribute read),
-    so a tick's reads skip the binding's per-call array and wrapper; (None, None) where
-    this pynvml lacks either (the binding's own calls are used then)."""
-    import ctypes
-
-    try:
-        fn = nv._nvmlGetFunctionPointer("nvmlDeviceGetFieldValues")
-        struct = type("_FieldValue", (ctypes.Structure,), {"_fields_": nv.c_nvmlFieldValue_t._fields_})
-    except Exception:  # noqa: BLE001 - an older or newer binding: use its public calls
-        return None, None
-    return fn, struct
-
-
-def _label_by_architecture(arch: int | None, name: str) -> str:
-    """What nvmlDeviceGetPowerUsage returns: a 1 s average on Ampere (except A100), Ada,
-    Hopper and newer; instantaneous on older parts."""
-    if arch is None or arch == _ARCH_UNKNOWN or arch < _ARCH_AMPERE:
-        return INSTANT
-    if arch == _ARCH_AMPERE and "A100" in name.upper():
-        return INSTANT
-    return AVERAGE_1S
 
 
 class _Gpu:
@@ -270,7 +135,7 @@ class _Gpu:
         self.power_limit_w: float | None = None
         self.energy_method = COUNTER
         self.power_method = INSTANT
-        self.power_mode = _P_NONE
+        self.power_mode = P_NONE
         self.field_ids: list[int] = []
         self.acc = EnergyAccumulator(wrap_at=None)  # NVML's counter does not wrap
         self.integ = PowerIntegrator()
@@ -298,7 +163,7 @@ class _Gpu:
         """Record that ``figure`` is n/a on this GPU; it is not asked for again."""
         if figure in self.unsupported:
             return
-        why = _err_name(err)
+        why = err_name(err)
         self.unsupported[figure] = why
         self.notes.append(f"{figure}: n/a (NVML {why}){detail}")
 
@@ -335,13 +200,13 @@ class NvmlSource(PowerSource):
         self._mig: dict[int, list[str]] = {}  # parent GPU index -> MIG entries selecting it
         self._raw_fields: Any = None
         self._field_struct: Any = None
-        nv = _open_nvml()
+        nv = open_nvml()
         self._nv = nv
         try:
             self.driver = self._driver_version()
             chosen, handles = self._choose(indices, visible, use_env)
             self._gpus = [self._open_gpu(i, handles[i]) for i in chosen]
-            self._raw_fields, self._field_struct = _raw_field_values(nv)
+            self._raw_fields, self._field_struct = raw_field_values(nv)
             for g in self._gpus:
                 self._batch(g)
                 g.mig = self._mig.get(g.index, [])
@@ -356,7 +221,7 @@ class NvmlSource(PowerSource):
         except Exception as e:  # an NVML error while enumerating: still one line
             self.close()
             raise SourceUnavailable(
-                f"NVML started but listing GPUs failed ({_one_line(e) or type(e).__name__}): "
+                f"NVML started but listing GPUs failed ({one_line(e) or type(e).__name__}): "
                 "check that `nvidia-smi` works"
             ) from None
 
@@ -380,7 +245,7 @@ class NvmlSource(PowerSource):
             try:
                 handles[i] = nv.nvmlDeviceGetHandleByIndex(i)
             except nv.NVMLError as e:  # e.g. NoPermission for a GPU outside our cgroup
-                self.skipped[i] = _err_name(e)
+                self.skipped[i] = err_name(e)
         if indices is not None:
             bad = [i for i in indices if not 0 <= i < count]
             if bad:
@@ -418,7 +283,7 @@ class NvmlSource(PowerSource):
         all_devices = []
         for i in range(count):
             try:
-                uuid = _text(nv.nvmlDeviceGetUUID(handles[i])) if i in handles else ""
+                uuid = text_of(nv.nvmlDeviceGetUUID(handles[i])) if i in handles else ""
             except nv.NVMLError:
                 uuid = ""
             all_devices.append((i, uuid))
@@ -451,11 +316,11 @@ class NvmlSource(PowerSource):
         nv = self._nv
         g = _Gpu(index, handle)
         try:
-            g.name = _text(nv.nvmlDeviceGetName(handle))
+            g.name = text_of(nv.nvmlDeviceGetName(handle))
         except nv.NVMLError:
             pass
         try:
-            g.uuid = _text(nv.nvmlDeviceGetUUID(handle))
+            g.uuid = text_of(nv.nvmlDeviceGetUUID(handle))
         except nv.NVMLError:
             pass
         try:
@@ -473,7 +338,7 @@ class NvmlSource(PowerSource):
 
         # Live power, with a label we can stand behind: the instantaneous field first (what
         # integration needs, and what the live figure should be), then the 1 s average one.
-        prefer = (_FI_POWER_INSTANT, _FI_POWER_AVERAGE)
+        prefer = (FI_POWER_INSTANT, FI_POWER_AVERAGE)
         fields_ok: dict[int, bool] = {}
         try:
             vals = nv.nvmlDeviceGetFieldValues(handle, list(prefer))
@@ -482,9 +347,9 @@ class NvmlSource(PowerSource):
             g.mark("power fields", e, ": live-power label taken from the architecture")
         chosen_field = next((f for f in prefer if fields_ok.get(f)), None)
         if chosen_field is not None:
-            g.power_mode = _P_FIELD
+            g.power_mode = P_FIELD
             g.field_ids = [chosen_field]
-            g.power_method = AVERAGE_1S if chosen_field == _FI_POWER_AVERAGE else INSTANT
+            g.power_method = AVERAGE_1S if chosen_field == FI_POWER_AVERAGE else INSTANT
         else:
             if fields_ok and "power fields" not in g.unsupported:
                 g.unsupported["power fields"] = "NotSupported"
@@ -494,19 +359,19 @@ class NvmlSource(PowerSource):
                 )
             try:
                 nv.nvmlDeviceGetPowerUsage(handle)
-                g.power_mode = _P_USAGE
-                g.power_method = _label_by_architecture(g.arch, g.name)
+                g.power_mode = P_USAGE
+                g.power_method = label_by_architecture(g.arch, g.name)
             except nv.NVMLError as e:
-                if getattr(e, "value", None) not in _PERMANENT:
+                if getattr(e, "value", None) not in PERMANENT:
                     # A passing error at open: keep asking on every read.
-                    g.power_mode = _P_USAGE
-                    g.power_method = _label_by_architecture(g.arch, g.name)
+                    g.power_mode = P_USAGE
+                    g.power_method = label_by_architecture(g.arch, g.name)
                 elif g.energy_method == COUNTER:
-                    g.power_mode = _P_DERIVED
+                    g.power_mode = P_DERIVED
                     g.power_method = DERIVED
                     g.mark("power", e, ": live power is dE/dt of the energy counter")
                 else:
-                    g.power_mode = _P_NONE
+                    g.power_mode = P_NONE
                     g.mark("power", e, ": neither energy nor power can be read")
 
         # Power limit (static): the enforced one, else the management one.
@@ -528,12 +393,12 @@ class NvmlSource(PowerSource):
         """Read the counter (``NVML_FI_DEV_TOTAL_ENERGY_CONSUMPTION``, the same mJ as
         ``nvmlDeviceGetTotalEnergyConsumption``) and the power field with one call into a
         field array made once, where a first call shows the driver has them."""
-        if self._raw_fields is None or g.power_mode == _P_USAGE:
+        if self._raw_fields is None or g.power_mode == P_USAGE:
             return  # (power through nvmlDeviceGetPowerUsage: the separate calls)
         ids = []
         if g.energy_method == COUNTER:
-            ids.append(_FI_TOTAL_ENERGY)
-        if g.power_mode == _P_FIELD:
+            ids.append(FI_TOTAL_ENERGY)
+        if g.power_mode == P_FIELD:
             ids.extend(g.field_ids)
         if not ids:
             return
@@ -547,8 +412,8 @@ class NvmlSource(PowerSource):
         if rc != 0 or any(arr[i].nvmlReturn != 0 for i in range(len(ids))):
             return  # a field the driver lacks: the separate calls, as before
         g.batch, g.batch_n = arr, len(ids)
-        g.batch_energy = ids.index(_FI_TOTAL_ENERGY) if _FI_TOTAL_ENERGY in ids else -1
-        g.batch_power = ids.index(g.field_ids[0]) if g.power_mode == _P_FIELD else -1
+        g.batch_energy = ids.index(FI_TOTAL_ENERGY) if FI_TOTAL_ENERGY in ids else -1
+        g.batch_power = ids.index(g.field_ids[0]) if g.power_mode == P_FIELD else -1
 
     def _read_batch(self, g: _Gpu, t_mono: float) -> tuple[float | None, float | None]:
         """(power W, energy J) from one field call. A failed call or a field that became
@@ -562,16 +427,16 @@ class NvmlSource(PowerSource):
         if g.batch_power >= 0:
             v = arr[g.batch_power]
             if v.nvmlReturn == 0:
-                power = getattr(v.value, _VALUE_ATTR.get(v.valueType, "uiVal")) / 1000.0
+                power = getattr(v.value, VALUE_ATTR.get(v.valueType, "uiVal")) / 1000.0
         if g.batch_energy >= 0:
             v = arr[g.batch_energy]
             if v.nvmlReturn == 0:
-                energy = g.acc.update(getattr(v.value, _VALUE_ATTR.get(v.valueType, "ullVal")), t_mono) / 1000.0
+                energy = g.acc.update(getattr(v.value, VALUE_ATTR.get(v.valueType, "ullVal")), t_mono) / 1000.0
             else:
                 self._failed(g, "energy counter", self._nv.NVMLError(v.nvmlReturn))
                 if "energy counter" in g.unsupported:
                     g.batch = None
-            if g.power_mode == _P_DERIVED and energy is not None:
+            if g.power_mode == P_DERIVED and energy is not None:
                 power = self._derive(g, t_mono, energy)
         elif power is not None:  # no counter: integrate
             energy = g.integ.update(t_mono, power)
@@ -697,13 +562,13 @@ class NvmlSource(PowerSource):
         power: float | None = None
         energy: float | None = None
         mode = g.power_mode
-        if mode == _P_FIELD:
+        if mode == P_FIELD:
             try:
-                p = _field_value(nv.nvmlDeviceGetFieldValues(g.handle, g.field_ids)[0])
+                p = field_value(nv.nvmlDeviceGetFieldValues(g.handle, g.field_ids)[0])
                 power = None if p is None else p / 1000.0
             except nv.NVMLError as e:
                 self._failed(g, "power", e)
-        elif mode == _P_USAGE:
+        elif mode == P_USAGE:
             try:
                 power = nv.nvmlDeviceGetPowerUsage(g.handle) / 1000.0
             except nv.NVMLError as e:
@@ -714,7 +579,7 @@ class NvmlSource(PowerSource):
                     energy = g.acc.update(nv.nvmlDeviceGetTotalEnergyConsumption(g.handle), t_mono) / 1000.0
                 except nv.NVMLError as e:
                     self._failed(g, "energy counter", e)
-            if mode == _P_DERIVED and energy is not None:
+            if mode == P_DERIVED and energy is not None:
                 power = self._derive(g, t_mono, energy)
         elif power is not None:
             energy = g.integ.update(t_mono, power)
@@ -733,10 +598,10 @@ class NvmlSource(PowerSource):
                 continue
             power: float | None = None
             try:
-                if g.power_mode == _P_FIELD:
-                    p = _field_value(nv.nvmlDeviceGetFieldValues(g.handle, g.field_ids)[0])
+                if g.power_mode == P_FIELD:
+                    p = field_value(nv.nvmlDeviceGetFieldValues(g.handle, g.field_ids)[0])
                     power = None if p is None else p / 1000.0
-                elif g.power_mode == _P_USAGE:
+                elif g.power_mode == P_USAGE:
                     power = nv.nvmlDeviceGetPowerUsage(g.handle) / 1000.0
             except nv.NVMLError as e:
                 self._failed(g, "power", e)
@@ -777,10 +642,10 @@ class NvmlSource(PowerSource):
     def _failed(self, g: _Gpu, figure: str, err: BaseException) -> None:
         """A figure failed at read time: permanent errors are cached, others are a
         one-tick n/a (the counter or the integrator bridges the gap on the next read)."""
-        if getattr(err, "value", None) in _PERMANENT:
+        if getattr(err, "value", None) in PERMANENT:
             g.mark(figure, err)
-            if figure == "power" and g.power_mode != _P_DERIVED:
-                g.power_mode = _P_NONE
+            if figure == "power" and g.power_mode != P_DERIVED:
+                g.power_mode = P_NONE
 
     def _slow_call(self, g: _Gpu, figure: str, fn: Any, *args: Any) -> Any:
         if figure in g.unsupported:
@@ -813,7 +678,7 @@ class NvmlSource(PowerSource):
         try:
             samples = nv.nvmlDeviceGetProcessUtilization(g.handle, g.util_seen)
         except nv.NVMLError as e:
-            if getattr(e, "value", None) == _ERR_NOT_FOUND:
+            if getattr(e, "value", None) == ERR_NOT_FOUND:
                 g.proc_sm = {}
             else:
                 self._failed(g, "process utilisation", e)
@@ -826,140 +691,11 @@ class NvmlSource(PowerSource):
 
     def gpus_of_pids(self, pids: set[int]) -> list[int] | None:
         """Indices of this source's GPUs running any of ``pids`` (see :func:`gpus_of_pids`)."""
-        return _gpus_of_pids(self._nv, [(g.index, g.handle) for g in self._gpus], pids)
+        return gpus_of_pids_in(self._nv, [(g.index, g.handle) for g in self._gpus], pids)
 
     def close(self) -> None:
         nv, self._nv = self._nv, None
         if nv is not None:
-            _shutdown(nv)
+            shutdown(nv)
 
 
-def _text(v: Any) -> str:
-    return v.decode(errors="replace") if isinstance(v, bytes) else str(v)
-
-
-def _gpus_of_pids(nv: Any, handles: list[tuple[int, Any]], pids: set[int]) -> list[int] | None:
-    want = {int(p) for p in pids}
-    found: list[int] = []
-    unknown = False
-    for index, handle in handles:
-        try:
-            procs = nv.nvmlDeviceGetComputeRunningProcesses(handle)
-        except nv.NVMLError:
-            unknown = True
-            continue
-        if any(int(p.pid) in want for p in procs):
-            found.append(index)
-    if not found and unknown:
-        return None
-    return found
-
-
-def gpus_of_pids(pids: set[int]) -> list[int] | None:
-    """NVML indices of the GPUs whose compute-process list holds any of ``pids``.
-
-    ``None`` when it cannot tell: NVML unavailable, or no match while some GPU's process
-    list could not be read. A match on the GPUs that could be read is returned even if
-    another GPU could not be read. In a container NVML may list host PIDs, which then
-    never match the container's own."""
-    try:
-        nv = _open_nvml()
-    except SourceUnavailable:
-        return None
-    try:
-        handles: list[tuple[int, Any]] = []
-        unopened = False
-        for i in range(nv.nvmlDeviceGetCount()):
-            try:
-                handles.append((i, nv.nvmlDeviceGetHandleByIndex(i)))
-            except nv.NVMLError:
-                unopened = True
-        found = _gpus_of_pids(nv, handles, pids)
-        return None if unopened and not found else found
-    except nv.NVMLError:
-        return None
-    finally:
-        _shutdown(nv)
-
-
-def _problem(figure: str, why: str) -> dict:
-    fix = _FIX_NO_PERMISSION if why == "NoPermission" else _FIX.get(figure, "")
-    return {"figure": figure, "why": f"NVML {why}", "fix": fix}
-
-
-def nvml_probe() -> list[dict]:
-    """What can be measured on each GPU, for ``wattui doctor``.
-
-    One dict per GPU (all GPUs, with ``visible`` saying whether ``CUDA_VISIBLE_DEVICES``
-    selects it), or a single ``{"available": False, ...}`` entry when NVML is missing.
-    Every figure that is n/a comes with why and how to fix it in ``problems``."""
-    try:
-        src = NvmlSource(use_env=False)
-    except SourceUnavailable as e:
-        msg = str(e)
-        why, _, fix = msg.partition(": ")
-        return [
-            {
-                "available": False,
-                "index": None,
-                "message": msg,
-                "problems": [{"figure": "nvml", "why": why, "fix": fix}],
-            }
-        ]
-    try:
-        readings = {r.key: r for r in src.read(time.monotonic())}
-        env_value = os.environ.get("CUDA_VISIBLE_DEVICES")
-        visible = set(
-            select_devices(env_value, [(g.index, g.uuid) for g in src._gpus], src._mig_parent)
-        )
-        out = []
-        for g, info in zip(src._gpus, src.devices(), strict=True):
-            r = readings[g.key]
-            energy = g.energy_method
-            if energy == INTEGRATED and g.power_mode == _P_NONE:
-                energy = "n/a"
-            power = "n/a" if g.power_mode == _P_NONE else g.power_method
-            label_from = {
-                _P_FIELD: "field",
-                _P_USAGE: "architecture",
-                _P_DERIVED: "counter",
-                _P_NONE: None,
-            }[g.power_mode]
-            out.append(
-                {
-                    "available": True,
-                    "index": g.index,
-                    "key": g.key,
-                    "name": g.name,
-                    "uuid": g.uuid,
-                    "driver": src.driver,
-                    "architecture": _ARCH_NAMES.get(g.arch, "unknown") if g.arch else "unknown",
-                    "visible": g.index in visible,
-                    "energy": energy,
-                    "power": power,
-                    "power_label_from": label_from,
-                    "utilisation": "n/a" if r.util_pct is None else "ok",
-                    "memory": "n/a" if r.mem_total_b is None else "ok",
-                    "temperature": "n/a" if r.temp_c is None else "ok",
-                    "processes": "n/a" if r.pids is None else "ok",
-                    "power_limit_w": g.power_limit_w,
-                    "notes": list(info.notes),
-                    "problems": [_problem(f, why) for f, why in g.unsupported.items()],
-                }
-            )
-        for i, why in sorted(src.skipped.items()):
-            msg = f"GPU {i} cannot be opened (NVML {why})"
-            fix = "run wattui as root or where the GPU is accessible"
-            out.append(
-                {
-                    "available": False,
-                    "index": i,
-                    "message": f"{msg}: {fix}",
-                    "visible": i in visible,
-                    "problems": [{"figure": "gpu", "why": f"NVML {why}", "fix": fix}],
-                }
-            )
-        out.sort(key=lambda e: e["index"])
-        return out
-    finally:
-        src.close()

@@ -1,0 +1,186 @@
+"""The pynvml binding as wattui uses it: imported only when a source opens, NVML's numbers
+(repeated here so that importing never needs pynvml), opening and closing NVML, field values,
+power labels by architecture, and which GPUs a set of processes uses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wattui.sources.base import AVERAGE_1S, INSTANT, SourceUnavailable
+
+# NVML numbers, repeated here so that importing this module never needs pynvml.
+ERR_NOT_SUPPORTED = 3
+ERR_NO_PERMISSION = 4
+ERR_NOT_FOUND = 6
+ERR_FUNCTION_NOT_FOUND = 13
+PERMANENT = (ERR_NOT_SUPPORTED, ERR_NO_PERMISSION, ERR_FUNCTION_NOT_FOUND)
+FI_TOTAL_ENERGY = 83
+FI_POWER_AVERAGE = 185
+FI_POWER_INSTANT = 186
+ARCH_AMPERE = 7
+ARCH_UNKNOWN = 0xFFFFFFFF
+ARCH_NAMES = {
+    2: "Kepler",
+    3: "Maxwell",
+    4: "Pascal",
+    5: "Volta",
+    6: "Turing",
+    7: "Ampere",
+    8: "Ada",
+    9: "Hopper",
+    10: "Blackwell",
+    13: "Rubin",
+}
+VALUE_ATTR = {0: "dVal", 1: "uiVal", 2: "ulVal", 3: "ullVal", 4: "sllVal", 5: "siVal", 6: "usVal"}
+
+# power read modes
+P_NONE, P_FIELD, P_USAGE, P_DERIVED = 0, 1, 2, 3
+
+
+def import_pynvml() -> Any:
+    try:
+        import pynvml  # noqa: PLC0415 - imported lazily on purpose
+    except ImportError as e:  # pragma: no cover - the dependency is declared
+        raise SourceUnavailable(
+            "the NVML binding is not installed (no module 'pynvml'): pip install nvidia-ml-py"
+        ) from e
+    return pynvml
+
+
+def one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def init_failure(nv: Any, err: BaseException) -> tuple[str, str]:
+    """(why, how to fix) for a failed nvmlInit."""
+    v = getattr(err, "value", None)
+    if v == nv.NVML_ERROR_LIBRARY_NOT_FOUND:
+        return (
+            "no NVIDIA driver library (libnvidia-ml.so.1 not found)",
+            "install the NVIDIA driver on a machine with an NVIDIA GPU, or try wattui "
+            "without one using --simulate",
+        )
+    if v == nv.NVML_ERROR_DRIVER_NOT_LOADED:
+        return (
+            "the NVIDIA kernel driver is not loaded (NVML: Driver Not Loaded)",
+            "check `nvidia-smi`; load the driver (`sudo modprobe nvidia`) or reboot after "
+            "installing it; in a container run with --gpus all",
+        )
+    if v == nv.NVML_ERROR_NO_PERMISSION:
+        return (
+            "no permission to open the NVIDIA devices (/dev/nvidia*)",
+            "add your user to the group that owns /dev/nvidia* or run wattui as root",
+        )
+    if v == nv.NVML_ERROR_LIB_RM_VERSION_MISMATCH:
+        return (
+            "the NVML library and the loaded kernel driver differ (driver updated without reboot)",
+            "reboot, or reload the nvidia kernel modules",
+        )
+    return (
+        f"NVML could not start ({one_line(err) or type(err).__name__})",
+        "check that `nvidia-smi` works",
+    )
+
+
+def open_nvml() -> Any:
+    """Import pynvml and initialise NVML, or raise SourceUnavailable (one line)."""
+    nv = import_pynvml()
+    try:
+        nv.nvmlInit()
+    except Exception as e:  # NVMLError, or anything odd from loading the library
+        why, fix = init_failure(nv, e)
+        raise SourceUnavailable(f"{why}: {fix}") from None
+    return nv
+
+
+def shutdown(nv: Any) -> None:
+    try:
+        nv.nvmlShutdown()
+    except Exception:  # noqa: BLE001 - closing must not fail
+        pass
+
+
+def err_name(err: BaseException) -> str:
+    name = type(err).__name__
+    return name[len("NVMLError_") :] if name.startswith("NVMLError_") else name
+
+
+def field_value(v: Any) -> float | None:
+    if v.nvmlReturn != 0:
+        return None
+    return float(getattr(v.value, VALUE_ATTR.get(v.valueType, "uiVal")))
+
+
+def raw_field_values(nv: Any) -> tuple[Any, Any]:
+    """The C function ``nvmlDeviceGetFieldValues`` and a plain ctypes twin of pynvml's
+    ``c_nvmlFieldValue_t`` (same fields; pynvml's class formats on every attribute read),
+    so a tick's reads skip the binding's per-call array and wrapper; (None, None) where
+    this pynvml lacks either (the binding's own calls are used then)."""
+    import ctypes
+
+    try:
+        fn = nv._nvmlGetFunctionPointer("nvmlDeviceGetFieldValues")
+        struct = type("_FieldValue", (ctypes.Structure,), {"_fields_": nv.c_nvmlFieldValue_t._fields_})
+    except Exception:  # noqa: BLE001 - an older or newer binding: use its public calls
+        return None, None
+    return fn, struct
+
+
+def label_by_architecture(arch: int | None, name: str) -> str:
+    """What nvmlDeviceGetPowerUsage returns: a 1 s average on Ampere (except A100), Ada,
+    Hopper and newer; instantaneous on older parts."""
+    if arch is None or arch == ARCH_UNKNOWN or arch < ARCH_AMPERE:
+        return INSTANT
+    if arch == ARCH_AMPERE and "A100" in name.upper():
+        return INSTANT
+    return AVERAGE_1S
+
+
+def text_of(v: Any) -> str:
+    return v.decode(errors="replace") if isinstance(v, bytes) else str(v)
+
+
+def gpus_of_pids_in(nv: Any, handles: list[tuple[int, Any]], pids: set[int]) -> list[int] | None:
+    want = {int(p) for p in pids}
+    found: list[int] = []
+    unknown = False
+    for index, handle in handles:
+        try:
+            procs = nv.nvmlDeviceGetComputeRunningProcesses(handle)
+        except nv.NVMLError:
+            unknown = True
+            continue
+        if any(int(p.pid) in want for p in procs):
+            found.append(index)
+    if not found and unknown:
+        return None
+    return found
+
+
+def gpus_of_pids(pids: set[int]) -> list[int] | None:
+    """NVML indices of the GPUs whose compute-process list holds any of ``pids``.
+
+    ``None`` when it cannot tell: NVML unavailable, or no match while some GPU's process
+    list could not be read. A match on the GPUs that could be read is returned even if
+    another GPU could not be read. In a container NVML may list host PIDs, which then
+    never match the container's own."""
+    try:
+        nv = open_nvml()
+    except SourceUnavailable:
+        return None
+    try:
+        handles: list[tuple[int, Any]] = []
+        unopened = False
+        for i in range(nv.nvmlDeviceGetCount()):
+            try:
+                handles.append((i, nv.nvmlDeviceGetHandleByIndex(i)))
+            except nv.NVMLError:
+                unopened = True
+        found = gpus_of_pids_in(nv, handles, pids)
+        return None if unopened and not found else found
+    except nv.NVMLError:
+        return None
+    finally:
+        shutdown(nv)
+
+
