@@ -172,3 +172,22 @@ def fmt_count(n: int) -> str:
         if n >= f:
             return f"{n / f:.3g}{unit}"
     return str(n)
+
+
+def fmt_local_time(t: float | None, missing: str = "-") -> str:
+    """A Unix time as ``YYYY-MM-DD HH:MM:SS`` in local time (the CLI's listings)."""
+    if not t:
+        return missing
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
+
+
+def fmt_sam_record(rec: dict) -> str:
+    """A record's SAM with its unit, ``*`` when the log dominates it, ``n/a`` when
+    undefined, blank when not computed (``wattui sessions``/``show``)."""
+    if "sam" not in rec:
+        return ""
+    sam = rec.get("sam")
+    if sam is None:
+        return "n/a" if rec.get("accuracy") is not None else ""
+    return f"{sam:.3f} {rec.get('sam_unit') or ''}".rstrip() + ("*" if rec.get("sam_flag") else "")
+

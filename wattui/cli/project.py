@@ -10,23 +10,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import time
 
 from wattui.cli.common import CliError
+from wattui.format import fmt_energy, fmt_local_time
 
 __all__ = ["add_parser", "run"]
-
-
-def _fmt_j(j) -> str:
-    if j is None:
-        return "n/a"
-    if j >= 3.6e6:
-        return f"{j / 3.6e6:.3f} kWh"
-    return f"{j / 3600:.2f} Wh"
-
-
-def _fmt_t(t) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) if t else "n/a"
 
 
 def run(args) -> int:
@@ -81,21 +69,21 @@ def run(args) -> int:
         return 0
     sim = "  [SIMULATED]" if rec.get("simulated") else ""
     print(f"session    {s.id}{sim}")
-    print(f"energy     {_fmt_j(rec.get('energy_j'))} so far")
+    print(f"energy     {fmt_energy(rec.get('energy_j'))} so far")
     done, total = m.get("epochs_done"), m.get("total_epochs")
     print(f"epochs     {done if done is not None else '?'} of {total or '?'}")
     if m.get("projected_energy_j") is not None:
         print(
-            f"projected  {_fmt_j(m['projected_energy_j'])} "
-            f"(95% band {_fmt_j(m['projected_energy_low_j'])} .. "
-            f"{_fmt_j(m['projected_energy_high_j'])})"
+            f"projected  {fmt_energy(m['projected_energy_j'])} "
+            f"(95% band {fmt_energy(m['projected_energy_low_j'])} .. "
+            f"{fmt_energy(m['projected_energy_high_j'])})"
         )
         print(
-            f"per epoch  {_fmt_j(m.get('projected_per_epoch_j'))}, "
+            f"per epoch  {fmt_energy(m.get('projected_per_epoch_j'))}, "
             f"{(m.get('projected_per_epoch_s') or float('nan')):.1f} s"
         )
         if m.get("projected_end_time"):
-            print(f"ends       {_fmt_t(m['projected_end_time'])}")
+            print(f"ends       {fmt_local_time(m['projected_end_time'], 'n/a')}")
     print(f"method     {m.get('projection_note') or '-'}")
     for label, val_key, why_key in (
         ("SAM now", "sam", "sam_undefined_reason"),
@@ -122,7 +110,7 @@ def run(args) -> int:
             print(f"to {args.target:g}   n/a: {target['reason']}")
         else:
             how = "measured" if target["measured"] else "fitted a - b*exp(-c*E)"
-            print(f"to {args.target:g}   {_fmt_j(target['energy_j'])} ({how})")
+            print(f"to {args.target:g}   {fmt_energy(target['energy_j'])} ({how})")
     return 0
 
 

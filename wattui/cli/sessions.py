@@ -7,6 +7,8 @@ import sys
 
 from wattui.analysis.measure_windows import measure_windows
 from wattui.cli.common import CliError, sam_opts
+from wattui.format import fmt_local_time, fmt_sam_record
+from wattui.model.kinds import join_methods
 
 
 def add_parser(sub, common) -> None:
@@ -26,28 +28,8 @@ def run(args) -> int:
     return cmd_sessions(args) if args.cmd == "sessions" else cmd_show(args)
 
 
-def _fmt_sam(rec: dict) -> str:
-    """SAM with its unit, ``*`` when the log dominates it, n/a when undefined."""
-    if "sam" not in rec:
-        return ""
-    sam = rec.get("sam")
-    if sam is None:
-        return "n/a" if rec.get("accuracy") is not None else ""
-    return f"{sam:.3f} {rec.get('sam_unit') or ''}".rstrip() + ("*" if rec.get("sam_flag") else "")
-
-
-
-def _fmt_time(t) -> str:
-    import time
-
-    if t is None:
-        return "-"
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
-
-
 def _method_of(rec: dict) -> str:
-    methods = sorted({g["method"] for g in rec["gpus"] + rec["cpu"] if g.get("method")})
-    return "+".join(methods) if methods else "none"
+    return join_methods(g.get("method") for g in rec["gpus"] + rec["cpu"]) or "none"
 
 
 def _print_problems(problems: list[str]) -> None:
@@ -80,12 +62,12 @@ def cmd_sessions(args) -> int:
                 "id": r["id"],
                 "name": r.get("name") or command_label(r.get("command"))[:30],
                 "status": r["status"],
-                "started": _fmt_time(r["started_at"]),
+                "started": fmt_local_time(r["started_at"]),
                 "duration_s": f"{r['duration_s']:.1f}" if r["duration_s"] is not None else "",
                 "energy": format_energy(r["energy_j"]),
                 "method": _method_of(r) + (" SIMULATED" if r["simulated"] and "simulated" not in _method_of(r) else ""),
                 "accuracy": f"{r['accuracy']:.4f}" if r.get("accuracy") is not None else "",
-                "sam": _fmt_sam(r),
+                "sam": fmt_sam_record(r),
             }
         )
     if args.format == "csv":  # SAM as a number, its unit and flag in columns of their own
@@ -163,7 +145,7 @@ def cmd_show(args) -> int:
     print(f"status    {rec['status']}" + (f" (exit {rec['exit_code']})" if rec["exit_code"] is not None else ""))
     if rec.get("reason"):
         print(f"reason    {rec['reason']}")
-    print(f"started   {_fmt_time(rec['started_at'])}   ended {_fmt_time(rec['ended_at'])}")
+    print(f"started   {fmt_local_time(rec['started_at'])}   ended {fmt_local_time(rec['ended_at'])}")
     if rec["duration_s"] is not None:
         print(f"duration  {rec['duration_s']:.1f} s")
     for g in rec["gpus"] + rec["cpu"]:
