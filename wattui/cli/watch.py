@@ -59,7 +59,7 @@ def add_parser(sub, common) -> None:
         type=float,
         default=None,
         metavar="S",
-        help="seconds between redraws (0.25 to 1; default 0.5)",
+        help="seconds between redraws (0.25 to 1; default 1)",
     )
 
 
