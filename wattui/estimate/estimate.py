@@ -44,11 +44,12 @@ def estimate_model(model, example_input_shape_or_tensor, batch_size: int | None 
     records = trace.trace_model(model, example_input_shape_or_tensor, batch_size, dtype,
                                 training=mode == "training", backward=trace_backward)
     x = trace.meta_input(example_input_shape_or_tensor, batch_size, dtype)
-    weights = {id(p): p for p in model.parameters()}.values()
+    weights = list(model.parameters())  # each shared parameter once
     n_params = sum(int(p.numel()) for p in weights)
     weight_bytes = sum(int(p.numel()) * p.element_size() for p in weights)
     bytes_per_param = weight_bytes / n_params if n_params else 0.0
-    floored, floor_added = 0, 0.0
+    floor_of = memory.weight_floor(pset, weight_bytes)
+    floored = 0
     layers = []
     by_type: dict[str, float] = {}
     by_kind: dict[str, float] = {}
@@ -69,9 +70,9 @@ def estimate_model(model, example_input_shape_or_tensor, batch_size: int | None 
                 by_kind[kind] = by_kind.get(kind, 0.0) + cost
             if label not in labels:
                 labels.append(label)
-        floor = memory.weight_floor(pset, weight_bytes, int(r.params * bytes_per_param), ops)
+        floor = floor_of.of(int(r.params * bytes_per_param), ops) if floor_of else None
         if floor is not None and not missing and floor > energy:
-            floored, floor_added = floored + 1, floor_added + floor - energy
+            floored += 1
             by_kind[memory.KIND] = by_kind.get(memory.KIND, 0.0) + floor - energy
             energy = floor
             labels.append(memory.KIND)
@@ -94,5 +95,5 @@ def estimate_model(model, example_input_shape_or_tensor, batch_size: int | None 
                     "path": pset.path, "provenance": pset.provenance, "unit": pset.unit},
         training_method=training_method(pset, mode), samples=samples, by_type=by_type,
         unpriced_ops=dict(unpriced), by_kind=by_kind,
-        memory_floor={"weight_bytes": weight_bytes, "cache_bytes": memory.cache_bytes(pset),
-                      "layers": floored, "added": floor_added} if floored else None)
+        memory_floor={"weight_bytes": weight_bytes, "cache_bytes": floor_of.cache_bytes,
+                      "layers": floored, "added": by_kind[memory.KIND]} if floored else None)

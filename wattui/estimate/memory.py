@@ -14,6 +14,8 @@ with ``cache_source``). A set without it gets no floor.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from wattui.estimate import pricing
 from wattui.estimate.ops import OpCall
 from wattui.estimate.predictors import PredictorSet
@@ -49,17 +51,30 @@ def cost_per_byte(pset: PredictorSet) -> float | None:
     return (big - small) / (n * READ_WRITE_BYTES)
 
 
-def weight_floor(pset: PredictorSet, model_weight_bytes: int, layer_weight_bytes: int,
-                 ops: list[OpCall]) -> float | None:
-    """Least cost of one weighted layer's ops when its weights come from memory each pass,
-    or None where the floor does not apply. Backward passes read the weights again and
-    write their gradients: two more streams."""
+@dataclass(frozen=True)
+class WeightFloor:
+    """The floor of one model's weighted layers: its set's cache and cost per byte."""
+
+    cache_bytes: int
+    per_byte: float
+
+    def of(self, layer_weight_bytes: int, ops: list[OpCall]) -> float | None:
+        """Least cost of one weighted layer's ops when its weights come from memory each
+        pass, or None where the floor does not apply. Backward passes read the weights
+        again and write their gradients: two more streams."""
+        if (not 0 < layer_weight_bytes <= self.cache_bytes
+                or not any(o.kind in WEIGHTED_KINDS for o in ops)):
+            return None
+        streams = 1 + (2 if any(o.backward for o in ops) else 0)
+        return streams * layer_weight_bytes * self.per_byte
+
+
+def weight_floor(pset: PredictorSet, model_weight_bytes: int) -> WeightFloor | None:
+    """The floor for a model with ``model_weight_bytes`` of weights priced by ``pset``, or
+    None when its weights fit the set's cache (or the set lacks a cache size or a copy
+    model)."""
     llc = cache_bytes(pset)
-    if (not llc or model_weight_bytes <= llc or not 0 < layer_weight_bytes <= llc
-            or not any(o.kind in WEIGHTED_KINDS for o in ops)):
+    if not llc or model_weight_bytes <= llc:
         return None
     per_byte = cost_per_byte(pset)
-    if per_byte is None:
-        return None
-    streams = 1 + (2 if any(o.backward for o in ops) else 0)
-    return streams * layer_weight_bytes * per_byte
+    return None if per_byte is None else WeightFloor(llc, per_byte)
