@@ -70,3 +70,18 @@ async def pilot_wait_until(pilot, cond, timeout: float = 30.0, step: float = 0.0
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
         await pilot.pause(step)
+
+
+class FakeRecorder:
+    """The host a RecorderIntake writes to (``add_event``, ``energy_now``), in memory: the
+    events as the session file would hold them (JSON, no NaN), the energy set by the test."""
+
+    def __init__(self):
+        self.rows: list[dict] = []
+        self.energy = 0.0
+
+    def add_event(self, ev: dict) -> None:
+        self.rows.append(json.loads(json.dumps(ev, allow_nan=False)))
+
+    def energy_now(self):
+        return self.energy

@@ -7,13 +7,13 @@ scikit-learn, the PyTorch tutorials); the captured corpus (tests/corpus) replays
 
 from __future__ import annotations
 
-import json
 import math
 import subprocess
 import sys
 import textwrap
 
 import pytest
+from conftest import FakeRecorder
 
 from wattui.metrics.intake import (
     PercentJudge,
@@ -28,18 +28,6 @@ from wattui.metrics.session_metrics import metrics_from_rows
 from wattui.metrics.summary import pick_accuracies
 from wattui.record.intake import RecorderIntake
 from wattui.record.options import MetricOptions
-
-
-class FakeRecorder:
-    def __init__(self):
-        self.rows: list[dict] = []
-        self.energy = 0.0
-
-    def add_event(self, ev: dict) -> None:
-        self.rows.append(json.loads(json.dumps(ev, allow_nan=False)))
-
-    def energy_now(self):
-        return self.energy
 
 
 def run_lines(lines, *, reports=(), t0=100.0, dt=1.0, **opts):

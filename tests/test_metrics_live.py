@@ -12,25 +12,13 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import wait_until
+from conftest import FakeRecorder, wait_until
 
 from wattui.metrics.session_metrics import metrics_from_rows
 from wattui.record.intake import EpochTracker, RecorderIntake
 from wattui.record.options import MetricOptions, add_metric_options, metric_options_from_args
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-class FakeRecorder:
-    def __init__(self):
-        self.rows: list[dict] = []
-        self.energy = 0.0
-
-    def add_event(self, ev: dict) -> None:
-        self.rows.append(json.loads(json.dumps(ev, allow_nan=False)))
-
-    def energy_now(self):
-        return self.energy
 
 
 def parser():
