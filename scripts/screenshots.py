@@ -21,6 +21,7 @@ from typing import NamedTuple
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))  # the fixtures and waits the tests use
 OUT = REPO / "screenshots"
 
 
@@ -42,22 +43,16 @@ def live_app(tmp: Path, running: bool = True, duration: float = 900.0):
 
 
 async def wait_live(pilot, n: int = 1) -> None:
-    """Until the live screen has applied ``n`` snapshots."""
+    """Until the live screen has applied ``n`` snapshots and its output pane has scrolled to
+    its end (which follows a refresh: on a loaded machine it can come after the snapshot)."""
+    from screen_waits import until
+
     app = pilot.app
-    for _ in range(400):
-        live = getattr(app, "live", None)
-        if live is not None and live.snapshots_applied >= n:
-            break
-        await pilot.pause(0.025)
-    await pilot.pause()
-    # The output pane scrolls to its end after a refresh; on a loaded machine that can come
-    # after the snapshot, so wait for it rather than for a fixed time.
+    await until(pilot, lambda: getattr(app, "live", None) is not None
+                and app.live.snapshots_applied >= n, f"the live screen's snapshot #{n}")
     logs = app.screen.query("#output-log")
-    for _ in range(400):
-        if not logs or all(log.is_vertical_scroll_end for log in logs):
-            break
-        await pilot.pause(0.025)
-    await pilot.pause()
+    await until(pilot, lambda: all(log.is_vertical_scroll_end for log in logs),
+                "the output pane at its end")
 
 
 async def _replay(pilot) -> None:
@@ -89,7 +84,6 @@ SHOTS: list[Shot] = [
 def compare_app(tmp: Path, **kw):
     """The comparison screen on the deterministic demo store of tests/compare_fixtures.py
     (8 sessions at fixed times, one corrupt directory)."""
-    sys.path.insert(0, str(REPO / "tests"))
     from compare_fixtures import make_demo_store
 
     from wattui.tui.compare import CompareApp
