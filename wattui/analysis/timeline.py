@@ -18,6 +18,7 @@ from wattui.groups.merge import held_sum
 from wattui.metrics.intake import event_from_row
 from wattui.metrics.summary import pick_accuracies
 from wattui.model.group import is_group_ref
+from wattui.model.kinds import ENERGY_KINDS
 from wattui.store.paths import sessions_dir
 from wattui.store.reader import Session
 
@@ -88,7 +89,7 @@ class Timeline:
             ),
             key=lambda k: (len(k), k),
         )
-        energy_devs = [k for k, v in kinds.items() if v in ("gpu", "cpu", "dram")] or self.gpus
+        energy_devs = [k for k, v in kinds.items() if v in ENERGY_KINDS] or self.gpus
         self.power = df.filter(pl.col("device").is_in(self.gpus)).select(
             "t_wall", "device", "power_w"
         )

@@ -23,15 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
+from wattui.model.kinds import ENERGY_KINDS
 from wattui.sanitize import clean_text
 from wattui.store import schema
 from wattui.view.history import FINE_BUCKET_S, PowerHistory
 from wattui.view.metric_tracker import MetricsSummary, MetricTracker, _finite
 from wattui.view.output import OutputTail
 from wattui.view.samples_tail import BoundedTail, _other_processes
-
-ENERGY_KINDS = ("gpu", "cpu", "dram")
-
 
 
 @dataclass(frozen=True)
