@@ -296,10 +296,9 @@ def test_cli_compare_errors(store, capsys):
         ["compare", "--store", str(store), "--format", "md", "--sort", "zzz"], capsys
     )
     assert rc == 2 and "cannot sort" in err
-    rc, _, err = run_cli(
-        ["compare", "--store", str(store), "--format", "md", "--beta", "0"], capsys
-    )
-    assert rc == 2 and "beta" in err
+    with pytest.raises(SystemExit) as exc:  # checked by the parser, as every command does
+        run_cli(["compare", "--store", str(store), "--format", "md", "--beta", "0"], capsys)
+    assert exc.value.code == 2 and "SAM beta must be a positive number" in capsys.readouterr().err
     rc, _, err = run_cli(
         ["compare", "--store", str(store), "--format", "md", "--filter", "since:never"], capsys
     )

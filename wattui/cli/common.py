@@ -35,14 +35,16 @@ def add_store(p: argparse.ArgumentParser) -> None:
 
 def add_sam(p: argparse.ArgumentParser) -> None:
     """SAM's parameters for a listing: default, the ones each session was recorded with."""
+    from wattui.metrics.sam import alpha_arg, beta_arg, unit_arg
+
     g = p.add_argument_group("SAM (default: as each session was recorded)")
     g.add_argument(
-        "--alpha", "--sam-alpha", dest="sam_alpha", type=float, metavar="A", help="SAM's alpha"
+        "--alpha", "--sam-alpha", dest="sam_alpha", type=alpha_arg, metavar="A", help="SAM's alpha"
     )
     g.add_argument(
-        "--beta", "--sam-beta", dest="sam_beta", type=float, metavar="B", help="SAM's beta"
+        "--beta", "--sam-beta", dest="sam_beta", type=beta_arg, metavar="B", help="SAM's beta"
     )
-    g.add_argument("--sam-unit", metavar="kWh|Wh|J", help="SAM's electricity unit")
+    g.add_argument("--sam-unit", type=unit_arg, metavar="kWh|Wh|J", help="SAM's electricity unit")
 
 
 def sam_opts(args) -> dict:

@@ -156,16 +156,18 @@ def add_parser(sub, common) -> None:
         "--sort", metavar="COL", help="column to sort by (e.g. sam, energy; --sort=-sam descends)"
     )
     c.add_argument("--reverse", action="store_true", help="sort in descending order")
+    from wattui.metrics.sam import alpha_arg, beta_arg, unit_arg
+
     c.add_argument(
-        "--alpha", type=float, default=None, help="SAM alpha (default: as recorded, else 5)"
+        "--alpha", "--sam-alpha", type=alpha_arg, default=None, metavar="A",
+        help="SAM alpha (default: as recorded, else 5)",
     )
     c.add_argument(
-        "--beta", type=float, default=None, help="SAM beta (default: as recorded, else 5)"
+        "--beta", "--sam-beta", type=beta_arg, default=None, metavar="B",
+        help="SAM beta (default: as recorded, else 5)",
     )
     c.add_argument(
-        "--sam-unit",
-        choices=("kWh", "Wh", "J"),
-        default=None,
+        "--sam-unit", type=unit_arg, default=None, metavar="kWh|Wh|J",
         help="SAM energy unit (default: the one the sessions were recorded with, else kWh)",
     )
 

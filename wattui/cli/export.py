@@ -3,32 +3,14 @@ TensorBoard."""
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from wattui.cli.common import CliError
 
 
-def _sam_alpha(value: str) -> float:
-    from wattui.metrics.sam import check_params
-
-    try:
-        return check_params(value, 5, "kWh")[0]
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
-def _sam_beta(value: str) -> float:
-    from wattui.metrics.sam import check_params
-
-    try:
-        return check_params(5, value, "kWh")[1]
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
 def add_parser(sub, common) -> None:
-    from wattui.record.options import country_arg, number_arg, sam_unit_arg
+    from wattui.metrics.sam import alpha_arg, beta_arg, unit_arg
+    from wattui.record.options import country_arg, number_arg
 
     p = sub.add_parser(
         "export",
@@ -47,9 +29,9 @@ def add_parser(sub, common) -> None:
     p.add_argument("--wandb-mode", choices=("online", "offline"), help="W&B mode (default: W&B's own, $WANDB_MODE)")
     p.add_argument("--wandb-dir", metavar="DIR", help="where W&B writes its run files")
     p.add_argument("--accuracy-key", metavar="NAME", help="the reported metric taken as accuracy")
-    p.add_argument("--alpha", "--sam-alpha", dest="sam_alpha", type=_sam_alpha, metavar="A", help="SAM's alpha (default: as recorded, 5)")
-    p.add_argument("--beta", "--sam-beta", dest="sam_beta", type=_sam_beta, metavar="B", help="SAM's beta (default: as recorded, 5)")
-    p.add_argument("--sam-unit", type=sam_unit_arg, metavar="kWh|Wh|J", help="SAM's electricity unit (default: as recorded, kWh)")
+    p.add_argument("--alpha", "--sam-alpha", dest="sam_alpha", type=alpha_arg, metavar="A", help="SAM's alpha (default: as recorded, 5)")
+    p.add_argument("--beta", "--sam-beta", dest="sam_beta", type=beta_arg, metavar="B", help="SAM's beta (default: as recorded, 5)")
+    p.add_argument("--sam-unit", type=unit_arg, metavar="kWh|Wh|J", help="SAM's electricity unit (default: as recorded, kWh)")
     p.add_argument("--carbon-intensity", dest="carbon_g_per_kwh", type=number_arg(0, 5000, "--carbon-intensity"), metavar="G_PER_KWH", help="grams CO2 per kWh, for emissions")
     p.add_argument("--country", type=country_arg, metavar="ISO3", help="that country's average carbon intensity, for emissions")
     common.store(p)

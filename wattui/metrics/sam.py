@@ -12,6 +12,7 @@ wattui defaults to alpha = beta = 5 ("SAM5") and always prints what it used.
 
 from __future__ import annotations
 
+import argparse
 import math
 from dataclasses import dataclass
 
@@ -25,6 +26,9 @@ __all__ = [
     "UNITS",
     "check_params",
     "meaningful_unit",
+    "alpha_arg",
+    "beta_arg",
+    "unit_arg",
 ]
 
 UNITS = {"kWh": 3.6e6, "Wh": 3600.0, "J": 1.0}  # joules per unit, largest first
@@ -64,17 +68,37 @@ def _unit(unit: str) -> str:
     raise ValueError(f"SAM unit must be one of {', '.join(UNITS)}, not {unit!r}")
 
 
+def _number(name: str, value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"SAM {name} must be a number, not {value!r}") from None
+
+
 def check_params(alpha: float, beta: float, unit: str) -> tuple[float, float, str]:
     """Validate ``--sam-alpha/--sam-beta/--sam-unit``; ValueError (one line) when bad."""
-    try:
-        a, b = float(alpha), float(beta)
-    except (TypeError, ValueError):
-        raise ValueError(f"SAM alpha and beta must be numbers, not {alpha!r}, {beta!r}") from None
+    a, b = _number("alpha", alpha), _number("beta", beta)
     if not (math.isfinite(a) and 0 <= a <= 100):
         raise ValueError(f"SAM alpha must be between 0 and 100, not {alpha!r}")
     if not (math.isfinite(b) and 0 < b <= 1e6):
         raise ValueError(f"SAM beta must be a positive number, not {beta!r}")
     return a, b, _unit(unit)
+
+
+def _arg(check):
+    def parse(value: str):
+        try:
+            return check(value)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    return parse
+
+
+# argparse types for --alpha/--beta/--sam-unit: every command checks them the same way
+alpha_arg = _arg(lambda v: check_params(v, DEFAULT_BETA, DEFAULT_UNIT)[0])
+beta_arg = _arg(lambda v: check_params(DEFAULT_ALPHA, v, DEFAULT_UNIT)[1])
+unit_arg = _arg(lambda v: check_params(DEFAULT_ALPHA, DEFAULT_BETA, v)[2])
 
 
 def energy_in_unit(energy_j: float, unit: str = DEFAULT_UNIT) -> float:

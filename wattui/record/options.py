@@ -18,7 +18,7 @@ from pathlib import Path
 from wattui.argtypes import positive_int
 from wattui.metrics.carbon import lookup_country
 from wattui.metrics.lineparser import compile_extra_patterns
-from wattui.metrics.sam import check_params
+from wattui.metrics.sam import alpha_arg, beta_arg, unit_arg
 from wattui.sampler import DEFAULT_PERIOD_S
 
 __all__ = [
@@ -29,7 +29,6 @@ __all__ = [
     "record_argv",
     "number_arg",
     "country_arg",
-    "sam_unit_arg",
 ]
 
 DEFAULT_RAPL_ROOT = "/sys/class/powercap"
@@ -122,14 +121,6 @@ def country_arg(value: str) -> str:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def sam_unit_arg(value: str) -> str:
-    """An argparse type: SAM's electricity unit, checked."""
-    try:
-        return check_params(5, 5, value)[2]
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
 def add_metric_options(p: argparse.ArgumentParser) -> None:
     """Add the accuracy / SAM / CO2 options to a record-like parser (all default to None)."""
     g = p.add_argument_group("accuracy, SAM, CO2 and cost")
@@ -176,7 +167,7 @@ def add_metric_options(p: argparse.ArgumentParser) -> None:
         "--alpha",
         "--sam-alpha",
         dest="sam_alpha",
-        type=number_arg(0, 100, "--alpha"),
+        type=alpha_arg,
         metavar="A",
         help="SAM's alpha (default 5)",
     )
@@ -184,12 +175,12 @@ def add_metric_options(p: argparse.ArgumentParser) -> None:
         "--beta",
         "--sam-beta",
         dest="sam_beta",
-        type=number_arg(0, 1e6, "--beta", lo_open=True),
+        type=beta_arg,
         metavar="B",
         help="SAM's beta (default 5)",
     )
     g.add_argument(
-        "--sam-unit", type=sam_unit_arg, metavar="kWh|Wh|J",
+        "--sam-unit", type=unit_arg, metavar="kWh|Wh|J",
         help="electricity unit of SAM (default kWh; Wh or J for runs of a few Wh)",
     )
     g.add_argument(
