@@ -106,3 +106,39 @@ def test_estimate_reports_missing_models_of_a_partial_set(tmp_path, capsys):
     kinds = {la.type: la for la in res.layers}
     assert kinds["Linear"].energy_j > 0
     assert kinds["Conv2d"].energy_j is None and "lacks" in kinds["Conv2d"].predictor
+
+
+def test_cold_inputs_cycle_through_more_than_the_cache():
+    torch = pytest.importorskip("torch")
+    cache = 1 << 20
+    src = C.ColdInputs((4, 1000), cache, "cpu", lambda shape, dev: torch.randn(shape))
+    assert src.buf.numel() * 4 >= 3 * cache
+    seen = [src().data_ptr() for _ in range(src.slots)]
+    assert len(set(seen)) == src.slots  # no slice reused before the buffer is gone through
+    assert src().data_ptr() == seen[0] and src().shape == (4, 1000)
+
+
+@pytest.mark.parametrize("mode", ["inference", "training"])
+def test_cold_runner_feeds_each_pass_another_input(mode, monkeypatch):
+    torch = pytest.importorskip("torch")
+    monkeypatch.setattr(C, "cache_bytes", lambda: 1 << 20)
+    seen = []
+    real = C._module_and_input
+
+    def spy(kind, cfg, operand=None):
+        layer, shape, dtype = real(kind, cfg, operand)
+
+        def fn(x):
+            seen.append((x.data_ptr(), x.requires_grad))
+            return layer(x)
+        return fn, shape, dtype
+
+    monkeypatch.setattr(C, "_module_and_input", spy)
+    cfg = {"batch_size": 2, "input_size": 1000}
+    C.make_runner("add", cfg, "cpu", mode, inputs="cold")(5)
+    assert len({p for p, _ in seen}) == 5
+    assert all(g == (mode == "training") for _, g in seen)
+    seen.clear()
+    C.make_runner("add", cfg, "cpu", mode)(3)  # hot: one input for every pass
+    assert len({p for p, _ in seen}) == 1
+    assert torch.is_grad_enabled()

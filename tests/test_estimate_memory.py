@@ -1,5 +1,6 @@
-"""The memory floor: weighted layers of a model whose weights exceed the device's cache are
-priced at least at streaming their weights (wattui/estimate/memory.py)."""
+"""The memory floors (wattui/estimate/memory.py): weighted layers of a model whose weights
+exceed the device's cache are priced at least at streaming their weights; ops of a model whose
+activations exceed it, at least at moving their activations through memory."""
 
 import json
 
@@ -82,3 +83,45 @@ def test_shipped_sets_say_which_cache_they_describe():
     for name in SHIPPED:
         prov = json.loads(SHIPPED[name].read_text())["provenance"]
         assert prov["cache_bytes"] > 1 << 20 and prov["cache_source"]
+
+
+def relus(depth: int):
+    return nn.Sequential(*[nn.ReLU() for _ in range(depth)])
+
+
+def test_activations_past_the_cache_are_priced_at_moving_them():
+    n, depth = 32 * 1024, 8  # 128 KiB in and 128 KiB out per op: 2 MiB of traffic in all
+    res = estimate_model(relus(depth), (n,), batch_size=1, predictors=pset(1 << 20))
+    rows = [la for la in res.layers if la.type == "ReLU"]
+    assert len(rows) == depth
+    for la in rows:  # the relu model's 1e-12 per element is far below 8 bytes x 1e-10
+        assert la.energy_j == pytest.approx(8 * n * PER_BYTE)
+        assert memory.ACT_KIND in la.predictor
+    assert res.activation_floor["ops"] == depth
+    assert res.activation_floor["added"] == pytest.approx(depth * n * (8 * PER_BYTE - 1e-12))
+    assert res.by_kind[memory.ACT_KIND] == pytest.approx(res.activation_floor["added"])
+    assert "moving their activations" in format_table(res)
+    assert json.loads(json.dumps(res.to_dict()))["activation_floor"]["ops"] == depth
+
+
+def test_no_activation_floor_when_they_fit_or_an_op_alone_does_not():
+    n, depth = 32 * 1024, 8
+    plain = estimate_model(relus(depth), (n,), batch_size=1, predictors=pset(None))
+    assert plain.activation_floor is None
+    assert plain.total_energy_j == pytest.approx(depth * n * 1e-12)
+    fits = estimate_model(relus(depth), (n,), batch_size=1, predictors=pset(4 << 20))
+    assert fits.activation_floor is None and fits.total_energy_j == plain.total_energy_j
+    # each op moves 256 KiB, more than a 128 KiB cache: calibrated streaming already
+    big = estimate_model(relus(depth), (n,), batch_size=1, predictors=pset(128 << 10))
+    assert big.activation_floor is None and big.total_energy_j == plain.total_energy_j
+
+
+def test_activation_floor_counts_activations_not_weights():
+    width = 1024  # 4 MiB of weights, 4 rows of activations
+    model = nn.Sequential(nn.Linear(width, width), *[nn.ReLU() for _ in range(64)])
+    res = estimate_model(model, (width,), batch_size=4, predictors=pset(64 << 10))
+    lin = linears(res)[0]
+    # weights (4 MiB) exceed the 64 KiB cache: not the floors' business; activations:
+    # 4 rows x (1024 in + 1024 out) x 4 bytes
+    assert lin.energy_j == pytest.approx(4 * 2 * width * 4 * PER_BYTE)
+    assert res.memory_floor is None

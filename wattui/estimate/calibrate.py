@@ -293,8 +293,10 @@ def open_counter(device: str, rapl_root: str = "/sys/class/powercap") -> SourceC
 # --- real layer runs --------------------------------------------------------------------------
 
 
-def _module_and_input(kind: str, cfg: dict[str, int]):
-    """The real layer (a module or a function) and its input shape and dtype for one config."""
+def _module_and_input(kind: str, cfg: dict[str, int], operand=None):
+    """The real layer (a module or a function) and its input shape and dtype for one config.
+    ``operand(shape)`` gives the second input of ``add``/``mul`` on each call (default: one
+    fixed random tensor)."""
     import torch
     from torch import nn
 
@@ -329,8 +331,10 @@ def _module_and_input(kind: str, cfg: dict[str, int]):
         return (lambda x: layer(x)[0]), (b, cfg["seq_len"], cfg["input_size"]), layer
     shape = (b, cfg["input_size"])
     if kind in ("add", "mul", "copy"):
-        other = torch.randn(shape)
-        fn = {"add": lambda x: x + other, "mul": lambda x: x * other,
+        if operand is None:
+            fixed = torch.randn(shape)
+            operand = lambda _shape: fixed  # noqa: E731
+        fn = {"add": lambda x: x + operand(shape), "mul": lambda x: x * operand(shape),
               "copy": lambda x: x.clone()}[kind]
         return fn, shape, None
     layer = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh,
@@ -339,24 +343,60 @@ def _module_and_input(kind: str, cfg: dict[str, int]):
     return layer, shape, None
 
 
-def make_runner(kind: str, cfg: dict[str, int], device: str, mode: str):
-    """A function ``run(passes)`` that runs the real layer on ``device``."""
+class ColdInputs:
+    """Inputs that are not in cache, as inside a model: each call takes the next slice of a
+    flat buffer of at least ``3 * cache`` bytes, so a slice was last touched two cache-fulls
+    ago. Slices of one buffer, not separate tensors, so the bookkeeping costs nothing."""
+
+    def __init__(self, shape, cache: int, device: str, make):
+        from math import prod
+
+        n = max(prod(shape), 1)
+        slots = max(2, -(-3 * cache // (4 * n)))
+        self.buf = make((slots * n,), device)
+        self.shape, self.n, self.slots, self.i = tuple(shape), n, slots, 0
+
+    def __call__(self, _shape=None):
+        self.i = (self.i + 1) % self.slots
+        return self.buf[self.i * self.n:(self.i + 1) * self.n].view(self.shape)
+
+
+def make_runner(kind: str, cfg: dict[str, int], device: str, mode: str,
+                inputs: str = "hot"):
+    """A function ``run(passes)`` that runs the real layer on ``device``. ``inputs="cold"``
+    feeds each pass an input (and ``add``/``mul`` operand) from memory, not cache
+    (:class:`ColdInputs`; the last-level cache size from sysfs, else 32 MiB)."""
     import torch
 
-    layer, shape, dtype = _module_and_input(kind, cfg)
+    def randn(shape, dev):
+        return torch.randn(shape, device=dev)
+
+    cold = inputs == "cold"
+    llc = (cache_bytes() or 32 * 1024 ** 2) if cold else 0
+    operand = None
+    if cold and kind in ("add", "mul"):
+        operand = ColdInputs((cfg["batch_size"], cfg["input_size"]), llc, device, randn)
+    layer, shape, dtype = _module_and_input(kind, cfg, operand)
     owner = dtype if isinstance(dtype, torch.nn.Module) else layer
     dtype = None if isinstance(dtype, torch.nn.Module) else dtype
     if isinstance(owner, torch.nn.Module):
         owner.to(device).train(mode == "training")
     if dtype == torch.long:
-        x = torch.randint(0, cfg["vocab"], shape, device=device)
+        def make(shp, dev):
+            return torch.randint(0, cfg["vocab"], shp, device=dev)
     else:
-        x = torch.randn(shape, device=device, requires_grad=(mode == "training"))
+        make = randn
+    next_x = ColdInputs(shape, llc, device, make) if cold else \
+        (lambda x0: lambda: x0)(make(shape, device))
+    grad = mode == "training" and dtype != torch.long
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     params = list(owner.parameters()) if isinstance(owner, torch.nn.Module) else []
 
     def run(passes: int) -> None:
         for _ in range(passes):
+            x = next_x()
+            if grad:  # a leaf of its own, so no gradient flows into a shared buffer
+                x = x.detach().requires_grad_(True)
             if mode == "training":
                 for p in params:
                     p.grad = None
@@ -449,6 +489,7 @@ class Calibration:
     chosen: dict[str, Predictor] = field(default_factory=dict)  # the form kept per kind
     method: str = "energy"  # "energy" (a hardware counter) or "time" (a proxy)
     ranges: str = "seed"
+    inputs: str = "hot"  # "cold": each pass's inputs from memory (make_runner)
 
     @property
     def unit(self) -> str:
@@ -474,6 +515,7 @@ class Calibration:
         prov = {"dataset": parquet or "in memory", "measured": measured,
                 "method": self.method, "time_proportional_proxy": self.method == "time",
                 "idle_w": self.idle_w, "simulated": self.simulated, "ranges": self.ranges,
+                "inputs": self.inputs,
                 "fit_date": dt.datetime.now(dt.timezone.utc).date().isoformat(),
                 "fit_command": "wattui calibrate",
                 "recipe": f"cost = a + b*X^c per op kind ({self.unit}), relative loss"}
@@ -487,10 +529,11 @@ def run_calibration(device: str, layers=LAYERS, configs: int = 20, mode: str = "
                     simulate: bool = False, window_s: float = 2.0, reps: int = 3,
                     idle_s: float = 5.0, seed: int = 0, scale: float = 1.0,
                     progress=None, method: str = "energy",
-                    ranges: str = "seed") -> Calibration:
+                    ranges: str = "seed", inputs: str = "hot") -> Calibration:
     """Sample, measure and fit. Raises :class:`CalibrationRefused` where nothing can be
     measured. ``method="time"`` measures process CPU time instead of energy (CPU only):
-    the set is then a time-proportional proxy, in seconds."""
+    the set is then a time-proportional proxy, in seconds. ``inputs="cold"`` feeds every
+    pass inputs that are not in cache (:func:`make_runner`)."""
     if simulate:
         counter: Any = SimulatedDevice(seed=seed)
         dev_name = SimulatedDevice.name
@@ -508,7 +551,7 @@ def run_calibration(device: str, layers=LAYERS, configs: int = 20, mode: str = "
 
         dev_name = device_name(device)
     cal = Calibration(dev_name, mode, simulate, method="energy" if simulate else method,
-                      ranges=ranges)
+                      ranges=ranges, inputs=inputs)
     # idle baseline
     e0 = counter.read()
     if simulate:
@@ -530,12 +573,13 @@ def run_calibration(device: str, layers=LAYERS, configs: int = 20, mode: str = "
                 def run(passes, kind=kind, x=feat["x"]):
                     counter.run(kind, x, passes)
             else:
-                run = make_runner(kind, cfg, device, mode)
+                run = make_runner(kind, cfg, device, mode, inputs)
             clock = (lambda: counter.t) if simulate else \
                 time.process_time if method == "time" else time.perf_counter
             energy, passes, per = measure(counter, run, window_s, reps, clock)
             cal.rows.append({"layer": kind, **cfg, **feat, cal.column: energy,
                              "unit": cal.unit, "method": cal.method, "cache_bytes": llc,
+                             "inputs": inputs,
                              "passes": int(np.median(passes)), "reps": reps, "rep_spread": float(
                                  (max(per) - min(per)) / energy) if energy else 0.0,
                              "idle_w": cal.idle_w, "mode": mode, "device": dev_name,

@@ -186,6 +186,9 @@ def calibrate_parser() -> argparse.ArgumentParser:
                     help="config ranges of the seed kinds: the seed's random ranges, or "
                          "sizes typical of real networks (new op kinds use these by "
                          "default), or 'large': tensors past the last-level cache")
+    ap.add_argument("--inputs", choices=("hot", "cold"), default="hot",
+                    help="hot: every pass on the same input (default); cold: each pass on "
+                         "an input not in cache, as inside a model (CPU)")
     return ap
 
 
@@ -225,7 +228,7 @@ def run_calibrate(args: list[str]) -> int:
     try:
         cal = C.run_calibration(device, layers, ns.configs, ns.mode, ns.simulate, ns.window,
                                 ns.reps, ns.idle, ns.seed, ns.scale, progress,
-                                ns.method, ns.ranges)
+                                ns.method, ns.ranges, ns.inputs)
     except C.CalibrationRefused as exc:
         hint = "; on a CPU, --method time calibrates a time-proportional proxy" \
             if device == "cpu" and ns.method == "energy" and not ns.simulate else ""

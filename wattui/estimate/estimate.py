@@ -49,7 +49,10 @@ def estimate_model(model, example_input_shape_or_tensor, batch_size: int | None 
     weight_bytes = sum(int(p.numel()) * p.element_size() for p in weights)
     bytes_per_param = weight_bytes / n_params if n_params else 0.0
     floor_of = memory.weight_floor(pset, weight_bytes)
-    floored = 0
+    act_floor = memory.activation_floor(pset, sum(
+        memory.activation_bytes(o) for r in records for o in r.ops + r.backward_ops
+        if o.kind != O.UNPRICED))
+    floored = act_floored = 0
     layers = []
     by_type: dict[str, float] = {}
     by_kind: dict[str, float] = {}
@@ -65,6 +68,13 @@ def estimate_model(model, example_input_shape_or_tensor, batch_size: int | None 
             if cost is None:
                 missing[f"aten.{op.aten}" if op.kind == O.UNPRICED else op.kind] += 1
             else:
+                low = act_floor.of(op) if act_floor else None
+                if low is not None and low > cost:
+                    act_floored += 1
+                    by_kind[memory.ACT_KIND] = by_kind.get(memory.ACT_KIND, 0.0) + low - cost
+                    cost = low
+                    if memory.ACT_KIND not in labels:
+                        labels.append(memory.ACT_KIND)
                 energy += cost
                 kind = f"{op.kind}_backward" if op.backward else op.kind
                 by_kind[kind] = by_kind.get(kind, 0.0) + cost
@@ -96,4 +106,6 @@ def estimate_model(model, example_input_shape_or_tensor, batch_size: int | None 
         training_method=training_method(pset, mode), samples=samples, by_type=by_type,
         unpriced_ops=dict(unpriced), by_kind=by_kind,
         memory_floor={"weight_bytes": weight_bytes, "cache_bytes": floor_of.cache_bytes,
-                      "layers": floored, "added": by_kind[memory.KIND]} if floored else None)
+                      "layers": floored, "added": by_kind[memory.KIND]} if floored else None,
+        activation_floor={"cache_bytes": act_floor.cache_bytes, "ops": act_floored,
+                          "added": by_kind[memory.ACT_KIND]} if act_floored else None)

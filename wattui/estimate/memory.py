@@ -8,6 +8,14 @@ the set's own ``copy`` model on a tensor far past any cache. The floor applies o
 calibration could not have seen it: the model's weights exceed the cache while the layer's
 own weights fit in it (a layer bigger than the cache was calibrated streaming already).
 
+Activations get the same treatment (:class:`ActivationFloor`): calibration repeats one op on
+the same input, while inside a model whose activations together exceed the cache each op
+reads what the previous one wrote and writes a freshly allocated output. An op then costs at
+least moving its activations (inputs and outputs, not weights) at the same ``copy`` cost per
+byte, which was measured under the same conditions: tensors past any cache, outputs in
+fresh pages (on Linux a large allocation is new memory the kernel zero-fills page by page;
+MobileNetV2 at batch 8 spends about half its CPU time in the kernel doing that).
+
 The cache size is that of the device the set describes, in its provenance (``cache_bytes``,
 with ``cache_source``). A set without it gets no floor.
 """
@@ -22,6 +30,7 @@ from wattui.estimate.predictors import PredictorSet
 
 WEIGHTED_KINDS = ("linear", "matmul", "conv2d", "conv2d_grouped", "conv2d_depthwise", "lstm")
 KIND = "weights from memory"  # what the floor added, in by_kind and the priced-by column
+ACT_KIND = "activations from memory"  # the same for the activation floor
 STREAM_ELEMENTS = 1 << 25  # 128 MiB of float32 copied: far past any last-level cache
 READ_WRITE_BYTES = 8  # a copy reads 4 bytes and writes 4 per float32 element
 
@@ -78,3 +87,36 @@ def weight_floor(pset: PredictorSet, model_weight_bytes: int) -> WeightFloor | N
         return None
     per_byte = cost_per_byte(pset)
     return None if per_byte is None else WeightFloor(llc, per_byte)
+
+
+def activation_bytes(op: OpCall) -> int:
+    """Bytes of activations one op item reads and writes (weights excluded), times its
+    multiplier."""
+    cfg = op.cfg
+    return int(cfg.get("act_bytes", cfg.get("bytes", 0)) * op.times)
+
+
+@dataclass(frozen=True)
+class ActivationFloor:
+    """The floor of one model's ops whose activations come from and go to memory."""
+
+    cache_bytes: int
+    per_byte: float
+
+    def of(self, op: OpCall) -> float | None:
+        """Least cost of one op item, or None where the floor does not apply: an op whose
+        activations exceed the cache was calibrated streaming them already."""
+        n = activation_bytes(op)
+        if not 0 < n <= self.cache_bytes * op.times:
+            return None
+        return n * self.per_byte
+
+
+def activation_floor(pset: PredictorSet, traffic_bytes: int) -> ActivationFloor | None:
+    """The floor for a model whose ops move ``traffic_bytes`` of activations per pass, or
+    None when they fit the set's cache (or the set lacks a cache size or a copy model)."""
+    llc = cache_bytes(pset)
+    if not llc or traffic_bytes <= llc:
+        return None
+    per_byte = cost_per_byte(pset)
+    return None if per_byte is None else ActivationFloor(llc, per_byte)

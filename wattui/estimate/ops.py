@@ -144,7 +144,8 @@ def conv_cfg(x_shape, w_shape, out_shape, stride, padding, groups) -> dict[str, 
             "in_channels": c_in, "out_channels": c_out, "stride": s[0], "padding": p[0],
             "groups": groups, "macs": M.conv2d_macs(batch, c_in, c_out, k, out_hw, groups),
             "elements": prod(out_shape),
-            "bytes": M.FLOAT_BYTES * (prod(x_shape) + prod(w_shape) + prod(out_shape))}
+            "bytes": M.FLOAT_BYTES * (prod(x_shape) + prod(w_shape) + prod(out_shape)),
+            "act_bytes": M.FLOAT_BYTES * (prod(x_shape) + prod(out_shape))}
 
 
 def pool_cfg(x_shape, out_shape, kernel, stride, padding) -> dict[str, Any]:
@@ -161,7 +162,8 @@ def pool_cfg(x_shape, out_shape, kernel, stride, padding) -> dict[str, Any]:
 def linear_cfg(rows: int, n_in: int, n_out: int, bias: bool) -> dict[str, Any]:
     macs = M.linear_macs(rows, n_in, n_out) if bias else rows * n_in * n_out
     return {"macs": macs, "batch_size": rows, "input_size": n_in, "output_size": n_out,
-            "elements": rows * n_out, "bytes": M.matmul_bytes(1, rows, n_in, n_out)}
+            "elements": rows * n_out, "bytes": M.matmul_bytes(1, rows, n_in, n_out),
+            "act_bytes": M.FLOAT_BYTES * rows * (n_in + n_out)}
 
 
 def matmul_cfg(a_shape, b_shape) -> dict[str, Any]:
@@ -290,4 +292,5 @@ def lstm_cfg(batch: int, seq: int, n_in: int, hidden: int) -> dict[str, Any]:
     return {"batch_size": batch, "seq_len": seq, "input_size": n_in, "hidden_size": hidden,
             "macs": seq * batch * 4 * hidden * (n_in + hidden),
             "elements": seq * batch * hidden,
-            "bytes": M.FLOAT_BYTES * (4 * hidden * (n_in + hidden) + seq * batch * (n_in + 2 * hidden))}
+            "bytes": M.FLOAT_BYTES * (4 * hidden * (n_in + hidden) + seq * batch * (n_in + 2 * hidden)),
+            "act_bytes": M.FLOAT_BYTES * seq * batch * (n_in + 2 * hidden)}

@@ -45,6 +45,7 @@ class EstimateResult:
     by_kind: dict[str, float] = field(default_factory=dict)  # op kind -> cost
     # weights past the device's cache: {weight_bytes, cache_bytes, layers, added} (memory.py)
     memory_floor: dict[str, Any] | None = None
+    activation_floor: dict[str, Any] | None = None
 
     @property
     def total_energy_j(self) -> float:
@@ -100,6 +101,7 @@ class EstimateResult:
             "by_type": self.by_type,
             "by_kind": self.by_kind,
             "memory_floor": self.memory_floor,
+            "activation_floor": self.activation_floor,
             "predictors": pred,
             "layers": [
                 {**asdict(la), "output_shape": list(la.output_shape), "partial": la.partial,
@@ -158,6 +160,11 @@ def format_table(res: EstimateResult) -> str:
         lines.append(f"weights {m['weight_bytes'] / 2**20:.0f} MiB > the device's "
                      f"{m['cache_bytes'] / 2**20:.0f} MiB cache: {m['layers']} layer(s) priced at "
                      f"least at streaming their weights from memory (+{fmt_si(m['added'], u)})")
+    if res.activation_floor:
+        m = res.activation_floor
+        lines.append(f"activations exceed the device's {m['cache_bytes'] / 2**20:.0f} MiB cache: "
+                     f"{m['ops']} op(s) priced at least at moving their activations through "
+                     f"memory (+{fmt_si(m['added'], u)})")
     if res.partial:
         ops = ", ".join(f"{clean_text(k)} x{v}" for k, v in sorted(res.unpriced_ops.items()))
         lines.append(f"PARTIAL: the total is a lower bound; unpriced ops (not in the total): "
