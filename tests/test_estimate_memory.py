@@ -100,6 +100,7 @@ def test_activations_past_the_cache_are_priced_at_moving_them():
     assert res.activation_floor["ops"] == depth
     assert res.activation_floor["added"] == pytest.approx(depth * n * (8 * PER_BYTE - 1e-12))
     assert res.by_kind[memory.ACT_KIND] == pytest.approx(res.activation_floor["added"])
+    assert sum(res.by_kind.values()) == pytest.approx(res.total_energy_j)  # no double count
     assert "moving their activations" in format_table(res)
     assert json.loads(json.dumps(res.to_dict()))["activation_floor"]["ops"] == depth
 

@@ -68,16 +68,16 @@ def estimate_model(model, example_input_shape_or_tensor, batch_size: int | None 
             if cost is None:
                 missing[f"aten.{op.aten}" if op.kind == O.UNPRICED else op.kind] += 1
             else:
+                kind = f"{op.kind}_backward" if op.backward else op.kind
+                by_kind[kind] = by_kind.get(kind, 0.0) + cost
                 low = act_floor.of(op) if act_floor else None
-                if low is not None and low > cost:
+                if low is not None and low > cost:  # the surplus is the floor's, in by_kind
                     act_floored += 1
                     by_kind[memory.ACT_KIND] = by_kind.get(memory.ACT_KIND, 0.0) + low - cost
                     cost = low
                     if memory.ACT_KIND not in labels:
                         labels.append(memory.ACT_KIND)
                 energy += cost
-                kind = f"{op.kind}_backward" if op.backward else op.kind
-                by_kind[kind] = by_kind.get(kind, 0.0) + cost
             if label not in labels:
                 labels.append(label)
         floor = floor_of.of(int(r.params * bytes_per_param), ops) if floor_of else None
