@@ -65,6 +65,8 @@ def estimate_model(model, example_input_shape_or_tensor, batch_size: int | None 
         for op in ops:
             kinds[op.kind if op.kind != O.UNPRICED else f"aten.{op.aten}"] += 1
             cost, label = pricing.price_op(op, pset)
+            if label not in labels:
+                labels.append(label)
             if cost is None:
                 missing[f"aten.{op.aten}" if op.kind == O.UNPRICED else op.kind] += 1
             else:
@@ -78,8 +80,6 @@ def estimate_model(model, example_input_shape_or_tensor, batch_size: int | None 
                     if memory.ACT_KIND not in labels:
                         labels.append(memory.ACT_KIND)
                 energy += cost
-            if label not in labels:
-                labels.append(label)
         floor = floor_of.of(int(r.params * bytes_per_param), ops) if floor_of else None
         if floor is not None and not missing and floor > energy:
             floored += 1
