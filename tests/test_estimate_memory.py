@@ -85,18 +85,26 @@ def test_shipped_sets_say_which_cache_they_describe():
         assert prov["cache_bytes"] > 1 << 20 and prov["cache_source"]
 
 
-def relus(depth: int):
-    return nn.Sequential(*[nn.ReLU() for _ in range(depth)])
+def relus(depth: int, pool: bool = False):
+    return nn.Sequential(*([nn.ReLU(), nn.MaxPool2d(2)] if pool else []),
+                         *[nn.ReLU() for _ in range(depth)])
 
 
-def test_activations_past_the_cache_are_priced_at_moving_them():
-    n, depth = 32 * 1024, 8  # 128 KiB in and 128 KiB out per op: 2 MiB of traffic in all
-    res = estimate_model(relus(depth), (n,), batch_size=1, predictors=pset(1 << 20))
+SHAPE = (32, 128, 128)  # 2 MiB a tensor; after the pool 512 KiB
+
+
+def test_ops_of_a_model_with_an_activation_past_the_cache_are_priced_at_moving_theirs():
+    depth, n = 8, 32 * 64 * 64
+    res = estimate_model(relus(depth, pool=True), SHAPE, batch_size=1,
+                         predictors=pset(1 << 20))
     rows = [la for la in res.layers if la.type == "ReLU"]
-    assert len(rows) == depth
-    for la in rows:  # the relu model's 1e-12 per element is far below 8 bytes x 1e-10
-        assert la.energy_j == pytest.approx(8 * n * PER_BYTE)
-        assert memory.ACT_KIND in la.predictor
+    assert len(rows) == depth + 1
+    # the first ReLU moves 4 MiB, more than the cache: calibrated streaming, no floor
+    assert rows[0].energy_j == pytest.approx(4 * n * 1e-12)
+    assert memory.ACT_KIND not in rows[0].predictor
+    for la in rows[1:]:  # 512 KiB in and out: the relu model's 1e-12 per element is far
+        assert la.energy_j == pytest.approx(8 * n * PER_BYTE)  # below 8 bytes x 1e-10
+        assert la.predictor == f"relu, {memory.ACT_KIND}"
     assert res.activation_floor["ops"] == depth
     assert res.activation_floor["added"] == pytest.approx(depth * n * (8 * PER_BYTE - 1e-12))
     assert res.by_kind[memory.ACT_KIND] == pytest.approx(res.activation_floor["added"])
@@ -105,24 +113,24 @@ def test_activations_past_the_cache_are_priced_at_moving_them():
     assert json.loads(json.dumps(res.to_dict()))["activation_floor"]["ops"] == depth
 
 
-def test_no_activation_floor_when_they_fit_or_an_op_alone_does_not():
-    n, depth = 32 * 1024, 8
+def test_no_activation_floor_where_every_activation_fits_the_cache():
+    depth, n = 64, 32 * 1024  # 128 KiB tensors: 16 MiB of traffic, each under 1 MiB
     plain = estimate_model(relus(depth), (n,), batch_size=1, predictors=pset(None))
     assert plain.activation_floor is None
     assert plain.total_energy_j == pytest.approx(depth * n * 1e-12)
-    fits = estimate_model(relus(depth), (n,), batch_size=1, predictors=pset(4 << 20))
+    fits = estimate_model(relus(depth), (n,), batch_size=1, predictors=pset(1 << 20))
     assert fits.activation_floor is None and fits.total_energy_j == plain.total_energy_j
-    # each op moves 256 KiB, more than a 128 KiB cache: calibrated streaming already
-    big = estimate_model(relus(depth), (n,), batch_size=1, predictors=pset(128 << 10))
-    assert big.activation_floor is None and big.total_energy_j == plain.total_energy_j
+    pooled = estimate_model(relus(4, pool=True), SHAPE, batch_size=1, predictors=pset(4 << 20))
+    assert pooled.activation_floor is None  # 2 MiB, the largest, fits a 4 MiB cache
 
 
 def test_activation_floor_counts_activations_not_weights():
-    width = 1024  # 4 MiB of weights, 4 rows of activations
-    model = nn.Sequential(nn.Linear(width, width), *[nn.ReLU() for _ in range(64)])
-    res = estimate_model(model, (width,), batch_size=4, predictors=pset(64 << 10))
+    width = 1024  # 4 MiB of weights, one row of activations
+    model = nn.Sequential(nn.ReLU(), nn.AdaptiveAvgPool2d(8), nn.Flatten(),
+                          nn.Linear(16 * 64, width))
+    res = estimate_model(model, (16, 64, 64), batch_size=1, predictors=pset(128 << 10))
     lin = linears(res)[0]
-    # weights (4 MiB) exceed the 64 KiB cache: not the floors' business; activations:
-    # 4 rows x (1024 in + 1024 out) x 4 bytes
-    assert lin.energy_j == pytest.approx(4 * 2 * width * 4 * PER_BYTE)
+    # weights (4 MiB) exceed the 128 KiB cache: not the floors' business; activations:
+    # 1 row x (1024 in + 1024 out) x 4 bytes
+    assert lin.energy_j == pytest.approx(2 * width * 4 * PER_BYTE)
     assert res.memory_floor is None

@@ -49,9 +49,8 @@ def estimate_model(model, example_input_shape_or_tensor, batch_size: int | None 
     weight_bytes = sum(int(p.numel()) * p.element_size() for p in weights)
     bytes_per_param = weight_bytes / n_params if n_params else 0.0
     floor_of = memory.weight_floor(pset, weight_bytes)
-    act_floor = memory.activation_floor(pset, sum(
-        memory.activation_bytes(o) for r in records for o in r.ops + r.backward_ops
-        if o.kind != O.UNPRICED))
+    act_floor = memory.activation_floor(pset, memory.largest_activation(
+        [o for r in records for o in r.ops if o.kind != O.UNPRICED]))
     floored = act_floored = 0
     layers = []
     by_type: dict[str, float] = {}

@@ -9,12 +9,13 @@ calibration could not have seen it: the model's weights exceed the cache while t
 own weights fit in it (a layer bigger than the cache was calibrated streaming already).
 
 Activations get the same treatment (:class:`ActivationFloor`): calibration repeats one op on
-the same input, while inside a model whose activations together exceed the cache each op
-reads what the previous one wrote and writes a freshly allocated output. An op then costs at
-least moving its activations (inputs and outputs, not weights) at the same ``copy`` cost per
-byte, which was measured under the same conditions: tensors past any cache, outputs in
-fresh pages (on Linux a large allocation is new memory the kernel zero-fills page by page;
-MobileNetV2 at batch 8 spends about half its CPU time in the kernel doing that).
+one input and reuses its output's memory, while inside a model with an activation larger than
+the cache the allocator keeps handing out fresh pages (on Linux, new memory the kernel
+zero-fills page by page: on random architectures at batch 8 the kernel took 18-50 % of the
+CPU time where the largest activation was 28-72 MiB, 0-8 % under 21 MiB). Each op of such a
+model whose own activations fit the cache then costs at least moving them (inputs and
+outputs, not weights) at the same ``copy`` cost per byte, measured under those conditions:
+tensors past any cache, outputs in fresh pages.
 
 The cache size is that of the device the set describes, in its provenance (``cache_bytes``,
 with ``cache_source``). A set without it gets no floor.
@@ -25,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from wattui.estimate import pricing
+from wattui.estimate.macs import FLOAT_BYTES
 from wattui.estimate.ops import OpCall
 from wattui.estimate.predictors import PredictorSet
 
@@ -112,11 +114,16 @@ class ActivationFloor:
         return n * self.per_byte
 
 
-def activation_floor(pset: PredictorSet, traffic_bytes: int) -> ActivationFloor | None:
-    """The floor for a model whose ops move ``traffic_bytes`` of activations per pass, or
-    None when they fit the set's cache (or the set lacks a cache size or a copy model)."""
+def largest_activation(ops: list[OpCall]) -> int:
+    """Bytes of the largest tensor the ops write (float32: 4 bytes per output element)."""
+    return max((int(o.cfg.get("elements", 0)) * FLOAT_BYTES for o in ops), default=0)
+
+
+def activation_floor(pset: PredictorSet, largest_bytes: int) -> ActivationFloor | None:
+    """The floor for a model whose largest activation is ``largest_bytes``, or None when it
+    fits the set's cache (or the set lacks a cache size or a copy model)."""
     llc = cache_bytes(pset)
-    if not llc or traffic_bytes <= llc:
+    if not llc or largest_bytes <= llc:
         return None
     per_byte = cost_per_byte(pset)
     return None if per_byte is None else ActivationFloor(llc, per_byte)

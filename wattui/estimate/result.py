@@ -162,8 +162,8 @@ def format_table(res: EstimateResult) -> str:
                      f"least at streaming their weights from memory (+{fmt_si(m['added'], u)})")
     if res.activation_floor:
         m = res.activation_floor
-        lines.append(f"activations exceed the device's {m['cache_bytes'] / 2**20:.0f} MiB cache: "
-                     f"{m['ops']} op(s) priced at least at moving their activations through "
+        lines.append(f"an activation exceeds the device's {m['cache_bytes'] / 2**20:.0f} MiB "
+                     f"cache: {m['ops']} op(s) priced at least at moving their activations through "
                      f"memory (+{fmt_si(m['added'], u)})")
     if res.partial:
         ops = ", ".join(f"{clean_text(k)} x{v}" for k, v in sorted(res.unpriced_ops.items()))
