@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from wattui.estimate import memory, pricing, trace
+from wattui.estimate import memory, pages, pricing, trace
 from wattui.estimate import ops as O
 from wattui.estimate.predictors import PredictorSet, resolve
 from wattui.estimate.result import EstimateResult, LayerEstimate
@@ -41,15 +41,21 @@ def estimate_model(model, example_input_shape_or_tensor, batch_size: int | None 
 
         pset = resolve(predictors, [] if predictors else current_devices(), mode)
     trace_backward = mode == "training" and pset.mode != "training"
+    fault_cost = pages.fault_cost(pset)
+    storage = trace.StorageLog() if fault_cost else None
     records = trace.trace_model(model, example_input_shape_or_tensor, batch_size, dtype,
-                                training=mode == "training", backward=trace_backward)
+                                training=mode == "training", backward=trace_backward,
+                                storage=storage)
+    fresh = pages.pages_by_row(storage.events) if storage else {}
     x = trace.meta_input(example_input_shape_or_tensor, batch_size, dtype)
     weights = list(model.parameters())  # each shared parameter once
     n_params = sum(int(p.numel()) for p in weights)
     weight_bytes = sum(int(p.numel()) * p.element_size() for p in weights)
     bytes_per_param = weight_bytes / n_params if n_params else 0.0
     floor_of = memory.weight_floor(pset, weight_bytes)
-    act_floor = memory.activation_floor(pset, memory.largest_activation(
+    # a set that prices fresh pages has no activation floor: the pages replace it (chosen on
+    # random architectures, docs/estimation.md)
+    act_floor = None if fault_cost else memory.activation_floor(pset, memory.largest_activation(
         [o for r in records for o in r.ops if o.kind != O.UNPRICED]))
     floored = act_floored = 0
     layers = []
@@ -79,6 +85,11 @@ def estimate_model(model, example_input_shape_or_tensor, batch_size: int | None 
                     if memory.ACT_KIND not in labels:
                         labels.append(memory.ACT_KIND)
                 energy += cost
+        n_fresh = fresh.get(id(r), 0.0)
+        if n_fresh and fault_cost and (energy or not ops):
+            by_kind[pages.KIND] = by_kind.get(pages.KIND, 0.0) + n_fresh * fault_cost
+            energy += n_fresh * fault_cost
+            labels.append(pages.KIND)
         floor = floor_of.of(int(r.params * bytes_per_param), ops) if floor_of else None
         if floor is not None and not missing and floor > energy:
             floored += 1
@@ -107,4 +118,6 @@ def estimate_model(model, example_input_shape_or_tensor, batch_size: int | None 
         memory_floor={"weight_bytes": weight_bytes, "cache_bytes": floor_of.cache_bytes,
                       "layers": floored, "added": by_kind[memory.KIND]} if floored else None,
         activation_floor={"cache_bytes": act_floor.cache_bytes, "ops": act_floored,
-                          "added": by_kind[memory.ACT_KIND]} if act_floored else None)
+                          "added": by_kind[memory.ACT_KIND]} if act_floored else None,
+        fresh_pages={"pages": sum(fresh.values()), "cost_per_page": fault_cost,
+                     "added": by_kind.get(pages.KIND, 0.0)} if storage else None)

@@ -46,6 +46,8 @@ class EstimateResult:
     # weights past the device's cache: {weight_bytes, cache_bytes, layers, added} (memory.py)
     memory_floor: dict[str, Any] | None = None
     activation_floor: dict[str, Any] | None = None
+    # allocations the kernel faults in page by page: {pages, cost_per_page, added} (pages.py)
+    fresh_pages: dict[str, Any] | None = None
 
     @property
     def total_energy_j(self) -> float:
@@ -102,6 +104,7 @@ class EstimateResult:
             "by_kind": self.by_kind,
             "memory_floor": self.memory_floor,
             "activation_floor": self.activation_floor,
+            "fresh_pages": self.fresh_pages,
             "predictors": pred,
             "layers": [
                 {**asdict(la), "output_shape": list(la.output_shape), "partial": la.partial,
@@ -165,6 +168,11 @@ def format_table(res: EstimateResult) -> str:
         lines.append(f"an activation exceeds the device's {m['cache_bytes'] / 2**20:.0f} MiB "
                      f"cache: {m['ops']} op(s) priced at least at moving their activations through "
                      f"memory (+{fmt_si(m['added'], u)})")
+    if res.fresh_pages and res.fresh_pages["added"]:
+        m = res.fresh_pages
+        lines.append(f"allocations served by fresh pages (glibc malloc's mmap and trim rule, "
+                     f"simulated): {m['pages']:.0f} page faults per pass beyond calibration's "
+                     f"(+{fmt_si(m['added'], u)})")
     if res.partial:
         ops = ", ".join(f"{clean_text(k)} x{v}" for k, v in sorted(res.unpriced_ops.items()))
         lines.append(f"PARTIAL: the total is a lower bound; unpriced ops (not in the total): "

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from wattui.estimate import pages
 from wattui.estimate.ops import UNPRICED, OpCall, classify, first_tensor, lstm_parts, shape_of
 
 ATOMIC = ("MultiheadAttention",)  # modules with children that are priced as one unit
@@ -82,11 +83,79 @@ def op_name(func) -> str:
     return getattr(packet, "__name__", None) or str(func).split(".")[-2]
 
 
+class StorageLog:
+    """Allocations and frees of tensor storage during a trace, in order, each allocation
+    with the row whose op made it: ``("alloc", key, nbytes, row)`` and ``("free", key)``
+    (what :func:`wattui.estimate.pages.simulate` replays). A storage is freed when its last
+    tensor dies, seen before the next op runs."""
+
+    def __init__(self):
+        self.events: list[tuple] = []
+        self._live: dict[int, Any] = {}
+        self._next = 0
+        self.paused = False  # inside a fused call: its decomposition's memory is not real
+        self.before: list[int] = []  # bytes of the storages that exist before the pass
+
+    def known(self, tensors) -> None:
+        """Storages that exist before the pass (input, weights): never allocated by it."""
+        for t in tensors:
+            self._add(t)
+            self.before.append(int(t.untyped_storage().nbytes()))
+
+    def _add(self, t):
+        from torch.multiprocessing.reductions import StorageWeakRef
+
+        ref = StorageWeakRef(t.untyped_storage())
+        self._next += 1
+        self._live[ref.cdata] = (ref, self._next)
+        return self._next
+
+    def sweep(self) -> None:
+        for cdata in [c for c, (ref, _) in self._live.items() if ref.expired()]:
+            self.events.append(("free", self._live.pop(cdata)[1]))
+
+    def outputs(self, out, row, scratch: list[int] = ()) -> None:
+        """Log an op's new output storage, after the temporaries (bytes) it allocated and
+        freed while running."""
+        import torch
+
+        temps = []
+        for nbytes in scratch:
+            self._next += 1
+            temps.append(self._next)
+            self.events.append(("alloc", self._next, int(nbytes), row))
+        items = out if isinstance(out, (tuple, list)) else (out,)
+        for t in items:
+            if not isinstance(t, torch.Tensor):
+                continue
+            st = t.untyped_storage()
+            old = self._live.get(st._cdata)
+            if old is not None and not old[0].expired():
+                continue  # a view or an in-place result: no new memory
+            if old is not None:
+                self.events.append(("free", self._live.pop(st._cdata)[1]))
+            key = self._add(t)
+            self.events.append(("alloc", key, int(st.nbytes()), row))
+        self.events += [("free", k) for k in temps]
+
+
+def conv_scratch(args, out) -> list[int]:
+    """The temporaries of an ``aten.convolution`` call on a CPU (see
+    :func:`wattui.estimate.pages.conv_scratch`)."""
+    x, w = args[0], args[1]
+    if x.dtype != w.dtype or str(x.dtype) != "torch.float32":
+        return []
+    return pages.conv_scratch(tuple(x.shape), tuple(w.shape), tuple(out.shape), args[3],
+                              args[5], bool(args[6]))
+
+
 def trace_model(model, example, batch_size: int | None = None, dtype=None,
-                training: bool = False, backward: bool | None = None) -> list[LayerRecord]:
+                training: bool = False, backward: bool | None = None,
+                storage: StorageLog | None = None) -> list[LayerRecord]:
     """Run ``model`` once on a meta input and return the rows with their priced op items.
     ``training`` runs it in train mode with gradients and, unless ``backward`` is False,
-    traces the backward pass of ``output.sum()`` too."""
+    traces the backward pass of ``output.sum()`` too. ``storage`` collects the pass's
+    allocations and frees."""
     import torch
     from torch.overrides import TorchFunctionMode
     from torch.utils._python_dispatch import TorchDispatchMode
@@ -153,29 +222,40 @@ def trace_model(model, example, batch_size: int | None = None, dtype=None,
     class Dispatch(TorchDispatchMode):
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
             kwargs = kwargs or {}
+            if storage is not None and not storage.paused:
+                storage.sweep()
             out = func(*args, **kwargs)
             name = op_name(func)
             items = classify(name, args, kwargs, out, backward=phase[0] == "backward")
-            if not items:
-                return out
+            row = self.place(name, items, args, out) if items else None
+            if storage is not None and not storage.paused:  # ops with no row (empty): the last
+                row = row or (records[-1] if records else None)
+                scratch = conv_scratch(args, out) if name == "convolution" else []
+                storage.outputs(out, row, scratch)
+            return out
+
+        def place(self, name, items, args, out) -> LayerRecord:
+            """Add the op's items to its row; returns the row."""
             if phase[0] == "backward" and in_backward_of:
                 in_backward_of[-1].backward_ops.extend(items)
-            elif phase[0] == "backward":
+                return in_backward_of[-1]
+            if phase[0] == "backward":
                 kind = items[0].kind if items[0].kind != UNPRICED else f"aten.{name}"
                 rec = back_rows.get(kind)
                 if rec is None:
                     rec = back_rows[kind] = LayerRecord(BACKWARD_NAME, f"{kind}_backward", 0,
                                                        (), ())
                 rec.ops.extend(items)
-            elif unit:
+                return rec
+            if unit:
                 unit[0][1].ops.extend(items)
-            else:
-                owner = names.get(id(stack[-1]), "") if stack else type(model).__name__
-                kind = items[0].kind if items[0].kind != UNPRICED else f"aten.{name}"
-                t = first_tensor(args)
-                records.append(LayerRecord(owner, kind, 0, shape_of(t),
-                                           shape_of(first_tensor(out)), items))
-            return out
+                return unit[0][1]
+            owner = names.get(id(stack[-1]), "") if stack else type(model).__name__
+            kind = items[0].kind if items[0].kind != UNPRICED else f"aten.{name}"
+            t = first_tensor(args)
+            records.append(LayerRecord(owner, kind, 0, shape_of(t),
+                                       shape_of(first_tensor(out)), items))
+            return records[-1]
 
     sdpa = torch.nn.functional.scaled_dot_product_attention
 
@@ -191,10 +271,17 @@ def trace_model(model, example, batch_size: int | None = None, dtype=None,
                               shape_of(first_tensor(args)), ())
             records.append(rec)
             unit.append((func, rec))
+            if storage is not None:  # a CPU runs one fused kernel: only its output is new
+                storage.sweep()
+                storage.paused = True
             try:
                 out = func(*args, **kwargs)
             finally:
                 unit.clear()
+                if storage is not None:
+                    storage.paused = False
+            if storage is not None:
+                storage.outputs(out, rec)
             rec.output_shape = shape_of(first_tensor(out))
             if training:
                 track_backward(rec, first_tensor(args), first_tensor(out))
@@ -209,6 +296,8 @@ def trace_model(model, example, batch_size: int | None = None, dtype=None,
         state.update({k: torch.empty_like(v, device="meta")
                       for k, v in model.named_buffers()})
         grad = torch.enable_grad() if training else torch.no_grad()
+        if storage is not None:
+            storage.known([*state.values(), x])  # built, then fed
         with grad, Functional(), Dispatch():
             out = torch.func.functional_call(model, state, (x,), strict=False,
                                              tie_weights=True)
