@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from wattui.estimate import heldout, validation  # noqa: E402
+from wattui.estimate import heldout, pages, validation  # noqa: E402
 from wattui.estimate.predictors import resolve  # noqa: E402
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "estimation.md"
@@ -85,6 +85,9 @@ def main(argv=None) -> int:
     ap.add_argument("--save", metavar="JSON", help="also write the raw results here")
     ap.add_argument("--reuse", metavar="JSON", help="take the measurements from a saved run "
                     "(re-estimate only)")
+    ap.add_argument("--page-fault-cost", type=float, metavar="SECONDS",
+                    help="price fresh pages at this CPU time per page (wattui/estimate/"
+                    "pages.py; scripts/fresh_pages.py --fault-cost measures it)")
     ns = ap.parse_args(argv)
     names = [n for n in ns.models.split(",") if n]
     bad = [n for n in names if n not in heldout.MODELS]
@@ -92,6 +95,9 @@ def main(argv=None) -> int:
         print(f"validate_estimates: unknown model(s) {', '.join(bad)}", file=sys.stderr)
         return 2
     psets = [resolve(s) for s in ns.sets.split(",") if s]
+    if ns.page_fault_cost:
+        psets = [pages.with_fault_cost(p, ns.page_fault_cost, "this machine") or p
+                 for p in psets]
 
     def progress(name, row):
         print(f"{name}: {1e3 * row['measured_s']:.1f} ms", file=sys.stderr, flush=True)

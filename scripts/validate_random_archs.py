@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from wattui.estimate import memory, validation  # noqa: E402
+from wattui.estimate import memory, pages, validation  # noqa: E402
 from wattui.estimate.estimate import estimate_model  # noqa: E402
 from wattui.estimate.predictors import resolve  # noqa: E402
 
@@ -140,12 +140,17 @@ def main(argv=None) -> int:
     ap.add_argument("--save", metavar="JSON")
     ap.add_argument("--reuse", metavar="JSON", help="take the measurements (and seed, nets, "
                     "batch) from a saved run: re-estimate only")
+    ap.add_argument("--page-fault-cost", type=float, metavar="SECONDS",
+                    help="also score each set pricing fresh pages at this CPU time per page "
+                    "(which replaces the activation floor)")
     ns = ap.parse_args(argv)
     old = json.loads(Path(ns.reuse).read_text()) if ns.reuse else None
     if old:
         ns.seed, ns.batch = old["seed"], old["batch"]
         ns.nets = sum(k.startswith("net") for k in old["rows"])
     psets = [resolve(s) for s in SETS]
+    paged = {p.name: pages.with_fault_cost(p, ns.page_fault_cost, "this machine")
+             for p in psets} if ns.page_fault_cost else {}
     floor = memory.activation_floor
     load0 = os.getloadavg()
     rows = {}
@@ -158,6 +163,9 @@ def main(argv=None) -> int:
             memory.activation_floor = lambda *a, **k: None  # scored without it too
             est[p.name + " no floor"] = validation.estimate(name, p, ns.batch).total_energy_j
             memory.activation_floor = floor
+            if paged.get(p.name):
+                est[p.name + " fresh pages"] = validation.estimate(
+                    name, paged[p.name], ns.batch).total_energy_j
         rows[name] = {"measured_s": m, "estimates": est, "desc": "dense reference"}
         print(f"{name}: {1e3 * m:.1f} ms", file=sys.stderr, flush=True)
     rng = random.Random(ns.seed)
@@ -174,6 +182,9 @@ def main(argv=None) -> int:
             memory.activation_floor = lambda *a, **k: None
             est[p.name + " no floor"] = estimate_model(model, shape, ns.batch, p).total_energy_j
             memory.activation_floor = floor
+            if paged.get(p.name):
+                est[p.name + " fresh pages"] = estimate_model(
+                    model, shape, ns.batch, paged[p.name]).total_energy_j
         big = largest_activation(model, shape, ns.batch)
         rows[f"net{i}"] = {"measured_s": m, "estimates": est, "desc": desc,
                            "kernel_share": sys_share, "minor_faults": faults,

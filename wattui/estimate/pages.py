@@ -180,6 +180,25 @@ def fault_cost(pset) -> float | None:
         return None
 
 
+def with_fault_cost(pset, seconds: float, measured_on: str):
+    """A copy of ``pset`` that prices fresh pages at ``seconds`` of CPU time per page,
+    measured on ``measured_on``: as is for a set in seconds, times the set's ``k_j_per_s``
+    for a set whose op kinds were transferred from seconds that way (its provenance says
+    so); None for a set in another unit without that factor, or for a GPU set."""
+    import copy
+
+    k = pset.provenance.get("op_models", {}).get("k_j_per_s")
+    if "cuda" in str(pset.device).lower() or (pset.unit != "s" and not k):
+        return None
+    out = copy.copy(pset)
+    out.provenance = {**pset.provenance, "page_fault_cost": seconds * (1 if pset.unit == "s"
+                                                                        else float(k)),
+                      "page_fault_source": f"{seconds:.3g} s per page of process CPU time, "
+                      f"measured on {measured_on} (pages.measure_fault_cost)"
+                      + ("" if pset.unit == "s" else f", x k = {float(k):.1f} J/s")}
+    return out
+
+
 def pages_by_row(events: list[tuple], passes: int = 4) -> dict[int, float]:
     """Fresh pages per pass per row, keyed by ``id(row)``, from a trace's storage events
     (``("alloc", key, nbytes, row)``). All of them are priced, including those of outputs
