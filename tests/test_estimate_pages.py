@@ -26,15 +26,6 @@ def test_a_block_above_32_mib_faults_in_full_every_pass():
     assert pages.simulate(ev) == [pytest.approx(64 * MIB / 4096 + 1), 0]
 
 
-def test_a_repeated_block_below_the_threshold_is_reused_after_warm_up():
-    # first pass: mmap-ed (threshold 128 KiB), freed, threshold rises past it; second: the
-    # heap grows into new pages; from the third on the same heap memory is reused
-    ev = [("alloc", 1, 8 * MIB), ("free", 1)]
-    n = 8 * MIB / 4096
-    assert pages.simulate(ev, passes=2) == [pytest.approx(n, abs=2), 0]  # the 2nd pass only
-    assert pages.simulate(ev, passes=5) == [pytest.approx(n / 4, abs=2), 0]  # then none
-
-
 def test_freeing_past_the_trim_threshold_gives_memory_back():
     # two 8 MiB blocks then one 1 MiB: after warm-up the threshold is ~8 MiB, the trim
     # threshold ~16 MiB; freeing both leaves >16 MiB at the heap's top: trimmed, re-faulted
