@@ -12,6 +12,7 @@ import pytest
 from wattui.estimate import pages, trace
 from wattui.estimate.estimate import estimate_model
 from wattui.estimate.predictors import Predictor, PredictorSet, resolve
+from wattui.estimate.result import format_table
 
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
@@ -123,6 +124,8 @@ def test_a_set_with_a_fault_cost_prices_fresh_pages():
     assert res.total_energy_j == pytest.approx(plain.total_energy_j + n * 2e-6)
     assert all(pages.KIND in la.predictor for la in res.layers)
     assert json.loads(json.dumps(res.to_dict()))["fresh_pages"]["pages"] == pytest.approx(n)
+    assert f"{n:.0f} page faults per pass" in format_table(res)
+    assert "page faults" not in format_table(plain)
 
 
 def test_shipped_sets_price_no_pages():

@@ -171,7 +171,7 @@ def format_table(res: EstimateResult) -> str:
     if res.fresh_pages and res.fresh_pages["added"]:
         m = res.fresh_pages
         lines.append(f"allocations served by fresh pages (glibc malloc's mmap and trim rule, "
-                     f"simulated): {m['pages']:.0f} page faults per pass beyond calibration's "
+                     f"simulated): {m['pages']:.0f} page faults per pass "
                      f"(+{fmt_si(m['added'], u)})")
     if res.partial:
         ops = ", ".join(f"{clean_text(k)} x{v}" for k, v in sorted(res.unpriced_ops.items()))
