@@ -9,9 +9,11 @@ calls, loaded by both through LD_LIBRARY_PATH; a real driver's own cost comes on
 is not measured). wattui records a run (`wattui record -- python -c 'sleep'`) at its
 default period; CodeCarbon (``OfflineEmissionsTracker``, ``measure_power_secs=1``, its
 shortest documented interval, in a process of its own) tracks the machine. Each figure is
-the process's own CPU time (all its threads; /proc/PID/stat) over a window that starts
-after a warm-up, as % of one core. Prints the medians of several runs, the ratio
-wattui / CodeCarbon, and the load average during the runs.
+the process's own CPU time (all its threads; the kernel's per-process CPU clock, in ns,
+not /proc/PID/stat's 10 ms ticks) over a window that starts after a warm-up, as % of one
+core. Prints the medians of several runs, the ratio wattui / CodeCarbon, the load average
+during the runs, and wattui's CPU per thread (threads named through PR_SET_NAME by a
+wrapper that changes nothing else; /proc/PID/task/TID/schedstat, ns).
 
 Then one more recording with every thread named and profiled: the CPU of each part
 (sampler, intake, pumps, output log, main) over a steady window, and the top cProfile
@@ -49,6 +51,23 @@ t = OfflineEmissionsTracker(country_iso_code="USA", measure_power_secs=1, save_t
 t.start()
 print("READY", flush=True)
 time.sleep(1e6)
+"""
+
+# Runs `wattui record` in this process with every thread named (Linux: /proc shows the
+# name), nothing else changed: the measured runs, so each thread's CPU can be told apart.
+NAMED = r"""
+import ctypes, sys, threading
+libc = ctypes.CDLL(None)
+def named(name):
+    libc.prctl(15, name.encode()[:15], 0, 0, 0)  # PR_SET_NAME
+orig_run = threading.Thread.run
+def run(self):
+    named(self.name)
+    orig_run(self)
+threading.Thread.run = run
+named("main")
+from wattui import cli
+sys.exit(cli.main(sys.argv[1:]))
 """
 
 # Runs `wattui record` in this process with every thread named (Linux: /proc shows the
@@ -99,47 +118,63 @@ finally:
 sys.exit(code)
 """
 
-# The sampler thread's tick split without a profiler's inflation: the NVML reads, the
-# recorder's listener (rows, stats, live figures) and the rest (waking up, the sample
-# itself), as CPU seconds of the thread, over a steady window after a warm-up; then an
-# idle Python thread that only wakes at the same period (the floor of any 5 Hz loop).
+# The sampler thread's CPU split without a profiler's inflation: timers (CPU time of the
+# calling thread) around the parts of a tick (the reads) and of the once-a-second batch
+# (decoding the reads, the recorder's rows and totals, the files), over a steady window
+# after a warm-up; what is left is waking up. Then an idle Python thread that only wakes
+# at the same period and sleeps as the sampler does (the floor of any 5 Hz loop).
 BREAKDOWN = r"""
 import os, signal, sys, threading, time
 warmup, seconds, period, argv = float(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), sys.argv[4:]
 from wattui import cli, sampler
 from wattui.record import recorder
 from wattui.sources.nvml import NvmlSource
+from wattui.sources.process import ProcessTreeSource
+from wattui.store import summary, writer
+PARTS = [  # (class, method, label, depth): depth 0 parts add up to the thread's work
+    (sampler.Sampler, "_read", "tick: the reads", 0),
+    (NvmlSource, "capture", "NVML capture (calls, a copy of their fields)", 1),
+    (NvmlSource, "_read_slow", "once a second: utilisation, memory, temperature, processes", 2),
+    (ProcessTreeSource, "read", "the run's process tree (refreshed once a second)", 1),
+    (sampler.Sampler, "deliver", "batch (about once a second)", 0),
+    (NvmlSource, "decode", "NVML decode (figures, shares, readings)", 1),
+    (recorder.Recorder, "_on_samples", "recorder: totals, rows, files", 1),
+    (summary.SessionStats, "add", "totals", 2),
+    (writer.SessionWriter, "add_samples", "rows (CSV text)", 2),
+    (writer.SessionWriter, "flush", "flush: samples.live.csv, live.json", 2),
+    (writer, "append_whole", "appends to samples.live.csv (an fsync every 10 s)", 3),
+    (writer, "write_json_atomic", "live.json", 3),
+]
 acc = {}
+main_tid = {}
 def timed(cls, name, label):
     orig = getattr(cls, name)
     def run(*a, **k):
+        if threading.get_native_id() != main_tid.get("sampler"):
+            return orig(*a, **k)
         t0 = time.thread_time()
         try:
             return orig(*a, **k)
         finally:
             acc[label] = acc.get(label, 0.0) + time.thread_time() - t0
-    static = isinstance(cls.__dict__.get(name), staticmethod)
-    setattr(cls, name, staticmethod(run) if static else run)
-timed(NvmlSource, "read", "nvml")
-timed(NvmlSource, "_read_slow", "slow")
-timed(NvmlSource, "_share_reading", "shares")
-timed(recorder.Recorder, "_on_sample", "listener")
-timed(sampler.Sampler, "sample_once", "tick")
-threads = {}
+    setattr(cls, name, run)
+for cls, name, label, _ in PARTS:
+    timed(cls, name, label)
 orig_run = sampler.Sampler._run
 def _run(self):
-    threads["sampler"] = threading.get_native_id()
+    main_tid["sampler"] = threading.get_native_id()
     orig_run(self)
 sampler.Sampler._run = _run
 def thread_s(tid):
     with open(f"/proc/self/task/{tid}/schedstat") as f:
         return int(f.read().split()[0]) / 1e9
 def idle_floor():
-    ev = threading.Event()
+    lock = threading.Lock()
+    lock.acquire()
     out = {}
     def loop():
         out["tid"] = threading.get_native_id()
-        while not ev.wait(period):
+        while not lock.acquire(timeout=period):
             pass
     th = threading.Thread(target=loop, daemon=True)
     th.start()
@@ -147,25 +182,26 @@ def idle_floor():
     a, t0 = thread_s(out["tid"]), time.monotonic()
     time.sleep(seconds)
     b, t1 = thread_s(out["tid"]), time.monotonic()
-    ev.set()
+    lock.release()
     return 100 * (b - a) / (t1 - t0)
 def measure():
     time.sleep(warmup)
     acc.clear()
-    a, t0 = thread_s(threads["sampler"]), time.monotonic()
+    a, t0 = thread_s(main_tid["sampler"]), time.monotonic()
     time.sleep(seconds)
-    b, t1 = thread_s(threads["sampler"]), time.monotonic()
+    b, t1 = thread_s(main_tid["sampler"]), time.monotonic()
     got = dict(acc)
     wall = t1 - t0
-    pct = {k: 100 * v / wall for k, v in got.items()}
     total = 100 * (b - a) / wall
-    print(f"BREAKDOWN sampler thread {total:.3f} | NVML reads {pct.get('nvml', 0):.3f} "
-          f"(of which the once-a-second figures {pct.get('slow', 0):.3f}, the run's shares "
-          f"{pct.get('shares', 0):.3f}) | "
-          f"recorder listener {pct.get('listener', 0):.3f} | rest of the tick "
-          f"{pct.get('tick', 0) - pct.get('nvml', 0) - pct.get('listener', 0):.3f} | waking up "
-          f"{total - pct.get('tick', 0):.3f} | an idle thread waking every {period:g} s "
-          f"{idle_floor():.3f}", flush=True)
+    lines = [f"sampler thread {total:.3f}"]
+    work = 0.0
+    for _, _, label, depth in PARTS:
+        pct = 100 * got.get(label, 0.0) / wall
+        work += pct if depth == 0 else 0.0
+        lines.append("  " * (depth + 1) + f"{label} {pct:.3f}")
+    lines.append(f"  waking up and the rest {total - work:.3f}")
+    lines.append(f"  (an idle thread waking every {period:g} s: {idle_floor():.3f})")
+    print("BREAKDOWN " + " | ".join(lines), flush=True)
     os.kill(os.getpid(), signal.SIGINT)
 threading.Thread(target=measure, daemon=True).start()
 sys.exit(cli.main(argv))
@@ -186,7 +222,8 @@ def breakdown_run(env: dict, store: Path, warmup: float, seconds: float) -> None
         return
     print("breakdown: the sampler thread's CPU, % of one core, no profiler (timers around "
           "the calls):")
-    print("  " + line.removeprefix("BREAKDOWN "))
+    for part in line.removeprefix("BREAKDOWN ").split(" | "):
+        print("  " + part)
 
 
 def cpu_s(pid: int) -> float:
@@ -279,27 +316,31 @@ def start_peer(env: dict):
 
 
 def one_run(env: dict, store: Path, k: int, warmup: float, seconds: float, peer: bool):
-    w = start_wattui(env, store, f"bench-{k}")
+    """wattui's and CodeCarbon's CPU over the same window (% of one core), the load, and
+    wattui's CPU per thread name."""
+    w = start_wattui(env, store, f"bench-{k}", [sys.executable, "-c", NAMED])
     c = None
     try:
         if peer:
             c = start_peer(env)
         time.sleep(warmup)
         t0 = time.monotonic()
-        w0 = cpu_s(w.pid)
+        w0, th0 = cpu_s(w.pid), thread_cpu(w.pid)
         c0 = cpu_s(c.pid) if c else None
+        load0 = os.getloadavg()[0]
         time.sleep(seconds)
         t1 = time.monotonic()
-        w1 = cpu_s(w.pid)
+        w1, th1 = cpu_s(w.pid), thread_cpu(w.pid)
         c1 = cpu_s(c.pid) if c else None
-        load = os.getloadavg()[0]
+        load = (load0 + os.getloadavg()[0]) / 2
     finally:
         stop_wattui(w)
         if c is not None:
             c.kill()
             c.wait()
     wall = t1 - t0
-    return 100 * (w1 - w0) / wall, (100 * (c1 - c0) / wall if c else None), load
+    threads = {n: 100 * (th1[n] - th0.get(n, 0.0)) / wall for n in th1}
+    return 100 * (w1 - w0) / wall, (100 * (c1 - c0) / wall if c else None), load, threads
 
 
 def profile_run(env: dict, store: Path, warmup: float, seconds: float, top: int) -> None:
@@ -378,8 +419,11 @@ def main() -> int:
             print("  CodeCarbon: " + ("not run (--no-peer)" if args.no_peer else
                                       "not installed (pip install codecarbon): no ratio"))
         ws, cs, loads = [], [], []
+        per_thread: dict[str, list[float]] = {}
         for k in range(args.runs):
-            w, c, load = one_run(env, store, k, args.warmup, args.seconds, peer)
+            w, c, load, threads = one_run(env, store, k, args.warmup, args.seconds, peer)
+            for n, pct in threads.items():
+                per_thread.setdefault(n, []).append(pct)
             ws.append(w)
             loads.append(load)
             if c is not None:
@@ -396,6 +440,10 @@ def main() -> int:
                   f"(runs: {', '.join(f'{x:.3f}' for x in cs)})")
             print(f"ratio wattui/CodeCarbon: {wm / cm:.2f} (target <= 1.0)")
         print(f"load average (1 min) during the runs: median {statistics.median(loads):.2f}")
+        print("wattui per thread (schedstat, ns; median of the runs, % of one core; threads "
+              "that ended before the window's end are in the total only):")
+        for n, v in sorted(per_thread.items(), key=lambda x: -statistics.median(x[1])):
+            print(f"  {n:<16} {statistics.median(v):6.3f}%  (runs: {', '.join(f'{x:.3f}' for x in v)})")
         if args.profile_seconds > 0:
             breakdown_run(env, store, args.warmup, args.profile_seconds)
             profile_run(env, store, args.warmup, args.profile_seconds, args.top)
