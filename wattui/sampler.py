@@ -22,6 +22,15 @@ shorter slots shrink it. So where a source integrates power (no energy counter) 
 slots are :data:`POWER_POLL_S`: the first slot of each period gets the full read (rows,
 live figures, at the usual period), the others a read of that power alone
 (:meth:`PowerSource.poll_power`). That brings a square load within 1 % over 20 s.
+
+Cost: on a busy machine a tick's code runs with cold caches, several times slower than
+warm. So a tick only reads (:meth:`PowerSource.capture`: for NVML the library calls and a
+copy of their result); the readings are decoded (:meth:`PowerSource.decode`) and handed
+to the listeners subscribed with :meth:`Sampler.subscribe_batch` (the recorder: rows,
+totals) about a second's ticks at once, when :data:`BATCH_S` has passed or when anyone
+asks (:meth:`Sampler.deliver`, :meth:`Sampler.newest`). Between reads the thread sleeps
+on a plain lock (one futex wait, no Condition). A per-sample listener
+(:meth:`Sampler.subscribe`) gets each sample at its read, decoded at once.
 """
 
 from __future__ import annotations
@@ -38,8 +47,10 @@ from wattui.sources.base import DeviceInfo, PowerSource, Sample
 DEFAULT_PERIOD_S = 0.2
 FAST_PERIOD_S = 0.1  # for sources that integrate power (no energy counter)
 POWER_POLL_S = 0.02  # their power alone is read once in every slot this long
+BATCH_S = 1.0  # batch listeners get the samples at least this often
 
 Listener = Callable[[Sample], None]
+BatchListener = Callable[[list[Sample]], None]
 
 
 class Sampler:
@@ -75,45 +86,123 @@ class Sampler:
         self.latest: Sample | None = None
         self.errors = 0
         self._listeners: list[Listener] = []
+        self._batch_listeners: list[BatchListener] = []
+        self._captured: list[tuple] = []  # (seq, t_mono, t_wall, captures) not decoded yet
+        self._pending: list[Sample] = []  # decoded, not yet handed to the batch listeners
+        self._next_batch = 0.0
         self._seq = 0
-        self._stop = threading.Event()
+        self._stopped = False
+        # held while running: stop() releases it, which ends the thread's timed wait
+        self._stop_lock = threading.Lock()
+        self._stop_lock.acquire()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._deliver_lock = threading.Lock()  # batches go out one at a time, in order
         self._rng = rng if rng is not None else random.Random()
         self._clock = clock
-        self._wait = wait if wait is not None else self._stop.wait
+        self._wait = wait if wait is not None else self._wait_for_stop
+
+    def _wait_for_stop(self, delay: float) -> bool:
+        if self._stop_lock.acquire(timeout=delay):
+            self._stop_lock.release()  # stays released: every later wait returns at once
+            return True
+        return False
 
     def devices(self) -> list[DeviceInfo]:
         return [d for s in self.sources for d in s.devices()]
 
     def subscribe(self, listener: Listener) -> None:
+        """``listener(sample)`` at every read, in the reading thread."""
         self._listeners.append(listener)
 
+    def subscribe_batch(self, listener: BatchListener) -> None:
+        """``listener(samples)``: every sample, in order, a batch at least every
+        :data:`BATCH_S` and whenever :meth:`deliver` is called (:meth:`sample_once`, the
+        first and last reads, deliver at once)."""
+        self._batch_listeners.append(listener)
+
     def sample_once(self) -> Sample:
-        """Read every source now (also used for the first and last sample)."""
+        """Read every source now and hand everything read so far to every listener (also
+        used for the first and last sample)."""
+        self._read()
+        self.deliver()
+        return self.latest
+
+    def newest(self) -> Sample | None:
+        """The last sample read (decoded now if it was not yet; any thread)."""
+        with self._lock:
+            self._decode()
+            return self.latest
+
+    def deliver(self) -> None:
+        """Hand the samples read so far to the batch listeners now (any thread; never
+        while holding a lock a listener takes)."""
+        with self._deliver_lock:
+            with self._lock:
+                self._decode()
+                batch, self._pending = self._pending, []
+                self._next_batch = self._clock() + BATCH_S
+            if not batch:
+                return
+            for fn in self._batch_listeners:
+                self._call(fn, batch)
+
+    def _call(self, fn, arg) -> None:
+        try:
+            fn(arg)
+        except Exception as e:  # noqa: BLE001
+            self.errors += 1
+            if self.errors <= 3:
+                print(f"wattui: sample listener failed: {e!r}", file=sys.stderr)
+
+    def _read(self) -> float:
+        """One tick's reads (decoded at once only for per-sample listeners); its time."""
         with self._lock:
             t_mono = self._clock()
-            t_wall = time.time()
-            readings = []
+            captures = []
             for src in self.sources:
                 try:
-                    readings.extend(src.read(t_mono))
+                    captures.append(src.capture(t_mono))
                 except Exception as e:  # noqa: BLE001 - one bad read must not end the session
-                    self.errors += 1
-                    if self.errors <= 3:
-                        print(f"wattui: {src.name} read failed: {e}", file=sys.stderr)
-            s = Sample(self._seq, t_mono, t_wall, tuple(readings))
+                    captures.append(None)
+                    self._failed(src, e)
+            self._captured.append((self._seq, t_mono, time.time(), captures))
             self._seq += 1
+            if not self._listeners:
+                return t_mono
+            first = len(self._pending)
+            self._decode()
+            fresh = self._pending[first:]
+            if not self._batch_listeners:
+                self._pending.clear()
+        for s in fresh:
+            for fn in self._listeners:
+                self._call(fn, s)
+        return t_mono
+
+    def _decode(self) -> None:
+        """Turn the captured ticks into samples, in order (holding ``_lock``)."""
+        if not self._captured:
+            return
+        captured, self._captured = self._captured, []
+        for seq, t_mono, t_wall, captures in captured:
+            readings = []
+            for src, cap in zip(self.sources, captures):
+                if cap is None:
+                    continue
+                try:
+                    readings.extend(src.decode(cap))
+                except Exception as e:  # noqa: BLE001 - as for a read
+                    self._failed(src, e)
+            s = Sample(seq, t_mono, t_wall, tuple(readings))
             self.latest = s
             self.recent.append(s)
-        for fn in self._listeners:
-            try:
-                fn(s)
-            except Exception as e:  # noqa: BLE001
-                self.errors += 1
-                if self.errors <= 3:
-                    print(f"wattui: sample listener failed: {e!r}", file=sys.stderr)
-        return s
+            self._pending.append(s)
+
+    def _failed(self, src: PowerSource, e: Exception) -> None:
+        self.errors += 1
+        if self.errors <= 3:
+            print(f"wattui: {src.name} read failed: {e}", file=sys.stderr)
 
     def poll_once(self) -> None:
         """Read only the power of the sources that integrate it (between full reads)."""
@@ -139,17 +228,19 @@ class Sampler:
         if abs(slots_per_period - round(slots_per_period)) < 1e-9:
             slots_per_period = round(slots_per_period)
         last_period = -1
-        while not self._stop.is_set():
+        self._next_batch = self._clock() + BATCH_S
+        while not self._stopped:
             now = self._clock()
             delay = schedule.next_read(now) - now
             if delay > 0 and self._wait(delay):
                 break
-            if self._stop.is_set():
+            if self._stopped:
                 break
             period = int(schedule.slot // slots_per_period)
             if period != last_period:
                 last_period = period
-                self.sample_once()
+                if self._read() >= self._next_batch:
+                    self.deliver()
             else:
                 self.poll_once()
 
@@ -159,7 +250,9 @@ class Sampler:
 
     def stop(self) -> Sample:
         """Stop the thread and take one final sample, so the session ends on a read."""
-        self._stop.set()
+        if not self._stopped:
+            self._stopped = True
+            self._stop_lock.release()
         if self._thread is not None:
             self._thread.join(timeout=5)
         return self.sample_once()

@@ -59,6 +59,14 @@ class RecordError(Exception):
         self.exit_code = exit_code
 
 
+def _energy(st, newest) -> float | None:
+    """A device's energy so far: its totals, carried up to ``newest`` (a reading the
+    totals have not had yet) where that has one."""
+    if newest is not None and newest.energy_j is not None and st.first_e is not None:
+        return newest.energy_j - st.first_e
+    return st.energy_j
+
+
 class Recorder(RunSignals):
     """Records one session. Use :meth:`launch` or :meth:`attach`; both return an exit code."""
 
@@ -108,12 +116,14 @@ class Recorder(RunSignals):
     def state(self) -> RecorderState:
         """The recording now, as a frozen snapshot (any thread; waits at most 2 s for the
         sampler, then reads what is there)."""
+        now = self._newest_readings()
         got = self._lock.acquire(timeout=2.0)
         try:
             stats = self.stats.devices
             devices = []
             for d in list(self.devices):
                 st = stats.get(d.key)
+                r = now.get(d.key)
                 devices.append(
                     DeviceTotals(
                         key=d.key,
@@ -122,8 +132,9 @@ class Recorder(RunSignals):
                         uuid=d.uuid,
                         energy_method=d.energy_method,
                         simulated=d.simulated,
-                        energy_j=finite_float(st.energy_j) if st is not None else None,
-                        power_w=finite_float(st.last_w) if st is not None else None,
+                        energy_j=finite_float(_energy(st, r)) if st is not None else None,
+                        power_w=finite_float(r.power_w if r is not None and r.power_w is not None
+                                             else st.last_w) if st is not None else None,
                     )
                 )
         finally:
@@ -164,20 +175,27 @@ class Recorder(RunSignals):
         self._publish(StatusChanged(status, self.state()))
 
     # -- sampling -----------------------------------------------------------------
-    def _on_sample(self, sample) -> None:
+    def _on_samples(self, samples) -> None:
+        """About a second of samples at once (the sampler's batches): totals, rows, and
+        the files flushed at least once a second."""
+        events = []
         with self._lock:
-            self.stats.add(sample)
+            add = self.stats.add
             w = self.writer
-            if w is None:
-                return
-            w.add_sample(sample)
-            if sample.t_mono >= self._next_flush:  # at least once a second
-                self._next_flush = sample.t_mono + w.flush_every_s
-                w.flush(live=self._live_totals())
-            if not self._sinks:
-                return
-            energy = self._total_energy()
-        self._publish(Sampled(sample.t_wall, energy))
+            for sample in samples:
+                add(sample)
+                if self._sinks:
+                    events.append(Sampled(sample.t_wall, self._total_energy()))
+            if w is not None:
+                w.add_samples(samples)
+                last = samples[-1].t_mono
+                if last >= self._next_flush:
+                    self._next_flush = last + w.flush_every_s
+                    w.flush(live=self._live_totals())
+        if w is None:
+            return
+        for ev in events:
+            self._publish(ev)
 
     _next_flush = 0.0
     _notes_logged = 0
@@ -189,21 +207,30 @@ class Recorder(RunSignals):
             "energy_j": self._total_energy(),
         }
 
-    def _total_energy(self) -> float | None:
+    def _total_energy(self, now: dict | None = None) -> float | None:
+        """The session's energy from the totals, or, with ``now`` (the newest readings),
+        up to the newest read."""
         kinds = {d.key: d.kind for d in self.devices}
+        now = now or {}
         vals = [
-            s.energy_j
+            e
             for k, s in self.stats.devices.items()
-            if kinds.get(k) in ENERGY_KINDS and s.energy_j is not None
+            if kinds.get(k) in ENERGY_KINDS and (e := _energy(s, now.get(k))) is not None
         ]
         return sum(vals) if vals else None
+
+    def _newest_readings(self) -> dict:
+        """Each device's reading in the sampler's last read, which the totals (updated a
+        batch at a time, about once a second) may not have yet."""
+        s = self.sampler.newest() if self.sampler is not None else None
+        return {r.key: r for r in s.readings} if s is not None else {}
 
     def _start(self, command: list[str] | None, mode: str, pid: int | None, srcset: SourceSet):
         self.notes = srcset.notes
         self.simulated = srcset.simulated
         self.baseline = measure_baseline(srcset.sources, self.opts.baseline_s, self.opts.period_s)
         self.sampler = Sampler(srcset.sources, self.opts.period_s)
-        self.sampler.subscribe(self._on_sample)
+        self.sampler.subscribe_batch(self._on_samples)
         self.devices = self.sampler.devices()
         try:
             import psutil
@@ -421,8 +448,10 @@ class Recorder(RunSignals):
         return src.pids if src is not None else ()
 
     def energy_now(self) -> float | None:
+        """The energy up to the sampler's last read (any thread)."""
+        now = self._newest_readings()
         with self._lock:
-            return self._total_energy()
+            return self._total_energy(now)
 
     # -- attach -------------------------------------------------------------------
     def attach(self, pid: int) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 # Energy methods
 COUNTER = "counter"  # read from a hardware energy counter (NVML total energy, RAPL)
@@ -121,6 +122,16 @@ class PowerSource:
         """Read every device. ``t_mono`` is the monotonic time of this read; sources that
         integrate power use it as the timestamp of the value they read."""
         raise NotImplementedError
+
+    def capture(self, t_mono: float) -> Any:
+        """The part of :meth:`read` that must happen at the read's moment; :meth:`decode`
+        turns what it returns into the readings later (the sampler: about a second's
+        ticks at once, in order). A source whose reads cost little to decode just reads."""
+        return self.read(t_mono)
+
+    def decode(self, captured: Any) -> list[DeviceReading]:
+        """The readings of one :meth:`capture` (called once per capture, in order)."""
+        return captured
 
     def poll_power(self, t_mono: float) -> None:  # noqa: B027 - optional hook
         """Between two :meth:`read` calls: read only the power of the devices that

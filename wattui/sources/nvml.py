@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from wattui.sources.base import (
     AVERAGE_1S,
@@ -68,7 +68,9 @@ from wattui.sources.nvml_lib import (
     P_NONE,
     P_USAGE,
     PERMANENT,
-    VALUE_ATTR,
+    TYPE_UINT,
+    TYPE_ULONGLONG,
+    FieldLayout,
     err_name,
     field_value,
     gpus_of_pids_in,
@@ -87,6 +89,16 @@ __all__ = ["NvmlSource"]
 SLOW_PERIOD_S = 1.0  # utilisation, memory, temperature, processes: at most this often
 FAST_POLL_S = 0.1  # the period integration needs
 DERIVED_WINDOW_S = 0.5  # dE/dt over at least this long
+
+
+class _Tick(NamedTuple):
+    """One tick's reads (see :meth:`NvmlSource.capture`)."""
+
+    t_mono: float
+    slow: tuple  # per GPU: (util, mem used, mem total, temperature, pids, SM % per pid)
+    run: Any  # the run's PIDs then, or None when no run is followed
+    rcs: list[int] | None  # the field calls' return codes, when ``figures`` is their bytes
+    figures: Any  # bytes of the field buffer, or per GPU (power W, energy J)
 
 
 class _Gpu:
@@ -121,6 +133,7 @@ class _Gpu:
         "mig",
         "batch",
         "batch_n",
+        "batch_base",
         "batch_energy",
         "batch_power",
     )
@@ -153,9 +166,11 @@ class _Gpu:
         self.share = RunShare()
         self.mig: list[str] = []  # the MIG instances through which this GPU was selected
         # One nvmlDeviceGetFieldValues call per tick for the counter and the power field
-        # (see NvmlSource._batch): the field array, its length, each figure's slot or -1.
+        # (see NvmlSource._batch): a pointer to its fields in the source's field buffer
+        # (None: no batch), how many, their byte offset there, each figure's slot or -1.
         self.batch: Any = None
         self.batch_n = 0
+        self.batch_base = 0
         self.batch_energy = -1
         self.batch_power = -1
 
@@ -200,6 +215,13 @@ class NvmlSource(PowerSource):
         self._mig: dict[int, list[str]] = {}  # parent GPU index -> MIG entries selecting it
         self._raw_fields: Any = None
         self._field_struct: Any = None
+        self._fields: Any = None  # every GPU's batched fields, one buffer (see _lay_out)
+        self._layout: FieldLayout | None = None
+        self._deferred = False  # capture() copies the fields; decode() makes the readings
+        self._calls: list[tuple[Any, int, Any]] = []  # (handle, fields, pointer) per GPU
+        self._slow: tuple = ()  # per GPU: the slowly changing figures as last read
+        self._run_ids: Any = None  # the run's PIDs as last handed over, and as a set
+        self._run_set: set[int] = set()
         nv = open_nvml()
         self._nv = nv
         try:
@@ -207,8 +229,9 @@ class NvmlSource(PowerSource):
             chosen, handles = self._choose(indices, visible, use_env)
             self._gpus = [self._open_gpu(i, handles[i]) for i in chosen]
             self._raw_fields, self._field_struct = raw_field_values(nv)
+            batched = [(g, ids) for g in self._gpus if (ids := self._batch(g))]
+            self._lay_out(batched)
             for g in self._gpus:
-                self._batch(g)
                 g.mig = self._mig.get(g.index, [])
                 if g.mig:
                     g.notes.append(
@@ -389,58 +412,89 @@ class NvmlSource(PowerSource):
         g.acc.max_rate = plausible_max_w("gpu", g.power_limit_w) * 1000.0
         return g
 
-    def _batch(self, g: _Gpu) -> None:
-        """Read the counter (``NVML_FI_DEV_TOTAL_ENERGY_CONSUMPTION``, the same mJ as
-        ``nvmlDeviceGetTotalEnergyConsumption``) and the power field with one call into a
-        field array made once, where a first call shows the driver has them."""
+    def _batch(self, g: _Gpu) -> list[int]:
+        """The field ids to read the counter (``NVML_FI_DEV_TOTAL_ENERGY_CONSUMPTION``, the
+        same mJ as ``nvmlDeviceGetTotalEnergyConsumption``) and the power field with one
+        call, where a first call shows the driver has them; [] for the separate calls."""
         if self._raw_fields is None or g.power_mode == P_USAGE:
-            return  # (power through nvmlDeviceGetPowerUsage: the separate calls)
+            return []  # (power through nvmlDeviceGetPowerUsage: the separate calls)
         ids = []
         if g.energy_method == COUNTER:
             ids.append(FI_TOTAL_ENERGY)
         if g.power_mode == P_FIELD:
             ids.extend(g.field_ids)
         if not ids:
-            return
+            return []
         arr = (self._field_struct * len(ids))()
         for i, fid in enumerate(ids):
             arr[i].fieldId = fid
         try:
             rc = self._raw_fields(g.handle, len(ids), arr)
         except Exception:  # noqa: BLE001 - no batch; the binding's calls still work
-            return
+            return []
         if rc != 0 or any(arr[i].nvmlReturn != 0 for i in range(len(ids))):
-            return  # a field the driver lacks: the separate calls, as before
-        g.batch, g.batch_n = arr, len(ids)
-        g.batch_energy = ids.index(FI_TOTAL_ENERGY) if FI_TOTAL_ENERGY in ids else -1
-        g.batch_power = ids.index(g.field_ids[0]) if g.power_mode == P_FIELD else -1
+            return []  # a field the driver lacks: the separate calls, as before
+        return ids
+
+    def _lay_out(self, batched: list[tuple[_Gpu, list[int]]]) -> None:
+        """One field buffer for every batched GPU, each GPU's fields at its own offset:
+        a tick's reads fill it, and one copy of its bytes keeps them for decode()."""
+        import ctypes
+
+        if not batched:
+            return
+        layout = self._layout = FieldLayout(self._field_struct)
+        buf = self._fields = (self._field_struct * sum(len(ids) for _, ids in batched))()
+        slot = 0
+        for g, ids in batched:
+            for i, fid in enumerate(ids):
+                buf[slot + i].fieldId = fid
+            g.batch_base = slot * layout.size
+            g.batch = ctypes.byref(buf, g.batch_base)
+            g.batch_n = len(ids)
+            g.batch_energy = ids.index(FI_TOTAL_ENERGY) if FI_TOTAL_ENERGY in ids else -1
+            g.batch_power = ids.index(g.field_ids[0]) if g.power_mode == P_FIELD else -1
+            slot += len(ids)
+        self._calls = [(g.handle, g.batch_n, g.batch) for g in self._gpus if g.batch is not None]
+        # Reads can wait for decode() only where every GPU is batched and none integrates
+        # power (the polls between reads integrate at once, so reads must be decoded first).
+        self._deferred = len(self._calls) == len(self._gpus) and not self.needs_fast_poll
 
     def _read_batch(self, g: _Gpu, t_mono: float) -> tuple[float | None, float | None]:
-        """(power W, energy J) from one field call. A failed call or a field that became
+        """(power W, energy J) from one field call, now."""
+        rc = self._raw_fields(g.handle, g.batch_n, g.batch)
+        return self._decode_batch(g, self._fields, rc, t_mono)
+
+    def _decode_batch(self, g: _Gpu, buf: Any, rc: int, t_mono: float) -> tuple[float | None, float | None]:
+        """(power W, energy J) from a field call's return code and its fields in ``buf``
+        (the field buffer, or a copy of its bytes). A failed call or a field that became
         unreadable drops the batch: the separate calls take over from the next tick."""
-        arr = g.batch
-        rc = self._raw_fields(g.handle, g.batch_n, arr)
         power = energy = None
         if rc != 0:
-            g.batch = None
+            self._drop_batch(g)
             return None, None
+        layout = self._layout
         if g.batch_power >= 0:
-            v = arr[g.batch_power]
-            if v.nvmlReturn == 0:
-                power = getattr(v.value, VALUE_ATTR.get(v.valueType, "uiVal")) / 1000.0
+            ret, v = layout.read(buf, g.batch_base, g.batch_power, TYPE_UINT)
+            if ret == 0:
+                power = v / 1000.0
         if g.batch_energy >= 0:
-            v = arr[g.batch_energy]
-            if v.nvmlReturn == 0:
-                energy = g.acc.update(getattr(v.value, VALUE_ATTR.get(v.valueType, "ullVal")), t_mono) / 1000.0
+            ret, v = layout.read(buf, g.batch_base, g.batch_energy, TYPE_ULONGLONG)
+            if ret == 0:
+                energy = g.acc.update(v, t_mono) / 1000.0
             else:
-                self._failed(g, "energy counter", self._nv.NVMLError(v.nvmlReturn))
+                self._failed(g, "energy counter", self._nv.NVMLError(ret))
                 if "energy counter" in g.unsupported:
-                    g.batch = None
+                    self._drop_batch(g)
             if g.power_mode == P_DERIVED and energy is not None:
                 power = self._derive(g, t_mono, energy)
         elif power is not None:  # no counter: integrate
             energy = g.integ.update(t_mono, power)
         return power, energy
+
+    def _drop_batch(self, g: _Gpu) -> None:
+        g.batch = None
+        self._deferred = False  # from the next capture on, every GPU is read and decoded at once
 
     # ------------------------------------------------------------------ facts
     @property
@@ -519,25 +573,60 @@ class NvmlSource(PowerSource):
 
     # ------------------------------------------------------------------ reading
     def read(self, t_mono: float) -> list[DeviceReading]:
+        return self.decode(self.capture(t_mono))
+
+    def capture(self, t_mono: float) -> _Tick:
+        """A tick's reads, as the library returns them: where every GPU's figures come in
+        one field call (and none integrates), only the calls and a copy of the field
+        buffer's bytes; :meth:`decode` makes the readings later (in order, a second's at
+        once). Otherwise the figures, read and decoded now."""
         if self._nv is None:
             raise SourceUnavailable("the NVML source was closed")
-        slow = self._last_slow is None or t_mono - self._last_slow >= self.slow_period_s
-        if slow:
+        if self._last_slow is None or t_mono - self._last_slow >= self.slow_period_s:
             self._last_slow = t_mono
-        run_pids: set[int] | None = None
+            for g in self._gpus:
+                self._read_slow(g)
+            self._slow = tuple((g.util, g.mem_used, g.mem_total, g.temp, g.pids, g.proc_sm)
+                               for g in self._gpus)
+        run = None
         if self._run_pids is not None:
             try:
-                run_pids = {int(p) for p in self._run_pids()}
+                run = self._run_pids()
             except Exception:  # noqa: BLE001 - the run's tree could not be read this tick
-                run_pids = set()
+                run = ()
+        if self._deferred:
+            fn = self._raw_fields
+            rcs = [fn(h, n, ref) for h, n, ref in self._calls]
+            return _Tick(t_mono, self._slow, run, rcs, bytes(self._fields))
+        figures = [
+            self._read_batch(g, t_mono) if g.batch is not None else self._read_calls(g, t_mono)
+            for g in self._gpus
+        ]
+        return _Tick(t_mono, self._slow, run, None, figures)
+
+    def decode(self, tick: _Tick) -> list[DeviceReading]:
+        """The readings of a tick that :meth:`capture` took (ticks in the order taken)."""
+        t_mono = tick.t_mono
+        if tick.rcs is not None:
+            raw = tick.figures
+            figures = [
+                self._decode_batch(g, raw, rc, t_mono) for g, rc in zip(self._gpus, tick.rcs)
+            ]
+        else:
+            figures = tick.figures
+        run_pids: set[int] | None = None
+        if tick.run is not None:
+            if tick.run is not self._run_ids:
+                self._run_ids = tick.run
+                try:
+                    self._run_set = {int(p) for p in tick.run}
+                except (TypeError, ValueError):
+                    self._run_set = set()
+            run_pids = self._run_set
         out = []
-        for g in self._gpus:
-            if g.batch is not None:
-                power, energy = self._read_batch(g, t_mono)
-            else:
-                power, energy = self._read_calls(g, t_mono)
-            if slow:
-                self._read_slow(g)
+        for g, (power, energy), (util, mem_used, mem_total, temp, pids, proc_sm) in zip(
+            self._gpus, figures, tick.slow
+        ):
             out.append(
                 DeviceReading(
                     key=g.key,
@@ -545,15 +634,15 @@ class NvmlSource(PowerSource):
                     power_w=power,
                     energy_method=g.energy_method,
                     power_method=g.power_method,
-                    util_pct=g.util,
-                    mem_used_b=g.mem_used,
-                    mem_total_b=g.mem_total,
-                    temp_c=g.temp,
-                    pids=g.pids,
+                    util_pct=util,
+                    mem_used_b=mem_used,
+                    mem_total_b=mem_total,
+                    temp_c=temp,
+                    pids=pids,
                 )
             )
             if run_pids is not None:
-                out.append(self._share_reading(g, t_mono, energy, power, run_pids))
+                out.append(self._share_reading(g, t_mono, energy, power, run_pids, pids, proc_sm))
         return out
 
     def _read_calls(self, g: _Gpu, t_mono: float) -> tuple[float | None, float | None]:
@@ -610,14 +699,20 @@ class NvmlSource(PowerSource):
 
     @staticmethod
     def _share_reading(
-        g: _Gpu, t: float, energy: float | None, power: float | None, run_pids: set[int]
+        g: _Gpu,
+        t: float,
+        energy: float | None,
+        power: float | None,
+        run_pids: set[int],
+        pids: tuple[int, ...] | None,
+        proc_sm: dict[int, float],
     ) -> DeviceReading:
         procs: dict[int, float | None] | None = None
-        if g.pids is not None:
-            procs = {p: g.proc_sm.get(p) for p in g.pids}
+        if pids is not None:
+            procs = {p: proc_sm.get(p) for p in pids}
         total = g.share.update(t, energy, power, procs, run_pids)
         frac = g.share.fraction
-        mine = None if g.pids is None else tuple(p for p in g.pids if p in run_pids)
+        mine = None if pids is None else tuple(p for p in pids if p in run_pids)
         return DeviceReading(
             key=f"{g.key}:run",
             energy_j=total,

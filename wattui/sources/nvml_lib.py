@@ -126,6 +126,39 @@ def raw_field_values(nv: Any) -> tuple[Any, Any]:
     return fn, struct
 
 
+class FieldLayout:
+    """Where a field struct's return code, value type and value lie, to decode a copy of a
+    field array's bytes (``struct``, no ctypes object per figure)."""
+
+    def __init__(self, struct_type: Any):
+        import ctypes
+        import struct
+
+        self.size = ctypes.sizeof(struct_type)
+        self.ret = struct_type.nvmlReturn.offset
+        self.type = struct_type.valueType.offset
+        self.value = struct_type.value.offset
+        self.uint = struct.Struct("I")
+        # the union's members, by NVML value type, as the native C types pynvml declares
+        self.values = {k: struct.Struct(f) for k, f in VALUE_FORMAT.items()}
+
+    def read(self, buf: Any, base: int, slot: int, default_type: int) -> tuple[int, Any]:
+        """(nvmlReturn, value) of field ``slot`` of the array at byte ``base`` of ``buf``."""
+        at = base + slot * self.size
+        unpack = self.uint.unpack_from
+        ret = unpack(buf, at + self.ret)[0]
+        if ret != 0:
+            return ret, None
+        fmt = self.values.get(unpack(buf, at + self.type)[0]) or self.values[default_type]
+        return 0, fmt.unpack_from(buf, at + self.value)[0]
+
+
+# NVML value types -> struct formats (c_double, c_uint, c_ulong, c_ulonglong, c_longlong,
+# c_int, c_ushort)
+VALUE_FORMAT = {0: "d", 1: "I", 2: "L", 3: "Q", 4: "q", 5: "i", 6: "H"}
+TYPE_UINT, TYPE_ULONGLONG = 1, 3
+
+
 def label_by_architecture(arch: int | None, name: str) -> str:
     """What nvmlDeviceGetPowerUsage returns: a 1 s average on Ampere (except A100), Ada,
     Hopper and newer; instantaneous on older parts."""

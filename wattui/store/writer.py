@@ -85,6 +85,7 @@ class SessionWriter:
         self.flush_every_s = flush_every_s
         self._samples: deque[str] = deque()
         self._pids_text: dict[tuple, str] = {}
+        self._tails: dict[str, tuple] = {}  # device -> its last slow columns and their text
         self._events: deque[str] = deque()
         self._output: deque[bytes] = deque()
         self._last_flush = time.monotonic()
@@ -114,28 +115,53 @@ class SessionWriter:
 
     # -- live data --------------------------------------------------------------
     def add_sample(self, sample: Sample) -> None:
-        # Runs every tick for every device: the shared head is formatted once, and the
-        # pids column (it changes about once a second) comes from a small cache.
-        head = f"{_fmt(sample.t_wall)},{_fmt(sample.t_mono)},{sample.seq},"
+        self.add_samples((sample,))
+
+    def add_samples(self, samples) -> None:
+        # Runs for every device of every tick: the shared head is formatted once per
+        # sample; the slow columns (utilisation to pids: they change about once a second)
+        # are formatted again only when a reading holds other values than the last one.
         f = _fmt
-        pids_text = self._pids_text
+        tails = self._tails
         append = self._samples.append
-        for r in sample.readings:
-            pids = r.pids
-            if pids is None:
-                pt = ""
-            else:
-                pt = pids_text.get(pids)
-                if pt is None:
-                    if len(pids_text) > 256:
-                        pids_text.clear()
-                    pt = pids_text[pids] = ";".join(map(str, pids)) or "-"
-            append(
-                f"{head}{r.key},{f(r.energy_j)},{f(r.power_w)},{f(r.util_pct)},"
-                f"{f(r.mem_used_b)},{f(r.temp_c)},{r.energy_method},{r.power_method},"
-                f"{f(r.mem_total_b)},{pt}\n"
-            )
+        for sample in samples:
+            head = f"{f(sample.t_wall)},{f(sample.t_mono)},{sample.seq},"
+            for r in sample.readings:
+                c = tails.get(r.key)
+                if (
+                    c is None
+                    or c[0] is not r.util_pct
+                    or c[1] is not r.mem_used_b
+                    or c[2] is not r.temp_c
+                    or c[3] is not r.mem_total_b
+                    or c[4] is not r.pids
+                    or c[5] != r.energy_method
+                    or c[6] != r.power_method
+                ):
+                    c = tails[r.key] = (
+                        r.util_pct, r.mem_used_b, r.temp_c, r.mem_total_b, r.pids,
+                        r.energy_method, r.power_method, self._tail(r),
+                    )
+                append(f"{head}{r.key},{f(r.energy_j)},{f(r.power_w)},{c[7]}")
         self._bound(self._samples)
+
+    def _tail(self, r) -> str:
+        """The columns of a row from util_pct to the end, with its newline."""
+        f = _fmt
+        pids = r.pids
+        if pids is None:
+            pt = ""
+        else:
+            pids_text = self._pids_text
+            pt = pids_text.get(pids)
+            if pt is None:
+                if len(pids_text) > 256:
+                    pids_text.clear()
+                pt = pids_text[pids] = ";".join(map(str, pids)) or "-"
+        return (
+            f"{f(r.util_pct)},{f(r.mem_used_b)},{f(r.temp_c)},{r.energy_method},"
+            f"{r.power_method},{f(r.mem_total_b)},{pt}\n"
+        )
 
     def add_event(self, event: dict) -> None:
         ev = {"t_wall": time.time(), **event}
