@@ -130,10 +130,12 @@ class _Gpu:
         "proc_sm",
         "util_seen",
         "share",
+        "share_in",
         "mig",
         "batch",
         "batch_n",
         "batch_base",
+        "batch_struct",
         "batch_energy",
         "batch_power",
     )
@@ -164,6 +166,8 @@ class _Gpu:
         self.proc_sm: dict[int, float] = {}  # pid -> SM utilisation % (latest samples)
         self.util_seen = 0  # NVML timestamp (us) of the newest process sample seen
         self.share = RunShare()
+        # the processes as the share last saw them: (pids, SM %, run's pids, procs, mine)
+        self.share_in: tuple = (None, None, None, None, None)
         self.mig: list[str] = []  # the MIG instances through which this GPU was selected
         # One nvmlDeviceGetFieldValues call per tick for the counter and the power field
         # (see NvmlSource._batch): a pointer to its fields in the source's field buffer
@@ -171,6 +175,7 @@ class _Gpu:
         self.batch: Any = None
         self.batch_n = 0
         self.batch_base = 0
+        self.batch_struct: Any = None  # unpacks every field of the batch at once
         self.batch_energy = -1
         self.batch_power = -1
 
@@ -454,6 +459,9 @@ class NvmlSource(PowerSource):
             g.batch_n = len(ids)
             g.batch_energy = ids.index(FI_TOTAL_ENERGY) if FI_TOTAL_ENERGY in ids else -1
             g.batch_power = ids.index(g.field_ids[0]) if g.power_mode == P_FIELD else -1
+            g.batch_struct = layout.struct_for(
+                [TYPE_ULONGLONG if fid == FI_TOTAL_ENERGY else TYPE_UINT for fid in ids]
+            )
             slot += len(ids)
         self._calls = [(g.handle, g.batch_n, g.batch) for g in self._gpus if g.batch is not None]
         # Reads can wait for decode() only where every GPU is batched and none integrates
@@ -473,13 +481,21 @@ class NvmlSource(PowerSource):
         if rc != 0:
             self._drop_batch(g)
             return None, None
-        layout = self._layout
+        # (value type, return code, value) of each field, the value read as the type NVML
+        # documents for it; a field of another type is read again as that type
+        vals = g.batch_struct.unpack_from(buf, g.batch_base)
         if g.batch_power >= 0:
-            ret, v = layout.read(buf, g.batch_base, g.batch_power, TYPE_UINT)
+            k = 3 * g.batch_power
+            ret, v = vals[k + 1], vals[k + 2]
+            if ret == 0 and vals[k] != TYPE_UINT:
+                ret, v = self._layout.read(buf, g.batch_base, g.batch_power, TYPE_UINT)
             if ret == 0:
                 power = v / 1000.0
         if g.batch_energy >= 0:
-            ret, v = layout.read(buf, g.batch_base, g.batch_energy, TYPE_ULONGLONG)
+            k = 3 * g.batch_energy
+            ret, v = vals[k + 1], vals[k + 2]
+            if ret == 0 and vals[k] != TYPE_ULONGLONG:
+                ret, v = self._layout.read(buf, g.batch_base, g.batch_energy, TYPE_ULONGLONG)
             if ret == 0:
                 energy = g.acc.update(v, t_mono) / 1000.0
             else:
@@ -707,12 +723,15 @@ class NvmlSource(PowerSource):
         pids: tuple[int, ...] | None,
         proc_sm: dict[int, float],
     ) -> DeviceReading:
-        procs: dict[int, float | None] | None = None
-        if pids is not None:
-            procs = {p: proc_sm.get(p) for p in pids}
+        last = g.share_in  # the processes change about once a second: reuse what they give
+        if last[0] is pids and last[1] is proc_sm and last[2] is run_pids:
+            procs, mine = last[3], last[4]
+        else:
+            procs = None if pids is None else {p: proc_sm.get(p) for p in pids}
+            mine = None if pids is None else tuple(p for p in pids if p in run_pids)
+            g.share_in = (pids, proc_sm, run_pids, procs, mine)
         total = g.share.update(t, energy, power, procs, run_pids)
         frac = g.share.fraction
-        mine = None if pids is None else tuple(p for p in pids if p in run_pids)
         return DeviceReading(
             key=f"{g.key}:run",
             energy_j=total,

@@ -142,6 +142,19 @@ class FieldLayout:
         # the union's members, by NVML value type, as the native C types pynvml declares
         self.values = {k: struct.Struct(f) for k, f in VALUE_FORMAT.items()}
 
+    def struct_for(self, types: list[int]) -> Any:
+        """One ``struct`` for an array of ``len(types)`` fields: (value type, nvmlReturn,
+        value) of each, the value read as ``types[i]`` (check the value type it returns)."""
+        import struct
+
+        parts, at = ["@"], 0  # native sizes, as ctypes lays the fields out
+        for i, t in enumerate(types):
+            for off, fmt in sorted(((self.type, "I"), (self.ret, "I"), (self.value, VALUE_FORMAT[t]))):
+                off += i * self.size
+                parts.append(f"{off - at}x{fmt}" if off > at else fmt)
+                at = off + struct.calcsize("@" + fmt)
+        return struct.Struct("".join(parts))
+
     def read(self, buf: Any, base: int, slot: int, default_type: int) -> tuple[int, Any]:
         """(nvmlReturn, value) of field ``slot`` of the array at byte ``base`` of ``buf``."""
         at = base + slot * self.size
