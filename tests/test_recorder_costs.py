@@ -54,11 +54,19 @@ def _wait(cond, timeout: float = 20.0):
         time.sleep(0.02)
 
 
+class _NoMachineWalk:
+    """Stands in for psutil: any use (its walk of every process on the machine) fails."""
+
+    def __getattr__(self, name):
+        raise AssertionError(f"psutil.{name} used: the machine's processes were walked")
+
+
 @linux_children
 def test_the_tree_is_followed_through_children_and_scanned_whole_only_rarely(tmp_path):
     p = subprocess.Popen([sys.executable, "-c", TREE, str(tmp_path)], start_new_session=True)
     try:
         src = ProcessTreeSource(p.pid, refresh_s=0.0, rescan_s=3600)
+        src._psutil = _NoMachineWalk()  # the tree's own files only: never every process
         src.read(0.0)
         assert src.full_scans == 1  # the start
         child, grandchild = map(int, _wait(lambda: (tmp_path / "tree").exists()
@@ -80,7 +88,7 @@ def test_the_tree_is_followed_through_children_and_scanned_whole_only_rarely(tmp
         for _ in range(5):  # forked by a non-main thread: the children file cannot show it
             src.read(0.0)
         assert src.full_scans == 1
-        src.rescan_s = 0.0  # ... the rare full scan finds it
+        src.rescan_s = 0.0  # ... the rare thorough scan (every thread's children) finds it
         assert sees(threaded) and src.full_scans >= 2
 
         os.kill(grandchild, 9)

@@ -3,10 +3,12 @@ and this source says so with method ``none``.
 
 On Linux the tree is followed incrementally: each refresh reads, for each process
 already known, its ``/proc/PID/stat`` (CPU time, RSS, start time) and the children of its
-main thread (``/proc/PID/task/PID/children``), not every process on the machine. A full
-scan (psutil walks all processes) runs only at the start and every :data:`RESCAN_S`: it
-finds what the children files miss (a child forked by a thread other than a process's
-main one) and drops processes that left the tree. Elsewhere psutil does all of it.
+main thread (``/proc/PID/task/PID/children``), never every process on the machine. A
+thorough scan from the root runs only at the start and every :data:`RESCAN_S`: it reads
+the children of every thread of each process in the tree (what the main thread's file
+misses: a child forked by another thread) and drops processes that left the tree. It
+finds what psutil's walk of every process on the machine finds (the children by parent
+PID), at the cost of the tree, not of the machine. Elsewhere psutil does all of it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import time
 from wattui.sources.base import DeviceInfo, DeviceReading, PowerSource
 
 NONE = "none"
-RESCAN_S = 30.0  # a full scan of the machine's processes at most this often
+RESCAN_S = 30.0  # a thorough scan of the tree (every thread's children) at most this often
 
 
 def _kernel_lists_children() -> bool:
@@ -46,6 +48,21 @@ def _children(pid: int) -> list[int]:
         return [int(c) for c in _read_small(f"/proc/{pid}/task/{pid}/children").split()]
     except (OSError, ValueError):
         return []
+
+
+def _children_of_every_thread(pid: int) -> list[int]:
+    """Children forked by any thread of ``pid``."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    out: list[int] = []
+    for tid in tids:
+        try:
+            out.extend(int(c) for c in _read_small(f"/proc/{pid}/task/{tid}/children").split())
+        except (OSError, ValueError):
+            continue
+    return out
 
 
 def _stat(pid: int) -> tuple[int, float, float] | None:
@@ -83,7 +100,7 @@ class ProcessTreeSource(PowerSource):
         self._last_t = 0.0
         self._last_scan = -float("inf")
         self._last: tuple[float | None, float | None] = (None, None)
-        self.full_scans = 0  # how many times every process on the machine was read
+        self.full_scans = 0  # thorough scans (every thread's children; elsewhere psutil's)
         self._incremental = _kernel_lists_children()  # else: psutil, a full scan each refresh
         self.pids: tuple[int, ...] = (pid,)
         self._reading: DeviceReading | None = None
@@ -110,14 +127,18 @@ class ProcessTreeSource(PowerSource):
             return []
 
     def _tree(self, now: float) -> list[int]:
-        """The tree's pids: the known ones and their children, or a full scan."""
+        """The tree's pids: the known ones and their main threads' children, or (at the
+        start and every ``rescan_s``) the root's descendants through every thread."""
+        children = _children
+        pids = list(self._procs) or [self.pid]
         if now - self._last_scan >= self.rescan_s:
             self._last_scan = now
-            return self._full_scan()
-        pids = list(self._procs) or [self.pid]
+            self.full_scans += 1
+            children = _children_of_every_thread
+            pids = [self.pid]
         seen = set(pids)
         for pid in pids:  # grows while iterated: children of new children are followed too
-            for c in _children(pid):
+            for c in children(pid):
                 if c not in seen:
                     seen.add(c)
                     pids.append(c)
