@@ -481,3 +481,38 @@ def test_gpu_that_cannot_be_opened_is_skipped_and_reported(fake_nvml):
         NvmlSource(indices=[1])
     assert gpus_of_pids({77}) == [2]
     assert gpus_of_pids({78}) is None  # GPU 1 might hold it
+
+
+# ------------------------------------------------------------- capture now, decode later
+def test_reads_decoded_a_batch_later_equal_reads_decoded_at_once(fake_nvml, source_factory):
+    """The sampler's ticks only capture (the field calls and a copy of their bytes) and
+    decode a second's ticks at once: the readings, energies and the run's shares must be
+    exactly those of reads decoded at once, also across a change of the GPUs' processes."""
+    fake_nvml.configure(
+        count=2, time=10.0,
+        **gpu(0, power_w=200, ramp_w_per_s=30, pids="100,200", sm="60,20"),
+        **gpu(1, power_w=150, ramp_w_per_s=-5, pids="100", sm="90"),
+    )
+    now_src, later_src = source_factory(), source_factory()
+    run = {"pids": (100,)}
+    for s in (now_src, later_src):
+        s.follow_run(lambda: run["pids"], None)
+    assert later_src._deferred  # every GPU batched, none integrates: decode can wait
+    at_once, captured = [], []
+    for k in range(12):
+        t = 10.0 + 0.2 * k
+        if k == 6:  # the processes change mid-batch: each tick keeps its own
+            fake_nvml.update(**gpu(0, pids="100,200,300", sm="10,10,80"))
+            run["pids"] = (100, 300)
+        fake_nvml.update(time=t)
+        at_once.append(now_src.read(t))
+        captured.append(later_src.capture(t))
+    later = [later_src.decode(c) for c in captured]
+    assert later == at_once
+    shares = [r for tick in later for r in tick if r.key == "gpu0:run"]
+    assert shares[-1].energy_j > shares[5].energy_j > 0
+    assert shares[-1].pids == (100, 300) and shares[5].pids == (100,)
+    first, last = later[0][0], later[-1][0]
+    assert last.energy_j - first.energy_j == pytest.approx(
+        linear_energy(200, 30, 10.0, 12.2), abs=0.01
+    )

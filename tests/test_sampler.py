@@ -129,3 +129,45 @@ def test_the_thread_polls_the_power_of_sources_without_a_counter_between_full_re
     # four polls in every five 20 ms slots, a full read in the fifth
     assert src.polls >= 12 and len(got) >= 4
     assert src.polls > len(got)
+
+
+class _Deferred(PowerSource):
+    """Captures the time at each tick; the reading is made only when decoded."""
+
+    name = "deferred"
+
+    def __init__(self):
+        self.captured = 0
+
+    def devices(self):
+        return [DeviceInfo("gpu0", "gpu", 0, "x")]
+
+    def read(self, t_mono):
+        return self.decode(self.capture(t_mono))
+
+    def capture(self, t_mono):
+        self.captured += 1
+        return t_mono
+
+    def decode(self, t_mono):
+        return [DeviceReading("gpu0", t_mono, 1.0, "counter", "instant")]
+
+
+def test_batch_listeners_get_every_sample_in_order_a_second_at_a_time():
+    src = _Deferred()
+    s = Sampler([src], period_s=0.02)
+    batches = []
+    s.subscribe_batch(batches.append)
+    s.sample_once()  # the first read is handed over at once
+    assert [len(b) for b in batches] == [1]
+    s.start()
+    wait_until(lambda: len(batches) >= 2, what="a batch from the thread")
+    assert len(batches[1]) > 5  # a second of 20 ms ticks at once, not one call per tick
+    delivered = batches[-1][-1].seq
+    wait_until(lambda: src.captured > delivered + 3, what="reads not handed over yet")
+    newest = s.newest()  # decoded on the spot for whoever asks
+    assert newest.seq > delivered and newest.readings[0].energy_j == newest.t_mono
+    last = s.stop()  # ... and the rest handed over at the end
+    every = [x for b in batches for x in b]
+    assert [x.seq for x in every] == list(range(last.seq + 1))
+    assert every[-1] is last and [x.readings[0].energy_j for x in every] == [x.t_mono for x in every]
