@@ -81,7 +81,7 @@ from wattui.sources.nvml_lib import (
     shutdown,
     text_of,
 )
-from wattui.sources.shares import RunShare
+from wattui.sources.shares import RunShare, split_parts
 from wattui.sources.visible import select_devices
 
 __all__ = ["NvmlSource"]
@@ -166,8 +166,9 @@ class _Gpu:
         self.proc_sm: dict[int, float] = {}  # pid -> SM utilisation % (latest samples)
         self.util_seen = 0  # NVML timestamp (us) of the newest process sample seen
         self.share = RunShare()
-        # the processes as the share last saw them: (pids, SM %, run's pids, procs, mine)
-        self.share_in: tuple = (None, None, None, None, None)
+        # the processes as the share last saw them: (pids, SM %, run's pids, procs, mine,
+        # the split's parts)
+        self.share_in: tuple = (None, None, None, None, None, None)
         self.mig: list[str] = []  # the MIG instances through which this GPU was selected
         # One nvmlDeviceGetFieldValues call per tick for the counter and the power field
         # (see NvmlSource._batch): a pointer to its fields in the source's field buffer
@@ -725,12 +726,13 @@ class NvmlSource(PowerSource):
     ) -> DeviceReading:
         last = g.share_in  # the processes change about once a second: reuse what they give
         if last[0] is pids and last[1] is proc_sm and last[2] is run_pids:
-            procs, mine = last[3], last[4]
+            procs, mine, parts = last[3], last[4], last[5]
         else:
             procs = None if pids is None else {p: proc_sm.get(p) for p in pids}
             mine = None if pids is None else tuple(p for p in pids if p in run_pids)
-            g.share_in = (pids, proc_sm, run_pids, procs, mine)
-        total = g.share.update(t, energy, power, procs, run_pids)
+            parts = None if procs is None else split_parts(procs, run_pids)
+            g.share_in = (pids, proc_sm, run_pids, procs, mine, parts)
+        total = g.share.update(t, energy, power, procs, run_pids, parts)
         frac = g.share.fraction
         return DeviceReading(
             key=f"{g.key}:run",

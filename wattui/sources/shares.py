@@ -36,10 +36,13 @@ class RunShare:
         power_w: float | None,
         procs: Mapping[int, float | None] | None,
         run_pids: set[int],
+        parts: tuple[float, float] | None | bool = False,
     ) -> float | None:
         """Add one tick. ``procs`` maps every process on the GPU to its SM utilisation %
         (``None`` where NVML gave none), or is ``None`` when the list is unreadable.
-        Returns the cumulative estimate, or ``None`` while it cannot be told."""
+        ``parts``: :func:`split_parts` of ``procs`` and ``run_pids`` where the caller keeps
+        it (they change about once a second). Returns the cumulative estimate, or ``None``
+        while it cannot be told."""
         if power_w is not None and power_w >= 0 and not self._fixed_idle:
             self.idle_w = power_w if self.idle_w is None else min(self.idle_w, power_w)
         if device_energy_j is None:
@@ -54,7 +57,9 @@ class RunShare:
         de = device_energy_j - last[1]
         if dt <= 0 or de < 0:
             return self.energy_j
-        self.fraction = split_fraction(de, dt, self.idle_w, procs, run_pids)
+        if parts is False:
+            parts = split_parts(procs, run_pids)
+        self.fraction = fraction_of(de, dt, self.idle_w, parts)
         self.energy_j += de * self.fraction
         return self.energy_j
 
@@ -67,12 +72,29 @@ def split_fraction(
     run_pids: set[int],
 ) -> float:
     """The run's fraction of ``de`` joules spent over ``dt`` seconds (see the module)."""
+    return fraction_of(de, dt, idle_w, split_parts(procs, run_pids))
+
+
+def split_parts(procs: Mapping[int, float | None], run_pids: set[int]) -> tuple[float, float] | None:
+    """What the split takes from the processes: (the run's even share, its share of the SM
+    utilisation, or the even share when nobody used the SMs); None when the run has no
+    process on the GPU or nobody is on it (the run's fraction is then 0)."""
     on = list(procs)
     mine = [p for p in on if p in run_pids]
-    if not on or not mine or de <= 0:
-        return 0.0 if not mine or not on else len(mine) / len(on)
+    if not on or not mine:
+        return None
     even = len(mine) / len(on)
-    idle = min(de, max(0.0, idle_w or 0.0) * dt)
     sm_all = sum(procs[p] or 0.0 for p in on)
     dynamic = (sum(procs[p] or 0.0 for p in mine) / sm_all) if sm_all > 0 else even
+    return even, dynamic
+
+
+def fraction_of(de: float, dt: float, idle_w: float | None, parts: tuple[float, float] | None) -> float:
+    """:func:`split_fraction` from :func:`split_parts`."""
+    if parts is None:
+        return 0.0
+    even, dynamic = parts
+    if de <= 0:
+        return even
+    idle = min(de, max(0.0, idle_w or 0.0) * dt)
     return (idle * even + (de - idle) * dynamic) / de
