@@ -57,3 +57,59 @@ def test_builder_sees_the_recorder_die_while_meta_is_unchanged(tmp_path):
         recorder.kill()
         recorder.wait()
     assert b.poll().status == "interrupted"  # killed -9: meta.json still says running
+
+
+def test_live_event_rows_follow_appends_exactly_as_a_full_read(tmp_path):
+    """The live screen's session record reads only the events appended since its last
+    poll; its rows are always those of a full read (``Session.events()``), through torn
+    lines, junk, values of the wrong type, a replaced or truncated file and compaction,
+    and the record built from them is the full read's."""
+    from wattui.sessions import session_record
+    from wattui.store.reader import Session
+    from wattui.view.event_rows import LiveEventRows
+
+    d = make_session(tmp_path, "run3", status="running")
+    ev = d / "events.ndjson"
+    rows = LiveEventRows(d)
+
+    def same() -> list[dict]:
+        got = rows.poll()
+        s = Session.open(d)
+        assert got == s.events().to_dicts()
+        assert session_record(s, event_rows=got) == session_record(Session.open(d))
+        return got
+
+    assert len(same()) > 0
+    t = json.loads(ev.read_text().splitlines()[-1])["t_wall"]
+    lines = [
+        {"t_wall": t + 1, "kind": "metric", "source": "report", "accuracy": 0.9, "epoch": 4},
+        {"t_wall": t + 2, "kind": "epoch_end", "epoch": 4, "energy_j": "12.5"},  # a string
+        {"t_wall": t + 3, "kind": "metric", "accuracy": [1], "epoch": "x", "loss": {"a": 1}},
+    ]
+    with open(ev, "ab") as f:
+        f.write(json.dumps(lines[0]).encode() + b"\nnot json\n")
+    n = len(same())
+    with open(ev, "ab") as f:  # a torn line: not read until it is complete
+        f.write(json.dumps(lines[1]).encode()[:20])
+    assert len(same()) == n
+    with open(ev, "ab") as f:
+        f.write(json.dumps(lines[1]).encode()[20:] + b"\n" + json.dumps(lines[2]).encode() + b"\n")
+    assert len(same()) == n + 2
+    assert rows.poll() is rows.poll()  # nothing new: nothing parsed
+
+    raw = ev.read_bytes()  # replaced by a shorter file (another inode): read again
+    tmp = d / "events.tmp"
+    tmp.write_bytes(raw[: raw.index(b"\n") + 1])
+    os.replace(tmp, ev)
+    assert len(same()) == 1
+    with open(ev, "r+b") as f:  # truncated in place
+        f.truncate(0)
+    assert same() == []
+    ev.unlink()
+    assert same() == []
+
+    ev.write_bytes(raw)  # compacted: the Parquet file wins, and the caller reads it
+    from wattui.store.reader import events_frame, parse_event_lines
+
+    events_frame(parse_event_lines(raw), "run3").write_parquet(d / "events.parquet")
+    assert rows.poll() is None

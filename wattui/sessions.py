@@ -76,11 +76,17 @@ def failure_reason(session: Session) -> str | None:
     return None
 
 
-def _device_stats(session: Session) -> dict:
+def _needs_live(session: Session) -> bool:
+    """Does the record read ``live.json``? A running session's totals and time, and the
+    totals of one that ended without a summary."""
+    return session.status == "running" or not session.meta.get("summary")
+
+
+def _device_stats(session: Session, live: dict | None) -> dict:
+    """``live``: ``session.live_totals()`` when :func:`_needs_live` (read once a record)."""
     meta = session.meta
     if meta.get("summary") and session.status != "running":
         return meta["summary"]
-    live = session.live_totals()
     if live and isinstance(live.get("devices"), dict):
         return live["devices"]
     # Killed before its first flush of totals: recompute from what reached the disk.
@@ -103,18 +109,23 @@ def _counts(d) -> dict[str, int]:
     }
 
 
-def session_record(session: Session, metrics: bool = True, **metric_opts) -> dict:
+def session_record(
+    session: Session, metrics: bool = True, event_rows: list[dict] | None = None, **metric_opts
+) -> dict:
     """The JSON shape of one session (see docs/session-format.md): the dictionary of a
-    :class:`wattui.model.session.SessionRecord` (``SessionRecord.from_dict`` types it)."""
+    :class:`wattui.model.session.SessionRecord` (``SessionRecord.from_dict`` types it).
+
+    ``event_rows``: the rows ``session.events()`` would give, when the caller follows them
+    already (the live screen reads only what was appended); None reads them."""
     meta = session.meta
-    stats = _device_stats(session)
+    live = session.live_totals() if _needs_live(session) else None
+    stats = _device_stats(session, live)
     started = meta.get("started_at")
     ended = meta.get("ended_at")
     if ended is None and session.status != "running":
         ended = max((s.get("duration_s") or 0.0 for s in stats.values()), default=0.0)
         ended = (started + ended) if started else None
-    live = session.live_totals() if session.status == "running" else None
-    last_t = live.get("t_wall") if live else None
+    last_t = live.get("t_wall") if live and session.status == "running" else None
     duration = None
     if started is not None:
         end = ended if ended is not None else (last_t or started)
@@ -189,7 +200,7 @@ def session_record(session: Session, metrics: bool = True, **metric_opts) -> dic
     if metrics:
         from wattui.metrics.session_metrics import metrics_for_session
 
-        rec.update(metrics_for_session(session, rec, **metric_opts))
+        rec.update(metrics_for_session(session, rec, rows=event_rows, **metric_opts))
         if session.problems and rec.get("accuracy") is None:
             # The events could not be read: the results the recorder stored at the end
             # stand in (the problem itself is listed with the session).

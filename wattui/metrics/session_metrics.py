@@ -88,14 +88,16 @@ def metrics_from_rows(
     return out
 
 
-def metrics_for_session(session, rec: dict, **opts) -> dict:
+def metrics_for_session(session, rec: dict, rows: list[dict] | None = None, **opts) -> dict:
     """Fields to merge into a session record. Never raises for a damaged session: returns
-    what it can (an empty dict when the events cannot be read)."""
-    try:
-        ev = session.events()
-        rows = ev.to_dicts() if hasattr(ev, "to_dicts") else list(ev or [])
-    except Exception:  # noqa: BLE001 - a torn events file must not break the listing
-        return {}
+    what it can (an empty dict when the events cannot be read). ``rows``: the session's
+    event rows when the caller has them (as ``session.events().to_dicts()``)."""
+    if rows is None:
+        try:
+            ev = session.events()
+            rows = ev.to_dicts() if hasattr(ev, "to_dicts") else list(ev or [])
+        except Exception:  # noqa: BLE001 - a torn events file must not break the listing
+            return {}
     meta = getattr(session, "meta", {}) or {}
     stored = meta.get("metric_settings") if isinstance(meta.get("metric_settings"), dict) else {}
     # how many wattui.measure() windows the run recorded: `show` reads them (events and

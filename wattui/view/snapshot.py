@@ -26,6 +26,7 @@ from types import MappingProxyType
 from wattui.model.kinds import ENERGY_KINDS
 from wattui.sanitize import clean_text
 from wattui.store import schema
+from wattui.view.event_rows import LiveEventRows
 from wattui.view.history import FINE_BUCKET_S, PowerHistory
 from wattui.view.metric_tracker import MetricsSummary, MetricTracker, _finite
 from wattui.view.output import OutputTail
@@ -119,6 +120,7 @@ class SnapshotBuilder:
         self.history = PowerHistory()
         self.metrics = MetricTracker()
         self.output = OutputTail(self.dir / schema.OUTPUT)
+        self.events = LiveEventRows(self.dir)
         self.latest: dict[str, dict] = {}
         self.notes: deque[str] = deque(maxlen=20)
         self._record_fn = record_fn
@@ -142,7 +144,13 @@ class SnapshotBuilder:
             return self._record
         fn = self._record_fn
         if fn is None:
-            from wattui.sessions import session_record as fn
+            from wattui.sessions import session_record
+
+            def fn(session):
+                # a running session's events are followed, not read again every second
+                rows = self.events.poll() if session.status == "running" else None
+                return session_record(session, event_rows=rows)
+
         t0 = time.monotonic()
         try:
             self._record = fn(session)
