@@ -3,7 +3,7 @@
 One worker thread polls the session (``SnapshotBuilder``) once a second and posts a
 frozen ``LiveSnapshot``; the screen applies it in one ``batch_update()``. The
 thread waits until the previous snapshot was applied before posting the next one, so a
-slow terminal never builds a queue, and it checks for cancellation every 0.1 s.
+slow terminal never builds a queue, and it stops as soon as the screen closes.
 
 ``group=(store, ID)`` watches a multi-node run as one: the worker polls a
 ``GroupSnapshotBuilder`` (one builder per node) and posts one merged snapshot.
@@ -203,12 +203,14 @@ class LiveScreen(Screen):
             return worker.is_cancelled or self._viewer_closing.is_set()
 
         def sleep(seconds: float) -> bool:
+            # woken by the screen closing (on_unmount), not by polling for it: an idle
+            # thread waking ten times a second costs more than its poll
             end = time.monotonic() + seconds
             while not cancelled():
                 left = end - time.monotonic()
                 if left <= 0:
                     return True
-                time.sleep(min(0.1, left))
+                self._viewer_closing.wait(min(1.0, left))
             return False
 
         try:

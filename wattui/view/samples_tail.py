@@ -8,20 +8,11 @@ from pathlib import Path
 from wattui.store import schema
 from wattui.store.reader import parse_event_lines
 from wattui.store.safeio import check_regular, open_regular
+from wattui.view.sample_rows import NEEDED as _NEEDED
+from wattui.view.sample_rows import SampleRows, parse_rows
 
 SAMPLES_CHUNK = 4 << 20  # bytes of the live CSV parsed per poll
 ROWS_CHUNK = 100_000  # rows of a compacted session's Parquet read per poll
-_NEEDED = (
-    "t_wall",
-    "seq",
-    "device",
-    "power_w",
-    "util_pct",
-    "mem_used_b",
-    "temp_c",
-    "power_method",
-    "pids",
-)
 
 
 class BoundedTail:
@@ -30,8 +21,9 @@ class BoundedTail:
     parsed per poll (a viewer opened on a 72-hour run catches up over a few polls), and
     a compacted session is scanned lazily, only the columns the screen needs.
 
-    ``poll()`` returns ``(samples, events)``: a Polars LazyFrame (or None) of the new
-    sample rows, and the new event dicts. ``caught_up`` is False while a backlog remains.
+    ``poll()`` returns ``(samples, events)``: the new sample rows (None if none): a
+    :class:`~wattui.view.sample_rows.SampleRows` list for a small chunk of the live CSV,
+    else a Polars LazyFrame; and the new event dicts. ``caught_up`` is False while a backlog remains.
     """
 
     def __init__(self, session_dir: Path, chunk: int | None = None, rows_chunk: int | None = None):
@@ -84,7 +76,12 @@ class BoundedTail:
                 if nl >= 0:  # the file's own header: older sessions have fewer columns
                     self.columns = data[:nl].decode("ascii", "replace").strip().split(",")
                 data = data[nl + 1 :] if nl >= 0 else b""
-            if data.strip() and self.columns:
+            rows = parse_rows(data, self.columns, self.last_seq) if self.columns else None
+            if rows is not None:  # a second's worth: plain Python, no Polars call
+                if rows:
+                    self.last_seq = max(r[1] for r in rows)
+                    frame = rows
+            elif data.strip() and self.columns:
                 sch = schema.sample_schema()
                 have = [c for c in _NEEDED if c in self.columns]
                 df = pl.read_csv(
@@ -128,7 +125,7 @@ class BoundedTail:
                     self.events_final = []  # read once; an unreadable one is noted once
             self.caught_up = n < self.rows_chunk
             self.final_done = self.caught_up and self.events_final is not None
-        if frame is not None:
+        if frame is not None and not isinstance(frame, SampleRows):
             frame = frame.filter(
                 pl.col("t_wall").is_not_null()
                 & pl.col("device").is_not_null()

@@ -30,6 +30,7 @@ from wattui.view.event_rows import LiveEventRows
 from wattui.view.history import FINE_BUCKET_S, PowerHistory
 from wattui.view.metric_tracker import MetricsSummary, MetricTracker, _finite
 from wattui.view.output import OutputTail
+from wattui.view.sample_rows import SampleRows, latest_rows, power_buckets
 from wattui.view.samples_tail import BoundedTail, _other_processes
 
 
@@ -207,11 +208,19 @@ class SnapshotBuilder:
         return self._build(session, meta, status, rec, lines)
 
     def _fold_samples(self, frame, kinds: dict) -> None:
-        """Fold new sample rows (a LazyFrame) into the latest readings and the history,
-        materialising only small aggregates."""
+        """Fold new sample rows (a LazyFrame, or a few rows as a list) into the latest
+        readings and the history, materialising only small aggregates."""
+        energy_keys = [k for k, v in kinds.items() if v in ENERGY_KINDS]
+        if isinstance(frame, SampleRows):
+            self.latest.update(latest_rows(frame))
+            buckets, last = power_buckets(frame, energy_keys)
+            for t, w, n in buckets:
+                self.history.add(t, w, n)
+            if buckets:
+                self._last_total = float(last)
+            return
         import polars as pl
 
-        energy_keys = [k for k, v in kinds.items() if v in ENERGY_KINDS]
         last = (
             frame.group_by("device")
             .agg(pl.all().sort_by("seq").last())
@@ -220,7 +229,11 @@ class SnapshotBuilder:
         for row in last.iter_rows(named=True):
             self.latest[row["device"]] = row
         tot = frame.filter(pl.col("device").is_in(energy_keys) & pl.col("power_w").is_not_null())
-        per_tick = tot.group_by("seq").agg(pl.col("t_wall").first(), pl.col("power_w").sum())
+        # ticks in file order: a bucket's mean sums them in that order, the same on every
+        # run (and the same as sample_rows, which folds small chunks without Polars)
+        per_tick = tot.group_by("seq", maintain_order=True).agg(
+            pl.col("t_wall").first(), pl.col("power_w").sum()
+        )
         per_sec = (
             per_tick.with_columns(b=(pl.col("t_wall") / FINE_BUCKET_S).floor())
             .group_by("b")

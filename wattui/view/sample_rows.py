@@ -1,0 +1,143 @@
+"""A second's worth of live samples, parsed and folded without Polars.
+
+The live screen reads the rows the recorder appended since its last poll: about 50 a
+second for 8 GPUs. Polars' fixed cost per call (a CSV read, a filter, three collects)
+was most of the viewer's worker thread; these few rows are read here in plain Python
+instead, into exactly what the Polars path gives: the same typed values, the latest row
+of each device, and per-second buckets of the summed power (sums compensated like
+Polars' own, so the figures are the same to the bit). Anything but a plain chunk (quotes,
+carriage returns, ragged or non-ASCII lines, numbers written any other way, a device
+seen twice in one tick) answers None, and the caller hands the chunk to Polars.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from wattui.view.history import FINE_BUCKET_S
+
+SMALL_CHUNK = 256 << 10  # bytes: larger chunks (a backlog) are Polars' to read
+
+# the columns the screen needs, in this order (samples_tail._NEEDED)
+NEEDED = ("t_wall", "seq", "device", "power_w", "util_pct", "mem_used_b", "temp_c",
+          "power_method", "pids")
+_FLOATS = frozenset(("t_wall", "power_w", "util_pct", "mem_used_b", "temp_c"))
+_FLOAT = re.compile(r"-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d{1,3})?")
+_INT = re.compile(r"-?\d{1,18}")
+# the latest row of a device, keyed as Polars' group_by("device") names it
+_LATEST_KEYS = ("device", "t_wall", "seq", "power_w", "util_pct", "mem_used_b", "temp_c",
+                "power_method", "pids")
+_LATEST_ORDER = tuple(NEEDED.index(k) for k in _LATEST_KEYS)
+
+
+class SampleRows(list):
+    """New sample rows (tuples in :data:`NEEDED` order), oldest first."""
+
+
+def parse_rows(data: bytes, columns: list[str], after_seq: int) -> SampleRows | None:
+    """The rows of complete CSV lines ``data`` (the file's ``columns``) with a time, a
+    device and a ``seq`` above ``after_seq``, typed as Polars reads them with the session
+    schema ('' is null); None when Polars must read the chunk."""
+    if len(data) > SMALL_CHUNK or b'"' in data or b"\r" in data or not data.isascii():
+        return None
+    where = [columns.index(c) if c in columns else -1 for c in NEEDED]
+    width = len(columns)
+    parsers = [_float if c in _FLOATS else _int if c == "seq" else _str for c in NEEDED]
+    pick = list(zip(where, parsers, strict=True))
+    rows = SampleRows()
+    seen: set[tuple] = set()
+    for line in data.decode("ascii").split("\n"):
+        if not line:
+            continue
+        fields = line.split(",")
+        if len(fields) != width:
+            return None
+        row = []
+        for i, parse in pick:
+            v = parse(fields[i]) if i >= 0 else None
+            if v is _BAD:
+                return None
+            row.append(v)
+        t, seq, dev = row[0], row[1], row[2]
+        if t is None or dev is None or seq is None or seq <= after_seq:
+            continue
+        if (dev, seq) in seen:
+            return None  # which one is "last" is not defined: Polars decides
+        seen.add((dev, seq))
+        rows.append(tuple(row))
+    return rows
+
+
+_BAD = object()
+
+
+def _float(s: str):
+    if not s:
+        return None
+    if not _FLOAT.fullmatch(s):
+        return _BAD
+    v = float(s)
+    return v if math.isfinite(v) else _BAD
+
+
+def _int(s: str):
+    if not s:
+        return None
+    return int(s) if _INT.fullmatch(s) else _BAD
+
+
+def _str(s: str):
+    return s or None
+
+
+def _sum(values) -> float:
+    """Kahan-compensated sum, in order: what Polars computes for a float sum."""
+    total = comp = 0.0
+    for v in values:
+        y = v - comp
+        t = total + y
+        comp = (t - total) - y
+        total = t
+    return total
+
+
+def latest_rows(rows: SampleRows) -> dict[str, dict]:
+    """Each device's row with the highest ``seq``, as a dict."""
+    best: dict[str, tuple] = {}
+    for r in rows:
+        cur = best.get(r[2])
+        if cur is None or r[1] > cur[1]:
+            best[r[2]] = r
+    return {dev: dict(zip(_LATEST_KEYS, (r[i] for i in _LATEST_ORDER), strict=True))
+            for dev, r in best.items()}
+
+
+def power_buckets(rows: SampleRows, energy_keys) -> tuple[list[tuple[float, float, int]], float | None]:
+    """Per-second buckets ``(first time, mean total watts, ticks)`` of the summed power of
+    ``energy_keys`` per tick, oldest first, and the newest tick's total (None: no power)."""
+    keys = set(energy_keys)
+    ticks: dict[int, tuple[float, list[float]]] = {}
+    for r in rows:
+        if r[2] in keys and r[3] is not None:
+            tick = ticks.get(r[1])
+            if tick is None:
+                ticks[r[1]] = (r[0], [r[3]])
+            else:
+                tick[1].append(r[3])
+    buckets: dict[float, list] = {}
+    for seq in sorted(ticks):
+        t, watts = ticks[seq]
+        total = _sum(watts)
+        b = math.floor(t / FINE_BUCKET_S)
+        got = buckets.get(b)
+        if got is None:
+            buckets[b] = [t, [total], total]
+        else:
+            got[0] = min(got[0], t)
+            got[1].append(total)
+            got[2] = total  # ticks in seq order: the newest so far
+    out = [(t, _sum(totals) / len(totals), len(totals))
+           for _b, (t, totals, _last) in sorted(buckets.items())]
+    last = buckets[max(buckets)][2] if buckets else None
+    return out, last
