@@ -12,6 +12,7 @@ seen twice in one tick) answers None, and the caller hands the chunk to Polars.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 
@@ -23,8 +24,8 @@ SMALL_CHUNK = 256 << 10  # bytes: larger chunks (a backlog) are Polars' to read
 NEEDED = ("t_wall", "seq", "device", "power_w", "util_pct", "mem_used_b", "temp_c",
           "power_method", "pids")
 _FLOATS = frozenset(("t_wall", "power_w", "util_pct", "mem_used_b", "temp_c"))
-_FLOAT = re.compile(r"-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d{1,3})?")
-_INT = re.compile(r"-?\d{1,18}")
+_FLOAT = r"(?:-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d{1,3})?)?"  # or empty: null
+_INT = r"(?:-?\d{1,18})?"
 # the latest row of a device, keyed as Polars' group_by("device") names it
 _LATEST_KEYS = ("device", "t_wall", "seq", "power_w", "util_pct", "mem_used_b", "temp_c",
                 "power_method", "pids")
@@ -41,54 +42,49 @@ def parse_rows(data: bytes, columns: list[str], after_seq: int) -> SampleRows | 
     schema ('' is null); None when Polars must read the chunk."""
     if len(data) > SMALL_CHUNK or b'"' in data or b"\r" in data or not data.isascii():
         return None
-    where = [columns.index(c) if c in columns else -1 for c in NEEDED]
-    width = len(columns)
-    parsers = [_float if c in _FLOATS else _int if c == "seq" else _str for c in NEEDED]
-    pick = list(zip(where, parsers, strict=True))
+    plain = _line_pattern(tuple(columns)).fullmatch
+    # (column index, 0: float / 1: int / 2: string); -1: a column an older file lacks
+    kinds = [(columns.index(c) if c in columns else -1, 0 if c in _FLOATS else 1 if c == "seq" else 2)
+             for c in NEEDED]
     rows = SampleRows()
     seen: set[tuple] = set()
     for line in data.decode("ascii").split("\n"):
         if not line:
             continue
-        fields = line.split(",")
-        if len(fields) != width:
+        if not plain(line):
             return None
+        fields = line.split(",")
         row = []
-        for i, parse in pick:
-            v = parse(fields[i]) if i >= 0 else None
-            if v is _BAD:
-                return None
-            row.append(v)
+        for i, kind in kinds:
+            v = fields[i] if i >= 0 else ""
+            if not v:
+                row.append(None)  # '' is null
+            elif kind == 0:
+                x = float(v)
+                if x - x != 0.0:
+                    return None  # 1e999: whatever Polars makes of it
+                row.append(x)
+            else:
+                row.append(int(v) if kind == 1 else v)
+        row = tuple(row)
         t, seq, dev = row[0], row[1], row[2]
         if t is None or dev is None or seq is None or seq <= after_seq:
             continue
         if (dev, seq) in seen:
             return None  # which one is "last" is not defined: Polars decides
         seen.add((dev, seq))
-        rows.append(tuple(row))
+        rows.append(row)
     return rows
 
 
-_BAD = object()
-
-
-def _float(s: str):
-    if not s:
-        return None
-    if not _FLOAT.fullmatch(s):
-        return _BAD
-    v = float(s)
-    return v if math.isfinite(v) else _BAD
-
-
-def _int(s: str):
-    if not s:
-        return None
-    return int(s) if _INT.fullmatch(s) else _BAD
-
-
-def _str(s: str):
-    return s or None
+@functools.lru_cache(maxsize=8)
+def _line_pattern(columns: tuple[str, ...]) -> re.Pattern:
+    """One plain CSV line of ``columns``: numbers as the recorder writes them (or empty)
+    in the numeric columns the screen reads, anything without a comma elsewhere."""
+    parts = [
+        _FLOAT if c in _FLOATS else _INT if c == "seq" else "[^,]*" for c in columns
+    ]
+    return re.compile(",".join(f"(?:{p})" for p in parts))
 
 
 def _sum(values) -> float:
