@@ -211,6 +211,43 @@ def test_the_live_screen_opens_without_the_heavy_imports(tmp_path):
     assert p.stdout.strip() == "[]"
 
 
+FIRST_FRAME = r"""
+import sys
+from textual.app import App
+from wattui import cli
+out, argv, shown = sys.argv[1], sys.argv[2:], []
+display = App._display
+def first(self, *a, **k):
+    display(self, *a, **k)
+    if not shown and self.screen.query("FooterKey"):  # the first full frame is out
+        shown.append(sorted(m for m in ("polars", "psutil", "pynvml", "numpy") if m in sys.modules))
+        self.exit()
+App._display = first
+cli.main(argv)
+with open(out, "w") as f:
+    f.write(repr(shown))
+"""
+
+
+def test_view_draws_its_first_frame_before_the_heavy_imports(tmp_path):
+    """`wattui view ID` of a running session, in a real terminal: its first full frame
+    (the footer's keys included) is out before Polars, psutil or NVML is imported; the
+    worker loads them after it."""
+    pexpect = pytest.importorskip("pexpect")
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from compare_fixtures import make_session
+
+    store = tmp_path / "store"
+    d = make_session(store, "20260101-120000-live", status="running")
+    out = tmp_path / "modules"
+    env = dict(os.environ, WATTUI_HOME=str(store), TERM="xterm-256color")
+    child = pexpect.spawn(sys.executable, ["-c", FIRST_FRAME, str(out), "view", d.name],
+                          env=env, dimensions=(48, 160), timeout=60)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert out.read_text() == "[[]]"
+
+
 def test_footer_shows_the_keys_of_what_has_focus(live):
     """The footer is rebuilt only when its keys change, and still follows the focus: the
     search box's keys while it is open, the screen's again when it closes."""

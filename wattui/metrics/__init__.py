@@ -12,19 +12,42 @@ Never imports Textual; Polars is not needed here. Entry points for the recorder:
   which ``wattui project`` shows).
 """
 
-from wattui.metrics.carbon import CarbonSettings, co2_g, cost, lookup_country, make_settings
-from wattui.metrics.intake import (
-    MetricEvent,
-    MetricsFileFollower,
-    Rejections,
-    choose_accuracy,
-    event_from_row,
-    validate_accuracy,
-)
-from wattui.metrics.lineparser import LineParser
-from wattui.metrics.projection import Projection, energy_to_target, project
-from wattui.metrics.sam import SamResult, format_sam, sam
-from wattui.metrics.summary import summarize_metrics
+import importlib
+
+# Each name is imported from its module when first asked for: a command that needs only
+# the carbon table (the CLI's parser) or the accuracy rules (the live screen) does not
+# wait for the output parser's patterns.
+_HOME = {
+    "CarbonSettings": "carbon",
+    "co2_g": "carbon",
+    "cost": "carbon",
+    "lookup_country": "carbon",
+    "make_settings": "carbon",
+    "MetricEvent": "intake",
+    "MetricsFileFollower": "intake",
+    "Rejections": "intake",
+    "choose_accuracy": "intake",
+    "event_from_row": "intake",
+    "validate_accuracy": "intake",
+    "LineParser": "lineparser",
+    "Projection": "projection",
+    "energy_to_target": "projection",
+    "project": "projection",
+    "SamResult": "sam",
+    "format_sam": "sam",
+    "sam": "sam",
+    "summarize_metrics": "summary",
+}
+
+
+def __getattr__(name: str):
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "CarbonSettings",

@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wattui.argtypes import positive_int
-from wattui.metrics.carbon import lookup_country
-from wattui.metrics.lineparser import compile_extra_patterns
 from wattui.metrics.sam import alpha_arg, beta_arg, unit_arg
 from wattui.sampler import DEFAULT_PERIOD_S
 
@@ -92,6 +90,8 @@ def _metric_arg(value: str) -> str:
     name, sep, rx = value.partition("=")
     if not sep or not name:
         raise argparse.ArgumentTypeError(f"--metric takes NAME=REGEX, not {value!r}")
+    from wattui.metrics.lineparser import compile_extra_patterns  # its patterns: on use
+
     try:
         compile_extra_patterns({name: rx})
     except ValueError as e:
@@ -115,6 +115,8 @@ def number_arg(lo: float, hi: float, what: str, lo_open: bool = False):
 
 def country_arg(value: str) -> str:
     """An argparse type: a country code, as ISO3."""
+    from wattui.metrics.carbon import lookup_country
+
     try:
         return lookup_country(value).iso3
     except ValueError as e:

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
@@ -40,7 +41,9 @@ from wattui.tui.panels import (
     gpu_caption,
     set_if_changed,
 )
-from wattui.view.snapshot import LiveSnapshot, SnapshotBuilder
+
+if TYPE_CHECKING:  # the view model loads in the worker, after the first frame
+    from wattui.view.snapshot import LiveSnapshot
 
 # 1 Hz, whatever the sampling rate: each redraw of 8 GPUs' figures and the chart costs about
 # as much as a poll of the session, and twice a second made the screen 2x nvitop's CPU
@@ -104,11 +107,23 @@ class KeysFooter(Footer):
 
     _shown: tuple | None = None
 
-    def bindings_changed(self, screen: Screen) -> None:
-        shown = tuple(
+    @staticmethod
+    def _keys(screen: Screen) -> tuple:
+        return tuple(
             (b.key, b.action, b.description, b.show, enabled, tooltip)
             for _node, b, enabled, tooltip in screen.active_bindings.values()
         )
+
+    def compose(self) -> ComposeResult:
+        if not self._bindings_ready and self.is_attached:
+            # the keys in the first frame, not in a second one after the bindings signal
+            # (which then finds them unchanged)
+            self.set_reactive(Footer._bindings_ready, True)
+            self._shown = self._keys(self.screen)
+        yield from super().compose()
+
+    def bindings_changed(self, screen: Screen) -> None:
+        shown = self._keys(screen)
         if shown == self._shown and self._bindings_ready:
             return
         super().bindings_changed(screen)
@@ -223,6 +238,8 @@ class LiveScreen(Screen):
                     self.group[0], self.group[1], clock=self.clock, record_fn=self.record_fn
                 )
             else:
+                from wattui.view.snapshot import SnapshotBuilder
+
                 if self.session_dir is None:
                     self.session_dir = Path(self.starter())
                 builder = SnapshotBuilder(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -24,8 +25,10 @@ from wattui.format import (
     method_label,
 )
 from wattui.tui.chart import spark
-from wattui.view.metric_tracker import MetricsSummary
-from wattui.view.snapshot import CpuRow, GpuRow, LiveSnapshot
+
+if TYPE_CHECKING:  # the view model loads in the viewer's worker, after the first frame
+    from wattui.view.metric_tracker import MetricsSummary
+    from wattui.view.snapshot import CpuRow, GpuRow, LiveSnapshot
 
 
 class GpuTable(Static):
