@@ -60,33 +60,43 @@ def resample(
     cover = [0.0] * width
     n = len(pts)
     eps = dt * 1e-6
+    inf = math.inf
+    last_k = width - 1
     # Only the points whose intervals can reach the window: an interval ends before the
     # next point and starts after the previous one (a long run's hour of history, drawn
-    # over a 1-minute window, costs the minute).
+    # over a 1-minute window, costs the minute). The arithmetic is the definition's
+    # (tests/test_chart.py), term for term; min/max are spelled out: this runs for
+    # every point in the window at every redraw.
     first = max(0, bisect_left(pts, start, key=itemgetter(0)) - 1)
     stop = min(n, bisect_right(pts, end, key=itemgetter(0)) + 1)
+    prev_t = pts[first - 1][0] if first > 0 else None
     for i in range(first, stop):
         t, w = pts[i]
-        prev_gap = t - pts[i - 1][0] if i > 0 else math.inf
-        next_gap = pts[i + 1][0] - t if i + 1 < n else math.inf
-        half = min(prev_gap, next_gap) / 2
-        if not math.isfinite(half):
+        prev_gap = t - prev_t if prev_t is not None else inf
+        prev_t = t
+        next_gap = pts[i + 1][0] - t if i + 1 < n else inf
+        half = (next_gap if next_gap < prev_gap else prev_gap) / 2
+        if half == inf:
             half = 0.0
         a, b = t - half, t + half
         if i + 1 == n and live_end is not None and half > 0 and live_end - t <= 4 * half:
-            b = max(b, live_end)
+            b = b if b >= live_end else live_end
         if b < start or a > end:
             continue
         if b - a <= eps:  # an instant: it counts in its column only
-            k = min(width - 1, max(0, int((t - start) / dt)))
+            k = int((t - start) / dt)
+            k = 0 if k < 0 else last_k if k > last_k else k
             sums[k] += w * eps
             cover[k] += eps
             continue
-        k0 = max(0, int((max(a, start) - start) / dt))
-        k1 = min(width - 1, int((min(b, end) - start) / dt))
-        for k in range(k0, k1 + 1):
+        k0 = int(((a if a > start else start) - start) / dt)
+        k1 = int(((b if b < end else end) - start) / dt)
+        if k1 > last_k:
+            k1 = last_k
+        for k in range(k0 if k0 > 0 else 0, k1 + 1):
             c0 = start + k * dt
-            ov = min(b, c0 + dt) - max(a, c0)
+            c1 = c0 + dt
+            ov = (b if b <= c1 else c1) - (a if a >= c0 else c0)
             if ov > 0:
                 sums[k] += w * ov
                 cover[k] += ov
@@ -140,6 +150,8 @@ class PowerChart(Widget):
     def __init__(self, window: str = "10m", title: str = "Power", **kwargs):
         super().__init__(**kwargs)
         self._points: tuple[tuple[float, float], ...] = ()
+        self._valid: list[tuple[float, float]] = []
+        self._valid_max: float | None = None
         self._now: float | None = None
         self._method: str | None = None
         self._end_label: str | None = None
@@ -162,6 +174,9 @@ class PowerChart(Widget):
         ``latest``: the newest reading (a live run's watts now), which the header's max
         and the scale include."""
         self._points = tuple(points)
+        # the points with a reading and their highest, once per update, not per draw
+        self._valid = [(t, w) for t, w in self._points if w is not None]
+        self._valid_max = max((w for _, w in self._valid), default=None)
         self._now = now
         self._method = method
         self._end_label = end_label
@@ -190,7 +205,7 @@ class PowerChart(Widget):
         of the intervals it overlaps. So a column narrower than the sampling is never
         drawn empty between two samples, and only a real hole in the measurements (a
         gap longer than the sampling on both sides) leaves columns blank."""
-        pts = [(t, w) for t, w in self._points if w is not None]
+        pts = self._valid
         if not pts:
             return [None] * width, 0.0, 0.0
         end = self._now if self._now is not None else pts[-1][0]
@@ -204,7 +219,9 @@ class PowerChart(Widget):
         return self._latest
 
     def _window_peak(self, start: float, end: float) -> float | None:
-        vals = [w for t, w in self._points if w is not None and start <= t <= end]
+        pts = self._valid  # sorted by time: the window's slice
+        lo = bisect_left(pts, start, key=itemgetter(0))
+        vals = [w for _t, w in pts[lo : bisect_right(pts, end, key=itemgetter(0))]]
         if self._latest is not None and self._now is not None:
             vals.append(self._latest)
         return max(vals) if vals else None
@@ -213,9 +230,7 @@ class PowerChart(Widget):
 
     def axis_width(self) -> int:
         """Columns left of the plot: the widest y label, a space and the axis line."""
-        vals = [w for _, w in self._points if w is not None]
-        if self._latest is not None:
-            vals.append(self._latest)
+        vals = [v for v in (self._valid_max, self._latest) if v is not None]
         top = _nice_max(max(vals)) if vals else 1.0
         return max(self.AXIS_W, len(fmt_watts(top)) + 2)
 
