@@ -13,8 +13,8 @@
    NVML (tests/nvml_stub) and `wattui view ID` in a real pseudo-terminal (160x48 by
    default); the viewer's whole-process CPU in steady state, and nvitop's on the same
    stand-in NVML at its default 2 s refresh in another terminal over the same seconds;
-   the ratio run for run (target <= 1.0),
-   and each one's first frame (wattui: the footer; target < 0.5 s). nvitop installs from
+   the ratio run for run (target <= 1.0), and how much of wattui's is its UI thread (the
+   rest: the snapshot worker, Textual's input and writer threads), and each one's first frame (wattui: the footer; target < 0.5 s). nvitop installs from
    PyPI into its own venv (~/.cache/wattui-bench/nvitop) unless --no-peer; --quick uses it
    only if it is there already. --profile S: one more viewer run under cProfile (the UI
    thread and the snapshot worker, from the warm-up on), top functions by own CPU time.
@@ -183,6 +183,17 @@ sys.exit(code)
 """
 
 
+def main_thread_cpu_s(pid: int) -> float | None:
+    """CPU seconds of a process's main thread (the UI's event loop), None where /proc has
+    no per-thread times."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def proc_cpu_s(pid: int) -> float:
     """CPU seconds of a process, all its threads (Linux's per-process CPU clock)."""
     try:
@@ -241,6 +252,9 @@ class Pty:
     def cpu_s(self) -> float:
         return proc_cpu_s(self.child.pid)
 
+    def main_cpu_s(self) -> float | None:
+        return main_thread_cpu_s(self.child.pid)
+
     def close(self) -> None:
         import pexpect
 
@@ -277,16 +291,19 @@ def side_by_side(programs: list[tuple[list[str], str, tuple[str, ...]]], env: di
         for argv, first, keys in programs:
             ptys.append(Pty(argv, env, size, first, keys))
         drain(ptys, warm)
-        c0, w0 = [p.cpu_s() for p in ptys], time.monotonic()
+        m0, c0, w0 = [p.main_cpu_s() for p in ptys], [p.cpu_s() for p in ptys], time.monotonic()
         drain(ptys, window)
-        c1, w1 = [p.cpu_s() for p in ptys], time.monotonic()
+        m1, c1, w1 = [p.main_cpu_s() for p in ptys], [p.cpu_s() for p in ptys], time.monotonic()
         load = os.getloadavg()[0]
     finally:
         for p in ptys:
             p.close()
     return [
-        {"first_frame_s": p.first_frame_s, "cpu_pct": 100 * (b - a) / (w1 - w0), "load": load}
-        for p, a, b in zip(ptys, c0, c1, strict=True)
+        {"first_frame_s": p.first_frame_s, "cpu_pct": 100 * (b - a) / (w1 - w0), "load": load,
+         # the main thread (the UI's event loop: applying snapshots, Textual's redraws);
+         # the rest is the snapshot worker and Textual's input and writer threads
+         "main_thread_cpu_pct": None if ma is None or mb is None else 100 * (mb - ma) / (w1 - w0)}
+        for p, a, b, ma, mb in zip(ptys, c0, c1, m0, m1, strict=True)
     ]
 
 
@@ -349,7 +366,10 @@ def bench_terminal(args) -> dict:
                                strict=True))
                 w = got["Quit"]
                 wat.append(w)
-                line = f"  run {k + 1}: wattui {w['cpu_pct']:.2f}% first frame {w['first_frame_s']:.3f} s"
+                line = f"  run {k + 1}: wattui {w['cpu_pct']:.2f}%"
+                if w["main_thread_cpu_pct"] is not None:
+                    line += f" (UI thread {w['main_thread_cpu_pct']:.2f}%)"
+                line += f" first frame {w['first_frame_s']:.3f} s"
                 if nvitop:
                     n = got["NVITOP"]
                     peer.append(n)
@@ -368,6 +388,9 @@ def bench_terminal(args) -> dict:
     med = statistics.median
     out["terminal_wattui_cpu_pct_median"] = round(med(r["cpu_pct"] for r in wat), 2)
     out["terminal_wattui_cpu_pct_runs"] = [round(r["cpu_pct"], 2) for r in wat]
+    ui = [r["main_thread_cpu_pct"] for r in wat if r["main_thread_cpu_pct"] is not None]
+    if ui:
+        out["terminal_wattui_ui_thread_cpu_pct_median"] = round(med(ui), 2)
     out["terminal_wattui_first_frame_s_median"] = round(med(r["first_frame_s"] for r in wat), 3)
     if peer:
         out["terminal_nvitop_cpu_pct_median"] = round(med(r["cpu_pct"] for r in peer), 2)
