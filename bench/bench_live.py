@@ -13,8 +13,9 @@
    NVML (tests/nvml_stub) and `wattui view ID` in a real pseudo-terminal (160x48 by
    default); the viewer's whole-process CPU in steady state, and nvitop's on the same
    stand-in NVML at its default 2 s refresh in another terminal over the same seconds;
-   the ratio run for run (target <= 1.0), and how much of wattui's is its UI thread (the
-   rest: the snapshot worker, Textual's input and writer threads), and each one's first frame (wattui: the footer; target < 0.5 s). nvitop installs from
+   the ratio run for run (target <= 1.0), how much of wattui's is its UI thread (the rest:
+   the snapshot worker, Textual's input and writer threads), and each one's first frame
+   (wattui: the footer; target < 0.5 s). nvitop installs from
    PyPI into its own venv (~/.cache/wattui-bench/nvitop) unless --no-peer; --quick uses it
    only if it is there already. --profile S: one more viewer run under cProfile (the UI
    thread and the snapshot worker, from the warm-up on), top functions by own CPU time.
