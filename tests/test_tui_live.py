@@ -434,6 +434,71 @@ def test_finished_session_replays(tmp_path):
     assert run(go()) == "closed"
 
 
+def _recorded_session(tmp_path) -> tuple[Path, Path]:
+    store = tmp_path / "store"
+    p = run_wattui_record(store, "print('epoch 0', flush=True)")
+    assert p.returncode == 0, p.stderr
+    (d,) = sessions_dir(store).iterdir()
+    return store, d
+
+
+def run_wattui_record(store: Path, code: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "wattui", "record", "--store", str(store), "--simulate", "1",
+         "--period", "0.1", "--", sys.executable, "-c", code],
+        capture_output=True, text=True, timeout=60,
+    )
+
+
+def test_a_session_read_that_fails_is_said_and_tried_again(tmp_path, monkeypatch):
+    """A poll that raises (a file replaced under the reader) used to end the worker
+    silently: the screen stayed at 'opening session...' for good."""
+    from wattui.view.snapshot import SnapshotBuilder
+
+    store, d = _recorded_session(tmp_path)
+    real_poll, calls = SnapshotBuilder.poll, []
+
+    def flaky_poll(self):
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError("samples.csv was replaced")
+        return real_poll(self)
+
+    monkeypatch.setattr(SnapshotBuilder, "poll", flaky_poll)
+
+    async def go():
+        app = make_app(store, d)
+        async with app.run_test(size=(120, 40)) as pilot:
+            scr = app.live
+            await wait_for(pilot, lambda: scr.snapshot is not None)
+            shown = [str(n.message) for n in app._notifications]
+            assert any("reading the session failed (samples.csv was replaced)" in m
+                       for m in shown), shown
+            assert scr.snapshot.status == "finished"
+            await pilot.press("q")
+
+    run(go())
+
+
+def test_a_session_that_cannot_be_read_ends_with_a_one_line_error(tmp_path, monkeypatch):
+    from wattui.view.snapshot import SnapshotBuilder
+
+    store, d = _recorded_session(tmp_path)
+
+    def broken_poll(self):
+        raise OSError("disk on fire")
+
+    monkeypatch.setattr(SnapshotBuilder, "poll", broken_poll)
+
+    async def go():
+        app = make_app(store, d)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: app.return_code == 2, timeout=30)
+        return app.return_code
+
+    assert run(go()) == 2
+
+
 # -- the bounded view model --------------------------------------------------------------------------
 def test_power_history_is_bounded_for_72_hours():
     h = PowerHistory()

@@ -29,6 +29,7 @@ from textual.worker import get_current_worker
 
 from wattui.format import fmt_bytes, fmt_pct
 from wattui.record.control import stop_recorder
+from wattui.sanitize import clean_text
 from wattui.tui.chart import PowerChart
 from wattui.tui.output_pane import OutputPanel
 from wattui.tui.panels import (
@@ -63,6 +64,17 @@ class ViewerError(Message):
     def __init__(self, error: str) -> None:
         super().__init__()
         self.error = error
+
+
+class PollFailed(Message):
+    """One poll of the session failed; the worker tries again."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__()
+        self.error = error
+
+
+MAX_FAILED_POLLS = 5  # polls in a row: then the screen exits with the error
 
 
 class QuitScreen(ModalScreen[str]):
@@ -249,10 +261,22 @@ class LiveScreen(Screen):
             if not cancelled():
                 self.post_message(ViewerError(str(e)))
             return
-        done_polls = 0
+        done_polls = failed_polls = 0
         while not cancelled():
             t0 = time.monotonic()
-            snap = builder.poll()
+            try:
+                snap = builder.poll()
+            except Exception as e:  # noqa: BLE001 - shown, never a silently frozen screen
+                # a read can fail once (a file replaced under it); the next poll reads again
+                failed_polls += 1
+                if failed_polls >= MAX_FAILED_POLLS:
+                    self.post_message(ViewerError(f"cannot read the session: {e}"))
+                    return
+                self.post_message(PollFailed(str(e)))
+                if not sleep(self.refresh_s):
+                    return
+                continue
+            failed_polls = 0
             while not self._snap_applied.wait(0.1):  # back-pressure: one snapshot in flight
                 if cancelled():
                     return
@@ -331,6 +355,11 @@ class LiveScreen(Screen):
         if s.reason and not self._reason_shown and out.display:
             self._reason_shown = True
             out.append([f"[wattui] {s.status}: {s.reason}"])
+
+    @on(PollFailed)
+    def _poll_failed(self, message: PollFailed) -> None:
+        self.notify(f"reading the session failed ({clean_text(message.error)}); trying again",
+                    severity="warning", timeout=3)
 
     @on(ViewerError)
     def _error(self, message: ViewerError) -> None:
