@@ -97,7 +97,7 @@ class _Serve:
             self.proc.wait()
 
 
-async def _screen_text(url: str, want: list[str], timeout: float = 30.0) -> str:
+async def _screen_text(url: str, want: list[str], timeout: float = 60.0) -> str:
     """Load ``url`` in headless Chromium; return the terminal's text once it shows ``want``."""
     ud = tempfile.mkdtemp(prefix="wattui-chromium-")
     proc = subprocess.Popen(
@@ -110,7 +110,8 @@ async def _screen_text(url: str, want: list[str], timeout: float = 30.0) -> str:
     text = ""
     try:
         port_file = Path(ud) / "DevToolsActivePort"
-        deadline = time.monotonic() + 20
+        # a cold start of Chromium on a loaded 2-core machine has taken over 20 s
+        deadline = time.monotonic() + 60
         while not (port_file.exists() and port_file.read_text().strip()):
             assert time.monotonic() < deadline, "chromium did not open its DevTools port"
             assert proc.poll() is None, "chromium exited at start"
