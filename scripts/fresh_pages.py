@@ -58,14 +58,7 @@ def measure_one(name, batch, mode) -> dict:
     torch.set_num_threads(1)
     model = validation.build(name).train(mode == "training")
     x = validation.example(name, batch)
-
-    def step():
-        if mode == "training":
-            model.zero_grad(set_to_none=True)
-            out = model(x)
-            (out[0] if isinstance(out, tuple) else out).float().sum().backward()
-        else:
-            model(x)
+    step = validation.pass_fn(model, x, mode)
 
     with torch.set_grad_enabled(mode == "training"):
         step()

@@ -40,6 +40,21 @@ def example(name: str, batch: int, device: str = "cpu"):
     return torch.randn(batch, *shape, device=device)
 
 
+def pass_fn(model, x, mode: str):
+    """One pass of ``model`` on ``x``: a forward, or in ``training`` mode a forward, a
+    ``sum()`` and a backward (gradients cleared first)."""
+
+    def step():
+        if mode == "training":
+            model.zero_grad(set_to_none=True)
+            out = model(x)
+            (out[0] if isinstance(out, tuple) else out).float().sum().backward()
+        else:
+            model(x)
+
+    return step
+
+
 def measure_cpu_time(name: str, batch: int = 8, reps: int = 7, budget_s: float = 20.0,
                      mode: str = "inference") -> dict:
     """Median process CPU time of one forward pass (``training``: forward, ``sum()`` and
@@ -50,14 +65,7 @@ def measure_cpu_time(name: str, batch: int = 8, reps: int = 7, budget_s: float =
     model = build(name).train(mode == "training")
     x = example(name, batch)
     times = []
-
-    def step():
-        if mode == "training":
-            model.zero_grad(set_to_none=True)
-            out = model(x)
-            (out[0] if isinstance(out, tuple) else out).float().sum().backward()
-        else:
-            model(x)
+    step = pass_fn(model, x, mode)
 
     with torch.set_grad_enabled(mode == "training"):
         step()  # warm-up
