@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
-from textual.app import ComposeResult
+from textual.app import ComposeResult, ScreenStackError
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
@@ -130,8 +130,15 @@ class KeysFooter(Footer):
         if not self._bindings_ready and self.is_attached:
             # the keys in the first frame, not in a second one after the bindings signal
             # (which then finds them unchanged)
-            self.set_reactive(Footer._bindings_ready, True)
-            self._shown = self._keys(self.screen)
+            try:
+                shown = self._keys(self.screen)
+            except ScreenStackError:
+                # composed before its screen is on the app's stack (seen on Python 3.12+,
+                # wattui view of a finished session): the bindings signal draws the keys
+                shown = None
+            if shown is not None:
+                self.set_reactive(Footer._bindings_ready, True)
+                self._shown = shown
         yield from super().compose()
 
     def bindings_changed(self, screen: Screen) -> None:
