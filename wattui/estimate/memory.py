@@ -84,11 +84,17 @@ def weight_floor(pset: PredictorSet, model_weight_bytes: int) -> WeightFloor | N
     """The floor for a model with ``model_weight_bytes`` of weights priced by ``pset``, or
     None when its weights fit the set's cache (or the set lacks a cache size or a copy
     model)."""
+    return _floor(WeightFloor, pset, model_weight_bytes)
+
+
+def _floor(cls, pset: PredictorSet, model_bytes: int):
+    """``cls(cache, cost per byte)`` where ``model_bytes`` exceed the set's cache and the set
+    has a cache size and a copy model, else None."""
     llc = cache_bytes(pset)
-    if not llc or model_weight_bytes <= llc:
+    if not llc or model_bytes <= llc:
         return None
     per_byte = cost_per_byte(pset)
-    return None if per_byte is None else WeightFloor(llc, per_byte)
+    return None if per_byte is None else cls(llc, per_byte)
 
 
 def activation_bytes(op: OpCall) -> int:
@@ -122,8 +128,4 @@ def largest_activation(ops: list[OpCall]) -> int:
 def activation_floor(pset: PredictorSet, largest_bytes: int) -> ActivationFloor | None:
     """The floor for a model whose largest activation is ``largest_bytes``, or None when it
     fits the set's cache (or the set lacks a cache size or a copy model)."""
-    llc = cache_bytes(pset)
-    if not llc or largest_bytes <= llc:
-        return None
-    per_byte = cost_per_byte(pset)
-    return None if per_byte is None else ActivationFloor(llc, per_byte)
+    return _floor(ActivationFloor, pset, largest_bytes)
