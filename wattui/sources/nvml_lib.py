@@ -31,7 +31,13 @@ ARCH_NAMES = {
     10: "Blackwell",
     13: "Rubin",
 }
-VALUE_ATTR = {0: "dVal", 1: "uiVal", 2: "ulVal", 3: "ullVal", 4: "sllVal", 5: "siVal", 6: "usVal"}
+# NVML value types: the member of the value union pynvml declares, and its native struct
+# format (c_double, c_uint, c_ulong, c_ulonglong, c_longlong, c_int, c_ushort)
+_VALUE_TYPES = {0: ("dVal", "d"), 1: ("uiVal", "I"), 2: ("ulVal", "L"), 3: ("ullVal", "Q"),
+                4: ("sllVal", "q"), 5: ("siVal", "i"), 6: ("usVal", "H")}
+VALUE_ATTR = {k: attr for k, (attr, _fmt) in _VALUE_TYPES.items()}
+VALUE_FORMAT = {k: fmt for k, (_attr, fmt) in _VALUE_TYPES.items()}
+TYPE_UINT, TYPE_ULONGLONG = 1, 3
 
 # power read modes
 P_NONE, P_FIELD, P_USAGE, P_DERIVED = 0, 1, 2, 3
@@ -164,12 +170,6 @@ class FieldLayout:
             return ret, None
         fmt = self.values.get(unpack(buf, at + self.type)[0]) or self.values[default_type]
         return 0, fmt.unpack_from(buf, at + self.value)[0]
-
-
-# NVML value types -> struct formats (c_double, c_uint, c_ulong, c_ulonglong, c_longlong,
-# c_int, c_ushort)
-VALUE_FORMAT = {0: "d", 1: "I", 2: "L", 3: "Q", 4: "q", 5: "i", 6: "H"}
-TYPE_UINT, TYPE_ULONGLONG = 1, 3
 
 
 def label_by_architecture(arch: int | None, name: str) -> str:
