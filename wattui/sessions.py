@@ -85,7 +85,7 @@ def _needs_live(session: Session) -> bool:
 def _device_stats(session: Session, live: dict | None) -> dict:
     """``live``: ``session.live_totals()`` when :func:`_needs_live` (read once a record)."""
     meta = session.meta
-    if meta.get("summary") and session.status != "running":
+    if not _needs_live(session):
         return meta["summary"]
     if live and isinstance(live.get("devices"), dict):
         return live["devices"]
