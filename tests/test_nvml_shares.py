@@ -299,3 +299,39 @@ def test_a_run_on_a_mig_instance_is_measured_on_its_parent_and_the_screen_says_s
     snap = SnapshotBuilder(next((store / "sessions").iterdir())).poll()
     assert snap.gpus[0].mig
     assert "MIG: energy is per parent GPU" in gpu_caption(snap.gpus)
+
+
+SLOW_CALLS = ("nvmlDeviceGetFieldValues", "nvmlDeviceGetUtilizationRates", "nvmlDeviceGetMemoryInfo",
+              "nvmlDeviceGetTemperature", "nvmlDeviceGetComputeRunningProcesses_v3",
+              "nvmlDeviceGetProcessUtilization")
+
+
+def test_light_ticks_read_only_the_counters_and_the_share_stays_the_same(fake_nvml, opened):
+    """Between full ticks (about once a second) a tick reads only the field call: no
+    utilisation, memory, temperature or process calls, and no share reading. The share
+    then spans a second of energy at once; with the idle power fixed its split is linear
+    in the energy, so its total is what a share updated at every tick gives."""
+    fake_nvml.configure(
+        count=1, time=0.0,
+        **gpu(0, power_w=200, ramp_w_per_s=40, pids="100,200", sm="60,20"),
+    )
+    every, light = open_source(opened), open_source(opened)
+    for s in (every, light):
+        s.follow_run(lambda: {100}, idle_w={"gpu0": 50.0})
+    fake_nvml.reset_calls()
+    got_every, got_light = [], []
+    for k in range(26):  # 0 .. 5 s at 0.2 s; full at each whole second and at the end
+        t = 0.2 * k
+        fake_nvml.update(time=t)
+        full = k % 5 == 0 or k == 25
+        got_every.append({r.key: r for r in every.decode(every.capture(t))})
+        before = {fn: fake_nvml.calls(fn) for fn in SLOW_CALLS}
+        got_light.append({r.key: r for r in light.decode(light.capture(t, full))})
+        made = {fn: fake_nvml.calls(fn) - n for fn, n in before.items()}
+        assert made.pop("nvmlDeviceGetFieldValues") == 1
+        assert all(made.values()) if full else not any(made.values()), (k, made)
+        assert ("gpu0:run" in got_light[-1]) == full
+        assert got_light[-1]["gpu0"].energy_j == got_every[-1]["gpu0"].energy_j
+    assert got_light[-1]["gpu0:run"].energy_j == pytest.approx(
+        got_every[-1]["gpu0:run"].energy_j, rel=1e-9)
+    assert got_light[-1]["gpu0:run"].energy_j > 0

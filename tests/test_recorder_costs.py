@@ -184,3 +184,15 @@ def test_live_json_is_rewritten_without_fsync_and_meta_json_with_it(tmp_path, mo
     w.update_meta(name="y")
     assert any("meta" in p for p in synced), synced
     assert json.loads((w.dir / "meta.json").read_text())["name"] == "y"
+
+
+def test_the_process_tree_gives_its_reading_on_full_ticks_only():
+    """Its figures are refreshed about once a second: light ticks carry no row that would
+    only repeat them; full ticks do, refreshed when most of a second has passed."""
+    src = ProcessTreeSource(os.getpid())
+    first = src.capture(0.0, True)
+    assert [r.key for r in first] == ["proc"] and first[0].mem_used_b > 0
+    assert src.capture(0.2, False) == []
+    assert src.capture(0.4, True) == first  # too soon to refresh: the same reading
+    src._last_t -= 0.95  # most of a second later
+    assert src.capture(1.0, True)[0] is not first[0]

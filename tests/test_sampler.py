@@ -145,7 +145,7 @@ class _Deferred(PowerSource):
     def read(self, t_mono):
         return self.decode(self.capture(t_mono))
 
-    def capture(self, t_mono):
+    def capture(self, t_mono, full=True):
         self.captured += 1
         return t_mono
 
@@ -171,3 +171,33 @@ def test_batch_listeners_get_every_sample_in_order_a_second_at_a_time():
     every = [x for b in batches for x in b]
     assert [x.seq for x in every] == list(range(last.seq + 1))
     assert every[-1] is last and [x.readings[0].energy_j for x in every] == [x.t_mono for x in every]
+
+
+class _Flags(_Deferred):
+    """Notes whether each capture was a full tick or a light one."""
+
+    def __init__(self):
+        super().__init__()
+        self.full: list[bool] = []
+
+    def capture(self, t_mono, full=True):
+        self.full.append(full)
+        return super().capture(t_mono, full)
+
+
+def test_light_ticks_between_the_full_ones_that_hand_out_each_batch():
+    """Sources may skip their once-a-second figures on light ticks: a tick is full at the
+    first and last reads and where it hands out a batch, about once a second."""
+    src = _Flags()
+    s = Sampler([src], period_s=0.02)
+    batches = []
+    s.subscribe_batch(batches.append)
+    s.sample_once()
+    s.start()
+    wait_until(lambda: len(batches) >= 3, what="two batches from the thread")
+    last = s.stop()
+    assert len(src.full) == last.seq + 1
+    ends = {b[-1].seq for b in batches}  # each batch ends on the read that handed it out
+    full = {seq for seq, f in enumerate(src.full) if f}
+    assert full == ends | {0}
+    assert len(src.full) - len(full) > 40  # most ticks are light

@@ -28,8 +28,12 @@ warm. So a tick only reads (:meth:`PowerSource.capture`: for NVML the library ca
 copy of their result); the readings are decoded (:meth:`PowerSource.decode`) and handed
 to the listeners subscribed with :meth:`Sampler.subscribe_batch` (the recorder: rows,
 totals) about a second's ticks at once, when :data:`BATCH_S` has passed or when anyone
-asks (:meth:`Sampler.deliver`, :meth:`Sampler.newest`). Between reads the thread sleeps
-on a plain lock (one futex wait, no Condition). A per-sample listener
+asks (:meth:`Sampler.deliver`, :meth:`Sampler.newest`). The tick that hands out a batch,
+and the first and last reads, are *full*; the others are *light*
+(:meth:`PowerSource.capture`'s ``full``): sources leave out on them what they refresh
+about once a second anyway (utilisation, processes, the run's share, the process tree),
+whose rows would only repeat it. Between reads the thread sleeps on a plain lock (one
+futex wait, no Condition). A per-sample listener
 (:meth:`Sampler.subscribe`) gets each sample at its read, decoded at once.
 """
 
@@ -124,7 +128,7 @@ class Sampler:
     def sample_once(self) -> Sample:
         """Read every source now and hand everything read so far to every listener (also
         used for the first and last sample)."""
-        self._read()
+        self._read(full=True)
         self.deliver()
         return self.latest
 
@@ -155,14 +159,18 @@ class Sampler:
             if self.errors <= 3:
                 print(f"wattui: sample listener failed: {e!r}", file=sys.stderr)
 
-    def _read(self) -> float:
-        """One tick's reads (decoded at once only for per-sample listeners); its time."""
+    def _read(self, full: bool | None = None) -> float:
+        """One tick's reads (decoded at once only for per-sample listeners); its time.
+        The tick is full (see :meth:`PowerSource.capture`) when ``full`` says so or, by
+        default, when it is the one that hands out the batch: about once a second."""
         with self._lock:
             t_mono = self._clock()
+            if full is None:
+                full = t_mono >= self._next_batch
             captures = []
             for src in self.sources:
                 try:
-                    captures.append(src.capture(t_mono))
+                    captures.append(src.capture(t_mono, full))
                 except Exception as e:  # noqa: BLE001 - one bad read must not end the session
                     captures.append(None)
                     self._failed(src, e)

@@ -124,10 +124,15 @@ class PowerSource:
         integrate power use it as the timestamp of the value they read."""
         raise NotImplementedError
 
-    def capture(self, t_mono: float) -> Any:
+    def capture(self, t_mono: float, full: bool = True) -> Any:
         """The part of :meth:`read` that must happen at the read's moment; :meth:`decode`
         turns what it returns into the readings later (the sampler: about a second's
-        ticks at once, in order). A source whose reads cost little to decode just reads."""
+        ticks at once, in order). A source whose reads cost little to decode just reads.
+
+        ``full`` is False on the sampler's light ticks, the reads between its
+        once-a-second full ones (and its first and last reads): a source may then leave
+        out what it refreshes only about once a second (utilisation, processes, the run's
+        share) and read only its counters and power."""
         return self.read(t_mono)
 
     def decode(self, captured: Any) -> list[DeviceReading]:

@@ -96,7 +96,7 @@ class _Tick(NamedTuple):
 
     t_mono: float
     slow: tuple  # per GPU: (util, mem used, mem total, temperature, pids, SM % per pid)
-    run: Any  # the run's PIDs then, or None when no run is followed
+    run: Any  # the run's PIDs then (full ticks), or None: no share this tick
     rcs: list[int] | None  # the field calls' return codes, when ``figures`` is their bytes
     figures: Any  # bytes of the field buffer, or per GPU (power W, energy J)
 
@@ -592,21 +592,28 @@ class NvmlSource(PowerSource):
     def read(self, t_mono: float) -> list[DeviceReading]:
         return self.decode(self.capture(t_mono))
 
-    def capture(self, t_mono: float) -> _Tick:
+    def capture(self, t_mono: float, full: bool = True) -> _Tick:
         """A tick's reads, as the library returns them: where every GPU's figures come in
         one field call (and none integrates), only the calls and a copy of the field
         buffer's bytes; :meth:`decode` makes the readings later (in order, a second's at
-        once). Otherwise the figures, read and decoded now."""
+        once). Otherwise the figures, read and decoded now.
+
+        Utilisation, memory, temperature and processes are read on full ticks about
+        ``slow_period_s`` apart (light ticks reuse them; a light tick reads them only if
+        no full one came for twice that), and the run's share is a reading of full
+        ticks only: it splits the energy by the processes' use, which NVML gives about once
+        a second, so finer rows would only repeat the same split."""
         if self._nv is None:
             raise SourceUnavailable("the NVML source was closed")
-        if self._last_slow is None or t_mono - self._last_slow >= self.slow_period_s:
+        last = self._last_slow
+        if last is None or t_mono - last >= self.slow_period_s * (0.9 if full else 2.0):
             self._last_slow = t_mono
             for g in self._gpus:
                 self._read_slow(g)
             self._slow = tuple((g.util, g.mem_used, g.mem_total, g.temp, g.pids, g.proc_sm)
                                for g in self._gpus)
         run = None
-        if self._run_pids is not None:
+        if full and self._run_pids is not None:
             try:
                 run = self._run_pids()
             except Exception:  # noqa: BLE001 - the run's tree could not be read this tick

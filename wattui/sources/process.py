@@ -184,9 +184,19 @@ class ProcessTreeSource(PowerSource):
         self.pids = tuple(seen) or (self.pid,)
         self._last = (cpu if seen else None, rss if seen else None)
 
+    def capture(self, t_mono: float, full: bool = True) -> list[DeviceReading]:
+        """The tree's reading on full ticks (the sampler's come about once a second; a
+        little early is still a refresh); none on light ticks, whose rows would only
+        repeat it."""
+        if not full:
+            return []
+        return self._reading_at(time.monotonic(), self.refresh_s * 0.9)
+
     def read(self, t_mono: float) -> list[DeviceReading]:
-        now = time.monotonic()
-        if now - self._last_t >= self.refresh_s or self._reading is None:
+        return self._reading_at(time.monotonic(), self.refresh_s)
+
+    def _reading_at(self, now: float, min_age_s: float) -> list[DeviceReading]:
+        if now - self._last_t >= min_age_s or self._reading is None:
             self._last_t = now
             self._refresh(now)
             cpu, rss = self._last
