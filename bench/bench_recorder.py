@@ -135,7 +135,7 @@ PARTS = [  # (class, method, label, depth): depth 0 parts add up to the thread's
     (sampler.Sampler, "_read", "tick: the reads", 0),
     (NvmlSource, "capture", "NVML capture (calls, a copy of their fields)", 1),
     (NvmlSource, "_read_slow", "once a second: utilisation, memory, temperature, processes", 2),
-    (ProcessTreeSource, "read", "the run's process tree (refreshed once a second)", 1),
+    (ProcessTreeSource, "capture", "the run's process tree (full ticks: once a second)", 1),
     (sampler.Sampler, "deliver", "batch (about once a second)", 0),
     (NvmlSource, "decode", "NVML decode (figures, shares, readings)", 1),
     (recorder.Recorder, "_on_samples", "recorder: totals, rows, files", 1),
