@@ -516,3 +516,49 @@ def test_reads_decoded_a_batch_later_equal_reads_decoded_at_once(fake_nvml, sour
     assert last.energy_j - first.energy_j == pytest.approx(
         linear_energy(200, 30, 10.0, 12.2), abs=0.01
     )
+
+
+def test_slow_figures_come_from_plain_c_calls_as_the_binding_gives_them(
+        fake_nvml, source_factory, monkeypatch):
+    """Utilisation, memory, temperature and processes are read through C calls into
+    structs made once; what they give, failures included, is what the binding gives.
+    More processes than the raw call has room for: the binding's call lists them all."""
+    import pynvml
+
+    from wattui.sources import nvml_lib
+
+    monkeypatch.setattr(nvml_lib, "PROCS_ROOM", 2)
+    fake_nvml.configure(
+        count=3, time=0.0,
+        **gpu(0, util_gpu=37, pids="100,200"),
+        **gpu(1, pids="100,200,300", **{"rc.nvmlDeviceGetTemperature": "NOT_SUPPORTED"}),
+        **gpu(2, **{"rc.nvmlDeviceGetComputeRunningProcesses_v3": "NO_PERMISSION",
+                    "rc.nvmlDeviceGetMemoryInfo": "UNKNOWN"}),
+    )
+    binding = source_factory()
+    binding._raw_slow = None
+    raw = source_factory()
+    assert raw._raw_slow is not None
+    want = binding.read(0.0)
+    calls = {"n": 0}
+    real = pynvml.nvmlDeviceGetComputeRunningProcesses
+
+    def counted(handle):
+        calls["n"] += 1
+        return real(handle)
+
+    def never(*a, **k):
+        raise AssertionError("the binding's wrapper was called")
+
+    for name in ("nvmlDeviceGetUtilizationRates", "nvmlDeviceGetMemoryInfo",
+                 "nvmlDeviceGetTemperature"):
+        monkeypatch.setattr(pynvml, name, never)
+    monkeypatch.setattr(pynvml, "nvmlDeviceGetComputeRunningProcesses", counted)
+    got = raw.read(0.0)
+    assert got == want
+    by = {r.key: r for r in got}
+    assert by["gpu0"].util_pct == 37.0 and by["gpu0"].pids == (100, 200)
+    assert by["gpu1"].temp_c is None and by["gpu1"].pids == (100, 200, 300)
+    assert by["gpu2"].pids is None and by["gpu2"].mem_used_b is None
+    assert calls["n"] == 1  # gpu1's three processes: more than the raw call's room
+    assert [d.notes for d in raw.devices()] == [d.notes for d in binding.devices()]

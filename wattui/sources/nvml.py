@@ -78,6 +78,7 @@ from wattui.sources.nvml_lib import (
     one_line,
     open_nvml,
     raw_field_values,
+    raw_slow_calls,
     shutdown,
     text_of,
 )
@@ -220,6 +221,7 @@ class NvmlSource(PowerSource):
         self._run_pids: Callable[[], Any] | None = None
         self._mig: dict[int, list[str]] = {}  # parent GPU index -> MIG entries selecting it
         self._raw_fields: Any = None
+        self._raw_slow: Any = None  # RawSlowCalls, or None: the binding's calls
         self._field_struct: Any = None
         self._fields: Any = None  # every GPU's batched fields, one buffer (see _lay_out)
         self._layout: FieldLayout | None = None
@@ -235,6 +237,7 @@ class NvmlSource(PowerSource):
             chosen, handles = self._choose(indices, visible, use_env)
             self._gpus = [self._open_gpu(i, handles[i]) for i in chosen]
             self._raw_fields, self._field_struct = raw_field_values(nv)
+            self._raw_slow = raw_slow_calls(nv)
             batched = [(g, ids) for g in self._gpus if (ids := self._batch(g))]
             self._lay_out(batched)
             for g in self._gpus:
@@ -779,18 +782,52 @@ class NvmlSource(PowerSource):
             self._failed(g, figure, e)
             return None
 
+    def _raw_call(self, g: _Gpu, figure: str, fn: Any, *args: Any) -> bool:
+        """A :class:`RawSlowCalls` call: whether it gave the figure (errors as _slow_call's)."""
+        if figure in g.unsupported:
+            return False
+        rc = fn(g.handle, *args)
+        if rc == 0:
+            return True
+        self._failed(g, figure, self._nv.NVMLError(rc))
+        return False
+
     def _read_slow(self, g: _Gpu) -> None:
         nv = self._nv
-        u = self._slow_call(g, "utilisation", nv.nvmlDeviceGetUtilizationRates)
-        g.util = None if u is None else float(u.gpu)
-        m = self._slow_call(g, "memory", nv.nvmlDeviceGetMemoryInfo)
-        g.mem_used, g.mem_total = (None, None) if m is None else (float(m.used), float(m.total))
-        t = self._slow_call(g, "temperature", nv.nvmlDeviceGetTemperature, nv.NVML_TEMPERATURE_GPU)
-        g.temp = None if t is None else float(t)
-        procs = self._slow_call(g, "processes", nv.nvmlDeviceGetComputeRunningProcesses)
-        g.pids = None if procs is None else tuple(int(p.pid) for p in procs)
+        raw = self._raw_slow
+        if raw is not None:
+            call = self._raw_call
+            g.util = float(raw.util.gpu) if call(g, "utilisation", raw.util_fn, raw.util_ref) else None
+            g.mem_used, g.mem_total = (
+                (float(raw.mem.used), float(raw.mem.total))
+                if call(g, "memory", raw.mem_fn, raw.mem_ref) else (None, None)
+            )
+            g.temp = (float(raw.temp.value)
+                      if call(g, "temperature", raw.temp_fn, raw.gpu_sensor, raw.temp_ref) else None)
+        else:
+            u = self._slow_call(g, "utilisation", nv.nvmlDeviceGetUtilizationRates)
+            g.util = None if u is None else float(u.gpu)
+            m = self._slow_call(g, "memory", nv.nvmlDeviceGetMemoryInfo)
+            g.mem_used, g.mem_total = (None, None) if m is None else (float(m.used), float(m.total))
+            t = self._slow_call(g, "temperature", nv.nvmlDeviceGetTemperature, nv.NVML_TEMPERATURE_GPU)
+            g.temp = None if t is None else float(t)
+        g.pids = self._read_pids(g, raw)
         if self._run_pids is not None and g.pids:
             self._read_process_utilisation(g)
+
+    def _read_pids(self, g: _Gpu, raw: Any) -> tuple[int, ...] | None:
+        """The processes on the GPU (None where they cannot be listed)."""
+        if raw is not None and raw.procs_fn is not None and "processes" not in g.unsupported:
+            raw.procs_n.value = len(raw.procs)
+            rc = raw.procs_fn(g.handle, raw.procs_n_ref, raw.procs)
+            if rc == 0:
+                procs = raw.procs
+                return tuple(int(procs[i].pid) for i in range(raw.procs_n.value))
+            if rc != raw.insufficient:
+                self._failed(g, "processes", self._nv.NVMLError(rc))
+                return None
+        procs = self._slow_call(g, "processes", self._nv.nvmlDeviceGetComputeRunningProcesses)
+        return None if procs is None else tuple(int(p.pid) for p in procs)
 
     def _read_process_utilisation(self, g: _Gpu) -> None:
         """SM utilisation per process since the last call (NVML keeps a short history of

@@ -132,6 +132,52 @@ def raw_field_values(nv: Any) -> tuple[Any, Any]:
     return fn, struct
 
 
+PROCS_ROOM = 64  # processes per GPU the raw call has room for
+
+
+class RawSlowCalls:
+    """``nvmlDeviceGetUtilizationRates``, ``nvmlDeviceGetMemoryInfo`` (v1) and
+    ``nvmlDeviceGetTemperature`` as plain C calls into structs made once, for the
+    once-a-second reads: the binding's wrappers (a lock and a lookup per call, a new struct
+    each time) cost twice the calls themselves. Each call returns NVML's return code; the
+    figures are then in :attr:`util`, :attr:`mem` and :attr:`temp`."""
+
+    def __init__(self, nv: Any):
+        import ctypes
+
+        get = nv._nvmlGetFunctionPointer
+        self.util_fn = get("nvmlDeviceGetUtilizationRates")
+        self.mem_fn = get("nvmlDeviceGetMemoryInfo")
+        self.temp_fn = get("nvmlDeviceGetTemperature")
+        self.util = type("_Util", (ctypes.Structure,), {"_fields_": nv.c_nvmlUtilization_t._fields_})()
+        self.mem = type("_Mem", (ctypes.Structure,), {"_fields_": nv.c_nvmlMemory_t._fields_})()
+        self.temp = ctypes.c_uint()
+        self.util_ref = ctypes.byref(self.util)
+        self.mem_ref = ctypes.byref(self.mem)
+        self.temp_ref = ctypes.byref(self.temp)
+        self.gpu_sensor = int(nv.NVML_TEMPERATURE_GPU)
+        # the processes (v3, as the binding calls it) into room for PROCS_ROOM of them;
+        # more, or no v3: the binding's call, which sizes its array first
+        try:
+            self.procs_fn = get("nvmlDeviceGetComputeRunningProcesses_v3")
+            self.procs = (nv.c_nvmlProcessInfo_v3_t * PROCS_ROOM)()
+        except Exception:  # noqa: BLE001
+            self.procs_fn = None
+            return
+        self.procs_n = ctypes.c_uint(PROCS_ROOM)
+        self.procs_n_ref = ctypes.byref(self.procs_n)
+        self.insufficient = int(nv.NVML_ERROR_INSUFFICIENT_SIZE)
+
+
+def raw_slow_calls(nv: Any) -> RawSlowCalls | None:
+    """:class:`RawSlowCalls`, or None where this pynvml or library lacks any of them (the
+    binding's own calls are used then, each failing on its own)."""
+    try:
+        return RawSlowCalls(nv)
+    except Exception:  # noqa: BLE001 - an older or newer binding, a missing symbol
+        return None
+
+
 class FieldLayout:
     """Where a field struct's return code, value type and value lie, to decode a copy of a
     field array's bytes (``struct``, no ctypes object per figure)."""
