@@ -196,3 +196,41 @@ def test_the_process_tree_gives_its_reading_on_full_ticks_only():
     assert src.capture(0.4, True) == first  # too soon to refresh: the same reading
     src._last_t -= 0.95  # most of a second later
     assert src.capture(1.0, True)[0] is not first[0]
+
+
+def test_a_new_process_in_the_run_is_read_without_waiting_for_the_idle_timer(store):
+    """A report file that appears before its process is in the run's tree (the recorder
+    reads the tree once a second) and never changes again is read within a second or
+    two, because the tree's refresh tells the intake about the new process; the intake's
+    idle timer is a 30 s safety net, and the end of the run would read it only at the
+    end. The run writes the file itself, in the report API's format, the moment it
+    starts the process, so the order is certain; the metric event's energy (the energy
+    when it was read) tells when it was read."""
+    from conftest import run_wattui, show_json
+
+    script = (
+        "import json, os, subprocess, sys, time\n"
+        "time.sleep(1.5)\n"  # the recorder follows the run; it reads the tree once a second
+        "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        "line = {'t': time.time(), 'pid': p.pid, 'seq': 0, 'values': {'accuracy': 0.625}}\n"
+        "path = os.path.join(os.environ['WATTUI_CHANNEL_DIR'], f'{p.pid}.ndjson')\n"
+        "fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)\n"
+        "os.write(fd, (json.dumps(line) + '\\n').encode()); os.close(fd)\n"
+        "time.sleep(6)\n"
+        "p.kill(); p.wait()\n"
+    )
+    assert IDLE_POLL_S > 10  # longer than this run: the timer cannot be what reads it
+    r = run_wattui(store, "record", "--simulate", "1", "--", sys.executable, "-c", script)
+    assert r.returncode == 0, r.stderr
+    rec = show_json(store)
+    assert rec["accuracy"] == pytest.approx(0.625)
+    (ev,) = [e for e in _events(store) if e["kind"] == "metric" and e["accuracy"] is not None]
+    # read 1.5 s + up to ~2 s into a 7.5 s run of steady power: well before its end
+    assert ev["energy_j"] < 0.6 * rec["energy_j"], (ev["energy_j"], rec["energy_j"])
+
+
+def _events(store: Path) -> list[dict]:
+    import polars as pl
+
+    (d,) = (store / "sessions").iterdir()
+    return pl.read_parquet(d / "events.parquet").to_dicts()

@@ -14,10 +14,13 @@ when the run prints faster than lines can be parsed the oldest waiting output is
 (lines counted) rather than the run being made to wait. The same thread polls the
 intake's other inputs (report channel, metrics file), so nothing there can block the
 recorder's main thread, which must always answer signals. It wakes on data: output put
-to it, or a change in the directories of those files (:mod:`wattui.record.dirwatch`, Linux);
-without a change it polls them only every :data:`IDLE_POLL_S` (new processes' markers,
-file systems whose remote writes inotify cannot see). Where directories cannot be
-watched it polls every :data:`POLL_EVERY_S`.
+to it, a change in the directories of those files (:mod:`wattui.record.dirwatch`, Linux),
+or new processes in the run's tree (:meth:`IntakeWorker.follow`, called by the recorder
+when its once-a-second refresh of the tree finds one: their reports are read and markers
+written at once). Without any of these it polls only every :data:`IDLE_POLL_S`, a safety
+net (a file changed by another host, which inotify cannot see; wattui's runs write
+through this host's kernel, which it does see). Where directories cannot be watched it
+polls every :data:`POLL_EVERY_S`.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ PARSE_CPU_SHARE = 0.2  # of one core, at most, for parsing while the run is goin
 MAX_LINE_BYTES = 1 << 20  # a line with no newline longer than this is given up on
 PIPE_BYTES = 1 << 20  # asked-for pipe capacity (Linux): the run can write ahead of us
 POLL_EVERY_S = 0.2  # report channel and metrics file: at most this often
-IDLE_POLL_S = 2.0  # ... and, where a change wakes the worker, at least this often
+IDLE_POLL_S = 30.0  # ... and, where a change wakes the worker, at least this often
 RETRY_WRITE_S = 0.5
 GATHER_S = 0.005  # output.log is written at most this much after the run wrote it
 

@@ -194,10 +194,24 @@ class Recorder(RunSignals):
                     w.flush(live=self._live_totals())
         if w is None:
             return
+        self._follow_new_processes()
         for ev in events:
             self._publish(ev)
 
     _next_flush = 0.0
+    _followed_pids: tuple[int, ...] | None = None
+
+    def _follow_new_processes(self) -> None:
+        """When the run's process tree changed (the process source refreshes it once a
+        second), the intake polls at once: a new process's reports are read, and its
+        marker written, without waiting for the intake's idle timer."""
+        src, worker = self._proc_src, self.intake_worker
+        if src is None or worker is None:
+            return
+        pids = src.pids
+        if pids is not self._followed_pids:
+            self._followed_pids = pids
+            worker.follow(pids)
     _notes_logged = 0
 
     def _live_totals(self) -> dict:
