@@ -234,3 +234,37 @@ def _events(store: Path) -> list[dict]:
 
     (d,) = (store / "sessions").iterdir()
     return pl.read_parquet(d / "events.parquet").to_dicts()
+
+
+@pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="pidfd is Linux's (Python 3.9+)")
+def test_attached_the_main_thread_sleeps_until_the_process_ends(store):
+    """`wattui record --pid` waits on a descriptor of the process, not a 4 Hz timer: its
+    main thread makes no wake-ups while the process runs, and the process's end still ends
+    the recording at once."""
+    from conftest import wattui_env
+
+    target = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    rec = subprocess.Popen([sys.executable, "-m", "wattui", "record", "--simulate", "--pid",
+                            str(target.pid)], env=wattui_env(store),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        _wait(lambda: any((store / "sessions").glob("*/samples.csv")), timeout=30)
+        time.sleep(1.0)  # past the start
+
+        def switches() -> int:
+            status = Path(f"/proc/{rec.pid}/task/{rec.pid}/status").read_text()
+            return int(status.split("voluntary_ctxt_switches:")[1].split()[0])
+
+        before = switches()
+        time.sleep(3.0)  # this sleep is the test: a 4 Hz loop wakes 12 times in it
+        assert switches() - before <= 2
+        target.kill()
+        target.wait()
+        t0 = time.monotonic()
+        assert rec.wait(timeout=30) == 0, rec.stderr.read()
+        assert time.monotonic() - t0 < 10
+    finally:
+        target.kill()
+        rec.kill()
+        target.wait()
+        rec.wait()

@@ -491,6 +491,7 @@ class Recorder(RunSignals):
             if not self._second_while_finishing(signum):
                 self.signals_received.append(signum)
                 stop.set()
+                self._wake_main()
 
         old = self._install_handlers(on_signal)  # answered from the first moment
         try:
@@ -515,15 +516,13 @@ class Recorder(RunSignals):
             self.writer.add_event({"kind": "start", "pid": pid, "message": " ".join(cmd)})
         self._begin_sampling()
         self._start_intake_worker()
-        try:
-            while not stop.is_set():
-                if not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE:
-                    break
-                if self.intake_worker is not None:
-                    self.intake_worker.follow(proc_src.pids)
-                stop.wait(0.25)
-        except psutil.NoSuchProcess:
-            pass
+        def alive() -> bool:
+            try:
+                return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+            except psutil.NoSuchProcess:
+                return False
+
+        self._wait_for_exit(pid, alive, stop)
         self._log_signals()
         if stop.is_set():
             self._finish("interrupted", None, note="recording stopped before the run ended")

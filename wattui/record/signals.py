@@ -50,6 +50,30 @@ class RunSignals:
             for fd in (pidfd, wake_r, wake_w):
                 os.close(fd)
 
+    def _wait_for_exit(self, pid: int, alive, stop: threading.Event) -> None:
+        """Attached: sleep until process ``pid`` ends (``alive()`` says so) or ``stop`` is
+        set (by a signal handler that also calls :meth:`_wake_main`), without waking on a
+        timer where Linux gives a descriptor for the process (pidfd); else check 4 times a
+        second. (New processes in its tree reach the intake through the sampler's batches.)"""
+        try:
+            pidfd = os.pidfd_open(pid)
+            wake_r, wake_w = os.pipe()
+        except (AttributeError, OSError):
+            while not stop.is_set() and alive():
+                stop.wait(0.25)
+            return
+        os.set_blocking(wake_w, False)
+        self._wake_fd = wake_w
+        try:
+            while not stop.is_set() and alive():
+                ready, _, _ = select.select([pidfd, wake_r], [], [], 5.0)
+                if wake_r in ready:
+                    os.read(wake_r, 512)
+        finally:
+            self._wake_fd = None
+            for fd in (pidfd, wake_r, wake_w):
+                os.close(fd)
+
     def _wake_main(self) -> None:
         fd = self._wake_fd
         if fd is not None:
