@@ -215,11 +215,7 @@ class Recorder(RunSignals):
     _notes_logged = 0
 
     def _live_totals(self) -> dict:
-        return {
-            "t_wall": self.stats.last_t,
-            "devices": self.stats.to_dict(),
-            "energy_j": self._total_energy(),
-        }
+        return {**self.stats.checkpoint(), "energy_j": self._total_energy()}
 
     def _total_energy(self, now: dict | None = None) -> float | None:
         """The session's energy from the totals, or, with ``now`` (the newest readings),
