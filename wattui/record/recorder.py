@@ -572,7 +572,7 @@ class Recorder(RunSignals):
         fields["notes"] = list(self.notes)
         if self.intake is not None and self._intake_ok:
             fields.update(self.intake.final_meta())
-        saved = w.finish(**fields)
+        saved = w.finish(live=self._live_totals(), **fields)
         self._publish(Finished(status, MappingProxyType(dict(w.meta))))
         if saved and not self.opts.quiet:
             print(format_summary(w.meta), file=sys.stderr)

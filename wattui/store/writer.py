@@ -193,7 +193,11 @@ class SessionWriter:
 
     def flush(self, fsync: bool | None = None, live: dict | None = None) -> None:
         """Write buffered rows out. Failures keep the rows for the next try; a write the
-        disk refuses half-way is cut back, so the files only ever hold whole lines."""
+        disk refuses half-way is cut back, so the files only ever hold whole lines.
+
+        ``live``: the totals of every row added so far (``SessionStats.checkpoint()`` and
+        ``energy_j``). When every sample row got out they become ``saved_live``, and
+        live.json when a checkpoint is due (:meth:`_checkpoint`)."""
         now = time.monotonic()
         self._last_flush = now
         sync = bool(fsync or (fsync is None and now - self._last_fsync > 10))
@@ -274,11 +278,12 @@ class SessionWriter:
             )
 
     # -- end of session -------------------------------------------------------
-    def finish(self, **meta_fields) -> bool:
-        """Flush, compact to Parquet, then record the final status. Returns whether
-        meta.json says so: False when the disk refused it (the session then stays as its
-        last successful flush left it and is listed as interrupted; see ``saved_live``)."""
-        self.flush(fsync=True)
+    def finish(self, live: dict | None = None, **meta_fields) -> bool:
+        """Flush (``live``: the totals now, as for :meth:`flush`), compact to Parquet,
+        then record the final status. Returns whether meta.json says so: False when the
+        disk refused it (the session then stays as its last successful flush left it and
+        is listed as interrupted; see ``saved_live``)."""
+        self.flush(fsync=True, live=live)
         unsaved = self.unsaved_rows
         if unsaved:  # the disk stays full: these never reach the files
             self.dropped_rows += unsaved
