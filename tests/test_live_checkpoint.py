@@ -379,3 +379,17 @@ def test_no_checkpoint_covers_rows_the_file_lacks(store, clock, monkeypatch):
     assert run.live_file()["seq"] == 15
     assert run.live_file()["samples_offset"] == (run.w.dir / "samples.csv").stat().st_size
     assert _merged(run) == run.expected()
+
+
+def test_the_state_round_trips_and_names_every_field():
+    from wattui.store.summary import STATE_KEYS, DeviceStats
+
+    d = DeviceStats("gpu0")
+    for t, e, p in ((1.0, 10.0, 100.5), (2.0, None, 90.25), (3.5, 40.0, None), (4.0, 55.0, 300.0)):
+        d.add(t, e, p)
+    assert set(d.to_state()) == set(STATE_KEYS)
+    back = DeviceStats.from_state("gpu0", json.loads(json.dumps(d.to_state())))
+    assert back == d
+    back.add(5.0, 60.0, 10.0)
+    d.add(5.0, 60.0, 10.0)
+    assert back.to_dict() == d.to_dict()
