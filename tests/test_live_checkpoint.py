@@ -393,3 +393,31 @@ def test_the_state_round_trips_and_names_every_field():
     back.add(5.0, 60.0, 10.0)
     d.add(5.0, 60.0, 10.0)
     assert back.to_dict() == d.to_dict()
+
+
+def test_past_the_tail_cap_the_totals_end_at_the_last_row_within_it(store, clock, monkeypatch):
+    from wattui.store.checkpoint import MAX_TAIL
+
+    monkeypatch.setattr(writer_mod, "LIVE_EVERY_BYTES", 1 << 40)  # a checkpoint gone stale
+    run = Run(store, seed=13)
+    run.add(10)
+    run.flush()
+    off = run.live_file()["samples_offset"]
+    path = run.w.dir / "samples.csv"
+    while path.stat().st_size - off < MAX_TAIL + (200 << 10):
+        clock.now += 0.1
+        run.add(500)
+        run.flush()
+    assert run.live_file()["seq"] == 10
+    data = path.read_bytes()
+    within = data[off : off + MAX_TAIL].count(b"\n")  # the complete lines the cap takes
+    before = data[:off].count(b"\n") - 1  # the rows the checkpoint covers (not the header)
+    s = run.session()
+    got = s.live_totals()
+    rows = s.samples().head(before + within)  # in file order
+    assert 10 < rows["seq"].max() < run.seq
+    assert got["t_wall"] == rows["t_wall"].max()
+    full = stats_from_samples(rows)
+    for k, v in full.items():
+        for key in ("energy_j", "duration_s", "peak_w", "last_w"):
+            assert got["devices"][k][key] == v[key], (k, key)
