@@ -421,3 +421,43 @@ def test_past_the_tail_cap_the_totals_end_at_the_last_row_within_it(store, clock
     for k, v in full.items():
         for key in ("energy_j", "duration_s", "peak_w", "last_w"):
             assert got["devices"][k][key] == v[key], (k, key)
+
+
+def test_a_followed_session_reads_each_row_once(store, clock):
+    run = Run(store, seed=14)
+    run.add(10)
+    run.flush()
+    clock.now += 1
+    run.add(6)
+    run.flush()
+    assert _merged(run) == run.expected()  # this call read the rows after the checkpoint
+    path = run.w.dir / "samples.csv"
+    read_to = path.stat().st_size
+    clock.now += 1
+    run.add(4)
+    run.flush()
+    want = run.expected()
+    # damage a row the last call read, after the checkpoint's offset: the next call starts
+    # where that call ended, so it never reads it again (a reader from the checkpoint would
+    # stop at the damaged line)
+    data = bytearray(path.read_bytes())
+    off = run.live_file()["samples_offset"]
+    assert run.live_file()["seq"] == 10
+    at = data.index(b"\n", off + 10) + 1
+    assert at < read_to
+    data[at : at + 20] = b"#" * 20
+    path.write_bytes(bytes(data))
+    assert _merged(run) == want
+    # another samples.csv (a new file, longer than where the last call ended): nothing is
+    # carried over from the old one
+    rows = b"".join(
+        f"{1.8e9 + i!r},{i}.0,{11 + i},gpu0,{5e6 + i * 100.0!r},{123.0 + i!r},,,,counter,instant,,\n".encode()
+        for i in range(200)
+    )
+    fresh = path.with_name("fresh.csv")
+    fresh.write_bytes(bytes(data[:off]) + rows)
+    fresh.replace(path)
+    assert path.stat().st_size > read_to
+    got = run.session().live_totals()
+    assert got["t_wall"] == 1.8e9 + 199 and got["devices"]["gpu0"]["last_w"] == 123.0 + 199
+    assert got["devices"]["gpu1"] == run.live_file()["devices"]["gpu1"]

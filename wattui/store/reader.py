@@ -301,7 +301,8 @@ class Session:
         if not why:
             kinds = {d["key"]: d.get("kind") for d in self.meta.get("devices") or ()}
             try:
-                return continue_checkpoint(self.dir, live, kinds)
+                follow = (str(self.dir), self.id, self.meta.get("started_at"))
+                return continue_checkpoint(self.dir, live, kinds, follow)
             except Unusable as e:
                 why = str(e)
             except OSError as e:
