@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -127,12 +128,20 @@ def test_full_then_freed_before_the_end_loses_nothing(small_fs, tmp_path):
         assert wait_until(lambda: (store / "sessions").exists()
                          and any((d / "live.json").exists() for d in (store / "sessions").iterdir()))
         sdir = _session_dir(store)
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.extend(p.stderr), daemon=True)
+        reader.start()
         filler = fill(small_fs)
-        time.sleep(1.5)  # the run goes on against a full disk for a while: the scenario
+        # the run goes on against a full disk until the recorder meets it (appends may
+        # fit in a file's last page for a while): the scenario
+        wait_until(lambda: any("cannot write session" in ln for ln in lines),
+                   what="the recorder to meet the full disk")
         filler.unlink()
         time.sleep(0.5)  # and on a freed one
         go.touch()
-        _, err = p.communicate(timeout=60)
+        p.wait(timeout=60)
+        reader.join(timeout=10)
+        err = "".join(lines)
     finally:
         if p.poll() is None:
             p.kill()

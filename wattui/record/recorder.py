@@ -215,11 +215,7 @@ class Recorder(RunSignals):
     _notes_logged = 0
 
     def _live_totals(self) -> dict:
-        return {
-            "t_wall": self.stats.last_t,
-            "devices": self.stats.to_dict(),
-            "energy_j": self._total_energy(),
-        }
+        return {**self.stats.checkpoint(), "energy_j": self._total_energy()}
 
     def _total_energy(self, now: dict | None = None) -> float | None:
         """The session's energy from the totals, or, with ``now`` (the newest readings),
@@ -575,7 +571,7 @@ class Recorder(RunSignals):
         fields["notes"] = list(self.notes)
         if self.intake is not None and self._intake_ok:
             fields.update(self.intake.final_meta())
-        saved = w.finish(**fields)
+        saved = w.finish(live=self._live_totals(), **fields)
         self._publish(Finished(status, MappingProxyType(dict(w.meta))))
         if saved and not self.opts.quiet:
             print(format_summary(w.meta), file=sys.stderr)

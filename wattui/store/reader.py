@@ -17,6 +17,7 @@ from pathlib import Path
 
 from wattui.sanitize import clean_text
 from wattui.store import schema
+from wattui.store.checkpoint import Unusable, continue_checkpoint
 from wattui.store.paths import sessions_dir
 from wattui.store.safeio import (
     MAX_EVENTS,
@@ -29,7 +30,7 @@ from wattui.store.safeio import (
     read_bytes,
     read_json,
 )
-from wattui.store.validate import live_problem, meta_problem
+from wattui.store.validate import checkpoint_problem, live_problem, meta_problem
 
 HEARTBEAT_STALE_S = 30.0  # a running session on another host with no flush for this long
 
@@ -273,7 +274,11 @@ class Session:
             self.problems.append(line)
 
     def live_totals(self) -> dict | None:
-        """``live.json`` (totals at the last flush), or None when absent or unusable."""
+        """The totals at the last flush (``t_wall``, ``devices``, ``energy_j``): live.json's
+        checkpoint continued with the rows written after it (see
+        :func:`~wattui.store.checkpoint.continue_checkpoint`), or None when it is absent or
+        unusable. A checkpoint that cannot be continued, and the live.json of an older
+        wattui, are used as they are (up to 10 s older)."""
         try:
             live = read_json(self.dir / schema.LIVE, MAX_LIVE)
         except FileNotFoundError:
@@ -290,6 +295,21 @@ class Session:
         if why:
             self._problem(f"{schema.LIVE}: {why} (ignored)")
             return None
+        if "state" not in live and "samples_offset" not in live and "seq" not in live:
+            return live  # an older wattui's, rewritten every flush
+        why = checkpoint_problem(live)
+        if not why:
+            kinds = {d["key"]: d.get("kind") for d in self.meta.get("devices") or ()}
+            try:
+                follow = (str(self.dir), self.id, self.meta.get("started_at"))
+                return continue_checkpoint(self.dir, live, kinds, follow)
+            except Unusable as e:
+                why = str(e)
+            except OSError as e:
+                why = f"cannot read the samples after it: {e.strerror or e}"
+            except Exception as e:  # noqa: BLE001 - a damaged samples.parquet
+                why = f"cannot read the samples after it: {_short(e)}"
+        self._problem(f"{schema.LIVE}: {why} (its totals are used as they are)")
         return live
 
     def _parquet(self, name: str, max_bytes: int):

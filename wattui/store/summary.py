@@ -3,9 +3,12 @@ the recorder and recomputable from the samples of any session."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from wattui.sources.base import Sample
+
+# The running state of a DeviceStats, as live.json's ``state`` holds it per device.
+STATE_KEYS = ("first_e", "first_t", "last_e", "last_t", "peak_w", "power_sum", "power_n", "last_w")
 
 
 @dataclass
@@ -53,6 +56,16 @@ class DeviceStats:
             return self.power_sum / self.power_n
         return None
 
+    def to_state(self) -> dict:
+        """The raw running state: :meth:`from_state` rebuilds it, exactly, to be fed more."""
+        state = self.__dict__.copy()  # a copy of the fields is 5x faster than getattr each
+        del state["key"]
+        return state
+
+    @classmethod
+    def from_state(cls, key: str, state: dict) -> DeviceStats:
+        return cls(key, **{k: state.get(k, _DEFAULTS[k]) for k in STATE_KEYS})
+
     def to_dict(self) -> dict:
         return {
             "energy_j": self.energy_j,
@@ -63,15 +76,20 @@ class DeviceStats:
         }
 
 
+_DEFAULTS = {f.name: f.default for f in fields(DeviceStats)}
+
+
 class SessionStats:
     """Running totals over every device, updated sample by sample."""
 
     def __init__(self) -> None:
         self.devices: dict[str, DeviceStats] = {}
         self.last_t: float | None = None
+        self.last_seq: int | None = None
 
     def add(self, sample: Sample) -> None:
         self.last_t = sample.t_wall
+        self.last_seq = sample.seq
         for r in sample.readings:
             st = self.devices.get(r.key)
             if st is None:
@@ -80,6 +98,27 @@ class SessionStats:
 
     def to_dict(self) -> dict:
         return {k: v.to_dict() for k, v in self.devices.items()}
+
+    def to_state(self) -> dict:
+        """``{device: DeviceStats.to_state()}``, in the order the devices first appeared."""
+        return {k: v.to_state() for k, v in self.devices.items()}
+
+    @classmethod
+    def from_state(cls, state: dict, last_t: float | None, last_seq: int | None) -> SessionStats:
+        st = cls()
+        st.devices = {k: DeviceStats.from_state(k, v) for k, v in state.items()}
+        st.last_t, st.last_seq = last_t, last_seq
+        return st
+
+    def checkpoint(self) -> dict:
+        """What live.json holds (see docs/session-format.md) but ``energy_j``, which needs
+        the devices' kinds, and ``samples_offset``, which the writer adds."""
+        return {
+            "t_wall": self.last_t,
+            "devices": self.to_dict(),
+            "seq": self.last_seq,
+            "state": self.to_state(),
+        }
 
 
 def stats_from_samples(df) -> dict:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["meta_problem", "live_problem", "MAX_ID"]
+from wattui.store.summary import STATE_KEYS
+
+__all__ = ["meta_problem", "live_problem", "checkpoint_problem", "MAX_ID"]
 
 MAX_ID = 128
 
@@ -207,3 +209,41 @@ def live_problem(live) -> str | None:
         return "t_wall is not a finite number"
     why = _stats(live.get("devices"))
     return f"devices: {why}" if why else None
+
+
+CHECKPOINT_KEYS = ("samples_offset", "seq", "state")
+
+
+def _state(v) -> str | None:
+    """``{device: {first_e, ..., power_n, last_w}}``: live.json's running state."""
+    if not isinstance(v, dict):
+        return "not an object"
+    for dev, s in v.items():
+        if not isinstance(s, dict):
+            return f"{dev!r} is not an object"
+        for k in STATE_KEYS:
+            x = s.get(k)
+            if k == "power_n":
+                if _int(x) or x is None or x < 0:
+                    return f"{dev!r}.{k} is not a count"
+            elif (x is None and k == "power_sum") or _num(x):
+                return f"{dev!r}.{k} is not a finite number"
+    return None
+
+
+def checkpoint_problem(live: dict) -> str | None:
+    """Why a usable live.json's checkpoint keys (``samples_offset``, ``seq``, ``state``)
+    cannot be continued from the samples, or None. A live.json of an older wattui has
+    none of them: nothing is wrong with it, it is used as it is."""
+    present = [k for k in CHECKPOINT_KEYS if k in live]
+    if not present:
+        return None
+    if len(present) < len(CHECKPOINT_KEYS):
+        return f"{', '.join(k for k in CHECKPOINT_KEYS if k not in live)} missing"
+    off = live["samples_offset"]
+    if off is None or _int(off) or off < 1:
+        return "samples_offset is not a positive integer"
+    if _int(live["seq"]):
+        return "seq is not an integer"
+    why = _state(live["state"])
+    return f"state: {why}" if why else None

@@ -32,6 +32,11 @@ from wattui.store.paths import (
 MAX_BACKLOG_ROWS = 200_000  # rows kept in memory while the disk refuses writes
 FINISH_META_TRIES = 3  # the final meta.json is worth a short wait for the disk
 ROW_GROUP_ROWS = 1 << 16  # compaction holds about one row group: 7 MB for 8 GPUs' samples
+# live.json is a checkpoint that readers continue from samples.csv (store/checkpoint.py):
+# rewritten at most this often, or sooner once the rows after it pass LIVE_EVERY_BYTES
+# (readers then read little, whatever the rate of rows).
+LIVE_EVERY_S = 10.0
+LIVE_EVERY_BYTES = 1 << 20
 
 
 _NOT_FINITE = (math.inf, -math.inf)
@@ -92,13 +97,20 @@ class SessionWriter:
         self._last_fsync = self._last_flush
         self.write_errors = 0
         self.dropped_rows = 0
-        self.saved_live: dict | None = None  # the totals of the last live.json on disk
+        # the totals of the rows on disk at the last flush that got every sample row out
+        self.saved_live: dict | None = None
+        self._live_at: float | None = None  # monotonic time of the last checkpoint written
+        self._live_offset = 0  # the size of samples.csv it covers
         self.last_error: str | None = None
         self.meta_saved = True
         self._warned = False
         self.save_meta()
+        header = (",".join(schema.SAMPLE_COLUMNS) + "\n").encode()
         with create_file(self.dir / schema.SAMPLES_LIVE) as f:  # 0600 (0660 for a group)
-            f.write((",".join(schema.SAMPLE_COLUMNS) + "\n").encode())
+            f.write(header)
+        # samples.csv's size, counted as rows are appended (None: unknown after a failed
+        # append, whose cut-back may itself have failed; looked up at the next one)
+        self._samples_size: int | None = len(header)
         create_file(self.dir / schema.EVENTS_LIVE).close()
         create_file(self.dir / schema.OUTPUT).close()
 
@@ -181,10 +193,15 @@ class SessionWriter:
 
     def flush(self, fsync: bool | None = None, live: dict | None = None) -> None:
         """Write buffered rows out. Failures keep the rows for the next try; a write the
-        disk refuses half-way is cut back, so the files only ever hold whole lines."""
+        disk refuses half-way is cut back, so the files only ever hold whole lines.
+
+        ``live``: the totals of every row added so far (``SessionStats.checkpoint()`` and
+        ``energy_j``). When every sample row got out they become ``saved_live``, and
+        live.json when a checkpoint is due (:meth:`_checkpoint`)."""
         now = time.monotonic()
         self._last_flush = now
         sync = bool(fsync or (fsync is None and now - self._last_fsync > 10))
+        samples_out = True  # every buffered sample row is on disk
         for name, q in (
             (schema.SAMPLES_LIVE, self._samples),
             (schema.EVENTS_LIVE, self._events),
@@ -198,19 +215,51 @@ class SessionWriter:
                 append_whole(self.dir / name, data, fsync=sync and name != schema.OUTPUT)
             except OSError as e:
                 self._warn(e)
+                if name == schema.SAMPLES_LIVE:
+                    samples_out = False
+                    self._samples_size = None
                 continue
+            if name == schema.SAMPLES_LIVE:
+                self._count_samples(len(data))
             for _ in chunk:
                 q.popleft()
         if sync:
             self._last_fsync = now
-        if live is not None:
-            try:
-                # a hint for viewers, rewritten every second: no fsync (meta.json and the
-                # rows above keep theirs)
-                write_json_atomic(self.dir / schema.LIVE, live, durable=False)
-                self.saved_live = live
-            except OSError as e:
-                self._warn(e)
+        if live is not None and samples_out:
+            self.saved_live = live
+            self._checkpoint(live, now)
+
+    def _count_samples(self, appended: int) -> None:
+        if self._samples_size is not None:
+            self._samples_size += appended
+            return
+        try:
+            self._samples_size = os.stat(self.dir / schema.SAMPLES_LIVE).st_size
+        except OSError:
+            pass
+
+    def _checkpoint(self, live: dict, now: float) -> None:
+        """Write live.json if it is due: the first time, then at most every LIVE_EVERY_S.
+        Only after a flush that got every sample row out, so the file holds every row the
+        totals cover. No fsync: a killed recorder loses nothing (the page cache outlives
+        it) and readers continue an older one from the rows anyway."""
+        size = self._samples_size
+        if size is None:
+            return
+        if (
+            self._live_at is not None
+            and now - self._live_at < LIVE_EVERY_S
+            and size - self._live_offset < LIVE_EVERY_BYTES
+        ):
+            return
+        if "state" in live:
+            live = {**live, "samples_offset": size}
+        try:
+            write_json_atomic(self.dir / schema.LIVE, live, durable=False)
+        except OSError as e:
+            self._warn(e)
+            return
+        self._live_at, self._live_offset = now, size
 
     @property
     def unsaved_rows(self) -> int:
@@ -229,11 +278,12 @@ class SessionWriter:
             )
 
     # -- end of session -------------------------------------------------------
-    def finish(self, **meta_fields) -> bool:
-        """Flush, compact to Parquet, then record the final status. Returns whether
-        meta.json says so: False when the disk refused it (the session then stays as its
-        last successful flush left it and is listed as interrupted; see ``saved_live``)."""
-        self.flush(fsync=True)
+    def finish(self, live: dict | None = None, **meta_fields) -> bool:
+        """Flush (``live``: the totals now, as for :meth:`flush`), compact to Parquet,
+        then record the final status. Returns whether meta.json says so: False when the
+        disk refused it (the session then stays as its last successful flush left it and
+        is listed as interrupted; see ``saved_live``)."""
+        self.flush(fsync=True, live=live)
         unsaved = self.unsaved_rows
         if unsaved:  # the disk stays full: these never reach the files
             self.dropped_rows += unsaved

@@ -115,8 +115,8 @@ def write_demo_session(
         if output_lines and k % out_every == 0:
             w.add_output(f"[{k:6d}] step {k * 13} loss {2.0 * math.exp(-k / 300):.4f}\n".encode())
         if k % 500 == 0:
-            w.flush(live={"t_wall": t[0], "devices": stats.to_dict()})
-    w.flush(live={"t_wall": t[0], "devices": stats.to_dict()})
+            w.flush(live=stats.checkpoint())
+    w.flush(live=stats.checkpoint())
     if not running:
         energy = sum(v["energy_j"] or 0 for k, v in stats.to_dict().items() if k != "proc")
         w.add_event({"t_wall": t[0], "kind": "exit", "message": "finished", "energy_j": energy})
