@@ -268,3 +268,37 @@ def test_attached_the_main_thread_sleeps_until_the_process_ends(store):
         rec.kill()
         target.wait()
         rec.wait()
+
+
+@pytest.mark.skipif(not _kernel_lists_children(), reason="needs /proc/PID/task/TID/children")
+def test_the_trees_proc_files_stay_open_between_refreshes_and_close_when_a_process_leaves():
+    """Each refresh re-reads the same open /proc files (no open and close per file each
+    second); a process that leaves the tree has its files closed, and close() closes all."""
+    parent = subprocess.Popen([sys.executable, "-c", (
+        "import subprocess, sys, time\n"
+        "c = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        "print(c.pid, flush=True)\n"
+        "sys.stdin.readline(); c.kill(); c.wait(); time.sleep(60)\n")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        child = int(parent.stdout.readline())
+        src = ProcessTreeSource(parent.pid, refresh_s=0.0, rescan_s=3600)
+        _wait(lambda: src.read(0.0)[0].pids == (parent.pid, child))  # a thorough scan first
+        src.read(0.0)  # then the incremental refresh, through the open files
+        fds = dict(src._files._fds)
+        assert len(fds) == 4  # stat and children of both
+        first = src.read(0.0)[0]
+        assert src._files._fds == fds  # the same descriptors, read again
+        assert first.mem_used_b > 0
+        parent.stdin.write("\n")
+        parent.stdin.flush()
+        _wait(lambda: src.read(0.0)[0].pids == (parent.pid,))
+        assert set(src._files._fds) == {p for p in fds if p.startswith(f"/proc/{parent.pid}/")}
+        src.close()
+        assert not src._files._fds
+        for fd in fds.values():
+            with pytest.raises(OSError):
+                os.fstat(fd)
+    finally:
+        parent.kill()
+        parent.wait()
