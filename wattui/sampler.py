@@ -32,8 +32,8 @@ asks (:meth:`Sampler.deliver`, :meth:`Sampler.newest`). The tick that hands out 
 and the first and last reads, are *full*; the others are *light*
 (:meth:`PowerSource.capture`'s ``full``): sources leave out on them what they refresh
 about once a second anyway (utilisation, processes, the run's share, the process tree),
-whose rows would only repeat it. Between reads the thread sleeps on a plain lock (one
-futex wait, no Condition). A per-sample listener
+whose rows would only repeat it. Between reads the thread sleeps (``time.sleep``, the
+cheapest wait; a plain lock for waits longer than :data:`SLEEP_MAX_S`). A per-sample listener
 (:meth:`Sampler.subscribe`) gets each sample at its read, decoded at once.
 """
 
@@ -52,6 +52,7 @@ DEFAULT_PERIOD_S = 0.2
 FAST_PERIOD_S = 0.1  # for sources that integrate power (no energy counter)
 POWER_POLL_S = 0.02  # their power alone is read once in every slot this long
 BATCH_S = 1.0  # batch listeners get the samples at least this often
+SLEEP_MAX_S = 0.5  # waits up to this long are plain sleeps (stop() may wait one out)
 
 Listener = Callable[[Sample], None]
 BatchListener = Callable[[list[Sample]], None]
@@ -107,6 +108,13 @@ class Sampler:
         self._wait = wait if wait is not None else self._wait_for_stop
 
     def _wait_for_stop(self, delay: float) -> bool:
+        """Sleep ``delay`` s; True once stopped. A short wait is a plain ``time.sleep``
+        (one clock_nanosleep: about 30 us less CPU per wake-up on this VM than a lock's
+        timed wait, 5 times a second), so :meth:`stop` waits out at most that one sleep;
+        a longer one waits on the stop lock, which :meth:`stop` releases."""
+        if delay <= SLEEP_MAX_S:
+            time.sleep(delay)
+            return self._stopped
         if self._stop_lock.acquire(timeout=delay):
             self._stop_lock.release()  # stays released: every later wait returns at once
             return True
