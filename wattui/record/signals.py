@@ -27,45 +27,32 @@ class RunSignals:
     _child: subprocess.Popen | None
 
     def _wait_for(self, child: subprocess.Popen) -> None:
-        """Sleep until the run ends or a signal comes (logged at once), without waking
-        on a timer where Linux gives a descriptor for the child (pidfd); else poll at 10 Hz."""
-        try:
-            pidfd = os.pidfd_open(child.pid)
-            wake_r, wake_w = os.pipe()
-        except (AttributeError, OSError):
-            while child.poll() is None:
-                self._log_signals()
-                time.sleep(0.1)
-            return
-        os.set_blocking(wake_w, False)
-        self._wake_fd = wake_w
-        try:
-            while child.poll() is None:
-                self._log_signals()
-                ready, _, _ = select.select([pidfd, wake_r], [], [], 5.0)
-                if wake_r in ready:
-                    os.read(wake_r, 512)
-        finally:
-            self._wake_fd = None
-            for fd in (pidfd, wake_r, wake_w):
-                os.close(fd)
+        """Sleep until the run ends or a signal comes (logged at once)."""
+        self._sleep_until(child.pid, lambda: child.poll() is not None, self._log_signals, 0.1)
 
     def _wait_for_exit(self, pid: int, alive, stop: threading.Event) -> None:
         """Attached: sleep until process ``pid`` ends (``alive()`` says so) or ``stop`` is
-        set (by a signal handler that also calls :meth:`_wake_main`), without waking on a
-        timer where Linux gives a descriptor for the process (pidfd); else check 4 times a
-        second. (New processes in its tree reach the intake through the sampler's batches.)"""
+        set (by a signal handler that also calls :meth:`_wake_main`). New processes in its
+        tree reach the intake through the sampler's batches."""
+        self._sleep_until(pid, lambda: stop.is_set() or not alive(), lambda: None, 0.25)
+
+    def _sleep_until(self, pid: int, done, each, poll_s: float) -> None:
+        """Until ``done()``, calling ``each()`` at every wake-up: woken by process ``pid``'s
+        end or a signal handler (:meth:`_wake_main`), not a timer, where Linux gives a
+        descriptor for the process (pidfd); else every ``poll_s``."""
         try:
             pidfd = os.pidfd_open(pid)
             wake_r, wake_w = os.pipe()
         except (AttributeError, OSError):
-            while not stop.is_set() and alive():
-                stop.wait(0.25)
+            while not done():
+                each()
+                time.sleep(poll_s)
             return
         os.set_blocking(wake_w, False)
         self._wake_fd = wake_w
         try:
-            while not stop.is_set() and alive():
+            while not done():
+                each()
                 ready, _, _ = select.select([pidfd, wake_r], [], [], 5.0)
                 if wake_r in ready:
                     os.read(wake_r, 512)
