@@ -335,3 +335,25 @@ def test_light_ticks_read_only_the_counters_and_the_share_stays_the_same(fake_nv
     assert got_light[-1]["gpu0:run"].energy_j == pytest.approx(
         got_every[-1]["gpu0:run"].energy_j, rel=1e-9)
     assert got_light[-1]["gpu0:run"].energy_j > 0
+
+
+def test_a_process_that_left_just_before_a_full_tick_keeps_its_part_of_the_second(
+        fake_nvml, opened):
+    """Full ticks split about a second at once: the processes of that interval are those
+    listed at either end, so a run whose process left just before the last read (the
+    session's end) still gets the second it ran in, and one that starts gets its first."""
+    fake_nvml.configure(count=1, time=0.0, **gpu(0, power_w=200, pids="", sm=""))
+    src = open_source(opened)
+    run = {"pids": set()}
+    src.follow_run(lambda: run["pids"], idle_w={"gpu0": 0.0})
+    shares = []
+    for t, on in ((0.0, False), (1.0, True), (2.0, True), (3.0, True), (4.0, False)):
+        # the process list as the full tick at t sees it (the run's process is on the GPU
+        # from 0.5 s to 3.9 s)
+        fake_nvml.update(time=t, **gpu(0, pids="100" if on else "", sm="90" if on else ""))
+        run["pids"] = {100} if on else set()
+        rs = {r.key: r for r in src.decode(src.capture(t))}
+        shares.append(rs["gpu0:run"].energy_j)
+    # 0-1 s: listed at its end; 3-4 s: listed at its start; alone on the GPU: all of it
+    assert shares[-1] == pytest.approx(rs["gpu0"].energy_j, rel=1e-9)
+    assert shares[1] == pytest.approx(200.0, rel=1e-6)

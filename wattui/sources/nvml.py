@@ -132,6 +132,7 @@ class _Gpu:
         "util_seen",
         "share",
         "share_in",
+        "share_prev",
         "mig",
         "batch",
         "batch_n",
@@ -170,6 +171,7 @@ class _Gpu:
         # the processes as the share last saw them: (pids, SM %, run's pids, procs, mine,
         # the split's parts)
         self.share_in: tuple = (None, None, None, None, None, None)
+        self.share_prev: tuple = (None, None)  # (pids, the run's pids) at the last split
         self.mig: list[str] = []  # the MIG instances through which this GPU was selected
         # One nvmlDeviceGetFieldValues call per tick for the counter and the power field
         # (see NvmlSource._batch): a pointer to its fields in the source's field buffer
@@ -734,6 +736,15 @@ class NvmlSource(PowerSource):
         pids: tuple[int, ...] | None,
         proc_sm: dict[int, float],
     ) -> DeviceReading:
+        # the processes on the GPU and the run's, over the interval since the last split:
+        # those listed at either end (a process that left just before a full tick, at the
+        # session's end say, still gets its part of the second it ran in)
+        prev_pids, prev_run = g.share_prev
+        g.share_prev = (pids, run_pids)
+        if pids is not None and prev_pids and prev_pids != pids:
+            pids = pids + tuple(p for p in prev_pids if p not in pids)
+        if prev_run is not None and prev_run is not run_pids and not prev_run <= run_pids:
+            run_pids = run_pids | prev_run
         last = g.share_in  # the processes change about once a second: reuse what they give
         if last[0] is pids and last[1] is proc_sm and last[2] is run_pids:
             procs, mine, parts = last[3], last[4], last[5]
