@@ -461,3 +461,27 @@ def test_a_followed_session_reads_each_row_once(store, clock):
     got = run.session().live_totals()
     assert got["t_wall"] == 1.8e9 + 199 and got["devices"]["gpu0"]["last_w"] == 123.0 + 199
     assert got["devices"]["gpu1"] == run.live_file()["devices"]["gpu1"]
+
+
+def test_a_sample_read_half_written_is_read_whole_at_the_next_call(store, clock):
+    """A reader that follows the session may see an append half done: it stops at the
+    last complete line, which can fall between two rows of one sample. The next call
+    goes on from that sample's first row, so none of its rows is dropped."""
+    run = Run(store, seed=1)
+    run.add(10)
+    run.flush()  # the checkpoint, at seq 10
+    clock.now += 1
+    run.add(5)
+    run.flush()  # rows of seq 11-15 after it
+    path = run.w.dir / "samples.csv"
+    full = path.read_bytes()
+    lines = full.split(b"\n")
+    second_of_13 = [i for i, line in enumerate(lines) if line.split(b",")[2:3] == [b"13"]][1]
+    cut = len(b"\n".join(lines[: second_of_13 + 1])) + 1
+    with open(path, "r+b") as f:  # the same file, as a reader sees it mid-append
+        f.truncate(cut)
+    run.session().live_totals()
+    with open(path, "r+b") as f:  # the append completes
+        f.seek(cut)
+        f.write(full[cut:])
+    assert _merged(run) == run.expected()

@@ -120,13 +120,20 @@ def _from_csv(path: Path, live: dict, follow_key) -> SessionStats | None:
     if end >= 0:
         if stats is None:
             stats = SessionStats.from_state(live["state"], live["t_wall"], live["seq"])
-        start += _feed(stats, _rows(data[:end].split(b"\n"), cols))
+        rows = list(_rows(data[:end].split(b"\n"), cols))
+        # The last sample's rows may not all be there yet (an append read half done, the
+        # MAX_TAIL cut): the next call goes on from that sample's first row, not after it.
+        k = len(rows)
+        while k and rows[k - 1][1] == rows[-1][1]:
+            k -= 1
+        start += _feed(stats, rows[:k])
         if follow_key is not None:
             with _LOCK:
                 _FOLLOWED.pop(follow_key, None)
-                _FOLLOWED[follow_key] = (info.st_ino, start, stats)
+                _FOLLOWED[follow_key] = (info.st_ino, start, _copy(stats))
                 while len(_FOLLOWED) > MAX_FOLLOWED:
                     del _FOLLOWED[next(iter(_FOLLOWED))]
+        _feed(stats, rows[k:])
     return stats if stats is not None and stats.last_seq != live["seq"] else None
 
 
