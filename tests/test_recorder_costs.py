@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from wattui.record.output_drain import IDLE_POLL_S, POLL_EVERY_S, IntakeWorker
+from wattui.record.output_drain import IDLE_POLL_S, LINKED_POLL_S, POLL_EVERY_S, IntakeWorker
 from wattui.sources.process import ProcessTreeSource, _kernel_lists_children
 from wattui.store.writer import SessionWriter
 
@@ -302,3 +302,39 @@ def test_the_trees_proc_files_stay_open_between_refreshes_and_close_when_a_proce
     finally:
         parent.kill()
         parent.wait()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify is Linux's")
+def test_a_watched_directory_made_again_falls_back_to_polling(tmp_path):
+    """A training script that removes its log directory and makes it again drops the
+    watch: the intake notices (the kernel says so) and polls 5 times a second, so what is
+    then written there is read within a second, not at the 30 s safety poll."""
+    import shutil
+
+    d = tmp_path / "logs"
+    d.mkdir()
+    intake = _ChannelIntake(d)
+    w = IntakeWorker(intake)
+    try:
+        assert w.poll_every_s == IDLE_POLL_S
+        _wait(lambda: intake.polls)
+        shutil.rmtree(d)
+        d.mkdir()
+        _wait(lambda: w.poll_every_s == POLL_EVERY_S, timeout=5)
+        (d / "metrics.jsonl").write_text('{"acc": 1}\n')
+        _wait(lambda: "metrics.jsonl" in intake.seen, timeout=5)
+    finally:
+        assert w.finish()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify is Linux's")
+def test_a_directory_reached_through_a_symbolic_link_is_polled_every_2_s(tmp_path):
+    """A link may be pointed elsewhere, out of the watch (a `latest-run` link): there the
+    idle poll stays at 2 s."""
+    (tmp_path / "run-1").mkdir()
+    (tmp_path / "latest").symlink_to(tmp_path / "run-1")
+    w = IntakeWorker(_ChannelIntake(tmp_path / "latest"))
+    try:
+        assert w.poll_every_s == LINKED_POLL_S < IDLE_POLL_S
+    finally:
+        assert w.finish()

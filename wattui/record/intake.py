@@ -245,10 +245,14 @@ class RecorderIntake:
             self._refuse(f"wattui.report() not followed: {e}")
 
     def watch_dirs(self) -> list[str]:
-        """Directories whose changes mean new input for :meth:`poll`."""
+        """Directories whose changes mean new input for :meth:`poll` (and a metrics file
+        that is a symbolic link: inotify watches its target)."""
         dirs = [str(self.channel.directory)]
         if self.follower is not None:
-            dirs.append(os.path.dirname(os.path.abspath(self.follower.path)))
+            path = os.path.abspath(self.follower.path)
+            dirs.append(os.path.dirname(path))
+            if os.path.islink(path):  # its target, elsewhere (and the link marks it linked)
+                dirs.append(path)
         return dirs
 
     def _pids_now(self) -> set[int]:

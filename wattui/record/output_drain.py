@@ -19,8 +19,9 @@ or new processes in the run's tree (:meth:`IntakeWorker.follow`, called by the r
 when its once-a-second refresh of the tree finds one: their reports are read and markers
 written at once). Without any of these it polls only every :data:`IDLE_POLL_S`, a safety
 net (a file changed by another host, which inotify cannot see; wattui's runs write
-through this host's kernel, which it does see). Where directories cannot be watched it
-polls every :data:`POLL_EVERY_S`.
+through this host's kernel, which it does see), or every :data:`LINKED_POLL_S` where a
+watched path goes through a symbolic link. Where directories cannot be watched, or a
+watch is lost (its directory removed and made again), it polls every :data:`POLL_EVERY_S`.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ MAX_LINE_BYTES = 1 << 20  # a line with no newline longer than this is given up 
 PIPE_BYTES = 1 << 20  # asked-for pipe capacity (Linux): the run can write ahead of us
 POLL_EVERY_S = 0.2  # report channel and metrics file: at most this often
 IDLE_POLL_S = 30.0  # ... and, where a change wakes the worker, at least this often
+LINKED_POLL_S = 2.0  # ... or this often where a watched path goes through a symbolic link
 RETRY_WRITE_S = 0.5
 GATHER_S = 0.005  # output.log is written at most this much after the run wrote it
 
@@ -229,11 +231,19 @@ class IntakeWorker:
         self._poll_due = True  # a watched file changed (or new pids to follow) since the last poll
         dirs = getattr(intake, "watch_dirs", None)
         self._watch = open_dir_watch(dirs(), self._changed) if callable(dirs) else None
-        self.poll_every_s = (
-            IDLE_POLL_S if self._watch is not None and self._watch.complete else POLL_EVERY_S
-        )
         self._thread = threading.Thread(target=self._run, name="wattui-intake", daemon=True)
         self._thread.start()
+
+    @property
+    def poll_every_s(self) -> float:
+        """How often the inputs are polled without a wake-up: rarely where every directory
+        is watched, every 2 s where a path goes through a symbolic link (it may be pointed
+        out of the watch), 5 times a second where some directory is not (or no longer)
+        watched."""
+        w = self._watch
+        if w is None or not w.complete:
+            return POLL_EVERY_S
+        return LINKED_POLL_S if w.linked else IDLE_POLL_S
 
     def _changed(self) -> None:
         with self._cond:
