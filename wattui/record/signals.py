@@ -42,8 +42,15 @@ class RunSignals:
         descriptor for the process (pidfd); else every ``poll_s``."""
         try:
             pidfd = os.pidfd_open(pid)
-            wake_r, wake_w = os.pipe()
         except (AttributeError, OSError):
+            pidfd = -1
+        if pidfd >= 0:
+            try:
+                wake_r, wake_w = os.pipe()
+            except OSError:
+                os.close(pidfd)
+                pidfd = -1
+        if pidfd < 0:
             while not done():
                 each()
                 time.sleep(poll_s)

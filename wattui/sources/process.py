@@ -54,11 +54,13 @@ class _OpenFiles:
 
     def __init__(self) -> None:
         self._fds: dict[str, int] = {}
+        self._closed = False  # a read after close() (a sampler thread that outlived its
+        # join) opens nothing to keep
 
     def read(self, path: str) -> bytes:
         fd = self._fds.get(path)
         if fd is None:
-            if len(self._fds) >= KEEP_OPEN:
+            if self._closed or len(self._fds) >= KEEP_OPEN:
                 return _read_small(path)
             fd = self._fds[path] = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         try:
@@ -84,6 +86,7 @@ class _OpenFiles:
             os.close(fd)
 
     def close(self) -> None:
+        self._closed = True
         for path in list(self._fds):
             self._close(path)
 
