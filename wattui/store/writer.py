@@ -36,7 +36,7 @@ ROW_GROUP_ROWS = 1 << 16  # compaction holds about one row group: 7 MB for 8 GPU
 # rewritten at most this often, or sooner once the rows after it pass LIVE_EVERY_BYTES
 # (readers then read little, whatever the rate of rows).
 LIVE_EVERY_S = 10.0
-LIVE_EVERY_BYTES = 1 << 20
+LIVE_EVERY_BYTES = 256 << 10  # a cold reader parses this much at most (about 8 ms here)
 
 
 _NOT_FINITE = (math.inf, -math.inf)
