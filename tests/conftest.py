@@ -1,5 +1,6 @@
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -85,3 +86,13 @@ class FakeRecorder:
 
     def energy_now(self):
         return self.energy
+
+
+def kill_run_group(session_dir: Path) -> None:
+    """SIGKILL the process group of the run a session recorded (meta.json's pid), if any."""
+    try:
+        pid = json.loads((session_dir / "meta.json").read_text()).get("pid")
+        if pid:
+            os.killpg(pid, signal.SIGKILL)
+    except (OSError, ValueError):
+        pass

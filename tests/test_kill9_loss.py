@@ -4,8 +4,6 @@ is written as it comes)."""
 
 from __future__ import annotations
 
-import json
-import os
 import random
 import signal
 import subprocess
@@ -13,7 +11,7 @@ import sys
 import time
 
 import pytest
-from conftest import wattui_env
+from conftest import kill_run_group, wattui_env
 
 from wattui.store.reader import Session
 
@@ -28,15 +26,6 @@ CHILD = (
     "    print(f'at {time.time():.3f} val_accuracy: {i % 1000 / 1000:.3f}', flush=True)\n"
     "    time.sleep(0.02)\n"
 )
-
-
-def _kill_child(sdir) -> None:
-    try:
-        pid = json.loads((sdir / "meta.json").read_text()).get("pid")
-        if pid:
-            os.killpg(pid, signal.SIGKILL)
-    except (OSError, ValueError):
-        pass
 
 
 @pytest.mark.slow
@@ -62,7 +51,7 @@ def test_kill_9_at_random_moments_loses_at_most_the_last_second(store):
         finally:
             if p.poll() is None:
                 p.kill()
-            _kill_child(sdir)
+            kill_run_group(sdir)
         s = Session.open(sdir)
         assert s.status == "interrupted"
         samples = s.samples()

@@ -13,7 +13,7 @@ import time
 import types
 
 import pytest
-from conftest import run_wattui, wait_until, wattui_env
+from conftest import kill_run_group, run_wattui, wait_until, wattui_env
 from test_disk_full import fill, small_fs  # noqa: F401 - small_fs: a fixture, a small real tmpfs
 
 from wattui.sources.base import DeviceReading, Sample
@@ -276,17 +276,6 @@ def test_a_compacted_session_whose_end_was_lost_continues_from_the_parquet(store
 CHILD = "import time\nwhile True:\n    print('step', flush=True)\n    time.sleep(0.05)\n"
 
 
-def _kill_tree(sdir) -> None:
-    try:
-        pid = json.loads((sdir / "meta.json").read_text()).get("pid")
-        if pid:
-            import os
-
-            os.killpg(pid, signal.SIGKILL)
-    except (OSError, ValueError):
-        pass
-
-
 @pytest.mark.slow
 def test_a_killed_recorder_lists_every_row_on_disk(store):
     p = subprocess.Popen(
@@ -307,7 +296,7 @@ def test_a_killed_recorder_lists_every_row_on_disk(store):
     finally:
         if p.poll() is None:
             p.kill()
-        _kill_tree(sdir)
+        kill_run_group(sdir)
     s = Session.open(sdir)
     assert s.status == "interrupted"
     live = json.loads((sdir / "live.json").read_text())
