@@ -83,7 +83,11 @@ def test_predicted_faults_match_a_real_process():
     """)
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
-    measured = sorted(json.loads(run.stdout))[1]
+    # The first pass after the warm-up faults as the rule says (24,57x pages on every run
+    # here). Later passes may fault less, by whole 16 MiB steps: how much freed memory the
+    # heap keeps depends on its top, which every Python object moves, and on thresholds
+    # glibc moves with what was freed before. So the largest pass is compared.
+    measured = max(json.loads(run.stdout))
 
     class Chain(nn.Module):
         def forward(self, x):
