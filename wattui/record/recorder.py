@@ -59,14 +59,6 @@ class RecordError(Exception):
         self.exit_code = exit_code
 
 
-def _energy(st, newest) -> float | None:
-    """A device's energy so far: its totals, carried up to ``newest`` (a reading the
-    totals have not had yet) where that has one."""
-    if newest is not None and newest.energy_j is not None and st.first_e is not None:
-        return newest.energy_j - st.first_e
-    return st.energy_j
-
-
 class Recorder(RunSignals):
     """Records one session. Use :meth:`launch` or :meth:`attach`; both return an exit code."""
 
@@ -132,7 +124,7 @@ class Recorder(RunSignals):
                         uuid=d.uuid,
                         energy_method=d.energy_method,
                         simulated=d.simulated,
-                        energy_j=finite_float(_energy(st, r)) if st is not None else None,
+                        energy_j=finite_float(st.energy_up_to(r)) if st is not None else None,
                         power_w=finite_float(r.power_w if r is not None and r.power_w is not None
                                              else st.last_w) if st is not None else None,
                     )
@@ -220,14 +212,7 @@ class Recorder(RunSignals):
     def _total_energy(self, now: dict | None = None) -> float | None:
         """The session's energy from the totals, or, with ``now`` (the newest readings),
         up to the newest read."""
-        kinds = {d.key: d.kind for d in self.devices}
-        now = now or {}
-        vals = [
-            e
-            for k, s in self.stats.devices.items()
-            if kinds.get(k) in ENERGY_KINDS and (e := _energy(s, now.get(k))) is not None
-        ]
-        return sum(vals) if vals else None
+        return self.stats.total_energy({d.key: d.kind for d in self.devices}, now)
 
     def _newest_readings(self) -> dict:
         """Each device's reading in the sampler's last read, which the totals (updated a

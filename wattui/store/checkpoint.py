@@ -12,7 +12,6 @@ import os
 import threading
 from pathlib import Path
 
-from wattui.model.kinds import ENERGY_KINDS
 from wattui.store import schema
 from wattui.store.safeio import MAX_SAMPLES, open_regular
 from wattui.store.summary import DeviceStats, SessionStats
@@ -140,8 +139,9 @@ def _from_csv(path: Path, live: dict, follow_key) -> SessionStats | None:
 def continue_checkpoint(session_dir: Path, live: dict, kinds: dict, follow_key=None) -> dict:
     """The totals of a checkpoint (a validated live.json with ``state``) continued with
     every complete row written after it: ``{t_wall, devices, energy_j}``. ``kinds``:
-    device key -> kind (meta.json's devices); energy_j adds the :data:`ENERGY_KINDS`, as
-    the recorder does. The checkpoint as it is when nothing came after it.
+    device key -> kind (meta.json's devices); energy_j is
+    :meth:`SessionStats.total_energy`, as the recorder's. The checkpoint as it is when
+    nothing came after it.
 
     ``follow_key`` (a session's folder and start): a later call for the same key goes on
     from where this one ended, so a viewer polling a running session reads each row once.
@@ -160,13 +160,8 @@ def continue_checkpoint(session_dir: Path, live: dict, kinds: dict, follow_key=N
             stats = None
     if stats is None:
         return {"t_wall": live["t_wall"], "devices": live["devices"], "energy_j": live.get("energy_j")}
-    energies = [
-        e
-        for k, st in stats.devices.items()
-        if kinds.get(k) in ENERGY_KINDS and (e := st.energy_j) is not None
-    ]
     return {
         "t_wall": stats.last_t,
         "devices": stats.to_dict(),
-        "energy_j": sum(energies) if energies else None,
+        "energy_j": stats.total_energy(kinds),
     }

@@ -3,8 +3,10 @@ the recorder and recomputable from the samples of any session."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
+from wattui.model.kinds import ENERGY_KINDS
 from wattui.sources.base import Sample
 
 # The running state of a DeviceStats, as live.json's ``state`` holds it per device.
@@ -56,6 +58,13 @@ class DeviceStats:
             return self.power_sum / self.power_n
         return None
 
+    def energy_up_to(self, newest) -> float | None:
+        """The energy so far, carried up to ``newest`` (a reading the totals have not had
+        yet) where that has one."""
+        if newest is not None and newest.energy_j is not None and self.first_e is not None:
+            return newest.energy_j - self.first_e
+        return self.energy_j
+
     def to_state(self) -> dict:
         """The raw running state: :meth:`from_state` rebuilds it, exactly, to be fed more."""
         state = self.__dict__.copy()  # a copy of the fields is 5x faster than getattr each
@@ -98,6 +107,18 @@ class SessionStats:
 
     def to_dict(self) -> dict:
         return {k: v.to_dict() for k, v in self.devices.items()}
+
+    def total_energy(self, kinds: Mapping[str, str], newest: Mapping | None = None) -> float | None:
+        """The session's energy: the sum over the devices whose kind (``kinds``: device key
+        -> kind) is in :data:`ENERGY_KINDS`, each carried up to its reading in ``newest``
+        (key -> reading) where given; None when none has any."""
+        newest = newest or {}
+        vals = [
+            e
+            for k, st in self.devices.items()
+            if kinds.get(k) in ENERGY_KINDS and (e := st.energy_up_to(newest.get(k))) is not None
+        ]
+        return sum(vals) if vals else None
 
     def to_state(self) -> dict:
         """``{device: DeviceStats.to_state()}``, in the order the devices first appeared."""
