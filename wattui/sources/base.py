@@ -111,6 +111,14 @@ class Sample:
         return {r.key: r for r in self.readings}
 
 
+def refresh_due(last: float | None, now: float, period_s: float, full: bool) -> bool:
+    """Whether figures a source refreshes about every ``period_s`` are due at this read
+    (``last``: when they were last read). The sampler's full ticks come about a period
+    apart, a little early or late, so on a full tick most of the period is enough; a light
+    tick refreshes them only if no full one came for twice the period."""
+    return last is None or now - last >= period_s * (0.9 if full else 2.0)
+
+
 class PowerSource:
     """Base class. Subclasses set :attr:`name` and implement :meth:`devices` and :meth:`read`."""
 

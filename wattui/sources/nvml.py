@@ -57,6 +57,7 @@ from wattui.sources.base import (
     PowerSource,
     SourceUnavailable,
     plausible_max_w,
+    refresh_due,
 )
 from wattui.sources.nvml_lib import (
     ERR_NOT_FOUND,
@@ -610,8 +611,7 @@ class NvmlSource(PowerSource):
         a second, so finer rows would only repeat the same split."""
         if self._nv is None:
             raise SourceUnavailable("the NVML source was closed")
-        last = self._last_slow
-        if last is None or t_mono - last >= self.slow_period_s * (0.9 if full else 2.0):
+        if refresh_due(self._last_slow, t_mono, self.slow_period_s, full):
             self._last_slow = t_mono
             for g in self._gpus:
                 self._read_slow(g)

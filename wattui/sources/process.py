@@ -14,10 +14,11 @@ PID), at the cost of the tree, not of the machine. Elsewhere psutil does all of 
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 
-from wattui.sources.base import DeviceInfo, DeviceReading, PowerSource
+from wattui.sources.base import DeviceInfo, DeviceReading, PowerSource, refresh_due
 
 NONE = "none"
 RESCAN_S = 30.0  # a thorough scan of the tree (every thread's children) at most this often
@@ -91,11 +92,10 @@ class _OpenFiles:
             self._close(path)
 
 
-def _children(pid: int, files: _OpenFiles | None = None) -> list[int]:
+def _children(pid: int, files: _OpenFiles) -> list[int]:
     """Children forked by ``pid``'s main thread (none once it is gone)."""
-    path = f"/proc/{pid}/task/{pid}/children"
     try:
-        return [int(c) for c in (files.read(path) if files else _read_small(path)).split()]
+        return [int(c) for c in files.read(f"/proc/{pid}/task/{pid}/children").split()]
     except (OSError, ValueError):
         return []
 
@@ -115,12 +115,11 @@ def _children_of_every_thread(pid: int) -> list[int]:
     return out
 
 
-def _stat(pid: int, files: _OpenFiles | None = None) -> tuple[int, float, float] | None:
+def _stat(pid: int, files: _OpenFiles) -> tuple[int, float, float] | None:
     """(start time in ticks, CPU seconds, RSS bytes) of a live process, from one read of
     ``/proc/PID/stat``; None if it is gone or a zombie."""
-    path = f"/proc/{pid}/stat"
     try:
-        raw = files.read(path) if files else _read_small(path)
+        raw = files.read(f"/proc/{pid}/stat")
         fields = raw[raw.rindex(b")") + 2 :].split()
         if fields[0] == b"Z":
             return None
@@ -181,11 +180,7 @@ class ProcessTreeSource(PowerSource):
     def _tree(self, now: float) -> list[int]:
         """The tree's pids: the known ones and their main threads' children, or (at the
         start and every ``rescan_s``) the root's descendants through every thread."""
-        files = self._files
-
-        def children(pid: int) -> list[int]:
-            return _children(pid, files)
-
+        children = functools.partial(_children, files=self._files)
         pids = list(self._procs) or [self.pid]
         if now - self._last_scan >= self.rescan_s:
             self._last_scan = now
@@ -251,13 +246,15 @@ class ProcessTreeSource(PowerSource):
         repeat it."""
         if not full:
             return []
-        return self._reading_at(time.monotonic(), self.refresh_s * 0.9)
+        now = time.monotonic()
+        return self._reading_at(now, refresh_due(self._last_t, now, self.refresh_s, True))
 
     def read(self, t_mono: float) -> list[DeviceReading]:
-        return self._reading_at(time.monotonic(), self.refresh_s)
+        now = time.monotonic()
+        return self._reading_at(now, now - self._last_t >= self.refresh_s)
 
-    def _reading_at(self, now: float, min_age_s: float) -> list[DeviceReading]:
-        if now - self._last_t >= min_age_s or self._reading is None:
+    def _reading_at(self, now: float, due: bool) -> list[DeviceReading]:
+        if due or self._reading is None:
             self._last_t = now
             self._refresh(now)
             cpu, rss = self._last
