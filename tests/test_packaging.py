@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -144,8 +145,6 @@ def test_shim_steps_aside_for_the_environments_own_wattui(tmp_path):
     assert p.returncode == 0, p.stderr
     assert p.stdout.split()[:2] == ["True", "1"] and p.stdout.split()[2].startswith(str(site))
     # with no wattui of its own, a directory named wattui in the way does not hide the shim
-    import shutil
-
     shutil.rmtree(site / "wattui")
     p = run_bare(
         str(venv / "bin" / "python"),
@@ -210,8 +209,9 @@ def test_wheel_in_a_fresh_312_venv(tmp_path):
     if other is None:
         pytest.skip("no Python other than 3.12 without wattui on this machine")
     dist = tmp_path / "dist"
+    # built by 3.12 itself: the wheel holds the native ticker compiled for that Python
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(dist), str(ROOT)],
+        [py312, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(dist), str(ROOT)],
         check=True,
         timeout=600,
         capture_output=True,
@@ -220,6 +220,8 @@ def test_wheel_in_a_fresh_312_venv(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "wattui/py.typed" in names and not any(n.startswith("tests/") for n in names)
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
+    if shutil.which("cc") or shutil.which("gcc"):
+        assert any(n.startswith("wattui/sources/_ticker.cpython-312") for n in names), names
     venv = tmp_path / "venv"
     subprocess.run([py312, "-m", "venv", str(venv)], check=True, timeout=300)
     subprocess.run(
@@ -228,10 +230,18 @@ def test_wheel_in_a_fresh_312_venv(tmp_path):
         timeout=900,
         capture_output=True,
     )
-    assert not runs(
+    # (run outside the repo: `python -c` puts the working directory first on sys.path)
+    assert runs(
         str(venv / "bin" / "python"),
         f"import sys; sys.exit(any('{ROOT}' in str(p) for p in __import__('wattui').__path__))",
+        cwd=tmp_path,
     )
+    if shutil.which("cc") or shutil.which("gcc"):
+        assert runs(
+            str(venv / "bin" / "python"),
+            "import sys; from wattui.sources import native_ticks; sys.exit(not native_ticks.available())",
+            cwd=tmp_path,
+        )
     v = subprocess.run(
         [str(venv / "bin" / "wattui"), "--version"], capture_output=True, text=True, timeout=60
     )
@@ -259,5 +269,7 @@ def test_sdist_leaves_the_tests_out_on_purpose(tmp_path):
         "wattui/data/getzner/LICENSE-MIT",
     } <= names
     assert {"wattui/record/report_shim.py", "wattui/tui/wattui.tcss", "docs/session-format.md"} <= names
+    assert "wattui/sources/_ticker.c" in names  # an install from the sdist compiles it
+    assert not any(n.endswith(".so") for n in names)
     assert not any(n.startswith(("tests/", "bench/", "sample_runs/", "scripts/")) for n in names)
     assert "prune tests" in (ROOT / "MANIFEST.in").read_text()

@@ -39,14 +39,16 @@ cheapest wait; a plain lock for waits longer than :data:`SLEEP_MAX_S`). A per-sa
 
 from __future__ import annotations
 
+import os
 import random
+import select
 import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 
-from wattui.sources.base import DeviceInfo, PowerSource, Sample
+from wattui.sources.base import DeviceInfo, NativeTicks, PowerSource, Sample
 
 DEFAULT_PERIOD_S = 0.2
 FAST_PERIOD_S = 0.1  # for sources that integrate power (no energy counter)
@@ -106,6 +108,11 @@ class Sampler:
         self._rng = rng if rng is not None else random.Random()
         self._clock = clock
         self._wait = wait if wait is not None else self._wait_for_stop
+        # the source whose light ticks a native thread takes, while it does (_run_native)
+        self._native: NativeTicks | None = None
+        self._native_src: PowerSource | None = None
+        self._wake_w: int | None = None  # the pipe the native thread wakes this one through
+        self.native = False  # whether the ticks are (or were) taken by a native thread
 
     def _wait_for_stop(self, delay: float) -> bool:
         """Sleep ``delay`` s; True once stopped. A short wait is a plain ``time.sleep``
@@ -154,6 +161,8 @@ class Sampler:
                 self._decode()
                 batch, self._pending = self._pending, []
                 self._next_batch = self._clock() + BATCH_S
+                if self._native is not None:
+                    self._native.wake_at(self._next_batch)
             if not batch:
                 return
             for fn in self._batch_listeners:
@@ -196,8 +205,35 @@ class Sampler:
                 self._call(fn, s)
         return t_mono
 
+    def _take_native(self, complete_last: bool = False) -> bool:
+        """Move the native thread's ticks into the captured ones, in order (holding
+        ``_lock``); the other sources' light captures are taken now (they read nothing on
+        light ticks). ``complete_last``: the newest becomes the full tick. False if none."""
+        native = self._native
+        if native is None:
+            return False
+        ticks = native.drain()
+        last = len(ticks) - 1
+        for k, (t_mono, t_wall, cap) in enumerate(ticks):
+            full = complete_last and k == last
+            captures = []
+            for src in self.sources:
+                try:
+                    if src is self._native_src:
+                        captures.append(native.complete(cap) if full else cap)
+                    else:
+                        captures.append(src.capture(t_mono, full))
+                except Exception as e:  # noqa: BLE001 - as for a read
+                    captures.append(None)
+                    self._failed(src, e)
+            self._captured.append((self._seq, t_mono, t_wall, captures))
+            self._seq += 1
+        return last >= 0
+
     def _decode(self) -> None:
         """Turn the captured ticks into samples, in order (holding ``_lock``)."""
+        if self._native is not None:
+            self._take_native()
         if not self._captured:
             return
         captured, self._captured = self._captured, []
@@ -238,7 +274,68 @@ class Sampler:
         others."""
         return ReadSchedule(t0, self.poll_s, self._rng)
 
+    def _native_source(self) -> PowerSource | None:
+        """The one source whose light ticks a native thread can take, where every other
+        reads nothing on light ticks and no tick needs this thread: no power polls, no
+        per-sample listener, the real clock."""
+        if self._polls or self._listeners or self._clock is not time.monotonic:
+            return None
+        if self._wait != self._wait_for_stop:
+            return None
+        tickers = [s for s in self.sources if s.reads_on_light_ticks]
+        if len(tickers) != 1 or type(tickers[0]).native_ticks is PowerSource.native_ticks:
+            return None
+        return tickers[0]
+
+    def _run_native(self) -> bool:
+        """Take the ticks with a native thread and wake once a batch (:data:`BATCH_S`) to
+        complete and hand out the newest; False where that cannot (start) or can no longer
+        go on (the source said so): this thread takes the ticks from there."""
+        src = self._native_src = self._native_source()
+        if src is None:
+            return False
+        r, w = os.pipe()
+        os.set_blocking(w, False)  # the native thread never blocks on it
+        try:
+            native = src.native_ticks(self._clock(), self.period_s, self._rng.getrandbits(64), w)
+        except Exception as e:  # noqa: BLE001 - Python ticks instead
+            self._failed(src, e)
+            native = None
+        if native is None:
+            os.close(r)
+            os.close(w)
+            return False
+        self.native = True
+        with self._lock:
+            self._native = native
+            self._wake_w = w
+            self._next_batch = self._clock() + BATCH_S
+            native.wake_at(self._next_batch)
+        try:
+            while not self._stopped and native.ok:
+                ready, _, _ = select.select([r], [], [], 4 * BATCH_S)
+                if ready:
+                    os.read(r, 512)
+                if self._stopped:
+                    break
+                with self._lock:
+                    took = self._take_native(complete_last=True)
+                if not took:
+                    self._read(full=True)  # no tick since the last drain: a full read now
+                self.deliver()
+            return self._stopped
+        finally:
+            native.close()
+            with self._lock:
+                self._take_native()  # the ticks left in the ring
+                self._native = None
+                self._wake_w = None
+            os.close(r)
+            os.close(w)
+
     def _run(self) -> None:
+        if self._run_native():
+            return
         schedule = self.read_times(self._clock())
         slots_per_period = self.period_s / self.poll_s
         if abs(slots_per_period - round(slots_per_period)) < 1e-9:
@@ -269,6 +366,12 @@ class Sampler:
         if not self._stopped:
             self._stopped = True
             self._stop_lock.release()
+            with self._lock:
+                if self._wake_w is not None:
+                    try:
+                        os.write(self._wake_w, b"s")
+                    except OSError:
+                        pass  # a full pipe wakes the thread as well
         if self._thread is not None:
             self._thread.join(timeout=5)
         return self.sample_once()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 # Energy methods
 COUNTER = "counter"  # read from a hardware energy counter (NVML total energy, RAPL)
@@ -111,6 +111,28 @@ class Sample:
         return {r.key: r for r in self.readings}
 
 
+class NativeTicks(Protocol):
+    """A source's light ticks in a native thread (:meth:`PowerSource.native_ticks`)."""
+
+    def drain(self) -> list[tuple[float, float, Any]]:
+        """(t_mono, t_wall, capture) of each tick since the last drain, oldest first; each
+        capture is what ``capture(t_mono, full=False)`` would have returned."""
+
+    def complete(self, captured: Any) -> Any:
+        """A light tick's capture made full: what full ticks read besides it, read now."""
+
+    def wake_at(self, t_mono: float) -> None:
+        """Write a byte to ``wake_fd`` after the first tick at or after ``t_mono``."""
+
+    @property
+    def ok(self) -> bool:
+        """False once the source can no longer take ticks this way (the sampler's
+        thread takes them again)."""
+
+    def close(self) -> None:
+        """Stop the thread (waits at most one slot); ticks not drained stay drainable."""
+
+
 def refresh_due(last: float | None, now: float, period_s: float, full: bool) -> bool:
     """Whether figures a source refreshes about every ``period_s`` are due at this read
     (``last``: when they were last read). The sampler's full ticks come about a period
@@ -123,6 +145,8 @@ class PowerSource:
     """Base class. Subclasses set :attr:`name` and implement :meth:`devices` and :meth:`read`."""
 
     name = "source"
+    # False where capture(t, full=False) reads nothing at that moment (it may run later)
+    reads_on_light_ticks = True
 
     def devices(self) -> list[DeviceInfo]:
         raise NotImplementedError
@@ -146,6 +170,12 @@ class PowerSource:
     def decode(self, captured: Any) -> list[DeviceReading]:
         """The readings of one :meth:`capture` (called once per capture, in order)."""
         return captured
+
+    def native_ticks(self, t0: float, slot_s: float, seed: int, wake_fd: int) -> NativeTicks | None:
+        """Light ticks taken by a native thread on the sampler's dithered schedule (slots
+        of ``slot_s`` from ``t0``, drawn from ``seed``), or None where this source cannot
+        (then the sampler's thread takes every tick). See :class:`NativeTicks`."""
+        return None
 
     def poll_power(self, t_mono: float) -> None:  # noqa: B027 - optional hook
         """Between two :meth:`read` calls: read only the power of the devices that

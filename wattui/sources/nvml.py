@@ -43,6 +43,7 @@ import os
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from wattui.sources import native_ticks
 from wattui.sources.base import (
     AVERAGE_1S,
     COUNTER,
@@ -59,6 +60,7 @@ from wattui.sources.base import (
     plausible_max_w,
     refresh_due,
 )
+from wattui.sources.native_ticks import FieldTicks
 from wattui.sources.nvml_lib import (
     ERR_NOT_FOUND,
     FI_POWER_AVERAGE,
@@ -216,6 +218,7 @@ class NvmlSource(PowerSource):
         slow_period_s: float = SLOW_PERIOD_S,
     ):
         self._nv: Any = None
+        self._ticks: FieldTicks | None = None
         self._gpus: list[_Gpu] = []
         self.poll_hint_s = float(poll_hint_s)
         self.slow_period_s = max(float(slow_period_s), 0.0)
@@ -611,18 +614,7 @@ class NvmlSource(PowerSource):
         a second, so finer rows would only repeat the same split."""
         if self._nv is None:
             raise SourceUnavailable("the NVML source was closed")
-        if refresh_due(self._last_slow, t_mono, self.slow_period_s, full):
-            self._last_slow = t_mono
-            for g in self._gpus:
-                self._read_slow(g)
-            self._slow = tuple((g.util, g.mem_used, g.mem_total, g.temp, g.pids, g.proc_sm)
-                               for g in self._gpus)
-        run = None
-        if full and self._run_pids is not None:
-            try:
-                run = self._run_pids()
-            except Exception:  # noqa: BLE001 - the run's tree could not be read this tick
-                run = ()
+        run = self._read_extras(t_mono, full)
         if self._deferred:
             fn = self._raw_fields
             rcs = [fn(h, n, ref) for h, n, ref in self._calls]
@@ -632,6 +624,58 @@ class NvmlSource(PowerSource):
             for g in self._gpus
         ]
         return _Tick(t_mono, self._slow, run, None, figures)
+
+    def _read_extras(self, t_mono: float, full: bool) -> Any:
+        """What a tick reads besides the fields: the slow figures when due (kept in
+        ``_slow``) and, on full ticks, the run's PIDs (returned; None on light ticks)."""
+        if refresh_due(self._last_slow, t_mono, self.slow_period_s, full):
+            self._last_slow = t_mono
+            for g in self._gpus:
+                self._read_slow(g)
+            self._slow = tuple((g.util, g.mem_used, g.mem_total, g.temp, g.pids, g.proc_sm)
+                               for g in self._gpus)
+        if not full or self._run_pids is None:
+            return None
+        try:
+            return self._run_pids()
+        except Exception:  # noqa: BLE001 - the run's tree could not be read this tick
+            return ()
+
+    def native_ticks(self, t0: float, slot_s: float, seed: int, wake_fd: int) -> FieldTicks | None:
+        """The light ticks' field calls in a native thread (:mod:`native_ticks`), where
+        every GPU is read with one field call and none integrates power (the ticks whose
+        decoding can wait); None otherwise, or without the compiled ticker."""
+        if self._nv is None or not self._deferred or not native_ticks.available():
+            return None
+        import ctypes
+
+        def address(p: Any) -> int:
+            return ctypes.cast(p, ctypes.c_void_p).value or 0
+
+        calls = [(address(g.handle), g.batch_n, g.batch_base) for g in self._gpus]
+        if not all(c[0] for c in calls):
+            return None
+        if not self._slow:  # light ticks carry them: read them once if no tick did yet
+            self._read_extras(t0, False)
+        def make(t_mono: float, rcs: list[int], raw: bytes) -> _Tick:
+            return _Tick(t_mono, self._slow, None, rcs, raw)  # the slow figures as last read
+
+        def complete(tick: _Tick) -> _Tick:
+            run = self._read_extras(tick.t_mono, True)
+            return tick._replace(slow=self._slow, run=run)
+
+        self._close_ticks()
+        self._ticks = FieldTicks(
+            address(self._raw_fields), calls, bytes(self._fields),
+            t0=t0, slot_s=slot_s, seed=seed, wake_fd=wake_fd,
+            make=make, complete=complete, ok=lambda: self._deferred and self._nv is not None,
+        )
+        return self._ticks
+
+    def _close_ticks(self) -> None:
+        ticks, self._ticks = self._ticks, None
+        if ticks is not None:
+            ticks.close()
 
     def decode(self, tick: _Tick) -> list[DeviceReading]:
         """The readings of a tick that :meth:`capture` took (ticks in the order taken)."""
@@ -865,6 +909,7 @@ class NvmlSource(PowerSource):
         return gpus_of_pids_in(self._nv, [(g.index, g.handle) for g in self._gpus], pids)
 
     def close(self) -> None:
+        self._close_ticks()  # before shutdown: the native thread calls into NVML
         nv, self._nv = self._nv, None
         if nv is not None:
             shutdown(nv)

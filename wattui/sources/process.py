@@ -138,6 +138,7 @@ class ProcessTreeSource(PowerSource):
     refreshed at most once a second."""
 
     name = "process"
+    reads_on_light_ticks = False  # capture(t, full=False) is []
 
     def __init__(self, pid: int, refresh_s: float = 1.0, rescan_s: float = RESCAN_S):
         import psutil

@@ -1,0 +1,248 @@
+"""The native ticker (wattui/sources/_ticker.c) as built by this install: its schedule,
+ring, wake-up pipe and arguments, the sampler that uses it (and falls back to its own
+ticks when the source can no longer batch), and a real `wattui record` with its thread.
+
+GPUs come from the stand-in NVML (tests/nvml_stub) on the real clock, at a constant
+power, so a tick's energy is checked against power x time."""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import select
+import shutil
+import subprocess
+import sys
+import sysconfig
+import time
+from pathlib import Path
+
+import pytest
+from conftest import run_wattui, wattui_env
+from nvml_stub.fixtures import fake_nvml, nvml_stub_lib  # noqa: F401
+
+from wattui.sampler import Sampler
+from wattui.sources import native_ticks
+from wattui.sources.nvml import NvmlSource
+
+REPO = Path(__file__).resolve().parents[1]
+HAS_CC = bool(shutil.which("cc") or shutil.which("gcc"))
+needs_ticker = pytest.mark.skipif(
+    not native_ticks.available(), reason="the native ticker is not built for this Python"
+)
+
+
+@pytest.fixture
+def gpus(fake_nvml):  # noqa: F811
+    fake_nvml.configure(count=3, **{"*.power_w": 100})
+    src = NvmlSource(visible=None, use_env=False)
+    yield fake_nvml, src
+    src.close()
+
+
+@pytest.fixture
+def pipe():
+    r, w = os.pipe()
+    os.set_blocking(w, False)
+    yield r, w
+    os.close(r)
+    os.close(w)
+
+
+def test_the_ticker_is_built_where_a_compiler_is():
+    """An install on a machine with a C compiler builds the ticker, and it is not older
+    than its source (an editable install does not rebuild it by itself)."""
+    if not HAS_CC:
+        pytest.skip("no C compiler: the sampler's own thread takes the ticks")
+    so = REPO / "wattui" / "sources" / ("_ticker" + sysconfig.get_config_var("EXT_SUFFIX"))
+    assert native_ticks.available(), "reinstall: pip install -e ."
+    assert so.stat().st_mtime >= (REPO / "wattui/sources/_ticker.c").stat().st_mtime, (
+        "the compiled ticker is older than _ticker.c: reinstall (pip install -e .)"
+    )
+
+
+def test_turned_off_by_the_environment(monkeypatch):
+    monkeypatch.setenv(native_ticks.ENV, "0")
+    assert not native_ticks.available()
+
+
+@needs_ticker
+def test_one_tick_per_slot_inside_it_with_the_gpus_figures(gpus, pipe):
+    fake, src = gpus
+    slot = 0.05
+    t0 = time.monotonic()
+    ticks = src.native_ticks(t0, slot, 12345, pipe[1])
+    assert ticks is not None and ticks.ok
+    time.sleep(1.0)
+    ticks.close()
+    items = ticks.drain()
+    assert 12 <= len(items) <= 21
+    times = [t for t, _, _ in items]
+    assert times == sorted(times) and times[0] >= t0
+    # one tick per slot: a tick drawn near a slot's end may wake a little into the next
+    slots = [int((t - t0) // slot) for t in times]
+    assert all(slots.count(k) <= 2 for k in slots) and len(set(slots)) >= len(slots) - 3
+    # dithered: the moments inside the slots are spread, not one fixed phase
+    phases = [(t - t0) / slot - k for (t, _, _), k in zip(items, slots)]
+    assert max(phases) - min(phases) > 0.3
+    assert all(abs(tw - time.time()) < 5 for _, tw, _ in items)
+    readings = [{r.key: r for r in src.decode(cap)} for _, _, cap in items]
+    assert {r["gpu1"].power_w for r in readings} == {100.0}
+    # energy by the counter between the first and last tick: 100 W x the time between
+    e = readings[-1]["gpu2"].energy_j - readings[0]["gpu2"].energy_j
+    assert e == pytest.approx(100 * (items[-1][0] - items[0][0]), abs=0.5)
+    assert ticks.drain() == []  # drained once
+    taken, dropped = ticks.stats()
+    assert taken == len(items) and dropped == 0
+
+
+@needs_ticker
+def test_wakes_the_sampler_once_after_the_time_asked(gpus, pipe):
+    _, src = gpus
+    r, w = pipe
+    ticks = src.native_ticks(time.monotonic(), 0.05, 7, w)
+    try:
+        at = time.monotonic() + 0.3
+        ticks.wake_at(at)
+        ready, _, _ = select.select([r], [], [], 5)
+        assert ready and os.read(r, 64) == b"\x01"
+        woke = time.monotonic()
+        assert woke >= at
+        assert ticks.drain()[-1][0] >= at  # the tick that woke it is in the ring
+        ready, _, _ = select.select([r], [], [], 0.4)  # one byte per request
+        assert not ready
+    finally:
+        ticks.close()
+
+
+@needs_ticker
+def test_a_full_ring_keeps_the_newest_ticks(gpus, pipe):
+    _, src = gpus
+    from wattui.sources import _ticker
+
+    fn = ctypes.cast(src._raw_fields, ctypes.c_void_p).value
+    calls = [(ctypes.cast(g.handle, ctypes.c_void_p).value, g.batch_n, g.batch_base) for g in src._gpus]
+    t = _ticker.Ticker(fn, calls, bytes(src._fields), time.monotonic(), 0.01, 3, pipe[1], 4)
+    t.start()
+    time.sleep(0.3)
+    t.stop()
+    taken, dropped = t.stats()
+    items = t.drain()
+    assert len(items) == 4 and dropped == taken - 4 and taken >= 10
+    times = [x[0] for x in items]
+    assert times == sorted(times) and time.monotonic() - times[-1] < 0.2
+    assert all(list(x[2]) == [0, 0, 0] for x in items)  # every call succeeded
+
+
+@needs_ticker
+def test_bad_arguments_are_refused(gpus, pipe):
+    _, src = gpus
+    from wattui.sources import _ticker
+
+    fn = ctypes.cast(src._raw_fields, ctypes.c_void_p).value
+    dev = ctypes.cast(src._gpus[0].handle, ctypes.c_void_p).value
+    buf = bytes(src._fields)
+    now = time.monotonic()
+    with pytest.raises(ValueError, match="outside the buffer"):
+        _ticker.Ticker(fn, [(dev, 2, len(buf))], buf, now, 0.1, 1, pipe[1])
+    with pytest.raises(ValueError):
+        _ticker.Ticker(fn, [(dev, 2, 0)], buf, now, 0.0, 1, pipe[1])
+    with pytest.raises(ValueError):
+        _ticker.Ticker(fn, [], buf, now, 0.1, 1, pipe[1])
+    with pytest.raises(ValueError):
+        _ticker.Ticker(0, [(dev, 2, 0)], buf, now, 0.1, 1, pipe[1])
+    with pytest.raises(TypeError):
+        _ticker.Ticker(fn, [(dev, 2, 0)], "text", now, 0.1, 1, pipe[1])
+    t = _ticker.Ticker(fn, [(dev, 2, 0)], buf, now, 0.1, 1, pipe[1])
+    assert t.drain() == []  # never started: nothing, and stop is harmless
+    t.stop()
+    with pytest.raises(RuntimeError):
+        t.start()
+
+
+@needs_ticker
+def test_the_sampler_wakes_once_a_batch_and_falls_back_when_batching_ends(gpus):
+    fake, src = gpus
+    sampler = Sampler([src], 0.1)
+    batches: list[list] = []
+    sampler.subscribe_batch(batches.append)
+    sampler.sample_once()
+    sampler.start()
+    time.sleep(2.5)
+    assert sampler.native and sampler._native is not None
+    # the field call fails from now on: NVML's separate calls take over, in this thread
+    fake.update(**{"rc.nvmlDeviceGetFieldValues": "GPU_IS_LOST"})
+    time.sleep(2.5)
+    assert sampler._native is None
+    n_before_stop = sum(len(b) for b in batches)
+    t = time.monotonic()
+    last = sampler.stop()
+    assert time.monotonic() - t < 2.0  # the pipe woke it: no wait for a timeout
+    samples = [s for b in batches for s in b]
+    assert len(samples) > n_before_stop
+    assert [s.seq for s in samples] == list(range(len(samples)))
+    times = [s.t_mono for s in samples]
+    assert times == sorted(times) and samples[-1] is last
+    # about 10 ticks a second throughout: native, then the sampler's own
+    assert 35 <= len(samples) <= 52
+    # every tick has every GPU's energy, but those whose field call failed before a
+    # decode saw it (about a batch: in Python ticks too); the power field is gone after
+    whole = [{r.key for r in s.readings if r.energy_j is not None} == {"gpu0", "gpu1", "gpu2"}
+             for s in samples]
+    assert 0 < whole.count(False) <= 12
+    assert samples[1].by_key()["gpu1"].power_w == 100.0
+    first_bad = whole.index(False)
+    assert all(whole[:first_bad]) and all(whole[first_bad + whole.count(False):])
+    first, end = samples[0].by_key()["gpu0"], last.by_key()["gpu0"]
+    assert end.energy_j - first.energy_j == pytest.approx(100 * (last.t_mono - samples[0].t_mono), abs=0.5)
+    # the slow figures came on about one tick a second in native mode as well
+    assert all(r.util_pct is not None for s in samples for r in s.readings)
+
+
+@needs_ticker
+def test_no_native_ticks_for_a_per_sample_listener_or_a_virtual_clock(gpus):
+    _, src = gpus
+    s = Sampler([src], 0.1)
+    s.subscribe(lambda sample: None)
+    assert s._native_source() is None
+    s2 = Sampler([src], 0.1, clock=lambda: 0.0)
+    assert s2._native_source() is None
+    assert Sampler([src], 0.1)._native_source() is src
+
+
+def ticker_threads(pid: int) -> list[str]:
+    names = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            names.append(Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip())
+        except OSError:
+            pass
+    return names
+
+
+@needs_ticker
+@pytest.mark.parametrize("native", ["1", "0"])
+def test_record_takes_its_ticks_in_a_named_thread(store, fake_nvml, native):  # noqa: F811
+    """`wattui record` on 2 stand-in GPUs: the ticker thread shows as wattui-ticker
+    (unless turned off), and the session has about 5 rows a second per GPU either way."""
+    fake_nvml.configure(count=2, **{"*.power_w": 200})
+    keep = {k: v for k, v in fake_nvml.subprocess_env().items()
+            if k in ("LD_LIBRARY_PATH", "WATTUI_FAKE_NVML_CONFIG")}
+    env = wattui_env(store, **keep, WATTUI_NATIVE_TICKS=native)
+    p = subprocess.Popen(
+        [sys.executable, "-m", "wattui", "record", "--", sys.executable, "-c", "import time; time.sleep(4)"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO,
+    )
+    time.sleep(2.5)
+    names = ticker_threads(p.pid)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    assert ("wattui-ticker" in names) == (native == "1"), names
+    rec = json.loads(run_wattui(store, "show", "--format", "json").stdout)
+    from wattui.store.reader import find_session
+
+    df = find_session(store, rec["id"]).samples()
+    rows = df.filter(df["device"] == "gpu0").height
+    assert rows == pytest.approx(5 * rec["duration_s"], rel=0.25)
+    assert rec["gpus"][0]["energy_j"] == pytest.approx(200 * rec["duration_s"], rel=0.01)
