@@ -132,9 +132,10 @@ from wattui.sources.nvml import NvmlSource
 from wattui.sources.process import ProcessTreeSource
 from wattui.store import summary, writer
 PARTS = [  # (class, method, label, depth): depth 0 parts add up to the thread's work
-    (sampler.Sampler, "_read", "tick: the reads", 0),
+    (sampler.Sampler, "_read", "tick: the reads (ticks this thread takes)", 0),
     (NvmlSource, "capture", "NVML capture (calls, a copy of their fields)", 1),
-    (NvmlSource, "_read_slow", "once a second: utilisation, memory, temperature, processes", 2),
+    (sampler.Sampler, "_take_native", "ticks the native thread took: drained, the newest made full", 0),
+    (NvmlSource, "_read_slow", "once a second: utilisation, memory, temperature, processes", 1),
     (ProcessTreeSource, "capture", "the run's process tree (full ticks: once a second)", 1),
     (sampler.Sampler, "deliver", "batch (about once a second)", 0),
     (NvmlSource, "decode", "NVML decode (figures, shares, readings)", 1),
@@ -184,12 +185,24 @@ def idle_floor():
     b, t1 = thread_s(out["tid"]), time.monotonic()
     lock.release()
     return 100 * (b - a) / (t1 - t0)
+def ticker_tid():
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/comm") as f:
+                if f.read().strip() == "wattui-ticker":
+                    return tid
+        except OSError:
+            pass
+    return None
 def measure():
     time.sleep(warmup)
     acc.clear()
+    tt = ticker_tid()
     a, t0 = thread_s(main_tid["sampler"]), time.monotonic()
+    ta = thread_s(tt) if tt else 0.0
     time.sleep(seconds)
     b, t1 = thread_s(main_tid["sampler"]), time.monotonic()
+    tb = thread_s(tt) if tt else 0.0
     got = dict(acc)
     wall = t1 - t0
     total = 100 * (b - a) / wall
@@ -201,6 +214,10 @@ def measure():
         lines.append("  " * (depth + 1) + f"{label} {pct:.3f}")
     lines.append(f"  waking up and the rest {total - work:.3f}")
     lines.append(f"  (an idle thread waking every {period:g} s: {idle_floor():.3f})")
+    if tt:
+        lines.append(f"native ticker thread (C: the light ticks' field calls) {100 * (tb - ta) / wall:.3f}")
+    else:
+        lines.append("native ticker thread: none (the sampler thread takes every tick)")
     print("BREAKDOWN " + " | ".join(lines), flush=True)
     os.kill(os.getpid(), signal.SIGINT)
 threading.Thread(target=measure, daemon=True).start()
@@ -220,7 +237,7 @@ def breakdown_run(env: dict, store: Path, warmup: float, seconds: float) -> None
     if line is None:
         print(f"breakdown: no figures ({p.stderr.strip()[-300:]})")
         return
-    print("breakdown: the sampler thread's CPU, % of one core, no profiler (timers around "
+    print("breakdown: the sampler's threads' CPU, % of one core, no profiler (timers around "
           "the calls):")
     for part in line.removeprefix("BREAKDOWN ").split(" | "):
         print("  " + part)
