@@ -246,3 +246,18 @@ def test_record_takes_its_ticks_in_a_named_thread(store, fake_nvml, native):  # 
     rows = df.filter(df["device"] == "gpu0").height
     assert rows == pytest.approx(5 * rec["duration_s"], rel=0.25)
     assert rec["gpus"][0]["energy_j"] == pytest.approx(200 * rec["duration_s"], rel=0.01)
+
+
+@pytest.mark.parametrize("native", ["1", "0"])
+def test_doctor_says_whether_the_ticks_are_native(store, native):
+    r = run_wattui(store, "doctor", WATTUI_NATIVE_TICKS=native)
+    assert r.returncode == 0, r.stderr
+    (line,) = [x for x in r.stdout.splitlines() if x.startswith("native ticker")]
+    if native == "0":
+        assert " off " in line and "WATTUI_NATIVE_TICKS=0" in line
+    elif native_ticks.available():
+        assert " ok " in line and "wattui-ticker" in line
+    else:
+        assert " off " in line and "install gcc" in line
+    j = json.loads(run_wattui(store, "doctor", "--format", "json", WATTUI_NATIVE_TICKS=native).stdout)
+    assert j["native_ticker"]["available"] == (" ok " in line)

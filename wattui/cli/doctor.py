@@ -11,7 +11,7 @@ def add_parser(sub, common) -> None:
     common.rapl_root(d)
 
 
-def _doctor_lines(gpus: list[dict], cpus: list[dict]) -> list[tuple[str, str, str]]:
+def _doctor_lines(gpus: list[dict], cpus: list[dict], ticks: dict) -> list[tuple[str, str, str]]:
     lines: list[tuple[str, str, str]] = []
     for g in gpus:
         if not g.get("available"):
@@ -40,20 +40,24 @@ def _doctor_lines(gpus: list[dict], cpus: list[dict]) -> list[tuple[str, str, st
         else:
             fix = f"; fix: {c['fix']}" if c.get("fix") else ""
             lines.append((f"RAPL {c['zone']}", "unavailable", f"{c.get('name')}: {c.get('why')}{fix}"))
+    lines.append(("native ticker", "ok" if ticks["available"] else "off", ticks["why"]))
     lines.append(("process tree", "ok", "CPU % and memory of the run via psutil"))
     lines.append(("simulated GPUs", "ok", "--simulate [N]: a known power curve, marked SIMULATED"))
     return lines
 
 
 def run(args) -> int:
+    from wattui.sources import native_ticks
     from wattui.sources.nvml_probe import nvml_probe
     from wattui.sources.rapl import rapl_probe
 
     gpus, cpus = nvml_probe(), rapl_probe(args.rapl_root)
+    ok, why = native_ticks.status()
+    ticks = {"available": ok, "why": why}
     if args.format == "json":
-        print(json.dumps({"gpus": gpus, "cpu": cpus}, indent=1))
+        print(json.dumps({"gpus": gpus, "cpu": cpus, "native_ticker": ticks}, indent=1))
         return 0
-    lines = _doctor_lines(gpus, cpus)
+    lines = _doctor_lines(gpus, cpus, ticks)
     w = max(len(a) for a, _, _ in lines)
     for a, b, c in lines:
         print(f"{a:<{w}}  {b:<11}  {c}")
