@@ -35,6 +35,13 @@ about once a second anyway (utilisation, processes, the run's share, the process
 whose rows would only repeat it. Between reads the thread sleeps (``time.sleep``, the
 cheapest wait; a plain lock for waits longer than :data:`SLEEP_MAX_S`). A per-sample listener
 (:meth:`Sampler.subscribe`) gets each sample at its read, decoded at once.
+
+Where one source can have its light ticks taken by a native thread
+(:meth:`PowerSource.native_ticks`: NVML with the compiled ticker) and every other source
+reads nothing on light ticks, that thread takes every tick on the same schedule and this
+one wakes about once a second, through a pipe, to make the newest tick full and hand out
+the batch (:meth:`Sampler._run_native`); it takes the ticks itself again if the source
+stops being able to.
 """
 
 from __future__ import annotations
