@@ -323,3 +323,42 @@ def test_record_takes_its_ticks_in_a_named_thread(store, fake_nvml, native):  # 
     rows = df.filter(df["device"] == "gpu0").height
     assert rows == pytest.approx(5 * rec["duration_s"], rel=0.25)
     assert rec["gpus"][0]["energy_j"] == pytest.approx(200 * rec["duration_s"], rel=0.01)
+
+
+@needs_ticker
+def test_ticks_stay_in_order_while_other_threads_ask_for_the_newest(gpus):
+    """recorder.state() and energy_now() call newest() from other threads, which drains
+    the ring: the tick that woke the sampler may be gone. The sampler used to read a full
+    tick itself then, while the native thread's next tick was in its field call: that
+    tick, timed before the sampler's, came after it (t_mono went back; the energy counter
+    saw out-of-order reads). With 20 ms field calls, as a busy driver's can be."""
+    fake, src = gpus
+    fake.update(field_delay_us=20000)
+    sampler = Sampler([src], 0.1)
+    batches: list[list] = []
+    sampler.subscribe_batch(batches.append)
+    sampler.sample_once()
+    sampler.start()
+    done = threading.Event()
+
+    def ask():
+        while not done.is_set():
+            sampler.newest()
+            time.sleep(0.003)
+
+    asker = threading.Thread(target=ask, daemon=True)
+    asker.start()
+    time.sleep(6)
+    done.set()
+    asker.join(5)
+    assert sampler.native
+    last = sampler.stop()
+    samples = [s for b in batches for s in b]
+    assert samples[-1] is last
+    assert [s.seq for s in samples] == list(range(len(samples)))
+    times = [s.t_mono for s in samples]
+    back = [(a, b) for a, b in zip(times, times[1:]) if b < a]
+    assert not back, f"{len(back)} ticks earlier than the one before"
+    assert not [n for d in sampler.devices() for n in d.notes if "read back" in n]
+    # still a full tick (the slow figures, the run's share) about once a second
+    assert all(r.util_pct is not None for s in samples for r in s.readings)

@@ -328,8 +328,12 @@ class Sampler:
                     break
                 with self._lock:
                     took = self._take_native(complete_last=True)
-                if not took:
-                    self._read(full=True)  # no tick since the last drain: a full read now
+                if not took and ready:
+                    # another thread's newest() drained the tick that woke this one: the
+                    # next tick is the full one (a read here would run beside the native
+                    # thread's, and a tick it timed earlier would come after this one)
+                    native.wake_at(self._clock())
+                    continue
                 self.deliver()
             return self._stopped
         finally:
