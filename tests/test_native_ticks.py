@@ -362,3 +362,25 @@ def test_ticks_stay_in_order_while_other_threads_ask_for_the_newest(gpus):
     assert not [n for d in sampler.devices() for n in d.notes if "read back" in n]
     # still a full tick (the slow figures, the run's share) about once a second
     assert all(r.util_pct is not None for s in samples for r in s.readings)
+
+
+@needs_ticker
+def test_the_ticker_thread_takes_no_signals(gpus, pipe):
+    """SIGINT, SIGTERM and SIGCHLD (a recorder forwards and waits for its run) go to
+    Python's threads, never interrupt the ticker's NVML calls: it blocks them all."""
+    import signal
+
+    _, src = gpus
+    ticks = src.native_ticks(time.monotonic(), 0.05, 9, pipe[1])
+    try:
+        assert ticker_running(wait_s=2)
+        tids = [t for t in os.listdir("/proc/self/task")
+                if Path(f"/proc/self/task/{t}/comm").read_text().strip() == "wattui-ticker"]
+        status = Path(f"/proc/self/task/{tids[0]}/status").read_text()
+        blocked = int(next(ln.split()[1] for ln in status.splitlines() if ln.startswith("SigBlk:")), 16)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGHUP, signal.SIGUSR1):
+            assert blocked & (1 << (sig - 1)), sig
+        # this (Python) thread's mask is as it was
+        assert not signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    finally:
+        ticks.close()
