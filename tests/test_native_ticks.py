@@ -384,3 +384,35 @@ def test_the_ticker_thread_takes_no_signals(gpus, pipe):
         assert not signal.pthread_sigmask(signal.SIG_BLOCK, [])
     finally:
         ticks.close()
+
+
+@needs_ticker
+def test_the_sampler_waits_on_a_descriptor_above_1024(gpus):
+    """A recorder following a large process tree keeps a /proc file open per process, so
+    its wake-up pipe can get a descriptor above FD_SETSIZE (1024), where select() raises:
+    the sampler's thread died and the session stopped getting rows."""
+    import resource
+
+    _, src = gpus
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1200 and (hard == resource.RLIM_INFINITY or hard >= 1200):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1200, hard))
+    elif soft < 1200:
+        pytest.skip("the descriptor limit is below 1200 here")
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        sampler = Sampler([src], 0.1)
+        batches: list[list] = []
+        sampler.subscribe_batch(batches.append)
+        sampler.sample_once()
+        sampler.start()
+        deadline = time.monotonic() + 10
+        while len(batches) < 3 and time.monotonic() < deadline and sampler._thread.is_alive():
+            time.sleep(0.05)
+        assert sampler.native and sampler._thread.is_alive()
+        assert len(batches) >= 3
+        sampler.stop()
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

@@ -319,9 +319,13 @@ class Sampler:
             self._wake_w = w
             self._next_batch = self._clock() + BATCH_S
             native.wake_at(self._next_batch)
+        # poll, not select: the pipe's descriptor may be above FD_SETSIZE (a recorder
+        # keeps a /proc file open per process of a large run), where select() raises
+        waker = select.poll()
+        waker.register(r, select.POLLIN)
         try:
             while not self._stopped and native.ok:
-                ready, _, _ = select.select([r], [], [], 4 * BATCH_S)
+                ready = waker.poll(4000 * BATCH_S)
                 if ready:
                     os.read(r, 512)
                 if self._stopped:
