@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import threading
 import time
 from pathlib import Path
 
@@ -31,6 +32,9 @@ HAS_CC = bool(shutil.which("cc") or shutil.which("gcc"))
 needs_ticker = pytest.mark.skipif(
     not native_ticks.available(), reason="the native ticker is not built for this Python"
 )
+
+
+FIELD = 40  # sizeof(nvmlFieldValue_t)
 
 
 @pytest.fixture
@@ -123,7 +127,7 @@ def test_a_full_ring_keeps_the_newest_ticks(gpus, pipe):
 
     fn = ctypes.cast(src._raw_fields, ctypes.c_void_p).value
     calls = [(ctypes.cast(g.handle, ctypes.c_void_p).value, g.batch_n, g.batch_base) for g in src._gpus]
-    t = _ticker.Ticker(fn, calls, bytes(src._fields), time.monotonic(), 0.01, 3, pipe[1], 4)
+    t = _ticker.Ticker(fn, calls, bytes(src._fields), time.monotonic(), 0.01, 3, pipe[1], FIELD, 4)
     t.start()
     time.sleep(0.3)
     t.stop()
@@ -145,20 +149,93 @@ def test_bad_arguments_are_refused(gpus, pipe):
     buf = bytes(src._fields)
     now = time.monotonic()
     with pytest.raises(ValueError, match="outside the buffer"):
-        _ticker.Ticker(fn, [(dev, 2, len(buf))], buf, now, 0.1, 1, pipe[1])
+        _ticker.Ticker(fn, [(dev, 2, len(buf))], buf, now, 0.1, 1, pipe[1], FIELD)
+    # NVML writes whole field structs (40 bytes each), not 8 bytes a field: two fields
+    # 16 bytes before the end would write 64 bytes past it
+    with pytest.raises(ValueError, match="outside the buffer"):
+        _ticker.Ticker(fn, [(dev, 2, len(buf) - 16)], buf, now, 0.1, 1, pipe[1], FIELD)
+    with pytest.raises(ValueError, match="outside the buffer"):
+        _ticker.Ticker(fn, [(dev, 1, len(buf) - FIELD + 1)], buf, now, 0.1, 1, pipe[1], FIELD)
     with pytest.raises(ValueError):
-        _ticker.Ticker(fn, [(dev, 2, 0)], buf, now, 0.0, 1, pipe[1])
+        _ticker.Ticker(fn, [(dev, 2, 0)], buf, now, 0.1, 1, pipe[1], 0)
     with pytest.raises(ValueError):
-        _ticker.Ticker(fn, [], buf, now, 0.1, 1, pipe[1])
+        _ticker.Ticker(fn, [(dev, 2, 0)], buf, now, 0.0, 1, pipe[1], FIELD)
     with pytest.raises(ValueError):
-        _ticker.Ticker(0, [(dev, 2, 0)], buf, now, 0.1, 1, pipe[1])
+        _ticker.Ticker(fn, [], buf, now, 0.1, 1, pipe[1], FIELD)
+    with pytest.raises(ValueError):
+        _ticker.Ticker(0, [(dev, 2, 0)], buf, now, 0.1, 1, pipe[1], FIELD)
     with pytest.raises(TypeError):
-        _ticker.Ticker(fn, [(dev, 2, 0)], "text", now, 0.1, 1, pipe[1])
-    t = _ticker.Ticker(fn, [(dev, 2, 0)], buf, now, 0.1, 1, pipe[1])
+        _ticker.Ticker(fn, [(dev, 2, 0)], "text", now, 0.1, 1, pipe[1], FIELD)
+    _ticker.Ticker(fn, [(dev, 1, len(buf) - FIELD)], buf, now, 0.1, 1, pipe[1], FIELD)  # the last one fits
+    t = _ticker.Ticker(fn, [(dev, 2, 0)], buf, now, 0.1, 1, pipe[1], FIELD)
     assert t.drain() == []  # never started: nothing, and stop is harmless
     t.stop()
     with pytest.raises(RuntimeError):
         t.start()
+
+
+def ticker_running(wait_s: float = 0.0) -> bool:
+    """Whether this process has a wattui-ticker thread (waiting up to ``wait_s`` for one
+    just started to name itself)."""
+    deadline = time.monotonic() + wait_s
+    while "wattui-ticker" not in ticker_threads(os.getpid()):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def run_with_deadline(fn, seconds: float) -> bool:
+    """Run ``fn`` in a daemon thread; False if it has not returned within ``seconds``."""
+    th = threading.Thread(target=fn, daemon=True)
+    th.start()
+    th.join(seconds)
+    return not th.is_alive()
+
+
+@needs_ticker
+def test_stop_is_prompt_and_safe_from_two_threads_at_once(gpus, pipe):
+    """stop() ends the wait for the next tick at once (a slot may be long: --period), and
+    two threads stopping together (the sampler's and NvmlSource.close()) both return, once
+    the thread has ended: joining one thread twice at once hangs glibc for good."""
+    _, src = gpus
+    from wattui.sources import _ticker
+
+    fn = ctypes.cast(src._raw_fields, ctypes.c_void_p).value
+    calls = [(ctypes.cast(g.handle, ctypes.c_void_p).value, g.batch_n, g.batch_base) for g in src._gpus]
+    t = _ticker.Ticker(fn, calls, bytes(src._fields), time.monotonic(), 1000.0, 5, pipe[1], FIELD)
+    t.start()
+    assert ticker_running(wait_s=2)
+    t0 = time.monotonic()
+    both = [threading.Thread(target=t.stop, daemon=True) for _ in range(2)]
+    for th in both:
+        th.start()
+    for th in both:
+        th.join(10)
+    assert not any(th.is_alive() for th in both), "stop() hangs"
+    assert time.monotonic() - t0 < 1.0
+    assert not ticker_running()
+    t.stop()  # again: nothing to do
+
+
+@needs_ticker
+def test_a_sampler_with_a_long_period_stops_at_once_and_closes(gpus):
+    """`wattui record --period 12`: stop() used to wait for the ticker's next tick (up to a
+    period), past the sampler's join timeout, and the source's close then hung."""
+    _, src = gpus
+    sampler = Sampler([src], 12.0)
+    sampler.sample_once()
+    sampler.start()
+    deadline = time.monotonic() + 5
+    while sampler._native is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert sampler._native is not None and ticker_running(wait_s=2)
+    t0 = time.monotonic()
+    last = sampler.stop()
+    assert time.monotonic() - t0 < 1.5
+    assert last is not None and not sampler._thread.is_alive()
+    assert run_with_deadline(sampler.close, 5), "closing the source hangs"
+    assert not ticker_running()
 
 
 @needs_ticker
@@ -261,3 +338,96 @@ def test_doctor_says_whether_the_ticks_are_native(store, native):
         assert " off " in line and "install gcc" in line
     j = json.loads(run_wattui(store, "doctor", "--format", "json", WATTUI_NATIVE_TICKS=native).stdout)
     assert j["native_ticker"]["available"] == (" ok " in line)
+
+
+@needs_ticker
+def test_ticks_stay_in_order_while_other_threads_ask_for_the_newest(gpus):
+    """recorder.state() and energy_now() call newest() from other threads, which drains
+    the ring: the tick that woke the sampler may be gone. The sampler used to read a full
+    tick itself then, while the native thread's next tick was in its field call: that
+    tick, timed before the sampler's, came after it (t_mono went back; the energy counter
+    saw out-of-order reads). With 20 ms field calls, as a busy driver's can be."""
+    fake, src = gpus
+    fake.update(field_delay_us=20000)
+    sampler = Sampler([src], 0.1)
+    batches: list[list] = []
+    sampler.subscribe_batch(batches.append)
+    sampler.sample_once()
+    sampler.start()
+    done = threading.Event()
+
+    def ask():
+        while not done.is_set():
+            sampler.newest()
+            time.sleep(0.003)
+
+    asker = threading.Thread(target=ask, daemon=True)
+    asker.start()
+    time.sleep(6)
+    done.set()
+    asker.join(5)
+    assert sampler.native
+    last = sampler.stop()
+    samples = [s for b in batches for s in b]
+    assert samples[-1] is last
+    assert [s.seq for s in samples] == list(range(len(samples)))
+    times = [s.t_mono for s in samples]
+    back = [(a, b) for a, b in zip(times, times[1:]) if b < a]
+    assert not back, f"{len(back)} ticks earlier than the one before"
+    assert not [n for d in sampler.devices() for n in d.notes if "read back" in n]
+    # still a full tick (the slow figures, the run's share) about once a second
+    assert all(r.util_pct is not None for s in samples for r in s.readings)
+
+
+@needs_ticker
+def test_the_ticker_thread_takes_no_signals(gpus, pipe):
+    """SIGINT, SIGTERM and SIGCHLD (a recorder forwards and waits for its run) go to
+    Python's threads, never interrupt the ticker's NVML calls: it blocks them all."""
+    import signal
+
+    _, src = gpus
+    ticks = src.native_ticks(time.monotonic(), 0.05, 9, pipe[1])
+    try:
+        assert ticker_running(wait_s=2)
+        tids = [t for t in os.listdir("/proc/self/task")
+                if Path(f"/proc/self/task/{t}/comm").read_text().strip() == "wattui-ticker"]
+        status = Path(f"/proc/self/task/{tids[0]}/status").read_text()
+        blocked = int(next(ln.split()[1] for ln in status.splitlines() if ln.startswith("SigBlk:")), 16)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGHUP, signal.SIGUSR1):
+            assert blocked & (1 << (sig - 1)), sig
+        # this (Python) thread's mask is as it was
+        assert not signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    finally:
+        ticks.close()
+
+
+@needs_ticker
+def test_the_sampler_waits_on_a_descriptor_above_1024(gpus):
+    """A recorder following a large process tree keeps a /proc file open per process, so
+    its wake-up pipe can get a descriptor above FD_SETSIZE (1024), where select() raises:
+    the sampler's thread died and the session stopped getting rows."""
+    import resource
+
+    _, src = gpus
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1200 and (hard == resource.RLIM_INFINITY or hard >= 1200):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1200, hard))
+    elif soft < 1200:
+        pytest.skip("the descriptor limit is below 1200 here")
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        sampler = Sampler([src], 0.1)
+        batches: list[list] = []
+        sampler.subscribe_batch(batches.append)
+        sampler.sample_once()
+        sampler.start()
+        deadline = time.monotonic() + 10
+        while len(batches) < 3 and time.monotonic() < deadline and sampler._thread.is_alive():
+            time.sleep(0.05)
+        assert sampler.native and sampler._thread.is_alive()
+        assert len(batches) >= 3
+        sampler.stop()
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

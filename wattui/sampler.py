@@ -120,6 +120,9 @@ class Sampler:
         self._native_src: PowerSource | None = None
         self._wake_w: int | None = None  # the pipe the native thread wakes this one through
         self.native = False  # whether the ticks are (or were) taken by a native thread
+        # (t0, slot of its last tick) of the native thread's schedule, which this thread's
+        # own continues when it takes over: still one tick per slot
+        self._native_slots: tuple[float, int] | None = None
 
     def _wait_for_stop(self, delay: float) -> bool:
         """Sleep ``delay`` s; True once stopped. A short wait is a plain ``time.sleep``
@@ -221,6 +224,9 @@ class Sampler:
             return False
         ticks = native.drain()
         last = len(ticks) - 1
+        if ticks and self._native_slots is not None:
+            t0 = self._native_slots[0]
+            self._native_slots = (t0, int((ticks[-1][0] - t0) // self.poll_s))
         for k, (t_mono, t_wall, cap) in enumerate(ticks):
             full = complete_last and k == last
             captures = []
@@ -303,8 +309,9 @@ class Sampler:
             return False
         r, w = os.pipe()
         os.set_blocking(w, False)  # the native thread never blocks on it
+        t0 = self._clock()
         try:
-            native = src.native_ticks(self._clock(), self.period_s, self._rng.getrandbits(64), w)
+            native = src.native_ticks(t0, self.poll_s, self._rng.getrandbits(64), w)
         except Exception as e:  # noqa: BLE001 - Python ticks instead
             self._failed(src, e)
             native = None
@@ -314,21 +321,30 @@ class Sampler:
             return False
         self.native = True
         with self._lock:
+            self._native_slots = (t0, -1)
             self._native = native
             self._wake_w = w
             self._next_batch = self._clock() + BATCH_S
             native.wake_at(self._next_batch)
+        # poll, not select: the pipe's descriptor may be above FD_SETSIZE (a recorder
+        # keeps a /proc file open per process of a large run), where select() raises
+        waker = select.poll()
+        waker.register(r, select.POLLIN)
         try:
             while not self._stopped and native.ok:
-                ready, _, _ = select.select([r], [], [], 4 * BATCH_S)
+                ready = waker.poll(4000 * BATCH_S)
                 if ready:
                     os.read(r, 512)
                 if self._stopped:
                     break
                 with self._lock:
                     took = self._take_native(complete_last=True)
-                if not took:
-                    self._read(full=True)  # no tick since the last drain: a full read now
+                if not took and ready:
+                    # another thread's newest() drained the tick that woke this one: the
+                    # next tick is the full one (a read here would run beside the native
+                    # thread's, and a tick it timed earlier would come after this one)
+                    native.wake_at(self._clock())
+                    continue
                 self.deliver()
             return self._stopped
         finally:
@@ -343,7 +359,9 @@ class Sampler:
     def _run(self) -> None:
         if self._run_native():
             return
-        schedule = self.read_times(self._clock())
+        t0, last_slot = self._native_slots or (self._clock(), -1)
+        schedule = self.read_times(t0)
+        schedule.slot = last_slot
         slots_per_period = self.period_s / self.poll_s
         if abs(slots_per_period - round(slots_per_period)) < 1e-9:
             slots_per_period = round(slots_per_period)

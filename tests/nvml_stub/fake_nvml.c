@@ -15,6 +15,8 @@
  *   driver=550.54.15          nvmlSystemGetDriverVersion
  *   init=RC                   return code of nvmlInitWithFlags (e.g. DRIVER_NOT_LOADED)
  *   rc.FUNCTION=RC            return code of any exported function, on every GPU
+ *   field_delay_us=N          nvmlDeviceGetFieldValues takes N us (outside the stub's
+ *                             lock, as a driver call takes time while others run)
  *   *.KEY=VALUE               per-GPU KEY for every GPU
  *   gpuN.KEY=VALUE            per-GPU KEY for GPU N (applied after the *. lines)
  *
@@ -113,6 +115,7 @@ static struct fake_dev devs[MAXDEV];
 static int g_count = 1;
 static int g_rc[NFUNC];
 static int g_init_rc = 0;
+static volatile long g_field_delay_us = 0;
 static int g_time_fixed = 0;
 static double g_time = 0.0;
 static char g_driver[80] = "550.54.15";
@@ -233,6 +236,7 @@ static char *trim(char *s) {
 static void load_config(void) {
     g_count = 1;
     g_init_rc = 0;
+    g_field_delay_us = 0;
     g_time_fixed = 0;
     snprintf(g_driver, sizeof g_driver, "550.54.15");
     memset(g_rc, 0, sizeof g_rc);
@@ -262,6 +266,8 @@ static void load_config(void) {
                     snprintf(g_driver, sizeof g_driver, "%s", v);
                 } else if (strcmp(k, "init") == 0) {
                     g_init_rc = parse_rc(v);
+                } else if (strcmp(k, "field_delay_us") == 0) {
+                    g_field_delay_us = atol(v);
                 } else if (strncmp(k, "rc.", 3) == 0) {
                     int fi = fn_index(k + 3);
                     if (fi < 0) fprintf(stderr, "fake_nvml: unknown function '%s'\n", k + 3);
@@ -576,6 +582,12 @@ typedef struct {
 
 #ifndef OMIT_nvmlDeviceGetFieldValues
 nvmlReturn_t nvmlDeviceGetFieldValues(nvmlDevice_t d, int n, nvmlFieldValue_t *v) {
+    long delay_us = g_field_delay_us; /* as of the last call's config (read under the lock) */
+    if (delay_us > 0) {
+        struct timespec ts = {delay_us / 1000000, (delay_us % 1000000) * 1000};
+        while (nanosleep(&ts, &ts) != 0) {
+        }
+    }
     BEGIN_DEV(nvmlDeviceGetFieldValues, d);
     if (!v || n < 0) RETURN(NVML_ERROR_INVALID_ARGUMENT);
     double t = now_s();

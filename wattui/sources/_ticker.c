@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
@@ -36,8 +37,10 @@ typedef struct {
 typedef struct {
     PyObject_HEAD
     pthread_t thread;
-    int started;
+    int started;           /* under join_mu */
     pthread_mutex_t mu;
+    pthread_cond_t cv;     /* signalled by stop: ends the thread's wait for its next tick */
+    pthread_mutex_t join_mu; /* one joiner at a time: a second stop() waits for the first */
     /* fixed at construction */
     field_fn fn;
     int ncalls;
@@ -55,8 +58,10 @@ typedef struct {
     int *rcs;
     unsigned char *bufs;
     double wake_at;        /* write to wake_fd at the first tick at or after this */
-    volatile int stop;
+    int stop;              /* set under mu; the thread also reads it atomically */
 } Ticker;
+
+static int stopping(Ticker *t) { return __atomic_load_n(&t->stop, __ATOMIC_ACQUIRE); }
 
 static double clock_s(clockid_t c) {
     struct timespec ts;
@@ -86,7 +91,7 @@ static void *run(void *arg) {
         free(rcs);
         return NULL;
     }
-    while (!t->stop) {
+    while (!stopping(t)) {
         /* the next slot; one that fell behind by whole slots resumes in the current one */
         double now = clock_s(CLOCK_MONOTONIC);
         long long k = t->slot + 1;
@@ -102,10 +107,14 @@ static void *run(void *arg) {
                 ts.tv_sec += 1;
                 ts.tv_nsec -= 1000000000L;
             }
-            while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR && !t->stop) {
+            /* a timed wait that stop() ends at once (a sleep would hold stop() up to a
+             * slot: seconds at a long --period) */
+            pthread_mutex_lock(&t->mu);
+            while (!t->stop && pthread_cond_timedwait(&t->cv, &t->mu, &ts) != ETIMEDOUT) {
             }
+            pthread_mutex_unlock(&t->mu);
         }
-        if (t->stop) break;
+        if (stopping(t)) break;
         double tm = clock_s(CLOCK_MONOTONIC);
         double tw = clock_s(CLOCK_REALTIME);
         memcpy(scratch, t->tmpl, t->bufsize);
@@ -157,33 +166,48 @@ static void ticker_free_buffers(Ticker *t) {
     t->bufs = NULL;
 }
 
+static void signal_stop(Ticker *t) {
+    pthread_mutex_lock(&t->mu);
+    __atomic_store_n(&t->stop, 1, __ATOMIC_RELEASE);
+    pthread_cond_signal(&t->cv);
+    pthread_mutex_unlock(&t->mu);
+}
+
+/* Stop the thread and wait for it. Two threads may call this at once (the sampler's
+ * thread and NvmlSource.close()): both return only once the thread has ended, and it is
+ * joined once (a second pthread_join of one thread is undefined: glibc hangs). */
 static void join_thread(Ticker *t) {
-    if (!t->started) return;
-    t->stop = 1;
+    signal_stop(t);
     Py_BEGIN_ALLOW_THREADS
-    pthread_join(t->thread, NULL);
+    pthread_mutex_lock(&t->join_mu);
+    if (t->started) {
+        pthread_join(t->thread, NULL);
+        t->started = 0;
+    }
+    pthread_mutex_unlock(&t->join_mu);
     Py_END_ALLOW_THREADS
-    t->started = 0;
 }
 
 static int Ticker_init(Ticker *t, PyObject *args, PyObject *kw) {
-    static char *names[] = {"fn", "calls", "template", "t0", "slot_s", "seed", "wake_fd", "capacity", NULL};
+    static char *names[] = {"fn", "calls", "template", "t0", "slot_s", "seed", "wake_fd", "field_size",
+                            "capacity", NULL};
     unsigned long long fn, seed;
     PyObject *calls;
     Py_buffer tmpl;
     double t0, slot_s;
     int wake_fd, cap = 512;
+    Py_ssize_t field_size;
     if (t->started || t->calls) {
         PyErr_SetString(PyExc_RuntimeError, "a ticker is set up once");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "KOy*ddKi|i", names, &fn, &calls, &tmpl, &t0,
-                                     &slot_s, &seed, &wake_fd, &cap))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "KOy*ddKin|i", names, &fn, &calls, &tmpl, &t0,
+                                     &slot_s, &seed, &wake_fd, &field_size, &cap))
         return -1;
     int ok = 0;
     PyObject *seq = NULL;
-    if (!fn || !(slot_s > 0.0) || cap < 2 || wake_fd < 0) {
-        PyErr_SetString(PyExc_ValueError, "ticker: bad function, slot, capacity or descriptor");
+    if (!fn || !(slot_s > 0.0) || cap < 2 || wake_fd < 0 || field_size < 8 || field_size > 4096) {
+        PyErr_SetString(PyExc_ValueError, "ticker: bad function, slot, capacity, descriptor or field size");
         goto done;
     }
     seq = PySequence_Fast(calls, "calls: a sequence of (device, count, offset)");
@@ -205,8 +229,9 @@ static int Ticker_init(Ticker *t, PyObject *args, PyObject *kw) {
         int count;
         Py_ssize_t off;
         if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "Kin", &dev, &count, &off)) goto done;
-        /* a field value is at least 8 bytes: a call must stay inside the buffer */
-        if (count < 1 || off < 0 || (size_t)off + (size_t)count * 8 > t->bufsize) {
+        /* NVML writes count whole field structs (field_size bytes each) from off */
+        if (count < 1 || count > 4096 || off < 0 || (size_t)off > t->bufsize ||
+            (size_t)count * (size_t)field_size > t->bufsize - (size_t)off) {
             PyErr_SetString(PyExc_ValueError, "ticker: a call's fields lie outside the buffer");
             goto done;
         }
@@ -255,7 +280,13 @@ static PyObject *Ticker_start(Ticker *t, PyObject *Py_UNUSED(ignored)) {
         PyErr_SetString(PyExc_RuntimeError, "a ticker starts once");
         return NULL;
     }
+    /* the thread takes no signals: they go to Python's threads, and none interrupts its
+     * NVML calls (Python's handlers are installed without SA_RESTART) */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
     int rc = pthread_create(&t->thread, NULL, run, t);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {
         errno = rc;
         return PyErr_SetFromErrno(PyExc_OSError);
@@ -265,7 +296,6 @@ static PyObject *Ticker_start(Ticker *t, PyObject *Py_UNUSED(ignored)) {
 }
 
 static PyObject *Ticker_stop(Ticker *t, PyObject *Py_UNUSED(ignored)) {
-    t->stop = 1;
     join_thread(t);
     Py_RETURN_NONE;
 }
@@ -341,7 +371,14 @@ static PyObject *Ticker_stats(Ticker *t, PyObject *Py_UNUSED(ignored)) {
 
 static PyObject *Ticker_new(PyTypeObject *type, PyObject *Py_UNUSED(args), PyObject *Py_UNUSED(kw)) {
     Ticker *t = (Ticker *)type->tp_alloc(type, 0);
-    if (t) pthread_mutex_init(&t->mu, NULL);
+    if (!t) return NULL;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* the ticks' times are monotonic */
+    pthread_cond_init(&t->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&t->mu, NULL);
+    pthread_mutex_init(&t->join_mu, NULL);
     return (PyObject *)t;
 }
 
@@ -349,6 +386,8 @@ static void Ticker_dealloc(Ticker *t) {
     join_thread(t);
     ticker_free_buffers(t);
     pthread_mutex_destroy(&t->mu);
+    pthread_mutex_destroy(&t->join_mu);
+    pthread_cond_destroy(&t->cv);
     Py_TYPE(t)->tp_free((PyObject *)t);
 }
 

@@ -46,7 +46,9 @@ class FieldTicks:
 
     ``fn``: the address of ``nvmlDeviceGetFieldValues``; ``calls``: (device handle's
     address, field count, byte offset in the buffer) per GPU; ``template``: the field
-    buffer with its field ids set. ``make``: (t_mono, return codes, field bytes) -> the
+    buffer with its field ids set; ``field_size``: the bytes of one field struct (NVML
+    writes ``count`` of them from each offset: the ticker refuses a call that would not
+    fit). ``make``: (t_mono, return codes, field bytes) -> the
     source's light capture; ``complete``: that capture -> a full one; ``ok``: whether the
     source can still use these ticks."""
 
@@ -56,6 +58,7 @@ class FieldTicks:
         calls: list[tuple[int, int, int]],
         template: bytes,
         *,
+        field_size: int,
         t0: float,
         slot_s: float,
         seed: int,
@@ -66,7 +69,8 @@ class FieldTicks:
     ):
         ticker = importlib.import_module(MODULE)
         self._t = ticker.Ticker(
-            fn, calls, template, t0, slot_s, seed & 0xFFFFFFFFFFFFFFFF, wake_fd, RING_TICKS
+            fn, calls, template, t0, slot_s, seed & 0xFFFFFFFFFFFFFFFF, wake_fd, field_size,
+            RING_TICKS,
         )
         self._make = make
         self.complete = complete

@@ -667,7 +667,7 @@ class NvmlSource(PowerSource):
         self._close_ticks()
         self._ticks = FieldTicks(
             address(self._raw_fields), calls, bytes(self._fields),
-            t0=t0, slot_s=slot_s, seed=seed, wake_fd=wake_fd,
+            field_size=ctypes.sizeof(self._field_struct), t0=t0, slot_s=slot_s, seed=seed, wake_fd=wake_fd,
             make=make, complete=complete, ok=lambda: self._deferred and self._nv is not None,
         )
         return self._ticks
