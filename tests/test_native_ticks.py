@@ -431,3 +431,37 @@ def test_the_sampler_waits_on_a_descriptor_above_1024(gpus):
         for fd in held:
             os.close(fd)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@needs_ticker
+def test_rapl_is_read_once_a_second_and_leaves_the_ticks_native(store, fake_nvml, tmp_path):  # noqa: F811
+    """A readable RAPL tree beside the GPUs: its counters are read on full ticks only
+    (about once a second), so the native thread still takes the GPUs' ticks (5 a second)."""
+    pkg = tmp_path / "powercap" / "intel-rapl:0"
+    pkg.mkdir(parents=True)
+    (pkg / "name").write_text("package-0\n")
+    (pkg / "energy_uj").write_text("1000\n")
+    (pkg / "max_energy_range_uj").write_text("262143328850\n")
+    fake_nvml.configure(count=1, **{"*.power_w": 150})
+    keep = {k: v for k, v in fake_nvml.subprocess_env().items()
+            if k in ("LD_LIBRARY_PATH", "WATTUI_FAKE_NVML_CONFIG")}
+    p = subprocess.Popen(
+        [sys.executable, "-m", "wattui", "record", "--rapl-root", str(tmp_path / "powercap"), "--",
+         sys.executable, "-c", "import time; time.sleep(4)"],
+        env=wattui_env(store, **keep), stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO,
+    )
+    time.sleep(2.5)
+    names = ticker_threads(p.pid)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    assert "wattui-ticker" in names, names
+    rec = json.loads(run_wattui(store, "show", "--format", "json").stdout)
+    from wattui.store.reader import find_session
+
+    df = find_session(store, rec["id"]).samples()
+    devices = set(df["device"].unique())
+    cpu = next(d for d in devices if d.startswith("cpu"))
+    gpu_rows = df.filter(df["device"] == "gpu0").height
+    cpu_rows = df.filter(df["device"] == cpu).height
+    assert gpu_rows == pytest.approx(5 * rec["duration_s"], rel=0.25)
+    assert cpu_rows == pytest.approx(rec["duration_s"] + 2, abs=2)  # full ticks, first and last
