@@ -465,3 +465,59 @@ def test_rapl_is_read_once_a_second_and_leaves_the_ticks_native(store, fake_nvml
     cpu_rows = df.filter(df["device"] == cpu).height
     assert gpu_rows == pytest.approx(5 * rec["duration_s"], rel=0.25)
     assert cpu_rows == pytest.approx(rec["duration_s"] + 2, abs=2)  # full ticks, first and last
+
+
+@needs_ticker
+def test_a_held_up_sampler_says_how_many_ticks_its_ring_dropped(gpus, monkeypatch, capsys):
+    """A batch listener that holds the sampler's thread up longer than the ring lasts: the
+    oldest ticks are dropped, the sampler says so once, and the samples stay in order."""
+    _, src = gpus
+    monkeypatch.setattr(native_ticks, "RING_TICKS", 8)
+    sampler = Sampler([src], 0.02)
+    held: list[int] = []
+
+    def slow(batch):
+        if len(held) == 1:
+            time.sleep(0.6)  # about 30 ticks at 0.02 s: the ring keeps 8
+        held.append(len(batch))
+
+    samples: list = []
+    sampler.subscribe_batch(slow)
+    sampler.subscribe_batch(samples.extend)
+    sampler.sample_once()
+    sampler.start()
+    time.sleep(2.5)
+    sampler.stop()
+    assert sampler.native
+    assert sampler.dropped_ticks >= 15
+    err = capsys.readouterr().err
+    assert err.count("ticks dropped") == 1
+    assert [s.seq for s in samples] == list(range(len(samples)))
+    times = [s.t_mono for s in samples]
+    assert times == sorted(times)
+    assert max(b - a for a, b in zip(times, times[1:])) > 0.3  # the gap the drops left
+
+
+def test_the_run_wait_works_with_descriptors_above_1024():
+    """The recorder's main thread waits for the run on a pidfd and a pipe; with a large
+    run's /proc files open those are above FD_SETSIZE, where select() raised."""
+    import resource
+
+    from wattui.record.signals import RunSignals
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip("the descriptor limit is below 1200 here")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.5)"])
+        waiter = RunSignals.__new__(RunSignals)
+        waiter.signals_received = []
+        waiter._log_signals = lambda: None
+        waiter._wait_for(child)
+        assert child.poll() == 0
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

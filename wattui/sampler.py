@@ -120,6 +120,7 @@ class Sampler:
         self._native_src: PowerSource | None = None
         self._wake_w: int | None = None  # the pipe the native thread wakes this one through
         self.native = False  # whether the ticks are (or were) taken by a native thread
+        self.dropped_ticks = 0  # ticks its ring dropped because this thread was held up
         # (t0, slot of its last tick) of the native thread's schedule, which this thread's
         # own continues when it takes over: still one tick per slot
         self._native_slots: tuple[float, int] | None = None
@@ -214,6 +215,17 @@ class Sampler:
             for fn in self._listeners:
                 self._call(fn, s)
         return t_mono
+
+    def _count_dropped(self, native: NativeTicks) -> None:
+        """Say (once) when the native thread's ring overflowed: this thread was held up
+        for about :data:`~wattui.sources.native_ticks.RING_TICKS` ticks. Energy by counter
+        loses nothing; integrated power is not read this way."""
+        dropped = native.stats()[1]
+        if dropped > self.dropped_ticks:
+            if self.dropped_ticks == 0:
+                print(f"wattui: {dropped} ticks dropped: the sampler was held up (energy by "
+                      "counter is unaffected; the rows of that time are missing)", file=sys.stderr)
+            self.dropped_ticks = dropped
 
     def _take_native(self, complete_last: bool = False) -> bool:
         """Move the native thread's ticks into the captured ones, in order (holding
@@ -346,6 +358,7 @@ class Sampler:
                     native.wake_at(self._clock())
                     continue
                 self.deliver()
+                self._count_dropped(native)
             return self._stopped
         finally:
             native.close()

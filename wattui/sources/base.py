@@ -124,6 +124,9 @@ class NativeTicks(Protocol):
     def wake_at(self, t_mono: float) -> None:
         """Write a byte to ``wake_fd`` after the first tick at or after ``t_mono``."""
 
+    def stats(self) -> tuple[int, int]:
+        """(ticks taken, ticks dropped because nobody drained them in time)."""
+
     @property
     def ok(self) -> bool:
         """False once the source can no longer take ticks this way (the sampler's
