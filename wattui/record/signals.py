@@ -57,11 +57,16 @@ class RunSignals:
             return
         os.set_blocking(wake_w, False)
         self._wake_fd = wake_w
+        # poll, not select: the descriptors may be above FD_SETSIZE (1024) when the
+        # recorder holds a /proc file per process of a large run, where select() raises
+        waiter = select.poll()
+        waiter.register(pidfd, select.POLLIN)
+        waiter.register(wake_r, select.POLLIN)
         try:
             while not done():
                 each()
-                ready, _, _ = select.select([pidfd, wake_r], [], [], 5.0)
-                if wake_r in ready:
+                ready = waiter.poll(5000)
+                if any(fd == wake_r for fd, _ in ready):
                     os.read(wake_r, 512)
         finally:
             self._wake_fd = None
