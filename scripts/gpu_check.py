@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import platform
 import re
 import statistics
@@ -286,17 +287,58 @@ def counter_vs_integrated(index: int, device: str, steady_s: float, square_s: fl
 
 
 # ------------------------------------------------------- 3. sampler cost, training
+def _threads_cpu_s(pid: int) -> float | None:
+    """CPU seconds of a process's live threads (not its children), from schedstat (ns)."""
+    total = 0
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
+    except (OSError, ValueError):
+        return None
+    return total / 1e9
+
+
+def _run_recorder(cmd: list[str], env: dict, timeout: float,
+                  warm_s: float) -> tuple[subprocess.CompletedProcess, float | None]:
+    """Run ``wattui record``; also its own steady CPU (% of one core) from ``warm_s`` in to
+    its last read (start-up imports left out; the training run is a child)."""
+    p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    t0 = time.monotonic()
+    first = last = None
+    while p.poll() is None and time.monotonic() - t0 < timeout:
+        now, cpu = time.monotonic(), _threads_cpu_s(p.pid)
+        if cpu is not None and now - t0 >= warm_s:
+            first = first or (now, cpu)
+            last = (now, cpu)
+        time.sleep(0.25)
+    out, err = p.communicate(timeout=60)
+    pct = None
+    if first and last and last[0] - first[0] > 0.5:
+        pct = round(100 * (last[1] - first[1]) / (last[0] - first[0]), 3)
+    return subprocess.CompletedProcess(cmd, p.returncode, out, err), pct
+
+
 def training_cost(device: str, seconds: float, store: Path, rounds: int) -> dict:
-    results: dict[str, list[float]] = {"plain": [], "recorded": []}
+    """Step times of a training loop alone and under `wattui record`; the recorder's own CPU
+    with its light ticks in the native thread and (``WATTUI_NATIVE_TICKS=0``) in Python."""
+    results: dict[str, list[float]] = {"plain": [], "recorded": [], "recorded_python_ticks": []}
+    recorder_cpu: dict[str, list[float]] = {"native": [], "python": []}
     energy = {}
     for rnd in range(rounds):
-        for mode in ("plain", "recorded"):
+        for mode in results:
             out = store / f"steps-{mode}-{rnd}.json"
             cmd = [sys.executable, "-c", TRAIN_CHILD, device, str(out), str(seconds)]
-            if mode == "recorded":
+            if mode == "plain":
+                r = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds * 4 + 120)
+            else:
                 cmd = [sys.executable, "-m", "wattui", "record", "--store", str(store),
-                       "--name", f"gpu-check-{rnd}", "--", *cmd]
-            r = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds * 4 + 120)
+                       "--name", f"gpu-check-{mode}-{rnd}", "--", *cmd]
+                native = "1" if mode == "recorded" else "0"
+                env = dict(os.environ, WATTUI_NATIVE_TICKS=native)
+                r, pct = _run_recorder(cmd, env, seconds * 4 + 120, warm_s=2 + seconds / 4)
+                if pct is not None:
+                    recorder_cpu["native" if native == "1" else "python"].append(pct)
             if r.returncode != 0:
                 raise RuntimeError(f"{mode} training run failed: {r.stderr.strip()[-400:]}")
             times = json.loads(out.read_text())[10:]  # warm-up steps out
@@ -316,6 +358,8 @@ def training_cost(device: str, seconds: float, store: Path, rounds: int) -> dict
         "median_step_s_plain": [round(x, 6) for x in results["plain"]],
         "median_step_s_recorded": [round(x, 6) for x in results["recorded"]],
         "overhead_pct": round(100 * (rec_ - plain) / plain, 2),
+        "median_step_s_recorded_python_ticks": [round(x, 6) for x in results["recorded_python_ticks"]],
+        "recorder_cpu_pct": recorder_cpu,  # of one core, steady; per run
         "last_recorded_session": energy,
     }
 
@@ -379,6 +423,10 @@ def markdown(rep: dict) -> str:
         L += [f"Median step time, {tc['runs']} runs of {tc['seconds_per_run']} s each: plain "
               f"{tc['median_step_s_plain']} s, under `wattui record` {tc['median_step_s_recorded']} s: "
               f"overhead {tc['overhead_pct']:+.2f} % (best of each).",
+              f"The recorder's own CPU, % of one core in its steady part (per run): light ticks in "
+              f"the native thread {tc['recorder_cpu_pct']['native']}, in Python "
+              f"(`WATTUI_NATIVE_TICKS=0`) {tc['recorder_cpu_pct']['python']}; step times with "
+              f"Python ticks {tc['median_step_s_recorded_python_ticks']} s.",
               f"Recorded session: {json.dumps(tc['last_recorded_session'])}"]
     cal = rep["calibrate"]
     if "error" in cal:

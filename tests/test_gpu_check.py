@@ -52,6 +52,12 @@ def test_gpu_check_short_writes_one_report(nvml_stub_lib, tmp_path):  # noqa: F8
     assert len(tc["median_step_s_plain"]) == len(tc["median_step_s_recorded"]) == 1
     assert tc["last_recorded_session"]["gpus"][0]["method"] == "counter"
     assert "run_energy_j" in tc["last_recorded_session"]["gpus"][0]
+    # the recorder's own steady CPU with the ticks native and in Python, one run each
+    cpu = tc["recorder_cpu_pct"]
+    assert len(cpu["native"]) == len(cpu["python"]) == 1
+    assert all(0 < x < 50 for x in cpu["native"] + cpu["python"])
+    assert len(tc["median_step_s_recorded_python_ticks"]) == 1
+    assert "in the native thread" in md.read_text()
 
     assert rep["calibrate"]["exit_code"] == 0
     assert "## 4. `wattui calibrate`" in md.read_text()
