@@ -521,3 +521,32 @@ def test_the_run_wait_works_with_descriptors_above_1024():
         for fd in held:
             os.close(fd)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@needs_ticker
+def test_the_sampler_takes_the_ticks_again_if_the_native_thread_ends(gpus):
+    """The C thread ends on its own only if it cannot allocate its buffers; stopping it
+    underneath the sampler stands for that: within the sampler's 4 s wait the Python
+    thread takes the ticks again, and the samples stay in order."""
+    _, src = gpus
+    sampler = Sampler([src], 0.1)
+    samples: list = []
+    sampler.subscribe_batch(samples.extend)
+    sampler.sample_once()
+    sampler.start()
+    time.sleep(1.5)
+    native = sampler._native
+    assert native is not None and native.ok
+    native._t.stop()  # the thread ends; FieldTicks was not closed
+    assert not native.ok
+    deadline = time.monotonic() + 8
+    while sampler._native is not None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert sampler._native is None
+    n = len(samples)
+    time.sleep(1.5)
+    sampler.stop()
+    assert len(samples) - n >= 10  # about 10 a second again, from this thread
+    assert [s.seq for s in samples] == list(range(len(samples)))
+    times = [s.t_mono for s in samples]
+    assert times == sorted(times)

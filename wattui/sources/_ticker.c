@@ -38,6 +38,7 @@ typedef struct {
     PyObject_HEAD
     pthread_t thread;
     int started;           /* under join_mu */
+    int running;           /* 1 from start() until the thread ends; read atomically */
     pthread_mutex_t mu;
     pthread_cond_t cv;     /* signalled by stop: ends the thread's wait for its next tick */
     pthread_mutex_t join_mu; /* one joiner at a time: a second stop() waits for the first */
@@ -79,8 +80,7 @@ static double uniform(uint64_t *s) {
     return (double)((x * 0x2545F4914F6CDD1DULL) >> 11) * (1.0 / 9007199254740992.0);
 }
 
-static void *run(void *arg) {
-    Ticker *t = (Ticker *)arg;
+static void *run_ticks(Ticker *t) {
 #ifdef __linux__
     prctl(PR_SET_NAME, "wattui-ticker", 0, 0, 0); /* as top -H and /proc show it */
 #endif
@@ -149,6 +149,15 @@ static void *run(void *arg) {
     }
     free(scratch);
     free(rcs);
+    return NULL;
+}
+
+/* The thread: its ticks, then a flag that says it ended (by stop() or on its own: a
+ * failed allocation), so the sampler can take the ticks itself again. */
+static void *run(void *arg) {
+    Ticker *t = (Ticker *)arg;
+    run_ticks(t);
+    __atomic_store_n(&t->running, 0, __ATOMIC_RELEASE);
     return NULL;
 }
 
@@ -285,9 +294,11 @@ static PyObject *Ticker_start(Ticker *t, PyObject *Py_UNUSED(ignored)) {
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
+    __atomic_store_n(&t->running, 1, __ATOMIC_RELEASE);
     int rc = pthread_create(&t->thread, NULL, run, t);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {
+        __atomic_store_n(&t->running, 0, __ATOMIC_RELEASE);
         errno = rc;
         return PyErr_SetFromErrno(PyExc_OSError);
     }
@@ -362,6 +373,10 @@ static PyObject *Ticker_drain(Ticker *t, PyObject *Py_UNUSED(ignored)) {
     return out;
 }
 
+static PyObject *Ticker_running(Ticker *t, PyObject *Py_UNUSED(ignored)) {
+    return PyBool_FromLong(__atomic_load_n(&t->running, __ATOMIC_ACQUIRE));
+}
+
 static PyObject *Ticker_stats(Ticker *t, PyObject *Py_UNUSED(ignored)) {
     pthread_mutex_lock(&t->mu);
     unsigned long long ticks = t->ticks, dropped = t->dropped;
@@ -396,6 +411,7 @@ static PyMethodDef Ticker_methods[] = {
     {"stop", (PyCFunction)Ticker_stop, METH_NOARGS, "Stop the thread and wait for it (at most one slot)."},
     {"wake_at", (PyCFunction)Ticker_wake_at, METH_O, "Write a byte to wake_fd at the first tick at or after this monotonic time."},
     {"drain", (PyCFunction)Ticker_drain, METH_NOARGS, "The ticks taken since the last drain, oldest first."},
+    {"running", (PyCFunction)Ticker_running, METH_NOARGS, "Whether the thread is taking ticks (False once it ended)."},
     {"stats", (PyCFunction)Ticker_stats, METH_NOARGS, "(ticks taken, ticks dropped from a full ring)."},
     {NULL, NULL, 0, NULL},
 };

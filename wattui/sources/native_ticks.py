@@ -87,7 +87,9 @@ class FieldTicks:
 
     @property
     def ok(self) -> bool:
-        return not self._closed and self._ok()
+        """Still taking ticks: not closed, the source can batch, and the thread runs (it
+        ends on its own only if it could not allocate its buffers)."""
+        return not self._closed and self._ok() and self._t.running()
 
     def stats(self) -> tuple[int, int]:
         """(ticks taken, ticks dropped because the ring was full)."""
