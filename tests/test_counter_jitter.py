@@ -249,8 +249,13 @@ def test_rapl_real_wrap_is_still_a_wrap(tmp_path):
 def test_a_recording_through_a_counter_that_reads_low_once_keeps_its_energy(
     store, nvml_stub_lib, tmp_path  # noqa: F811
 ):
-    """`wattui record` on the stand-in NVML (real clock), the counter reading 100 J low for
-    0.3 s mid-run: the session's energy stays power x duration, and meta.json says so."""
+    """`wattui record` on the stand-in NVML (real clock), the counter reading 1,000 J low for
+    0.6 s mid-run: the session's energy stays power x duration, and meta.json says so.
+
+    A low read is a step back only while the counter has not run past it since the last
+    read: 1,000 J at 300 W gives 3.3 s, so every read in the dip is one, and 0.6 s holds two
+    whole 0.2 s slots, so a tick reads the dip even on a busy machine (100 J for 0.3 s
+    missed it there when the tick before the dip came over 0.33 s earlier)."""
     fake = FakeNvml(nvml_stub_lib, tmp_path / "fake.conf")
     fake.configure(count=1, **_gpu(power_w=300, energy_offset_mj=1e9, limit_mw=350000))
     env = fake.subprocess_env(wattui_env(store))
@@ -265,8 +270,8 @@ def test_a_recording_through_a_counter_that_reads_low_once_keeps_its_energy(
         while not list(store.glob("sessions/*/live.json")):
             assert time.monotonic() < end and p.poll() is None, p.stderr.read()
             time.sleep(0.05)
-        fake.update(**_gpu(energy_offset_mj=1e9 - 100_000))
-        time.sleep(0.3)  # the dip lasts under 100 J / 300 W: this sleep is the test
+        fake.update(**_gpu(energy_offset_mj=1e9 - 1_000_000))
+        time.sleep(0.6)  # the dip: well under 1,000 J / 300 W
         t_back = time.time()
         fake.update(**_gpu(energy_offset_mj=1e9))
         (live,) = store.glob("sessions/*")

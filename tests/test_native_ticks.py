@@ -261,8 +261,10 @@ def test_the_sampler_wakes_once_a_batch_and_falls_back_when_batching_ends(gpus):
     assert [s.seq for s in samples] == list(range(len(samples)))
     times = [s.t_mono for s in samples]
     assert times == sorted(times) and samples[-1] is last
-    # about 10 ticks a second throughout: native, then the sampler's own
-    assert 35 <= len(samples) <= 52
+    # about 10 ticks a second throughout, native then the sampler's own: one per 0.1 s
+    # slot between the first and the last (stop) read, a slot or so missed under load
+    slots = (samples[-1].t_mono - samples[0].t_mono) / 0.1
+    assert 0.7 * slots <= len(samples) - 2 <= slots + 1
     # every tick has every GPU's energy, but those whose field call failed before a
     # decode saw it (about a batch: in Python ticks too); the power field is gone after
     whole = [{r.key for r in s.readings if r.energy_j is not None} == {"gpu0", "gpu1", "gpu2"}
