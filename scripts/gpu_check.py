@@ -287,16 +287,19 @@ def counter_vs_integrated(index: int, device: str, steady_s: float, square_s: fl
 
 
 # ------------------------------------------------------- 3. sampler cost, training
-def _threads_cpu_s(pid: int) -> float | None:
-    """CPU seconds of a process's live threads (not its children), from schedstat (ns)."""
-    total = 0
+def _process_cpu_s(pid: int) -> float | None:
+    """CPU seconds of a process, every thread, also those that ended (not its children):
+    Linux's per-process CPU clock (ns), else /proc/PID/stat (10 ms ticks)."""
     try:
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                total += int(f.read().split()[0])
-    except (OSError, ValueError):
+        return time.clock_gettime(((~pid) << 3) | 2)  # MAKE_PROCESS_CPUCLOCK(pid, SCHED)
+    except OSError:
+        pass
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
         return None
-    return total / 1e9
 
 
 def _run_recorder(cmd: list[str], env: dict, timeout: float,
@@ -307,7 +310,7 @@ def _run_recorder(cmd: list[str], env: dict, timeout: float,
     t0 = time.monotonic()
     first = last = None
     while p.poll() is None and time.monotonic() - t0 < timeout:
-        now, cpu = time.monotonic(), _threads_cpu_s(p.pid)
+        now, cpu = time.monotonic(), _process_cpu_s(p.pid)
         if cpu is not None and now - t0 >= warm_s:
             first = first or (now, cpu)
             last = (now, cpu)
