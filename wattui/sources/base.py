@@ -133,7 +133,8 @@ class NativeTicks(Protocol):
         thread takes them again)."""
 
     def close(self) -> None:
-        """Stop the thread (waits at most one slot); ticks not drained stay drainable."""
+        """Stop the thread and wait for it (it ends at once); ticks not drained stay
+        drainable."""
 
 
 def refresh_due(last: float | None, now: float, period_s: float, full: bool) -> bool:
@@ -148,7 +149,8 @@ class PowerSource:
     """Base class. Subclasses set :attr:`name` and implement :meth:`devices` and :meth:`read`."""
 
     name = "source"
-    # False where capture(t, full=False) reads nothing at that moment (it may run later)
+    # False: capture(t, full=False) reads nothing (the base class returns no readings), so
+    # it may run at any time after the tick, and a native thread may take the tick alone
     reads_on_light_ticks = True
 
     def devices(self) -> list[DeviceInfo]:
@@ -167,7 +169,10 @@ class PowerSource:
         ``full`` is False on the sampler's light ticks, the reads between its
         once-a-second full ones (and its first and last reads): a source may then leave
         out what it refreshes only about once a second (utilisation, processes, the run's
-        share) and read only its counters and power."""
+        share) and read only its counters and power. A source that says
+        ``reads_on_light_ticks = False`` reads nothing on them."""
+        if not full and not self.reads_on_light_ticks:
+            return []
         return self.read(t_mono)
 
     def decode(self, captured: Any) -> list[DeviceReading]:

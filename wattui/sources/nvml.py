@@ -657,6 +657,7 @@ class NvmlSource(PowerSource):
             return None
         if not self._slow:  # light ticks carry them: read them once if no tick did yet
             self._read_extras(t0, False)
+
         def make(t_mono: float, rcs: list[int], raw: bytes) -> _Tick:
             return _Tick(t_mono, self._slow, None, rcs, raw)  # the slow figures as last read
 

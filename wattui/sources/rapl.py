@@ -234,10 +234,6 @@ class RaplSource(PowerSource):
             )
         return out
 
-    def capture(self, t_mono: float, full: bool = True) -> list[DeviceReading]:
-        """The zones' readings on full ticks (about once a second); none on light ones."""
-        return self.read(t_mono) if full else []
-
     def read(self, t_mono: float) -> list[DeviceReading]:
         out = []
         for i, z in enumerate(self._zones):
