@@ -195,15 +195,6 @@ def main_thread_cpu_s(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def proc_cpu_s(pid: int) -> float:
-    """CPU seconds of a process, all its threads (Linux's per-process CPU clock)."""
-    try:
-        return time.clock_gettime(((~pid) << 3) | 2)  # MAKE_PROCESS_CPUCLOCK(pid, SCHED)
-    except OSError:
-        t = psutil.Process(pid).cpu_times()
-        return t.user + t.system
-
-
 def nvitop_bin(install: bool) -> Path | None:
     """nvitop in its own venv (it must not share wattui's packages), installed on demand."""
     exe = NVITOP_VENV / "bin" / "nvitop"
@@ -250,8 +241,10 @@ class Pty:
         except pexpect.EOF:
             self.alive = False
 
-    def cpu_s(self) -> float:
-        return proc_cpu_s(self.child.pid)
+    def cpu_s(self) -> float | None:
+        from wattui.sources.process import process_cpu_s
+
+        return process_cpu_s(self.child.pid)
 
     def main_cpu_s(self) -> float | None:
         return main_thread_cpu_s(self.child.pid)

@@ -243,18 +243,6 @@ def breakdown_run(env: dict, store: Path, warmup: float, seconds: float) -> None
         print("  " + part)
 
 
-def cpu_s(pid: int) -> float:
-    """CPU seconds of a process (all its threads, also those that ended; not its
-    children): Linux's per-process CPU clock (ns), else /proc/PID/stat (10 ms ticks)."""
-    try:
-        return time.clock_gettime(((~pid) << 3) | 2)  # MAKE_PROCESS_CPUCLOCK(pid, SCHED)
-    except OSError:
-        pass
-    with open(f"/proc/{pid}/stat", "rb") as f:
-        fields = f.read().rsplit(b")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def thread_cpu(pid: int) -> dict[str, float]:
     """CPU seconds per thread name (schedstat: ns; else /proc stat ticks)."""
     out: dict[str, float] = {}
@@ -335,6 +323,8 @@ def start_peer(env: dict):
 def one_run(env: dict, store: Path, k: int, warmup: float, seconds: float, peer: bool):
     """wattui's and CodeCarbon's CPU over the same window (% of one core), the load, and
     wattui's CPU per thread name."""
+    from wattui.sources.process import process_cpu_s as cpu_s
+
     w = start_wattui(env, store, f"bench-{k}", [sys.executable, "-c", NAMED])
     c = None
     try:

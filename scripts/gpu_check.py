@@ -287,30 +287,17 @@ def counter_vs_integrated(index: int, device: str, steady_s: float, square_s: fl
 
 
 # ------------------------------------------------------- 3. sampler cost, training
-def _process_cpu_s(pid: int) -> float | None:
-    """CPU seconds of a process, every thread, also those that ended (not its children):
-    Linux's per-process CPU clock (ns), else /proc/PID/stat (10 ms ticks)."""
-    try:
-        return time.clock_gettime(((~pid) << 3) | 2)  # MAKE_PROCESS_CPUCLOCK(pid, SCHED)
-    except OSError:
-        pass
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            fields = f.read().rsplit(b")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 def _run_recorder(cmd: list[str], env: dict, timeout: float,
                   warm_s: float) -> tuple[subprocess.CompletedProcess, float | None]:
     """Run ``wattui record``; also its own steady CPU (% of one core) from ``warm_s`` in to
     its last read (start-up imports left out; the training run is a child)."""
+    from wattui.sources.process import process_cpu_s
+
     p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     t0 = time.monotonic()
     first = last = None
     while p.poll() is None and time.monotonic() - t0 < timeout:
-        now, cpu = time.monotonic(), _process_cpu_s(p.pid)
+        now, cpu = time.monotonic(), process_cpu_s(p.pid)
         if cpu is not None and now - t0 >= warm_s:
             first = first or (now, cpu)
             last = (now, cpu)

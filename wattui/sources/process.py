@@ -24,6 +24,22 @@ NONE = "none"
 RESCAN_S = 30.0  # a thorough scan of the tree (every thread's children) at most this often
 
 
+def process_cpu_s(pid: int) -> float | None:
+    """CPU seconds of a process, every thread, also those that ended (not its children):
+    Linux's per-process CPU clock (ns), else /proc/PID/stat (10 ms ticks); None if neither
+    can be read (the process is gone). For benches and the GPU check."""
+    try:
+        return time.clock_gettime(((~pid) << 3) | 2)  # MAKE_PROCESS_CPUCLOCK(pid, SCHED)
+    except OSError:
+        pass
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _kernel_lists_children() -> bool:
     try:
         return os.path.exists(f"/proc/self/task/{os.getpid()}/children")
